@@ -1,0 +1,1 @@
+"""A package importable through `PyPath @APPS@/pkgdir`."""
