@@ -75,6 +75,14 @@ int connect_loopback(std::uint16_t port, Clock::time_point deadline) {
     return fd;
 }
 
+std::uint16_t local_port_of(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        return 0;
+    return ntohs(addr.sin_port);
+}
+
 void send_on(int fd, std::string_view data, Clock::time_point deadline) {
     while (!data.empty()) {
         ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
@@ -148,6 +156,7 @@ HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds con
     : port_(port) {
     fd_ = connect_loopback(port, Clock::now() + connect_timeout);
     connected_at_ = Clock::now();
+    local_port_ = local_port_of(fd_);
 }
 
 HttpConnection::~HttpConnection() {
@@ -366,6 +375,7 @@ HttpResponse HttpConnection::request(const HttpRequest& req) {
     resp.started = started;
     resp.connected = used_ ? started : connected_at_;
     resp.sent = sent;
+    resp.local_port = local_port_;
     used_ = true;
     if (!req.keep_alive)
         close();
@@ -392,6 +402,7 @@ RawReply raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::m
     auto deadline = Clock::now() + timeout;
     int fd = connect_loopback(port, deadline);
     RawReply reply;
+    reply.local_port = local_port_of(fd);
     try {
         send_on(fd, bytes, deadline);
         if (half_close)
@@ -421,6 +432,10 @@ RawReply raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::m
     }
     ::close(fd);
     return reply;
+}
+
+std::string client_log_tag(std::uint16_t local_port) {
+    return "[client 127.0.0.1:" + std::to_string(local_port) + "]";
 }
 
 std::pair<std::string, std::string> split_head(const std::string& raw) {

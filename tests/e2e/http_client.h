@@ -74,6 +74,9 @@ struct HttpResponse {
     std::string body;
     bool chunked = false;
     bool connection_closed = false; // server closed the connection after it
+    // Our side's port: httpd logs it as "[client 127.0.0.1:<port>]", which
+    // ties error-log lines to this request.
+    std::uint16_t local_port = 0;
     std::vector<BodyPiece> pieces;  // body as received, with arrival times
     Clock::time_point started;      // before connect()
     Clock::time_point connected;
@@ -99,6 +102,7 @@ public:
     void close();
     int fd() const { return fd_; }
     std::uint16_t port() const { return port_; }
+    std::uint16_t local_port() const { return local_port_; }
 
     // Low-level access for tests that write a request in pieces.
     void send_all(std::string_view data, Clock::time_point deadline);
@@ -114,6 +118,7 @@ private:
 
     int fd_ = -1;
     std::uint16_t port_;
+    std::uint16_t local_port_ = 0;
     std::string buf_; // received, not yet consumed
     Clock::time_point connected_at_{};
     bool used_ = false;
@@ -128,6 +133,7 @@ struct RawReply {
     std::string data;
     bool closed = false;    // the server closed the connection
     bool timed_out = false; // the deadline passed first
+    std::uint16_t local_port = 0;
 };
 
 // Sends `bytes` as they are and reads whatever comes back until the server
@@ -136,6 +142,10 @@ struct RawReply {
 RawReply raw_exchange(std::uint16_t port, std::string_view bytes,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
                       bool half_close = false);
+
+// "[client 127.0.0.1:<port>]": the tag httpd puts on error-log lines about
+// requests from that client port.
+std::string client_log_tag(std::uint16_t local_port);
 
 // Splits a raw reply at the first blank line: status line + headers, body.
 std::pair<std::string, std::string> split_head(const std::string& raw);

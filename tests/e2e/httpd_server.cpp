@@ -633,6 +633,21 @@ void HttpdServer::allow_log_error(const std::string& regex) {
     allowed_errors_.emplace_back(regex);
 }
 
+void HttpdServer::allow_client_errors(std::uint16_t local_port) {
+    allow_log_error(regex_escape(client_log_tag(local_port)));
+}
+
+std::string regex_escape(const std::string& text) {
+    static const std::string special = R"(\^$.|?*+()[]{})";
+    std::string out;
+    for (char c : text) {
+        if (special.find(c) != std::string::npos)
+            out += '\\';
+        out += c;
+    }
+    return out;
+}
+
 void HttpdServer::allow_traceback_lines() {
     // The message part follows "] " (after [client ...]) and an optional id.
     const std::string msg = R"(\] (PM[0-9]+: )?)";

@@ -120,6 +120,9 @@ public:
 
     // [pympm:error] lines matching `regex` do not fail the test.
     void allow_log_error(const std::string& regex);
+    // Allows the error lines httpd tags with this client port (see
+    // HttpResponse::local_port): everything logged about that one request.
+    void allow_client_errors(std::uint16_t local_port);
     // Allows the continuation lines of Python tracebacks logged at error level
     // ("Traceback (most recent call last):", "  File ...", source lines); the
     // exception line itself must be allowed with allow_log_error.
@@ -164,6 +167,9 @@ std::string pympm_module_path();
 std::string test_apps_dir();
 std::string python_executable();
 std::string python_version(); // "3.11"
+
+// `text` as a regex that matches it literally.
+std::string regex_escape(const std::string& text);
 
 // True when the current Boost test case has failed so far.
 bool current_test_failed();
