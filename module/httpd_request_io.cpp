@@ -1,0 +1,190 @@
+#include "httpd_request_io.h"
+
+#include "server_config.h"
+
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_script.h>
+#include <apr_strings.h>
+
+#include <cstring>
+#include <string>
+
+namespace pympm::httpd {
+
+namespace {
+std::string apr_error(apr_status_t rv) {
+    char buf[256];
+    apr_strerror(rv, buf, sizeof buf);
+    return buf;
+}
+} // namespace
+
+HttpdRequestIO::HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len)
+    : r_(r), mount_(mount), script_name_len_(script_name_len) {}
+
+std::string_view HttpdRequestIO::uri() const {
+    return r_->unparsed_uri ? std::string_view(r_->unparsed_uri) : std::string_view(r_->uri);
+}
+
+void HttpdRequestIO::cgi_vars(CgiVars& out) {
+    // The same variables httpd gives CGI scripts (HTTP_*, SERVER_*, REMOTE_*,
+    // HTTPS and SSL_* from mod_ssl, REMOTE_USER, AUTH_TYPE, ...), then the
+    // WSGI split of the path at the mount.
+    ap_add_common_vars(r_);
+    ap_add_cgi_vars(r_);
+    apr_table_t* env = r_->subprocess_env;
+    apr_table_setn(env, "SCRIPT_NAME", apr_pstrmemdup(r_->pool, r_->uri, script_name_len_));
+    apr_table_setn(env, "PATH_INFO", r_->uri + script_name_len_);
+    apr_table_unset(env, "PATH_TRANSLATED");
+    if (mount_.target.kind == AppTarget::Kind::script)
+        apr_table_setn(env, "SCRIPT_FILENAME", mount_.target.location.c_str());
+    else
+        apr_table_unset(env, "SCRIPT_FILENAME");
+    const apr_array_header_t* arr = apr_table_elts(env);
+    const auto* elts = reinterpret_cast<const apr_table_entry_t*>(arr->elts);
+    for (int i = 0; i < arr->nelts; ++i) {
+        if (!elts[i].key || !elts[i].val) continue;
+        out.emplace_back(elts[i].key, elts[i].val);
+    }
+}
+
+bool HttpdRequestIO::is_https() const { return std::strcmp(ap_http_scheme(r_), "https") == 0; }
+
+bool HttpdRequestIO::body_is_chunked() const {
+    return apr_table_get(r_->headers_in, "Transfer-Encoding") != nullptr;
+}
+
+std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
+    if (in_eos_ || len == 0) return 0;
+    conn_rec* c = r_->connection;
+    if (!in_) in_ = apr_brigade_create(r_->pool, c->bucket_alloc);
+    std::size_t got = 0;
+    while (got == 0 && !in_eos_) {
+        apr_status_t rv = ap_get_brigade(r_->input_filters, in_, AP_MODE_READBYTES, APR_BLOCK_READ,
+                                         static_cast<apr_off_t>(len));
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(in_);
+            in_eos_ = true;
+            int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            if (status == AP_FILTER_ERROR) {
+                // The input filter has already answered (413 for
+                // LimitRequestBody, 400 for a malformed chunk).
+                error_sent_ = true;
+                head_sent_ = true;
+                throw BadRequestBody(status, "httpd refused the request body (" + apr_error(rv) + ")");
+            }
+            if (status == HTTP_REQUEST_ENTITY_TOO_LARGE || status == HTTP_BAD_REQUEST)
+                throw BadRequestBody(status, "httpd refused the request body: " + apr_error(rv));
+            throw ClientGone(apr_error(rv));
+        }
+        for (apr_bucket* b = APR_BRIGADE_FIRST(in_); b != APR_BRIGADE_SENTINEL(in_); b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b)) { in_eos_ = true; break; }
+            if (AP_BUCKET_IS_ERROR(b)) {
+                int status = static_cast<ap_bucket_error*>(b->data)->status;
+                apr_brigade_cleanup(in_);
+                in_eos_ = true;
+                throw BadRequestBody(status, "httpd refused the request body (status " + std::to_string(status) + ")");
+            }
+            if (APR_BUCKET_IS_METADATA(b)) continue;
+            const char* data = nullptr;
+            apr_size_t n = 0;
+            rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) {
+                apr_brigade_cleanup(in_);
+                throw ClientGone(apr_error(rv));
+            }
+            std::size_t take = std::min<std::size_t>(n, len - got);
+            std::memcpy(buf + got, data, take);
+            got += take;
+        }
+        apr_brigade_cleanup(in_);
+    }
+    return got;
+}
+
+void HttpdRequestIO::set_head(const ResponseHead& head) {
+    if (head_sent_) return;
+    r_->status = head.status;
+    r_->status_line = apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
+    for (const auto& [name, value] : head.headers) {
+        const char* v = apr_pstrmemdup(r_->pool, value.data(), value.size());
+        if (strcasecmp(name.c_str(), "Content-Type") == 0) {
+            ap_set_content_type(r_, v);
+        } else if (strcasecmp(name.c_str(), "Content-Length") == 0) {
+            ap_set_content_length(r_, static_cast<apr_off_t>(std::strtoull(v, nullptr, 10)));
+        } else {
+            apr_table_addn(r_->headers_out, apr_pstrmemdup(r_->pool, name.data(), name.size()), v);
+        }
+    }
+}
+
+void HttpdRequestIO::pass(const char* what) {
+    head_sent_ = true;
+    apr_status_t rv = ap_pass_brigade(r_->output_filters, out_);
+    apr_brigade_cleanup(out_);
+    if (rv != APR_SUCCESS || r_->connection->aborted)
+        throw ClientGone(std::string(what) + ": " + (rv != APR_SUCCESS ? apr_error(rv) : "connection aborted"));
+}
+
+void HttpdRequestIO::send_body(const char* data, std::size_t len, Send mode) {
+    if (error_sent_ || eos_sent_) return;
+    conn_rec* c = r_->connection;
+    if (!out_) out_ = apr_brigade_create(r_->pool, c->bucket_alloc);
+    // Transient: no copy; httpd copies only what it must hold back.
+    if (len > 0) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(data, len, c->bucket_alloc));
+    if (mode == Send::flush) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c->bucket_alloc));
+    if (mode == Send::last) {
+        APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_eos_create(c->bucket_alloc));
+        eos_sent_ = true;
+    }
+    pass("sending the response body");
+}
+
+void HttpdRequestIO::send_file(int fd, std::uint64_t offset, std::uint64_t len) {
+    if (error_sent_ || eos_sent_) return;
+    conn_rec* c = r_->connection;
+    if (!out_) out_ = apr_brigade_create(r_->pool, c->bucket_alloc);
+    apr_file_t* file = nullptr;
+    apr_os_file_t os_fd = fd;
+    // The descriptor stays the app's (no cleanup registered): it closes it
+    // in close(), after the flush below has written everything.
+    if (apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r_->pool) != APR_SUCCESS)
+        throw ClientGone("could not wrap the file descriptor");
+    apr_brigade_insert_file(out_, file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(len), r_->pool);
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c->bucket_alloc));
+    pass("sending the file");
+}
+
+void HttpdRequestIO::finish() {
+    if (error_sent_ || eos_sent_) return;
+    conn_rec* c = r_->connection;
+    if (!out_) out_ = apr_brigade_create(r_->pool, c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_eos_create(c->bucket_alloc));
+    eos_sent_ = true;
+    pass("ending the response");
+}
+
+void HttpdRequestIO::abort() {
+    if (error_sent_ || eos_sent_) return;
+    conn_rec* c = r_->connection;
+    if (!out_) out_ = apr_brigade_create(r_->pool, c->bucket_alloc);
+    // As mod_proxy does for a broken backend: an error bucket of 502 makes
+    // the chunk filter omit the last chunk and httpd close the connection,
+    // so the client can tell the response is incomplete.
+    c->keepalive = AP_CONN_CLOSE;
+    APR_BRIGADE_INSERT_TAIL(out_, ap_bucket_error_create(HTTP_BAD_GATEWAY, nullptr, r_->pool, c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_eos_create(c->bucket_alloc));
+    eos_sent_ = true;
+    try {
+        pass("aborting the response");
+    } catch (const ClientGone&) {
+    }
+}
+
+void HttpdRequestIO::log(LogLevel level, std::string_view message) {
+    ap_log_rerror(APLOG_MARK, static_cast<int>(level), 0, r_, "%.*s", static_cast<int>(message.size()),
+                  message.data());
+}
+
+} // namespace pympm::httpd

@@ -1,0 +1,52 @@
+// RequestIO over request_rec: the WSGI core's view of one httpd request.
+#pragma once
+
+#include "pympm_module.h"
+
+#include "request_io.h"
+
+#include <apr_buckets.h>
+
+namespace pympm::httpd {
+
+struct MountEntry;
+
+class HttpdRequestIO final : public RequestIO {
+public:
+    HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len);
+
+    void cgi_vars(CgiVars& out) override;
+    bool is_https() const override;
+    bool body_is_chunked() const override;
+    bool is_head() const override { return r_->header_only != 0; }
+    std::string_view uri() const override;
+
+    std::size_t read_body(char* buf, std::size_t len) override;
+
+    void set_head(const ResponseHead& head) override;
+    void send_body(const char* data, std::size_t len, Send mode) override;
+    void send_file(int fd, std::uint64_t offset, std::uint64_t len) override;
+    void finish() override;
+    void abort() override;
+    bool head_sent() const override { return head_sent_; }
+
+    void log(LogLevel level, std::string_view message) override;
+
+private:
+    void pass(const char* what);
+
+    request_rec* r_;
+    const MountEntry& mount_;
+    std::size_t script_name_len_;
+    apr_bucket_brigade* out_ = nullptr;
+    apr_bucket_brigade* in_ = nullptr;
+    bool in_eos_ = false;
+    bool head_sent_ = false;
+    bool eos_sent_ = false;
+    // httpd already answered (an input filter sent 413/400): the app's
+    // response is discarded.
+    bool error_sent_ = false;
+    const char* uri_ = nullptr;
+};
+
+} // namespace pympm::httpd

@@ -1,0 +1,191 @@
+// mod_pympm: the module struct and its hooks. Python is started per child in
+// child_init, never in the root parent; requests under a PyApp mount are
+// claimed in translate_name and served by the handler.
+#include "pympm_module.h"
+
+#include "child_runtime.h"
+#include "effective_model.h"
+#include "httpd_log_sink.h"
+#include "httpd_request_io.h"
+#include "server_config.h"
+
+#include <ap_mmn.h>
+#include <ap_mpm.h>
+#include <mpm_common.h>
+#include <http_core.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_strings.h>
+
+#include <cstring>
+#include <memory>
+
+using namespace pympm;
+using namespace pympm::httpd;
+
+namespace {
+
+const char kHandlerName[] = "pympm";
+
+// The child's runtime. A plain pointer, not a static object: nothing that
+// owns Python state may be destroyed by the C++ runtime when httpd unloads
+// the module (the child pool's cleanup deletes it).
+ChildRuntime* g_runtime = nullptr;
+ServerLogSink* g_child_log = nullptr;
+
+// Set by check_config when the model cannot work; post_config then fails the
+// start with the same sentence in the error log.
+const char* g_model_error = nullptr;
+
+// What translate_name found, for the handler.
+struct RequestMatch {
+    const MountEntry* mount;
+    std::size_t script_name_len;
+};
+
+MpmModel query_mpm() {
+    MpmModel m;
+    m.name = ap_show_mpm();
+    int v = 0;
+    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &v) == APR_SUCCESS) m.threaded = v != AP_MPMQ_NOT_SUPPORTED;
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &v) == APR_SUCCESS && v > 0) m.threads_per_child = v;
+    if (!m.threaded) m.threads_per_child = 1;
+    if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &v) == APR_SUCCESS && v > 0) m.max_daemons = v;
+    return m;
+}
+
+int check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    try {
+        g_model_error = nullptr;
+        ChildSettings settings = collect_child_settings(s);
+        EffectiveModel model = compute_effective_model(settings, query_mpm());
+        if (!model.error) return OK;
+        g_model_error = apr_pstrdup(pconf, model.error->c_str());
+        ap_log_error(APLOG_MARK, APLOG_CRIT | APLOG_STARTUP, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
+        // apachectl -t stops here; a real start fails in post_config, once
+        // the error log is open, so the reason is in the log too.
+        if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) return HTTP_INTERNAL_SERVER_ERROR;
+        return OK;
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    if (!g_model_error) return OK;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+apr_status_t child_exit(void*) {
+    if (g_runtime) {
+        g_runtime->shutdown();
+        // If Python could not be finalised (stuck threads, or a request
+        // interrupted on this thread), the runtime's Python references must
+        // not be released: the process is about to exit anyway.
+        if (g_runtime->disposable()) delete g_runtime;
+        g_runtime = nullptr;
+    }
+    delete g_child_log;
+    g_child_log = nullptr;
+    return APR_SUCCESS;
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+    try {
+        ChildSettings settings = collect_child_settings(s);
+        if (settings.mounts.empty()) return; // nothing mounted: Python never starts
+        int generation = 0;
+        ap_mpm_query(AP_MPMQ_GENERATION, &generation);
+        g_child_log = new ServerLogSink(s);
+        g_runtime = new ChildRuntime(std::move(settings), query_mpm(), *g_child_log);
+        apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
+        g_runtime->start(generation);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, PYMPM_APLOGNO(00006) "child_init failed: %s", e.what());
+    } catch (...) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, PYMPM_APLOGNO(00006) "child_init failed");
+    }
+}
+
+#if AP_MODULE_MAGIC_AT_LEAST(20120211, 110)
+void child_stopping(apr_pool_t*, int) {
+    if (g_runtime) g_runtime->notify_stopping();
+}
+#endif
+
+int translate_name(request_rec* r) {
+    if (!r->uri || r->uri[0] != '/') return DECLINED;
+    const ServerConfig* conf = server_config(r->server);
+    if (!conf || conf->mounts.empty()) return DECLINED;
+    MountMatch m = conf->table.match(r->uri);
+    if (m.index < 0) return DECLINED;
+    auto* match = static_cast<RequestMatch*>(apr_palloc(r->pool, sizeof(RequestMatch)));
+    match->mount = &conf->mounts[static_cast<std::size_t>(m.index)];
+    match->script_name_len = m.script_name.size();
+    ap_set_module_config(r->request_config, &pympm_module, match);
+    r->handler = kHandlerName;
+    r->filename = apr_pstrcat(r->pool, "pympm:", match->mount->target.location.c_str(), nullptr);
+    return OK;
+}
+
+int map_to_storage(request_rec* r) {
+    // Our URLs are not files: skip httpd's directory and file walk
+    // (<Location> sections still apply).
+    return ap_get_module_config(r->request_config, &pympm_module) ? OK : DECLINED;
+}
+
+int handler(request_rec* r) {
+    if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) return DECLINED;
+    auto* match = static_cast<RequestMatch*>(ap_get_module_config(r->request_config, &pympm_module));
+    if (!match) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00007)
+                      "SetHandler pympm is not how apps are mounted; use PyApp URL-path target");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!g_runtime || match->mount->app_index < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00008)
+                      "no Python runtime in this child for %s", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    try {
+        HttpdRequestIO io(r, *match->mount, match->script_name_len);
+        int status = g_runtime->handle(match->mount->app_index, io);
+        return status == 0 ? OK : status;
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00004) "internal error serving %s", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+void register_hooks(apr_pool_t*) {
+    static const char* const after_alias[] = {"mod_alias.c", nullptr};
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_LAST);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+#if AP_MODULE_MAGIC_AT_LEAST(20120211, 110)
+    ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+#endif
+    // After mod_alias, so an Alias for static files under a mount wins.
+    ap_hook_translate_name(translate_name, after_alias, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+} // namespace
+
+extern "C" {
+module AP_MODULE_DECLARE_DATA pympm_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,              // per-directory config
+    nullptr,              // merge per-directory
+    create_server_config, // per-server config
+    merge_server_config,  // merge per-server
+    directives,
+    register_hooks,
+#if defined(AP_MODULE_FLAG_NONE)
+    AP_MODULE_FLAG_NONE,
+#endif
+};
+}

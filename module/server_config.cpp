@@ -1,0 +1,229 @@
+#include "server_config.h"
+
+#include "python_home.h"
+
+#include <http_core.h>
+#include <apr_strings.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <strings.h>
+#include <new>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace pympm::httpd {
+
+namespace {
+
+template <class T>
+apr_status_t delete_object(void* p) {
+    delete static_cast<T*>(p);
+    return APR_SUCCESS;
+}
+
+// A C++ object whose lifetime is the pool's.
+template <class T>
+T* pool_new(apr_pool_t* p) {
+    T* obj = new T();
+    apr_pool_cleanup_register(p, obj, delete_object<T>, apr_pool_cleanup_null);
+    return obj;
+}
+
+const char* error_text(cmd_parms* cmd, const std::string& message) {
+    return apr_psprintf(cmd->pool, "%s: %s", cmd->directive->directive, message.c_str());
+}
+
+// Directive handlers run inside httpd's C code: no exception may escape.
+template <class F>
+const char* guarded(cmd_parms* cmd, F&& f) {
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        return error_text(cmd, std::string("internal error: ") + e.what());
+    } catch (...) {
+        return error_text(cmd, "internal error");
+    }
+}
+
+const char* global_only(cmd_parms* cmd) {
+    // One interpreter per child serves every virtual host, so these settings
+    // exist once, in the main server.
+    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+const char* set_app(cmd_parms* cmd, void*, const char* url, const char* target_text) {
+    return guarded(cmd, [&]() -> const char* {
+        ServerConfig* conf = server_config(cmd->server);
+        std::string prefix, error;
+        if (!normalize_mount_prefix(url, prefix, error)) return error_text(cmd, error);
+        auto target = parse_app_target(target_text, error);
+        if (!target) return error_text(cmd, error);
+        if (target->kind == AppTarget::Kind::script) {
+            struct stat st;
+            if (::stat(target->location.c_str(), &st) != 0)
+                return error_text(cmd, "the script '" + target->location + "' does not exist (" +
+                                           std::strerror(errno) + ")");
+            if (!S_ISREG(st.st_mode))
+                return error_text(cmd, "the script '" + target->location + "' is not a regular file");
+            if (::access(target->location.c_str(), R_OK) != 0)
+                return error_text(cmd, "the script '" + target->location + "' is not readable (" +
+                                           std::strerror(errno) + ")");
+        }
+        if (conf->table.find_exact(prefix) >= 0)
+            return error_text(cmd, "'" + prefix + "' is already mounted in this server; each URL-path takes one PyApp");
+        conf->table.add(prefix);
+        conf->mounts.push_back(MountEntry{prefix, std::move(*target), -1});
+        return nullptr;
+    });
+}
+
+const char* set_home(cmd_parms* cmd, void*, const char* dir) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        std::string error;
+        std::string path = dir;
+        while (path.size() > 1 && path.back() == '/') path.pop_back();
+        if (!check_python_home(path, error)) return error_text(cmd, error);
+        server_config(cmd->server)->home = path;
+        return nullptr;
+    });
+}
+
+const char* add_path(cmd_parms* cmd, void*, const char* dir) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        struct stat st;
+        if (dir[0] != '/')
+            return error_text(cmd, std::string("'") + dir + "' must be an absolute path");
+        if (::stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return error_text(cmd, std::string("'") + dir + "' does not exist or is not a directory");
+        server_config(cmd->server)->python_path.emplace_back(dir);
+        return nullptr;
+    });
+}
+
+const char* set_enable_threads(cmd_parms* cmd, void*, int on) {
+    if (const char* err = global_only(cmd)) return err;
+    server_config(cmd->server)->enable_threads = on ? 1 : 0;
+    return nullptr;
+}
+
+bool parse_int(const char* s, long lo, long hi, long& out) {
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return false;
+    out = v;
+    return true;
+}
+
+const char* set_py_threads(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        if (strcasecmp(value, "auto") == 0) {
+            server_config(cmd->server)->py_threads = 0;
+            return nullptr;
+        }
+        long n = 0;
+        if (!parse_int(value, 1, 100000, n))
+            return error_text(cmd, std::string("'") + value +
+                                       "' is not a number of threads; write a positive integer or 'auto'");
+        server_config(cmd->server)->py_threads = static_cast<int>(n);
+        return nullptr;
+    });
+}
+
+const char* set_shutdown_timeout(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long n = 0;
+        if (!parse_int(value, 0, 3600, n))
+            return error_text(cmd, std::string("'") + value + "' is not a number of seconds between 0 and 3600");
+        server_config(cmd->server)->shutdown_timeout_s = static_cast<int>(n);
+        return nullptr;
+    });
+}
+
+// httpd declares directive handlers as untyped function pointers; the cast
+// through void(*)() says the mismatch is deliberate.
+template <class F>
+cmd_func as_cmd_func(F* f) {
+    return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
+}
+
+} // namespace
+
+ServerConfig* server_config(const server_rec* s) {
+    return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &pympm_module));
+}
+
+void* create_server_config(apr_pool_t* p, server_rec*) {
+    try {
+        return pool_new<ServerConfig>(p);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
+    try {
+        auto* base = static_cast<ServerConfig*>(base_v);
+        auto* add = static_cast<ServerConfig*>(add_v);
+        ServerConfig* merged = pool_new<ServerConfig>(p);
+        *merged = *add;
+        // A vhost inherits the main server's mounts unless it mounts the same
+        // URL-path itself.
+        for (const auto& m : base->mounts) {
+            if (merged->table.find_exact(m.prefix) >= 0) continue;
+            merged->table.add(m.prefix);
+            merged->mounts.push_back(m);
+        }
+        return merged;
+    } catch (...) {
+        return add_v;
+    }
+}
+
+ChildSettings collect_child_settings(server_rec* main_server) {
+    ChildSettings settings;
+    const ServerConfig* main = server_config(main_server);
+    settings.python_path = main->python_path;
+    settings.home = main->home;
+    settings.enable_threads = main->enable_threads != 0;
+    settings.py_threads = main->py_threads;
+    settings.shutdown_timeout_s = main->shutdown_timeout_s;
+    for (server_rec* s = main_server; s; s = s->next) {
+        for (auto& m : server_config(s)->mounts) {
+            const std::string key = m.target.describe();
+            int index = -1;
+            for (std::size_t i = 0; i < settings.mounts.size(); ++i)
+                if (settings.mounts[i].target.describe() == key) index = static_cast<int>(i);
+            if (index < 0) {
+                settings.mounts.push_back(Mount{m.prefix, m.target});
+                index = static_cast<int>(settings.mounts.size() - 1);
+            }
+            m.app_index = index;
+        }
+    }
+    return settings;
+}
+
+extern const command_rec directives[] = {
+    AP_INIT_TAKE2("PyApp", as_cmd_func(set_app), nullptr, RSRC_CONF,
+                  "PyApp URL-path target: mount a WSGI app (/path/app.py, /path/app.py:callable or "
+                  "package.module:callable)"),
+    AP_INIT_TAKE1("PyHome", as_cmd_func(set_home), nullptr, RSRC_CONF,
+                  "PyHome dir: virtualenv or Python prefix"),
+    AP_INIT_ITERATE("PyPath", as_cmd_func(add_path), nullptr, RSRC_CONF,
+                    "PyPath dir...: directories prepended to sys.path"),
+    AP_INIT_FLAG("PyEnableThreads", as_cmd_func(set_enable_threads), nullptr, RSRC_CONF,
+                 "PyEnableThreads On|Off: release the GIL whenever no request runs Python (default On)"),
+    AP_INIT_TAKE1("PyThreads", as_cmd_func(set_py_threads), nullptr, RSRC_CONF,
+                  "PyThreads N|auto: requests per child running Python at once (default auto)"),
+    AP_INIT_TAKE1("PyShutdownTimeout", as_cmd_func(set_shutdown_timeout), nullptr, RSRC_CONF,
+                  "PyShutdownTimeout seconds: how long a stopping child waits for app threads (default 5)"),
+    {}};
+
+} // namespace pympm::httpd

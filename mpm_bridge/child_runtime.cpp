@@ -1,0 +1,272 @@
+#include "child_runtime.h"
+
+#include "interpreter.h"
+#include "wsgi_request.h"
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+namespace pympm {
+
+
+namespace {
+
+// pympm.child_info() reads the gate's counters through this pointer; it is
+// set while a runtime with a gate exists and owns nothing.
+const SlotGate* g_stats_gate = nullptr;
+
+PyObject* gate_stats_dict() {
+    SlotGateStats s;
+    if (g_stats_gate) s = g_stats_gate->stats();
+    return Py_BuildValue("{s:i,s:i,s:K,s:K,s:d}", "requests_waiting", s.waiting, "slots_busy", s.busy,
+                         "requests_admitted", static_cast<unsigned long long>(s.admitted),
+                         "requests_waited", static_cast<unsigned long long>(s.waited),
+                         "total_wait_seconds", std::chrono::duration<double>(s.total_wait).count());
+}
+
+std::string seconds(std::chrono::steady_clock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f s", std::chrono::duration<double>(d).count());
+    return buf;
+}
+
+// Holds the GIL on the calling httpd thread for one request and marks the
+// thread as inside a request (the stop sequence must not run Python under a
+// request it interrupted).
+class RequestScope {
+public:
+    explicit RequestScope(bool keep_gil) : keep_gil_(keep_gil) {
+        thread_binding::enter();
+        thread_binding::set_in_request(true);
+    }
+    ~RequestScope() {
+        thread_binding::set_in_request(false);
+        thread_binding::leave(keep_gil_);
+    }
+    RequestScope(const RequestScope&) = delete;
+    RequestScope& operator=(const RequestScope&) = delete;
+
+private:
+    bool keep_gil_;
+};
+
+} // namespace
+
+ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
+    : settings_(std::move(settings)), mpm_(std::move(mpm)), model_(compute_effective_model(settings_, mpm_)),
+      log_(log) {
+    if (model_.gate_needed) gate_ = std::make_unique<SlotGate>(model_.py_threads);
+    for (const auto& m : settings_.mounts)
+        apps_.push_back(App{m.target, m.url_prefix + "=" + m.target.describe(), PyRef()});
+}
+
+ChildRuntime::~ChildRuntime() {
+    if (g_stats_gate == gate_.get()) g_stats_gate = nullptr;
+}
+
+void ChildRuntime::start(int generation) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& w : model_.warnings) log(LogLevel::warning, std::string(PYMPM_APLOGNO(00013)) + w);
+
+    PythonStart ps = start_python(settings_, log_);
+    if (!ps.ok) {
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00001)) + "Python could not start in child " +
+                                 std::to_string(::getpid()) + ": " + ps.error +
+                                 "; its requests get 500 (check PyHome)");
+        return;
+    }
+    python_started_ = true;
+    std::string error;
+    if (!load_pympm_module(ctx_.py, error) || !ctx_.init(model_.multithread, model_.multiprocess, error)) {
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00003)) + error);
+        thread_binding::leave(false);
+        return;
+    }
+    ctx_.release_gil = model_.enable_threads;
+    g_stats_gate = gate_.get();
+    set_gate_stats_provider(gate_stats_dict);
+
+    std::string apps;
+    for (auto& app : apps_) {
+        import_app(app, true);
+        if (!apps.empty()) apps += ",";
+        apps += app.name;
+    }
+
+    publish_child_info(generation, ps);
+
+    python_ready_ = true;
+    log(LogLevel::notice, std::string(PYMPM_APLOGNO(00010)) + "child ready: " + describe_model(model_, mpm_) +
+                              " python=" + ps.version + " home=" + ps.home + " apps=" + apps + " (" +
+                              seconds(std::chrono::steady_clock::now() - t0) + ")");
+    if (!model_.enable_threads) warn_about_app_threads();
+
+    // PyEnableThreads Off under prefork: this thread serves the requests and
+    // keeps the GIL for the life of the child. Otherwise requests come on
+    // other threads (or the GIL is released between them).
+    const bool keep = !model_.enable_threads && !mpm_.threaded;
+    thread_binding::leave(keep);
+}
+
+void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
+    PyObject* info = ctx_.py.child_info.get();
+    PyRef apps_list = PyRef::steal(PyList_New(0));
+    for (auto& app : apps_) {
+        PyRef s = PyRef::steal(PyUnicode_FromString(app.name.c_str()));
+        if (s) PyList_Append(apps_list.get(), s.get());
+    }
+    PyRef values = PyRef::steal(Py_BuildValue(
+        "{s:i,s:s,s:i,s:i,s:i,s:O,s:O,s:i,s:s,s:s,s:O}", "pid", static_cast<int>(::getpid()), "mpm",
+        mpm_.name.c_str(), "threads_per_child", mpm_.threads_per_child, "max_daemons", mpm_.max_daemons,
+        "py_threads", model_.py_threads, "enable_threads", model_.enable_threads ? Py_True : Py_False,
+        "multithread", model_.multithread ? Py_True : Py_False, "generation", generation, "python",
+        ps.version.c_str(), "home", ps.home.c_str(), "apps", apps_list ? apps_list.get() : Py_None));
+    if (!values || PyDict_Update(info, values.get()) != 0) PyErr_Clear();
+
+}
+
+bool ChildRuntime::import_app(App& app, bool at_startup) {
+    const auto t0 = std::chrono::steady_clock::now();
+    PyRef kind = PyRef::steal(PyUnicode_FromString(app.target.kind == AppTarget::Kind::script ? "script" : "module"));
+    PyRef location = PyRef::steal(PyUnicode_DecodeFSDefault(app.target.location.c_str()));
+    PyRef callable = PyRef::steal(PyUnicode_FromString(app.target.callable.c_str()));
+    PyRef result;
+    if (kind && location && callable)
+        result = PyRef::steal(PyObject_CallFunctionObjArgs(ctx_.py.load_app.get(), kind.get(), location.get(),
+                                                           callable.get(), nullptr));
+    if (!result) {
+        std::string trace = take_python_error(ctx_.py);
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00012)) + "could not import app " + app.name +
+                                 (at_startup ? " at child start" : " on request") +
+                                 "; its requests get 500 and the import is retried on the next one:");
+        for_each_line(trace, [&](std::string_view line) {
+            log(LogLevel::error, std::string(PYMPM_APLOGNO(00012)) + "  " + std::string(line));
+        });
+        return false;
+    }
+    app.callable = result;
+    log(LogLevel::info, std::string(PYMPM_APLOGNO(00011)) + "imported app " + app.name + " in " +
+                            seconds(std::chrono::steady_clock::now() - t0));
+    return true;
+}
+
+PyObject* ChildRuntime::app_callable(App& app, RequestIO&) {
+    if (!app.callable) import_app(app, false);
+    return app.callable.get();
+}
+
+void ChildRuntime::warn_about_app_threads() {
+    if (thread_warning_done_.load(std::memory_order_relaxed)) return;
+    PyRef fn = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_app_threads"));
+    PyRef threads = fn ? PyRef::steal(PyObject_CallNoArgs(fn.get())) : PyRef();
+    if (!threads || !PyList_Check(threads.get())) { PyErr_Clear(); return; }
+    if (PyList_GET_SIZE(threads.get()) == 0) return;
+    std::string names;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(threads.get()); ++i) {
+        PyRef name = PyRef::steal(PyObject_GetAttrString(PyList_GET_ITEM(threads.get(), i), "name"));
+        const char* s = name && PyUnicode_Check(name.get()) ? PyUnicode_AsUTF8(name.get()) : nullptr;
+        if (!names.empty()) names += ", ";
+        names += s ? s : "?";
+    }
+    PyErr_Clear();
+    thread_warning_done_ = true;
+    log(LogLevel::warning, std::string(PYMPM_APLOGNO(00014)) + "PyEnableThreads Off: the app started threads (" +
+                               names + ") that run only while this child handles a request; between requests "
+                               "they are frozen. Use PyEnableThreads On for background threads.");
+}
+
+int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
+    try {
+        if (!python_ready_ || shut_down_) {
+            io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00002)) +
+                                        "Python is not available in this child (see its startup error); 500 for " +
+                                        std::string(io.uri()));
+            return 500;
+        }
+        if (app_index < 0 || static_cast<std::size_t>(app_index) >= apps_.size()) return 500;
+        App& app = apps_[static_cast<std::size_t>(app_index)];
+        // Wait for a PyThreads slot before taking the GIL: waiting holds none.
+        SlotGuard slot(gate_.get());
+        RequestScope scope(!model_.enable_threads);
+        PyObject* callable = app_callable(app, io);
+        if (!callable) return 500;
+        int status;
+        {
+            WsgiRequest req(ctx_, io, app.name);
+            status = req.run(callable);
+        }
+        if (!model_.enable_threads) warn_about_app_threads();
+        return status;
+    } catch (const std::exception& e) {
+        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " +
+                                    std::string(io.uri()) + ": " + e.what());
+    } catch (...) {
+        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " +
+                                    std::string(io.uri()));
+    }
+    return 500;
+}
+
+void ChildRuntime::notify_stopping() noexcept {
+    if (!python_ready_ || shut_down_ || thread_binding::in_request()) return;
+    // Under PyEnableThreads Off another thread may keep the GIL for good;
+    // the final shutdown() signals instead.
+    if (!model_.enable_threads && !thread_binding::holds_gil()) return;
+    if (stopping_notified_.exchange(true)) return;
+    try {
+        GilAcquire gil;
+        PyRef r = PyRef::steal(PyObject_CallNoArgs(ctx_.py.signal_stopping.get()));
+        if (!r) {
+            std::string trace = take_python_error(ctx_.py);
+            log(LogLevel::error, std::string(PYMPM_APLOGNO(00030)) + "signalling pympm.stopping failed: " + trace);
+        }
+    } catch (...) {
+    }
+}
+
+void ChildRuntime::shutdown() noexcept {
+    if (!python_ready_ || shut_down_) return;
+    if (thread_binding::in_request()) {
+        // httpd killed the child from a signal handler in the middle of a
+        // request on this very thread: Python is in an unknown state.
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00033)) +
+                                "child stopped during a request; Python is not finalised");
+        return;
+    }
+    shut_down_ = true;
+    try {
+        const auto t0 = std::chrono::steady_clock::now();
+        thread_binding::enter();
+        PyRef stuck = PyRef::steal(PyObject_CallFunction(ctx_.py.shutdown.get(), "d",
+                                                         static_cast<double>(settings_.shutdown_timeout_s)));
+        if (!stuck) {
+            std::string trace = take_python_error(ctx_.py);
+            log(LogLevel::error, std::string(PYMPM_APLOGNO(00034)) + "the stop sequence failed: " + trace);
+        } else if (PyList_Check(stuck.get()) && PyList_GET_SIZE(stuck.get()) > 0) {
+            std::string names;
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(stuck.get()); ++i) {
+                const char* s = PyUnicode_AsUTF8(PyList_GET_ITEM(stuck.get(), i));
+                if (!names.empty()) names += ", ";
+                names += s ? s : "?";
+            }
+            PyErr_Clear();
+            log(LogLevel::warning, std::string(PYMPM_APLOGNO(00031)) + "not finalising Python: thread(s) " + names +
+                                       " still running after PyShutdownTimeout " +
+                                       std::to_string(settings_.shutdown_timeout_s) + " s; the child exits now");
+            return; // exit without finalising: Py_FinalizeEx would wait for them
+        }
+        for (auto& app : apps_) app.callable.reset();
+        ctx_.clear();
+        g_stats_gate = nullptr;
+        const int rc = Py_FinalizeEx();
+        thread_binding::interpreter_finalized();
+        finalized_ = true;
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00032)) + "Python finalised" +
+                                (rc != 0 ? " (flushing buffered data failed)" : "") + " in " +
+                                seconds(std::chrono::steady_clock::now() - t0));
+    } catch (...) {
+    }
+}
+
+} // namespace pympm

@@ -1,0 +1,77 @@
+// Everything one httpd child runs Python with: the interpreter, the apps, the
+// PyThreads gate and the stop sequence. Created in child_init, destroyed from
+// the child pool's cleanup; the module holds the only pointer to it.
+#pragma once
+
+#include "child_settings.h"
+#include "effective_model.h"
+#include "interpreter.h"
+#include "log.h"
+#include "mpm_model.h"
+#include "request_io.h"
+#include "slot_gate.h"
+#include "wsgi_context.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pympm {
+
+class ChildRuntime {
+public:
+    ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log);
+    ~ChildRuntime();
+    ChildRuntime(const ChildRuntime&) = delete;
+    ChildRuntime& operator=(const ChildRuntime&) = delete;
+
+    // child_init: starts Python, imports the apps, logs "child ready".
+    void start(int generation);
+
+    // Serves one request with the app at `app_index` (into settings().mounts).
+    // Returns 0 when a response was sent, else the status for httpd to send.
+    int handle(int app_index, RequestIO& io) noexcept;
+
+    // child_stopping: pympm.stopping is set and on_stop callbacks run.
+    void notify_stopping() noexcept;
+    // Pool cleanup at child exit: the rest of the stop sequence.
+    void shutdown() noexcept;
+
+    const ChildSettings& settings() const { return settings_; }
+    const EffectiveModel& model() const { return model_; }
+    bool python_ready() const { return python_ready_; }
+    // Safe to destroy: Python never started, or was finalised.
+    bool disposable() const { return !python_started_ || finalized_; }
+
+private:
+    struct App {
+        AppTarget target;
+        std::string name; // "/mount=target" for logs
+        PyRef callable;
+    };
+
+    PyObject* app_callable(App& app, RequestIO& io);
+    bool import_app(App& app, bool at_startup);
+    void log(LogLevel level, const std::string& message) { log_.log(level, message); }
+    void warn_about_app_threads();
+    // Fills the dict behind pympm.child_info(); its temporaries die here,
+    // with the GIL held.
+    void publish_child_info(int generation, const PythonStart& ps);
+
+    ChildSettings settings_;
+    MpmModel mpm_;
+    EffectiveModel model_;
+    LogSink& log_;
+    std::unique_ptr<SlotGate> gate_;
+    std::vector<App> apps_;
+    WsgiContext ctx_;
+    bool python_started_ = false;
+    bool python_ready_ = false;
+    bool finalized_ = false;
+    bool shut_down_ = false;
+    std::atomic<bool> stopping_notified_{false};
+    std::atomic<bool> thread_warning_done_{false};
+};
+
+} // namespace pympm

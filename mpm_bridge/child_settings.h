@@ -1,0 +1,26 @@
+// The directives' values as the core sees them (no httpd types): one
+// ChildSettings per child, built from the main server's config.
+#pragma once
+
+#include "app_target.h"
+
+#include <string>
+#include <vector>
+
+namespace pympm {
+
+struct Mount {
+    std::string url_prefix; // "/" or "/app" (no trailing slash except for "/")
+    AppTarget target;
+};
+
+struct ChildSettings {
+    std::vector<Mount> mounts;
+    std::vector<std::string> python_path; // PyPath, prepended to sys.path in order
+    std::string home;                     // PyHome ("" = the built-for Python)
+    bool enable_threads = true;           // PyEnableThreads
+    int py_threads = 0;                   // PyThreads; 0 = auto
+    int shutdown_timeout_s = 5;           // PyShutdownTimeout
+};
+
+} // namespace pympm

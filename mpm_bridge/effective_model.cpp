@@ -1,0 +1,46 @@
+#include "effective_model.h"
+
+namespace pympm {
+
+EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmModel& mpm) {
+    EffectiveModel m;
+    const int tpc = mpm.threads_per_child > 0 ? mpm.threads_per_child : 1;
+    m.enable_threads = settings.enable_threads;
+
+    if (!settings.enable_threads && tpc > 1) {
+        m.error = "PyEnableThreads Off needs exactly one request thread per child, but the " +
+                  mpm.name + " MPM runs " + std::to_string(tpc) +
+                  " threads per child (ThreadsPerChild); write PyEnableThreads On (with PyThreads 1 "
+                  "to run one request in Python at a time), or set ThreadsPerChild 1, or use the "
+                  "prefork MPM";
+    }
+
+    if (settings.py_threads <= 0) {
+        m.py_threads = tpc;
+    } else if (settings.py_threads > tpc) {
+        m.py_threads = tpc;
+        if (!mpm.threaded || mpm.name == "prefork")
+            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) +
+                                 " lowered to 1: the " + mpm.name +
+                                 " MPM runs one request per child");
+        else
+            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) +
+                                 " lowered to " + std::to_string(tpc) + ": the " + mpm.name +
+                                 " MPM runs only " + std::to_string(tpc) +
+                                 " request threads per child (ThreadsPerChild)");
+    } else {
+        m.py_threads = settings.py_threads;
+    }
+    m.gate_needed = m.py_threads < tpc;
+    m.multithread = m.py_threads > 1;
+    m.multiprocess = mpm.max_daemons > 1;
+    return m;
+}
+
+std::string describe_model(const EffectiveModel& model, const MpmModel& mpm) {
+    return "mpm=" + mpm.name + " threads_per_child=" + std::to_string(mpm.threads_per_child) +
+           " py_threads=" + std::to_string(model.py_threads) +
+           " enable_threads=" + (model.enable_threads ? "on" : "off");
+}
+
+} // namespace pympm

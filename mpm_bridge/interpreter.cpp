@@ -1,0 +1,259 @@
+#include "interpreter.h"
+
+#include "pympm_bootstrap_source.h"
+
+#include <atomic>
+#include <sys/stat.h>
+
+#ifndef PYMPM_PYTHON_EXECUTABLE
+#define PYMPM_PYTHON_EXECUTABLE ""
+#endif
+
+namespace pympm {
+
+namespace {
+
+// Set while Python runs, so late thread exits never touch a freed state.
+std::atomic<bool> g_python_alive{false};
+LogSink* g_log = nullptr;
+
+PyObject* native_log(PyObject*, PyObject* args) {
+    int level = 0;
+    const char* text = nullptr;
+    Py_ssize_t len = 0;
+    if (!PyArg_ParseTuple(args, "is#", &level, &text, &len)) return nullptr;
+    if (level < 0) level = 0;
+    if (level > 7) level = 7;
+    if (g_log) g_log->log(static_cast<LogLevel>(level), std::string_view(text, static_cast<std::size_t>(len)));
+    Py_RETURN_NONE;
+}
+
+// Filled by the runtime (gate statistics live in C++).
+PyObject* (*g_gate_stats)() = nullptr;
+
+PyObject* native_gate_stats(PyObject*, PyObject*) {
+    if (g_gate_stats) return g_gate_stats();
+    return PyDict_New();
+}
+
+PyMethodDef native_methods[] = {
+    {"log", native_log, METH_VARARGS, "log(level, text): one line to httpd's error log"},
+    {"gate_stats", native_gate_stats, METH_NOARGS, "PyThreads gate counters"},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_pympm", "mod_pympm internals", -1,
+                             native_methods, nullptr, nullptr, nullptr, nullptr};
+
+PyObject* init_native() { return PyModule_Create(&native_module); }
+
+bool file_exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string status_message(const PyStatus& st, const char* what) {
+    std::string m = what;
+    if (st.func) m += std::string(" (") + st.func + ")";
+    if (st.err_msg) m += std::string(": ") + st.err_msg;
+    return m;
+}
+
+struct ThreadBinding {
+    PyThreadState* state = nullptr;
+    bool holds_gil = false;
+    bool in_request = false;
+    // A request thread that kept the GIL (PyEnableThreads Off on a threaded
+    // MPM with one thread) gives it back when httpd ends the thread, so the
+    // child's main thread can shut Python down.
+    ~ThreadBinding() {
+        if (holds_gil && state && g_python_alive.load()) PyEval_SaveThread();
+    }
+};
+thread_local ThreadBinding t_binding;
+
+} // namespace
+
+void set_gate_stats_provider(PyObject* (*fn)()) { g_gate_stats = fn; }
+
+PythonStart start_python(const ChildSettings& settings, LogSink& log) {
+    PythonStart result;
+    g_log = &log;
+    if (PyImport_AppendInittab("_pympm", init_native) != 0) {
+        result.error = "could not register the _pympm module";
+        return result;
+    }
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.install_signal_handlers = 0; // httpd owns the signals
+    config.parse_argv = 0;
+    config.configure_c_stdio = 0;
+    config.pathconfig_warnings = 0;
+
+    auto fail = [&](const PyStatus& st, const char* what) {
+        result.error = status_message(st, what);
+        PyConfig_Clear(&config);
+        return result;
+    };
+
+    PyStatus st;
+    if (!settings.home.empty() && file_exists(settings.home + "/pyvenv.cfg")) {
+        // A virtual environment: Python finds the base install through
+        // pyvenv.cfg next to the venv's interpreter.
+        std::string exe = settings.home + "/bin/python3";
+        st = PyConfig_SetBytesString(&config, &config.program_name, exe.c_str());
+        if (PyStatus_Exception(st)) return fail(st, "setting program_name");
+    } else if (!settings.home.empty()) {
+        st = PyConfig_SetBytesString(&config, &config.home, settings.home.c_str());
+        if (PyStatus_Exception(st)) return fail(st, "setting home");
+    } else if (*PYMPM_PYTHON_EXECUTABLE) {
+        // sys.executable is the Python the module was built for (httpd's own
+        // binary would be useless to subprocess or multiprocessing).
+        st = PyConfig_SetBytesString(&config, &config.program_name, PYMPM_PYTHON_EXECUTABLE);
+        if (PyStatus_Exception(st)) return fail(st, "setting program_name");
+    }
+    char arg0[] = "mod_pympm";
+    char* argv[] = {arg0, nullptr};
+    st = PyConfig_SetBytesArgv(&config, 1, argv);
+    if (PyStatus_Exception(st)) return fail(st, "setting argv");
+
+    st = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(st)) {
+        result.error = status_message(st, "Python failed to start");
+        return result;
+    }
+    g_python_alive = true;
+    thread_binding::adopt_main_thread();
+
+    result.version = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) +
+                     "." + std::to_string(PY_MICRO_VERSION);
+    PyObject* prefix = PySys_GetObject("prefix"); // borrowed
+    if (prefix && PyUnicode_Check(prefix)) {
+        const char* p = PyUnicode_AsUTF8(prefix);
+        if (p) result.home = p;
+    }
+    PyErr_Clear();
+
+    // PyPath: prepended in the order given.
+    PyObject* path = PySys_GetObject("path"); // borrowed
+    if (path && PyList_Check(path)) {
+        Py_ssize_t at = 0;
+        for (const auto& dir : settings.python_path) {
+            PyRef d = PyRef::steal(PyUnicode_DecodeFSDefault(dir.c_str()));
+            if (!d || PyList_Insert(path, at++, d.get()) != 0) PyErr_Clear();
+        }
+    }
+    result.ok = true;
+    return result;
+}
+
+bool load_pympm_module(PympmModule& out, std::string& error) {
+    PyRef module = PyRef::steal(PyModule_New("pympm"));
+    if (!module) { error = "could not create the pympm module"; PyErr_Clear(); return false; }
+    PyObject* dict = PyModule_GetDict(module.get()); // borrowed
+    PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins());
+    PyRef code = PyRef::steal(Py_CompileString(kPympmBootstrapSource, "<pympm>", Py_file_input));
+    PyRef res = code ? PyRef::steal(PyEval_EvalCode(code.get(), dict, dict)) : PyRef();
+    if (!res) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
+        error = std::string("the pympm bootstrap failed: ") + (s ? PyUnicode_AsUTF8(s.get()) : "?");
+        Py_XDECREF(t); Py_XDECREF(v); Py_XDECREF(tb);
+        PyErr_Clear();
+        return false;
+    }
+    PyObject* modules = PyImport_GetModuleDict(); // borrowed
+    PyDict_SetItemString(modules, "pympm", module.get());
+
+    auto get = [&](const char* name) { return PyRef::borrow(PyDict_GetItemString(dict, name)); };
+    out.module = module;
+    out.load_app = get("_load_app");
+    out.format_exception = get("_format_exception");
+    out.signal_stopping = get("_signal_stopping");
+    out.shutdown = get("_shutdown");
+    out.file_wrapper = get("FileWrapper");
+    out.client_disconnected = get("ClientDisconnected");
+    out.request_body_error = get("RequestBodyError");
+    out.child_info = get("_child_info");
+    PyRef log_stream = get("LogStream");
+
+    // sys.stdout at notice, sys.stderr and wsgi.errors at error (as mod_wsgi).
+    PyRef out_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 5, "<stdout>"));
+    PyRef err_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "<stderr>"));
+    out.errors_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "wsgi.errors"));
+    if (!out_stream || !err_stream || !out.errors_stream || !out.load_app || !out.shutdown) {
+        error = "the pympm bootstrap is incomplete";
+        PyErr_Clear();
+        return false;
+    }
+    PySys_SetObject("stdout", out_stream.get());
+    PySys_SetObject("stderr", err_stream.get());
+    PySys_SetObject("__stdout__", out_stream.get());
+    PySys_SetObject("__stderr__", err_stream.get());
+    return true;
+}
+
+std::string take_python_error(const PympmModule& m) {
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (!t) return "(no Python exception)";
+    PyErr_NormalizeException(&t, &v, &tb);
+    std::string text;
+    if (m.format_exception) {
+        PyRef s = PyRef::steal(PyObject_CallFunctionObjArgs(m.format_exception.get(), t,
+                                                            v ? v : Py_None, tb ? tb : Py_None, nullptr));
+        if (s) {
+            const char* u = PyUnicode_AsUTF8(s.get());
+            if (u) text = u;
+        }
+        PyErr_Clear();
+    }
+    if (text.empty()) {
+        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
+        const char* u = s ? PyUnicode_AsUTF8(s.get()) : nullptr;
+        text = u ? u : "(unprintable exception)";
+        PyErr_Clear();
+    }
+    Py_XDECREF(t); Py_XDECREF(v); Py_XDECREF(tb);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+}
+
+namespace thread_binding {
+
+void adopt_main_thread() {
+    t_binding.state = PyThreadState_Get();
+    t_binding.holds_gil = true;
+}
+
+void enter() {
+    if (t_binding.holds_gil) return;
+    if (!t_binding.state) {
+        // Created once per httpd thread; PyThreadState_New also registers it
+        // for PyGILState_Ensure, so C extensions find it.
+        t_binding.state = PyThreadState_New(PyInterpreterState_Main());
+    }
+    PyEval_RestoreThread(t_binding.state);
+    t_binding.holds_gil = true;
+}
+
+void leave(bool keep_gil) {
+    if (keep_gil || !t_binding.holds_gil) return;
+    PyEval_SaveThread();
+    t_binding.holds_gil = false;
+}
+
+bool holds_gil() { return t_binding.holds_gil; }
+bool in_request() { return t_binding.in_request; }
+void set_in_request(bool v) { t_binding.in_request = v; }
+
+void interpreter_finalized() {
+    g_python_alive = false;
+    t_binding.state = nullptr;
+    t_binding.holds_gil = false;
+}
+
+} // namespace thread_binding
+
+} // namespace pympm

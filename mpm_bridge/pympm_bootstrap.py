@@ -1,0 +1,226 @@
+# The Python half of the `pympm` module, executed once per child right after
+# the interpreter starts. Cold paths only (loading apps, logging streams,
+# shutdown); the per-request path is C++.
+import atexit
+import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
+import io
+import os
+import sys
+import threading
+import traceback
+
+import _pympm
+
+__all__ = ["stopping", "on_stop", "child_info", "ClientDisconnected", "FileWrapper"]
+
+stopping = threading.Event()
+_on_stop = []
+_on_stop_lock = threading.Lock()
+_stop_signalled = False
+_child_info = {}
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away while the request body was being read."""
+
+
+class RequestBodyError(OSError):
+    """The request body was refused by httpd (too large or malformed)."""
+
+
+def on_stop(fn):
+    """Registers fn() to run once when this child is told to stop (before the
+    child waits for app threads). Returns fn, so it can be a decorator."""
+    if not callable(fn):
+        raise TypeError("pympm.on_stop() needs a callable")
+    with _on_stop_lock:
+        run_now = _stop_signalled
+        if not run_now:
+            _on_stop.append(fn)
+    if run_now:
+        _run_callback(fn)
+    return fn
+
+
+def child_info():
+    """This child's effective model, as logged in its "child ready" line."""
+    info = dict(_child_info)
+    info.update(_pympm.gate_stats())
+    return info
+
+
+class LogStream(io.TextIOBase):
+    """A text stream writing whole lines to httpd's error log."""
+
+    def __init__(self, level, name):
+        super().__init__()
+        self._level = level
+        self._name = name
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "backslashreplace"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        with self._lock:
+            data = self._pending + s
+            lines = data.split("\n")
+            self._pending = lines.pop()
+        for line in lines:
+            _pympm.log(self._level, "PM00040: " + line)
+        return len(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        with self._lock:
+            data, self._pending = self._pending, ""
+        if data:
+            _pympm.log(self._level, "PM00040: " + data)
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: the server sends a real file with sendfile; any
+    other file-like object is iterated in blocks."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def _script_module_name(path):
+    return "_pympm_app_" + hashlib.md5(path.encode("utf-8", "surrogateescape"),
+                                       usedforsecurity=False).hexdigest()
+
+
+def _load_app(kind, location, callable_path):
+    if kind == "script":
+        name = _script_module_name(location)
+        module = sys.modules.get(name)
+        if module is None:
+            # Like running the script: its folder is importable (appended, so
+            # it never shadows the standard library).
+            folder = os.path.dirname(location)
+            if folder not in sys.path:
+                sys.path.append(folder)
+            loader = importlib.machinery.SourceFileLoader(name, location)
+            spec = importlib.util.spec_from_file_location(name, location, loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+    else:
+        module = importlib.import_module(location)
+    obj = module
+    for part in callable_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError("%s has no attribute %r (PyApp %s:%s)"
+                                 % (location, part, location, callable_path)) from None
+    if not callable(obj):
+        raise TypeError("PyApp %s:%s is %s, not a callable" % (location, callable_path, type(obj).__name__))
+    return obj
+
+
+def _format_exception(etype, value, tb):
+    return "".join(traceback.format_exception(etype, value, tb))
+
+
+def _run_callback(fn):
+    try:
+        fn()
+    except BaseException:
+        _pympm.log(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
+        for line in traceback.format_exc().rstrip("\n").split("\n"):
+            _pympm.log(3, "PM00041:   " + line)
+
+
+def _signal_stopping():
+    global _stop_signalled
+    with _on_stop_lock:
+        if _stop_signalled:
+            return
+        _stop_signalled = True
+        callbacks = list(_on_stop)
+        _on_stop.clear()
+    stopping.set()
+    for fn in callbacks:
+        _run_callback(fn)
+
+
+def _app_threads():
+    me = threading.current_thread()
+    return [t for t in threading.enumerate()
+            if t is not me and not t.daemon and t.is_alive()
+            and not isinstance(t, threading._DummyThread)]
+
+
+def _shutdown(timeout):
+    """Steps 1-4 of the child's stop sequence; returns the names of threads
+    still running (the caller skips finalisation if there are any)."""
+    import time
+    _signal_stopping()
+    deadline = time.monotonic() + timeout
+    for t in _app_threads():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        t.join(remaining)
+    stuck = _app_threads()
+    if stuck:
+        frames = sys._current_frames()
+        for t in stuck:
+            _pympm.log(4, "PM00042: thread %r (ident %s) still running after PyShutdownTimeout %gs; its stack:"
+                       % (t.name, t.ident, timeout))
+            frame = frames.get(t.ident)
+            if frame is not None:
+                for line in "".join(traceback.format_stack(frame)).rstrip("\n").split("\n"):
+                    _pympm.log(4, "PM00042:   " + line)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    return [t.name for t in stuck]

@@ -1,0 +1,63 @@
+// The few RAII types every use of the CPython C API goes through: an owned
+// reference, a GIL acquire guard for threads outside our request path, and a
+// GIL release guard around blocking calls.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <utility>
+
+namespace pympm {
+
+// Owns one strong reference.
+class PyRef {
+public:
+    PyRef() = default;
+    // Takes ownership of a new reference (may be null).
+    static PyRef steal(PyObject* o) { return PyRef(o); }
+    // Adds a reference to a borrowed one.
+    static PyRef borrow(PyObject* o) { Py_XINCREF(o); return PyRef(o); }
+
+    PyRef(const PyRef& other) : obj_(other.obj_) { Py_XINCREF(obj_); }
+    PyRef(PyRef&& other) noexcept : obj_(std::exchange(other.obj_, nullptr)) {}
+    PyRef& operator=(PyRef other) noexcept { std::swap(obj_, other.obj_); return *this; }
+    ~PyRef() { Py_XDECREF(obj_); }
+
+    PyObject* get() const { return obj_; }
+    PyObject* release() { return std::exchange(obj_, nullptr); }
+    void reset() { Py_CLEAR(obj_); }
+    explicit operator bool() const { return obj_ != nullptr; }
+
+private:
+    explicit PyRef(PyObject* o) : obj_(o) {}
+    PyObject* obj_ = nullptr;
+};
+
+// Takes the GIL on any thread (PyGILState_Ensure); for rare paths such as the
+// child_stopping hook, never for requests (they use RequestThread).
+class GilAcquire {
+public:
+    GilAcquire() : state_(PyGILState_Ensure()) {}
+    ~GilAcquire() { PyGILState_Release(state_); }
+    GilAcquire(const GilAcquire&) = delete;
+    GilAcquire& operator=(const GilAcquire&) = delete;
+
+private:
+    PyGILState_STATE state_;
+};
+
+// Releases the GIL for the scope of a blocking call, when `active`
+// (PyEnableThreads On); under Off the request thread keeps it.
+class GilRelease {
+public:
+    explicit GilRelease(bool active = true) : state_(active ? PyEval_SaveThread() : nullptr) {}
+    ~GilRelease() { if (state_) PyEval_RestoreThread(state_); }
+    GilRelease(const GilRelease&) = delete;
+    GilRelease& operator=(const GilRelease&) = delete;
+
+private:
+    PyThreadState* state_;
+};
+
+} // namespace pympm

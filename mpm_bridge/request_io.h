@@ -1,0 +1,83 @@
+// The request as the WSGI core sees it: an interface the module implements
+// over request_rec. Blocking calls (read_body, send_body, send_file) are made
+// without the GIL when PyEnableThreads is On.
+#pragma once
+
+#include "log.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pympm {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+using CgiVars = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// The client went away (read or write failed). Maps to OSError in the app.
+class ClientGone : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The request body exceeds LimitRequestBody or is malformed; `status` is the
+// HTTP status httpd should answer with (413, 400).
+class BadRequestBody : public std::runtime_error {
+public:
+    BadRequestBody(int status_code, const std::string& what)
+        : std::runtime_error(what), status(status_code) {}
+    int status;
+};
+
+struct ResponseHead {
+    int status = 200;
+    std::string status_line; // "200 OK", as the app gave it
+    HeaderList headers;      // validated, no hop-by-hop headers
+};
+
+class RequestIO {
+public:
+    virtual ~RequestIO() = default;
+
+    // CGI/WSGI variables (REQUEST_METHOD, HTTP_*, SCRIPT_NAME, PATH_INFO, ...)
+    // as raw bytes; the core decodes them as latin-1 per PEP 3333. Valid
+    // until the request ends.
+    virtual void cgi_vars(CgiVars& out) = 0;
+    virtual bool is_https() const = 0;
+    // True when the body is chunked (no Content-Length): wsgi.input_terminated.
+    virtual bool body_is_chunked() const = 0;
+    virtual bool is_head() const = 0;
+    // The request URI for log lines ("/app/x?y=1").
+    virtual std::string_view uri() const = 0;
+
+    // Reads up to `len` bytes of the request body; 0 at its end. Blocks.
+    // Throws ClientGone or BadRequestBody.
+    virtual std::size_t read_body(char* buf, std::size_t len) = 0;
+
+    // Sets status and headers; sends nothing yet.
+    virtual void set_head(const ResponseHead& head) = 0;
+    // Sends body bytes to the client. Blocks. Throws ClientGone.
+    //   buffer: httpd may hold small amounts until more follows;
+    //   flush:  on the wire before returning (streaming);
+    //   last:   these are the last bytes: the response ends (as finish()).
+    enum class Send { buffer, flush, last };
+    virtual void send_body(const char* data, std::size_t len, Send mode) = 0;
+    // Sends `len` bytes of the open file `fd` from `offset` without copying
+    // through Python (sendfile where httpd can). Blocks. Throws ClientGone.
+    virtual void send_file(int fd, std::uint64_t offset, std::uint64_t len) = 0;
+    // Ends the response normally (EOS). Blocks. Throws ClientGone.
+    virtual void finish() = 0;
+    // Ends the response after an error once bytes were sent: the client sees
+    // a truncated response and the connection is closed.
+    virtual void abort() = 0;
+    // True once status/headers have gone to the network.
+    virtual bool head_sent() const = 0;
+
+    // Logs with the request's context (client address).
+    virtual void log(LogLevel level, std::string_view message) = 0;
+};
+
+} // namespace pympm

@@ -1,0 +1,506 @@
+#include "wsgi_request.h"
+
+#include "http_validation.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace pympm {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kMaxReadChunk = 1024 * 1024;
+
+std::string_view as_view(PyObject* bytes) {
+    return {PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes))};
+}
+
+// str -> latin-1 bytes, as PEP 3333 wants for status and headers.
+bool native_string(PyObject* o, std::string& out, const char* what) {
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(o)->tp_name);
+        return false;
+    }
+    PyRef b = PyRef::steal(PyUnicode_AsLatin1String(o));
+    if (!b) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s %R is not latin-1 (PEP 3333 native string)", what, o);
+        return false;
+    }
+    out.assign(as_view(b.get()));
+    return true;
+}
+
+} // namespace
+
+WsgiRequest::WsgiRequest(WsgiContext& ctx, RequestIO& io, const std::string& app_name)
+    : ctx_(ctx), io_(io), app_name_(app_name) {}
+
+WsgiRequest::~WsgiRequest() {
+    detach_request_object(start_response_obj_.get());
+    detach_request_object(input_obj_.get());
+}
+
+void WsgiRequest::log_lines(LogLevel level, const std::string& head, const std::string& body) {
+    io_.log(level, head);
+    for_each_line(body, [&](std::string_view line) {
+        io_.log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line));
+    });
+}
+
+int WsgiRequest::fail(const char* what) {
+    std::string trace = take_python_error(ctx_.py);
+    log_lines(LogLevel::error,
+              std::string(PYMPM_APLOGNO(00020)) + "app " + app_name_ + " " + what + " for " +
+                  std::string(io_.uri()) + ":",
+              trace);
+    return 500;
+}
+
+int WsgiRequest::fail_message(const std::string& message) {
+    io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00022)) + "app " + app_name_ + ": " + message +
+                                 " (" + std::string(io_.uri()) + ")");
+    return 500;
+}
+
+PyRef WsgiRequest::build_environ() {
+    PyRef env = PyRef::steal(PyDict_Copy(ctx_.environ_template.get()));
+    if (!env) return env;
+    CgiVars vars;
+    vars.reserve(48);
+    io_.cgi_vars(vars);
+    for (const auto& [k, v] : vars) {
+        PyObject* key = ctx_.keys.get(k);
+        PyRef val = PyRef::steal(PyUnicode_DecodeLatin1(v.data(), static_cast<Py_ssize_t>(v.size()), nullptr));
+        if (!key || !val || PyDict_SetItem(env.get(), key, val.get()) != 0) return PyRef();
+    }
+    input_obj_ = PyRef::steal(new_input(ctx_.input_type.get(), this));
+    if (!input_obj_) return PyRef();
+    if (PyDict_SetItem(env.get(), ctx_.key_url_scheme.get(),
+                       io_.is_https() ? ctx_.str_https.get() : ctx_.str_http.get()) != 0 ||
+        PyDict_SetItem(env.get(), ctx_.key_input.get(), input_obj_.get()) != 0)
+        return PyRef();
+    return env;
+}
+
+// start_response -----------------------------------------------------------------
+
+PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
+    static const char* kwlist[] = {"status", "headers", "exc_info", nullptr};
+    PyObject* status = nullptr;
+    PyObject* headers = nullptr;
+    PyObject* exc_info = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", const_cast<char**>(kwlist),
+                                     &status, &headers, &exc_info))
+        return nullptr;
+
+    if (exc_info != Py_None) {
+        if (io_.head_sent() || sent_ > 0) {
+            // Too late to change the response: re-raise the app's error.
+            PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
+            if (!PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) return nullptr;
+            Py_INCREF(t); Py_INCREF(v); Py_INCREF(tb);
+            PyErr_Restore(t, v, tb == Py_None ? nullptr : tb);
+            if (tb == Py_None) Py_DECREF(tb);
+            return nullptr;
+        }
+    } else if (head_set_) {
+        PyErr_SetString(PyExc_AssertionError,
+                        "start_response() called a second time without exc_info (PEP 3333)");
+        return nullptr;
+    }
+
+    ResponseHead head;
+    if (!native_string(status, head.status_line, "status")) return nullptr;
+    if (!is_valid_status_line(head.status_line, head.status)) {
+        PyErr_Format(PyExc_ValueError, "invalid status %R: write a three-digit code, a space and a reason, "
+                                       "as in '200 OK'", status);
+        return nullptr;
+    }
+    if (!PyList_Check(headers)) {
+        PyErr_Format(PyExc_TypeError, "response headers must be a list, not %.100s", Py_TYPE(headers)->tp_name);
+        return nullptr;
+    }
+    std::optional<std::uint64_t> declared;
+    const Py_ssize_t n = PyList_GET_SIZE(headers);
+    head.headers.reserve(static_cast<std::size_t>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject* item = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError, "response header %zd must be a (name, value) tuple, not %R", i, item);
+            return nullptr;
+        }
+        std::string name, value;
+        if (!native_string(PyTuple_GET_ITEM(item, 0), name, "header name") ||
+            !native_string(PyTuple_GET_ITEM(item, 1), value, "header value"))
+            return nullptr;
+        if (!is_http_token(name)) {
+            PyErr_Format(PyExc_ValueError, "invalid response header name %R: must be an HTTP token "
+                                           "(no spaces, colons or control characters)", PyTuple_GET_ITEM(item, 0));
+            return nullptr;
+        }
+        if (!is_valid_header_value(value)) {
+            PyErr_Format(PyExc_ValueError, "invalid value for response header %R: CR, LF and control "
+                                           "characters are not allowed", PyTuple_GET_ITEM(item, 0));
+            return nullptr;
+        }
+        if (is_hop_by_hop_header(name)) {
+            PyErr_Format(PyExc_ValueError, "hop-by-hop header %R is not allowed in a WSGI response "
+                                           "(PEP 3333); httpd manages the connection", PyTuple_GET_ITEM(item, 0));
+            return nullptr;
+        }
+        if (iequals(name, "content-length")) {
+            std::uint64_t len = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
+            if (ec != std::errc() || p != value.data() + value.size() || value.empty()) {
+                PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", PyTuple_GET_ITEM(item, 1));
+                return nullptr;
+            }
+            declared = len;
+        }
+        head.headers.emplace_back(std::move(name), std::move(value));
+    }
+    head_ = std::move(head);
+    declared_length_ = declared;
+    head_set_ = true;
+    return PyObject_GetAttrString(start_response_obj_.get(), "write");
+}
+
+bool WsgiRequest::send_head_if_needed() {
+    if (io_.head_sent()) return true;
+    if (!head_set_) {
+        fail_message("the app returned a body without calling start_response()");
+        return false;
+    }
+    io_.set_head(head_);
+    return true;
+}
+
+bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send mode) {
+    if (declared_length_ && sent_ + len > *declared_length_) {
+        if (!length_error_logged_) {
+            length_error_logged_ = true;
+            io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00023)) + "app " + app_name_ +
+                                         " sent more than its Content-Length of " +
+                                         std::to_string(*declared_length_) + " bytes for " +
+                                         std::string(io_.uri()) + "; the excess was dropped");
+        }
+        len = static_cast<std::size_t>(*declared_length_ - sent_);
+        if (len == 0 && mode != RequestIO::Send::last) return true;
+    }
+    try {
+        GilRelease unlocked(ctx_.release_gil);
+        io_.send_body(data, len, mode);
+    } catch (const ClientGone& e) {
+        client_gone_ = true;
+        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ +
+                                    " was sending " + std::string(io_.uri()) + ": " + e.what());
+        return false;
+    }
+    sent_ += len;
+    return true;
+}
+
+bool WsgiRequest::send_chunk(PyObject* item, RequestIO::Send mode) {
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "the response body must be an iterable of bytes, but an item is %.100s",
+                     Py_TYPE(item)->tp_name);
+        return false;
+    }
+    if (PyBytes_GET_SIZE(item) == 0 && mode != RequestIO::Send::last) return true;
+    if (!send_head_if_needed()) return false;
+    // The item stays referenced (by the caller) while the GIL is released.
+    return send_bytes(PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item)), mode);
+}
+
+PyObject* WsgiRequest::write(PyObject* data) {
+    if (!head_set_) {
+        PyErr_SetString(PyExc_AssertionError, "write() called before start_response()");
+        return nullptr;
+    }
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
+        return nullptr;
+    }
+    if (client_gone_) {
+        PyErr_SetString(ctx_.py.client_disconnected.get(), "the client went away");
+        return nullptr;
+    }
+    if (PyBytes_GET_SIZE(data) > 0) {
+        send_head_if_needed();
+        if (!send_bytes(PyBytes_AS_STRING(data), static_cast<std::size_t>(PyBytes_GET_SIZE(data)),
+                        RequestIO::Send::flush)) {
+            PyErr_SetString(ctx_.py.client_disconnected.get(), "the client went away");
+            return nullptr;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+bool WsgiRequest::finish_response() {
+    if (!io_.head_sent()) {
+        if (!head_set_) {
+            fail_message("the app returned without calling start_response()");
+            return false;
+        }
+        io_.set_head(head_);
+    }
+    if (declared_length_ && sent_ < *declared_length_ && !io_.is_head()) {
+        io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00025)) + "app " + app_name_ + " sent " +
+                                     std::to_string(sent_) + " bytes but declared Content-Length " +
+                                     std::to_string(*declared_length_) + " for " + std::string(io_.uri()) +
+                                     "; the connection is closed");
+        GilRelease unlocked(ctx_.release_gil);
+        io_.abort();
+        aborted_ = true;
+        return true;
+    }
+    try {
+        GilRelease unlocked(ctx_.release_gil);
+        io_.finish();
+    } catch (const ClientGone&) {
+        client_gone_ = true;
+    }
+    return true;
+}
+
+// wsgi.file_wrapper over a real file: httpd sends it (sendfile) from the
+// file's current position. Returns false to fall back to iteration.
+bool WsgiRequest::try_send_file(PyObject* result) {
+    if (Py_TYPE(result) != reinterpret_cast<PyTypeObject*>(ctx_.py.file_wrapper.get())) return false;
+    PyRef filelike = PyRef::steal(PyObject_GetAttrString(result, "filelike"));
+    if (!filelike) { PyErr_Clear(); return false; }
+    PyRef fileno = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), ctx_.str_fileno.get(), nullptr));
+    if (!fileno) { PyErr_Clear(); return false; }
+    int fd = PyLong_Check(fileno.get()) ? static_cast<int>(PyLong_AsLong(fileno.get())) : -1;
+    if (fd < 0) { PyErr_Clear(); return false; }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    std::uint64_t offset = 0;
+    PyRef pos = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), ctx_.str_tell.get(), nullptr));
+    if (pos && PyLong_Check(pos.get())) {
+        offset = PyLong_AsUnsignedLongLong(pos.get());
+        if (PyErr_Occurred()) { PyErr_Clear(); return false; }
+    } else {
+        PyErr_Clear();
+        off_t o = ::lseek(fd, 0, SEEK_CUR);
+        if (o < 0) return false;
+        offset = static_cast<std::uint64_t>(o);
+    }
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    std::uint64_t len = offset < size ? size - offset : 0;
+    if (declared_length_ && *declared_length_ < len) len = *declared_length_;
+    if (!head_set_) return false; // let the iteration path report it
+    if (!declared_length_) {
+        head_.headers.emplace_back("Content-Length", std::to_string(len));
+        declared_length_ = len;
+    }
+    if (!send_head_if_needed()) return true;
+    try {
+        GilRelease unlocked(ctx_.release_gil);
+        if (len > 0) io_.send_file(fd, offset, len);
+    } catch (const ClientGone& e) {
+        client_gone_ = true;
+        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ +
+                                    " was sending " + std::string(io_.uri()) + ": " + e.what());
+        return true;
+    }
+    sent_ += len;
+    finish_response();
+    return true;
+}
+
+void WsgiRequest::call_close(PyObject* result) {
+    if (!PyObject_HasAttr(result, ctx_.str_close.get())) return;
+    PyRef r = PyRef::steal(PyObject_CallMethodObjArgs(result, ctx_.str_close.get(), nullptr));
+    if (!r) {
+        std::string trace = take_python_error(ctx_.py);
+        log_lines(LogLevel::error,
+                  std::string(PYMPM_APLOGNO(00026)) + "close() of the response of " + app_name_ +
+                      " raised for " + std::string(io_.uri()) + ":",
+                  trace);
+    }
+}
+
+int WsgiRequest::run(PyObject* app) {
+    start_response_obj_ = PyRef::steal(new_start_response(ctx_.start_response_type.get(), this));
+    PyRef environ = start_response_obj_ ? build_environ() : PyRef();
+    if (!environ) return fail("could not get an environ");
+
+    PyRef result = PyRef::steal(PyObject_CallFunctionObjArgs(app, environ.get(), start_response_obj_.get(), nullptr));
+    if (!result) {
+        if (body_error_status_ && !io_.head_sent()) {
+            PyErr_Clear();
+            return body_error_status_;
+        }
+        if (client_gone_) { PyErr_Clear(); return 0; }
+        int status = fail("raised an exception");
+        if (io_.head_sent()) { GilRelease u(ctx_.release_gil); io_.abort(); return 0; }
+        return status;
+    }
+
+    int status = 0;
+    bool failed = false;
+    if (try_send_file(result.get())) {
+        // sent (or the client went away)
+    } else if (PyList_CheckExact(result.get()) || PyTuple_CheckExact(result.get())) {
+        // A sequence: the whole body is known, so give it a Content-Length
+        // when the app did not, and end the response with its last item.
+        PyObject* seq = result.get();
+        const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        PyObject** items = PySequence_Fast_ITEMS(seq);
+        if (head_set_ && !declared_length_ && !io_.head_sent()) {
+            std::uint64_t total = 0;
+            bool all_bytes = true;
+            for (Py_ssize_t i = 0; i < n && all_bytes; ++i) {
+                all_bytes = PyBytes_Check(items[i]);
+                if (all_bytes) total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(items[i]));
+            }
+            if (all_bytes) {
+                head_.headers.emplace_back("Content-Length", std::to_string(total));
+                declared_length_ = total;
+            }
+        }
+        for (Py_ssize_t i = 0; i < n && !failed && !client_gone_; ++i) {
+            // Hold the item: the list may be mutated by other threads.
+            PyRef item = PyRef::borrow(items[i]);
+            const bool last = (i == n - 1) && declared_length_ &&
+                              sent_ + (PyBytes_Check(item.get()) ? static_cast<std::uint64_t>(PyBytes_GET_SIZE(item.get())) : 0) ==
+                                  *declared_length_;
+            if (!send_chunk(item.get(), last ? RequestIO::Send::last : RequestIO::Send::buffer)) failed = !client_gone_;
+            else if (last) { call_close(result.get()); return 0; }
+        }
+    } else {
+        PyRef iter = PyRef::steal(PyObject_GetIter(result.get()));
+        if (!iter) {
+            failed = true;
+        } else {
+            while (!client_gone_) {
+                PyRef item = PyRef::steal(PyIter_Next(iter.get()));
+                if (!item) {
+                    if (PyErr_Occurred()) failed = true;
+                    break;
+                }
+                // Each chunk of a generator reaches the client before the
+                // next one is asked for (PEP 3333 streaming).
+                if (!send_chunk(item.get(), RequestIO::Send::flush)) {
+                    failed = !client_gone_;
+                    break;
+                }
+            }
+        }
+    }
+
+    if (failed) {
+        if (PyErr_Occurred()) status = fail("failed while producing its response");
+        else status = 500; // already logged
+        if (io_.head_sent()) {
+            GilRelease u(ctx_.release_gil);
+            io_.abort();
+            aborted_ = true;
+            status = 0;
+        }
+    } else if (!client_gone_ && !io_.head_sent()) {
+        if (!finish_response()) status = 500;
+    } else if (!client_gone_ && !aborted_) {
+        finish_response();
+    }
+    call_close(result.get());
+    return status;
+}
+
+// wsgi.input ---------------------------------------------------------------------
+
+PyObject* WsgiRequest::raise_read_error() {
+    PyObject* type = body_error_status_ ? ctx_.py.request_body_error.get() : ctx_.py.client_disconnected.get();
+    PyErr_SetString(type, read_error_.c_str());
+    return nullptr;
+}
+
+// Reads until the buffer holds `want` unread bytes or the body ends.
+bool WsgiRequest::fill(std::size_t want) {
+    if (!read_error_.empty()) { raise_read_error(); return false; }
+    if (inpos_ > 0 && inpos_ == inbuf_.size()) { inbuf_.clear(); inpos_ = 0; }
+    bool ok = true;
+    {
+        GilRelease unlocked(ctx_.release_gil);
+        try {
+            while (!in_eof_ && inbuf_.size() - inpos_ < want) {
+                std::size_t need = want - (inbuf_.size() - inpos_);
+                std::size_t chunk = std::clamp(need, kReadChunk, kMaxReadChunk);
+                std::size_t old = inbuf_.size();
+                inbuf_.resize(old + chunk);
+                std::size_t got = io_.read_body(inbuf_.data() + old, chunk);
+                inbuf_.resize(old + got);
+                if (got == 0) in_eof_ = true;
+            }
+        } catch (const BadRequestBody& e) {
+            body_error_status_ = e.status;
+            read_error_ = e.what();
+            ok = false;
+        } catch (const ClientGone& e) {
+            read_error_ = std::string("the client went away while sending the request body: ") + e.what();
+            ok = false;
+        }
+    }
+    if (!ok) {
+        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " +
+                                    std::string(io_.uri()) + " failed: " + read_error_);
+        raise_read_error();
+    }
+    return ok;
+}
+
+PyObject* WsgiRequest::read(Py_ssize_t size) {
+    if (size < 0) {
+        if (!fill(SIZE_MAX / 2)) return nullptr;
+    } else if (!fill(static_cast<std::size_t>(size))) {
+        return nullptr;
+    }
+    std::size_t avail = inbuf_.size() - inpos_;
+    std::size_t n = size < 0 ? avail : std::min(avail, static_cast<std::size_t>(size));
+    PyObject* out = PyBytes_FromStringAndSize(inbuf_.data() + inpos_, static_cast<Py_ssize_t>(n));
+    if (out) inpos_ += n;
+    return out;
+}
+
+PyObject* WsgiRequest::readline(Py_ssize_t limit) {
+    std::size_t scanned = 0;
+    for (;;) {
+        std::string_view avail(inbuf_.data() + inpos_, inbuf_.size() - inpos_);
+        std::size_t cap = limit < 0 ? avail.size() : std::min(avail.size(), static_cast<std::size_t>(limit));
+        std::size_t nl = avail.substr(0, cap).find('\n', scanned);
+        std::size_t n = 0;
+        if (nl != std::string_view::npos) n = nl + 1;
+        else if (limit >= 0 && avail.size() >= static_cast<std::size_t>(limit)) n = static_cast<std::size_t>(limit);
+        else if (in_eof_) n = avail.size();
+        if (n > 0 || (in_eof_ && avail.empty())) {
+            PyObject* out = PyBytes_FromStringAndSize(avail.data(), static_cast<Py_ssize_t>(n));
+            if (out) inpos_ += n;
+            return out;
+        }
+        scanned = avail.size();
+        if (!fill(avail.size() + 8192)) return nullptr;
+    }
+}
+
+PyObject* WsgiRequest::readlines(Py_ssize_t hint) {
+    PyRef lines = PyRef::steal(PyList_New(0));
+    if (!lines) return nullptr;
+    Py_ssize_t total = 0;
+    for (;;) {
+        PyRef line = PyRef::steal(readline(-1));
+        if (!line) return nullptr;
+        if (PyBytes_GET_SIZE(line.get()) == 0) break;
+        if (PyList_Append(lines.get(), line.get()) != 0) return nullptr;
+        total += PyBytes_GET_SIZE(line.get());
+        if (hint > 0 && total >= hint) break;
+    }
+    return lines.release();
+}
+
+} // namespace pympm

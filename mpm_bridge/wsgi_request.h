@@ -1,0 +1,80 @@
+// One WSGI request (PEP 3333): builds environ, calls the app with
+// start_response, sends the response iterable, and always calls close().
+// Runs with the GIL held; releases it around every blocking call when the
+// context says so.
+#pragma once
+
+#include "request_io.h"
+#include "wsgi_context.h"
+
+#include <optional>
+#include <string>
+
+namespace pympm {
+
+class WsgiRequest {
+public:
+    WsgiRequest(WsgiContext& ctx, RequestIO& io, const std::string& app_name);
+    ~WsgiRequest();
+    WsgiRequest(const WsgiRequest&) = delete;
+    WsgiRequest& operator=(const WsgiRequest&) = delete;
+
+    // Returns 0 when a response was sent (or the client went away), else the
+    // HTTP status httpd should answer with (500, 413, ...).
+    int run(PyObject* app);
+
+    // Called by the Python-facing objects (wsgi_types.cpp).
+    PyObject* start_response(PyObject* args, PyObject* kwargs);
+    PyObject* write(PyObject* data);
+    PyObject* read(Py_ssize_t size);
+    PyObject* readline(Py_ssize_t limit);
+    PyObject* readlines(Py_ssize_t hint);
+
+private:
+    PyRef build_environ();
+    bool send_head_if_needed();
+    // Sends one body chunk; false if the response must stop (error logged).
+    bool send_chunk(PyObject* item, RequestIO::Send mode);
+    bool send_bytes(const char* data, std::size_t len, RequestIO::Send mode);
+    bool try_send_file(PyObject* result);
+    bool finish_response();
+    int fail(const char* what);         // logs the pending Python exception
+    int fail_message(const std::string& message);
+    void call_close(PyObject* result);
+    void log_lines(LogLevel level, const std::string& head, const std::string& body);
+    // Input helpers (GIL held on entry; released while reading).
+    bool fill(std::size_t want);         // false + Python error on failure
+    PyObject* raise_read_error();
+
+    WsgiContext& ctx_;
+    RequestIO& io_;
+    const std::string& app_name_;
+    PyRef start_response_obj_;
+    PyRef input_obj_;
+
+    // Response state.
+    bool head_set_ = false;
+    ResponseHead head_;
+    std::optional<std::uint64_t> declared_length_;
+    std::uint64_t sent_ = 0;
+    bool length_error_logged_ = false;
+    bool client_gone_ = false;
+    bool aborted_ = false;
+    int body_error_status_ = 0; // 413/400 from reading the body
+
+    // Input state.
+    std::string inbuf_;
+    std::size_t inpos_ = 0;
+    bool in_eof_ = false;
+    std::string read_error_;
+};
+
+// Creates the Python types for start_response and wsgi.input.
+bool make_wsgi_types(PyRef& start_response_type, PyRef& input_type, std::string& error);
+// Wraps a request in the per-request Python objects.
+PyObject* new_start_response(PyObject* type, WsgiRequest* req);
+PyObject* new_input(PyObject* type, WsgiRequest* req);
+// Detaches the objects from a finished request (calls after it raise).
+void detach_request_object(PyObject* obj);
+
+} // namespace pympm
