@@ -225,6 +225,27 @@ void ChildRuntime::notify_stopping() noexcept {
     }
 }
 
+// Steps 1-4 of the stop sequence (pympm._shutdown). False, with the names of
+// the threads still running, if Python must not be finalised. Every Python
+// temporary dies inside this function, before any finalisation.
+bool ChildRuntime::run_stop_sequence(std::string& stuck_names) {
+    PyRef stuck = PyRef::steal(PyObject_CallFunction(ctx_.py.shutdown.get(), "d",
+                                                     static_cast<double>(settings_.shutdown_timeout_s)));
+    if (!stuck) {
+        std::string trace = take_python_error(ctx_.py);
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00034)) + "the stop sequence failed: " + trace);
+        return true;
+    }
+    if (!PyList_Check(stuck.get()) || PyList_GET_SIZE(stuck.get()) == 0) return true;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(stuck.get()); ++i) {
+        const char* s = PyUnicode_AsUTF8(PyList_GET_ITEM(stuck.get(), i));
+        if (!stuck_names.empty()) stuck_names += ", ";
+        stuck_names += s ? s : "?";
+    }
+    PyErr_Clear();
+    return false;
+}
+
 void ChildRuntime::shutdown() noexcept {
     if (!python_ready_ || shut_down_) return;
     if (thread_binding::in_request()) {
@@ -238,20 +259,9 @@ void ChildRuntime::shutdown() noexcept {
     try {
         const auto t0 = std::chrono::steady_clock::now();
         thread_binding::enter();
-        PyRef stuck = PyRef::steal(PyObject_CallFunction(ctx_.py.shutdown.get(), "d",
-                                                         static_cast<double>(settings_.shutdown_timeout_s)));
-        if (!stuck) {
-            std::string trace = take_python_error(ctx_.py);
-            log(LogLevel::error, std::string(PYMPM_APLOGNO(00034)) + "the stop sequence failed: " + trace);
-        } else if (PyList_Check(stuck.get()) && PyList_GET_SIZE(stuck.get()) > 0) {
-            std::string names;
-            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(stuck.get()); ++i) {
-                const char* s = PyUnicode_AsUTF8(PyList_GET_ITEM(stuck.get(), i));
-                if (!names.empty()) names += ", ";
-                names += s ? s : "?";
-            }
-            PyErr_Clear();
-            log(LogLevel::warning, std::string(PYMPM_APLOGNO(00031)) + "not finalising Python: thread(s) " + names +
+        std::string stuck;
+        if (!run_stop_sequence(stuck)) {
+            log(LogLevel::warning, std::string(PYMPM_APLOGNO(00031)) + "not finalising Python: thread(s) " + stuck +
                                        " still running after PyShutdownTimeout " +
                                        std::to_string(settings_.shutdown_timeout_s) + " s; the child exits now");
             return; // exit without finalising: Py_FinalizeEx would wait for them

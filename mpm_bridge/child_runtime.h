@@ -55,6 +55,7 @@ private:
     bool import_app(App& app, bool at_startup);
     void log(LogLevel level, const std::string& message) { log_.log(level, message); }
     void warn_about_app_threads();
+    bool run_stop_sequence(std::string& stuck_names);
     // Fills the dict behind pympm.child_info(); its temporaries die here,
     // with the GIL held.
     void publish_child_info(int generation, const PythonStart& ps);
