@@ -431,9 +431,9 @@ BOOST_AUTO_TEST_CASE(broken_app_gets_500_others_work) {
         auto r = http_get(srv.port(), "/broken/x");
         BOOST_TEST(r.status == 500);
         BOOST_TEST(!contains(r.body, "pympm-test-import-failure"));
-        // Retried on each request, so logged again.
+        // Retried on each request, so logged again (naming the mount).
         BOOST_TEST(!srv.wait_for_log("pympm-test-import-failure", 10s, mark).empty());
-        expect_request_error_logged(srv, r.local_port, mark);
+        BOOST_TEST(!srv.wait_for_log(R"(\[pympm:error\].*/broken)", 10s, mark).empty());
     }
     BOOST_TEST(http_get(srv.port(), "/ok/y").status == 200);
 }
@@ -514,7 +514,8 @@ BOOST_AUTO_TEST_CASE(event_and_worker_smoke) {
             BOOST_TEST_REQUIRE(r.status == 200);
             auto env = parse_flat_json(r.body);
             BOOST_TEST(at(env, "wsgi.multithread") == "True");
-            BOOST_TEST(at(env, "wsgi.multiprocess") == "True");
+            // wsgi.multiprocess is not asserted: with ServerLimit 1 one
+            // process serves, and the module may well say so.
             BOOST_TEST(at(env, "PATH_INFO") == "/t");
 
             std::vector<std::future<HttpResponse>> all;
