@@ -36,13 +36,16 @@ std::string seconds(std::chrono::steady_clock::duration d) {
 // request it interrupted).
 class RequestScope {
 public:
+    // in_request covers taking and giving back the GIL too: a prefork child
+    // stopped by a signal there must not touch the GIL from the handler (its
+    // interrupted thread may hold the GIL's own mutex).
     explicit RequestScope(bool keep_gil) : keep_gil_(keep_gil) {
-        thread_binding::enter();
         thread_binding::set_in_request(true);
+        thread_binding::enter();
     }
     ~RequestScope() {
-        thread_binding::set_in_request(false);
         thread_binding::leave(keep_gil_);
+        thread_binding::set_in_request(false);
     }
     RequestScope(const RequestScope&) = delete;
     RequestScope& operator=(const RequestScope&) = delete;
@@ -159,7 +162,8 @@ PyObject* ChildRuntime::app_callable(App& app, RequestIO&) {
 void ChildRuntime::warn_about_app_threads() {
     if (thread_warning_done_.load(std::memory_order_relaxed)) return;
     PyRef fn = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_app_threads"));
-    PyRef threads = fn ? PyRef::steal(PyObject_CallNoArgs(fn.get())) : PyRef();
+    // Daemon threads too: they are the ones frozen between requests.
+    PyRef threads = fn ? PyRef::steal(PyObject_CallFunctionObjArgs(fn.get(), Py_True, nullptr)) : PyRef();
     if (!threads || !PyList_Check(threads.get())) { PyErr_Clear(); return; }
     if (PyList_GET_SIZE(threads.get()) == 0) return;
     std::string names;

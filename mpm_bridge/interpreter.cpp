@@ -3,7 +3,9 @@
 #include "pympm_bootstrap_source.h"
 
 #include <atomic>
+#include <csignal>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef PYMPM_PYTHON_EXECUTABLE
 #define PYMPM_PYTHON_EXECUTABLE ""
@@ -61,12 +63,20 @@ std::string status_message(const PyStatus& st, const char* what) {
 struct ThreadBinding {
     PyThreadState* state = nullptr;
     bool holds_gil = false;
-    bool in_request = false;
+    // Read by the stop path, which in prefork runs in a signal handler on
+    // this same thread.
+    volatile std::sig_atomic_t in_request = 0;
     // A request thread that kept the GIL (PyEnableThreads Off on a threaded
     // MPM with one thread) gives it back when httpd ends the thread, so the
-    // child's main thread can shut Python down.
+    // child's main thread can shut Python down. The main thread's binding is
+    // destroyed only by exit(): there the GIL stays taken, so that app
+    // threads of an unfinalised interpreter stay frozen while the process
+    // tears down.
     ~ThreadBinding() {
-        if (holds_gil && state && g_python_alive.load()) PyEval_SaveThread();
+        if (holds_gil && state && g_python_alive.load() && ::gettid() != ::getpid()) {
+            PyEval_SaveThread();
+            holds_gil = false;
+        }
     }
 };
 thread_local ThreadBinding t_binding;
@@ -245,8 +255,8 @@ void leave(bool keep_gil) {
 }
 
 bool holds_gil() { return t_binding.holds_gil; }
-bool in_request() { return t_binding.in_request; }
-void set_in_request(bool v) { t_binding.in_request = v; }
+bool in_request() { return t_binding.in_request != 0; }
+void set_in_request(bool v) { t_binding.in_request = v ? 1 : 0; }
 
 void interpreter_finalized() {
     g_python_alive = false;

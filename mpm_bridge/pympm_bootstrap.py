@@ -186,10 +186,14 @@ def _signal_stopping():
         _run_callback(fn)
 
 
-def _app_threads():
+def _app_threads(include_daemon=False):
+    """Threads the app started (not this one, not httpd's threads that ran
+    Python); the stop sequence waits only for the non-daemon ones, the
+    PyEnableThreads Off warning names them all."""
     me = threading.current_thread()
     return [t for t in threading.enumerate()
-            if t is not me and not t.daemon and t.is_alive()
+            if t is not me and (include_daemon or not t.daemon) and t.is_alive()
+            and t is not threading.main_thread()
             and not isinstance(t, threading._DummyThread)]
 
 
