@@ -1,0 +1,62 @@
+"""Stop-sequence app of the MPM-bridge tests (tests/e2e/test_mpm_stop.cpp).
+
+At import it starts a non-daemon thread "stop-waiter" that waits on
+pympm.stopping and then writes markers/thread.<pid>; it registers an on_stop
+callback (markers/on_stop.<pid>) and an atexit handler (markers/atexit.<pid>).
+markers/ sits next to this file and must be writable by the child's user.
+mpm_stuck_app.py adds a non-daemon thread "stuck-worker" that ignores
+pympm.stopping (start_stuck_thread).
+Routes: /pid (pid and whether pympm.stopping is set), /sleep?s=N (sleeps
+holding a request), /spin?s=N (a CPU-bound loop holding the GIL in slices).
+"""
+import atexit
+import os
+import threading
+import time
+import urllib.parse
+
+import pympm
+
+MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
+
+
+def _mark(kind):
+    path = os.path.join(MARKERS, "%s.%d" % (kind, os.getpid()))
+    with open(path, "w") as f:
+        f.write("%f\n" % time.monotonic())
+
+
+def _wait_for_stop():
+    pympm.stopping.wait()
+    _mark("thread")
+
+
+threading.Thread(target=_wait_for_stop, name="stop-waiter", daemon=False).start()
+pympm.on_stop(lambda: _mark("on_stop"))
+atexit.register(_mark, "atexit")
+
+
+def spin_forever():
+    # Ignores pympm.stopping on purpose: the child must not wait for it.
+    while True:
+        time.sleep(0.05)
+
+
+def start_stuck_thread():
+    threading.Thread(target=spin_forever, name="stuck-worker", daemon=False).start()
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    seconds = float(query.get("s", ["0"])[0])
+    if path == "/sleep":
+        time.sleep(seconds)
+    elif path == "/spin":
+        deadline = time.monotonic() + seconds
+        x = 0
+        while time.monotonic() < deadline:
+            x += 1
+    body = ("pid=%d\nstopping=%s\n" % (os.getpid(), pympm.stopping.is_set())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,154 @@
+// Helpers shared by the MPM-bridge end-to-end tests (test_mpm_*.cpp): server
+// options for the behaviour-matrix rows, the "key=value" answers of
+// tests/apps/mpm_*.py, and polling for processes and files.
+#pragma once
+
+#include "http_client.h"
+#include "httpd_server.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace pympm_test::mpm {
+
+using namespace std::chrono_literals;
+using KeyValues = std::map<std::string, std::string>;
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+// "key=value" lines (the answers of the mpm_* test apps).
+inline KeyValues parse_kv(const std::string& text) {
+    KeyValues out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        auto eq = line.find('=');
+        if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return out;
+}
+
+inline std::string at(const KeyValues& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string("<missing>") : it->second;
+}
+
+inline double at_double(const KeyValues& m, const std::string& key) {
+    try {
+        return std::stod(at(m, key));
+    } catch (...) {
+        BOOST_ERROR("'" << key << "' is not a number: " << at(m, key));
+        return 0;
+    }
+}
+
+inline long at_long(const KeyValues& m, const std::string& key) {
+    try {
+        return std::stol(at(m, key));
+    } catch (...) {
+        BOOST_ERROR("'" << key << "' is not an integer: " << at(m, key));
+        return 0;
+    }
+}
+
+// A GET that must answer 200; its body as key=value.
+inline KeyValues get_kv(std::uint16_t port, const std::string& target,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    auto r = http_get(port, target, timeout);
+    BOOST_TEST_REQUIRE(r.status == 200, "GET " << target << " answered " << r.status << ": " << r.body);
+    return parse_kv(r.body);
+}
+
+// Seconds of CLOCK_MONOTONIC, the clock of time.monotonic() in the apps.
+inline double mono(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+// Polls `cond` every 20 ms until it holds or `timeout` passes.
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (cond()) return true;
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+// Gone = no such process, or a zombie its parent has not reaped yet.
+inline bool process_gone(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    if (!in) return true;
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto rp = stat.rfind(')');
+    return rp == std::string::npos || rp + 2 >= stat.size() || stat[rp + 2] == 'Z' || stat[rp + 2] == 'X';
+}
+
+// Waits for the process to be gone; returns how long that took (seconds), or
+// a negative number after `timeout`.
+inline double wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+    const auto t0 = Clock::now();
+    if (!eventually([pid] { return process_gone(pid); }, timeout)) return -1;
+    return HttpResponse::seconds(t0, Clock::now());
+}
+
+inline bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// ROOT/apps/markers, where mpm_stop_app.py writes (the child runs as nobody).
+inline std::string make_markers_dir(const HttpdServer& srv) {
+    std::string dir = srv.apps_dir() + "/markers";
+    std::filesystem::create_directories(dir);
+    ::chmod(dir.c_str(), 0777);
+    return dir;
+}
+
+// Server options of the matrix rows.
+inline HttpdOptions prefork_children(int n, std::string pympm_config) {
+    HttpdOptions o;
+    o.mpm = Mpm::prefork;
+    o.start_servers = n;
+    o.server_limit = n;
+    o.max_request_workers = n;
+    o.min_spare_servers = 1;
+    o.max_spare_servers = n + 1;
+    o.pympm_config = std::move(pympm_config);
+    return o;
+}
+
+inline HttpdOptions threaded_one_child(Mpm mpm, int threads, std::string pympm_config) {
+    HttpdOptions o;
+    o.mpm = mpm;
+    o.start_servers = 1;
+    o.server_limit = 1;
+    o.threads_per_child = threads;
+    o.thread_limit = threads;
+    o.max_request_workers = threads;
+    o.min_spare_threads = 1;
+    o.max_spare_threads = threads;
+    o.pympm_config = std::move(pympm_config);
+    return o;
+}
+
+// The "child ready" line a given child logged.
+inline std::string ready_line_of(const HttpdServer& srv, pid_t pid, std::chrono::milliseconds timeout = 15s) {
+    return srv.wait_for_log("\\[pid " + std::to_string(pid) + "(:tid [0-9]+)?\\].*PM00010: child ready: ", timeout);
+}
+
+} // namespace pympm_test::mpm

@@ -1,0 +1,208 @@
+// The behaviour matrix of SPEC.md, one row per test: whether an app thread
+// runs between requests (ticker) and how two concurrent requests that each
+// need 1 s of CPU are served (which pids, one after the other or together,
+// when each response arrives). Tolerances are generous (2 loaded cores): the
+// tests assert pids, ordering and overlap, and only loose times.
+#include "test_mpm_common.h"
+
+#include <future>
+#include <iomanip>
+#include <iostream>
+
+using namespace pympm_test;
+using namespace pympm_test::mpm;
+
+namespace {
+
+// One /burn request: what the app reported and when the response arrived.
+struct Burn {
+    KeyValues kv;
+    double sent = 0;     // client, seconds since the pair started
+    double arrived = 0;  // client, seconds since the pair started
+    double start = 0;    // server, seconds since the pair started
+    double end = 0;      // server
+    long pid = 0;
+};
+
+struct Pair {
+    Burn first, second;
+    bool overlap() const { return first.start < second.end && second.start < first.end; }
+};
+
+void report(const std::string& row, const Pair& p) {
+    std::cerr << std::fixed << std::setprecision(2) << "[matrix] " << row << ": first pid " << p.first.pid
+              << " run " << p.first.start << "-" << p.first.end << " arrived " << p.first.arrived
+              << "; second pid " << p.second.pid << " sent " << p.second.sent << " run " << p.second.start
+              << "-" << p.second.end << " arrived " << p.second.arrived << "\n";
+}
+
+// Two concurrent GET /burn?s=1: the second is sent 150 ms after the first so
+// that their arrival order is known (the stagger is part of the scenario,
+// not a synchronisation).
+Pair burn_pair(const HttpdServer& srv, const std::string& row) {
+    const auto t0 = Clock::now();
+    auto one = [&srv](std::chrono::milliseconds delay) {
+        std::this_thread::sleep_for(delay);
+        return http_get(srv.port(), "/burn?s=1.0", 60s);
+    };
+    auto a = std::async(std::launch::async, one, 0ms);
+    auto b = std::async(std::launch::async, one, 150ms);
+    HttpResponse ra = a.get(), rb = b.get();
+    BOOST_TEST_REQUIRE(ra.status == 200, ra.body);
+    BOOST_TEST_REQUIRE(rb.status == 200, rb.body);
+    const double base = mono(t0);
+    auto fill = [&](Burn& out, const HttpResponse& r) {
+        out.kv = parse_kv(r.body);
+        out.sent = HttpResponse::seconds(t0, r.started);
+        out.arrived = HttpResponse::seconds(t0, r.complete);
+        out.start = at_double(out.kv, "start") - base;
+        out.end = at_double(out.kv, "end") - base;
+        out.pid = at_long(out.kv, "pid");
+    };
+    Pair p;
+    fill(p.first, ra);
+    fill(p.second, rb);
+    report(row, p);
+    return p;
+}
+
+// Ticks of the app's daemon thread before and after `idle` without requests.
+long ticks_while_idle(const HttpdServer& srv, std::chrono::milliseconds idle) {
+    auto before = get_kv(srv.port(), "/ticks");
+    std::this_thread::sleep_for(idle); // the idle period under test
+    auto after = get_kv(srv.port(), "/ticks");
+    BOOST_TEST(at(before, "pid") == at(after, "pid"), "both /ticks from one child (one child configured)");
+    return at_long(after, "ticks") - at_long(before, "ticks");
+}
+
+const char* kApp = "PyApp / @APPS@/mpm_app.py\n";
+
+} // namespace
+
+// ===================================================== app thread between requests
+
+BOOST_AUTO_TEST_SUITE(mpm_ticker)
+
+BOOST_AUTO_TEST_CASE(prefork_enable_threads_on_ticker_runs_while_idle) {
+    HttpdServer srv(prefork_children(1, std::string(kApp) + "PyEnableThreads On\n"));
+    srv.start();
+    long advanced = ticks_while_idle(srv, 2s);
+    std::cerr << "[matrix] prefork On: ticker advanced " << advanced << " in 2 s idle\n";
+    BOOST_TEST(advanced >= 10, "the app's thread must run between requests; advanced " << advanced);
+    BOOST_TEST(srv.count_log("PM00014") == 0u, "no frozen-threads warning under On");
+}
+
+BOOST_AUTO_TEST_CASE(prefork_enable_threads_off_ticker_frozen_while_idle) {
+    HttpdServer srv(prefork_children(1, std::string(kApp) + "PyEnableThreads Off\n"));
+    srv.start();
+    long advanced = ticks_while_idle(srv, 2s);
+    std::cerr << "[matrix] prefork Off: ticker advanced " << advanced << " in 2 s idle\n";
+    BOOST_TEST(advanced <= 3, "the app's thread must be frozen between requests; advanced " << advanced);
+    std::string warning = srv.wait_for_log("PM00014: .*ticker", 10s);
+    BOOST_TEST(!warning.empty(), "the warning naming the app's thread is logged");
+    BOOST_TEST(contains(warning, "[pympm:warn"), warning);
+    BOOST_TEST(contains(warning, "only while"), warning);
+    // Once per child, however many requests.
+    for (int i = 0; i < 3; ++i) get_kv(srv.port(), "/ticks");
+    BOOST_TEST(srv.count_log("PM00014") == 1u);
+    // While a request runs Python the thread does advance.
+    auto burn = get_kv(srv.port(), "/burn?s=1.0");
+    long during = at_long(burn, "ticks_after") - at_long(burn, "ticks_before");
+    std::cerr << "[matrix] prefork Off: ticker advanced " << during << " during a 1 s request\n";
+    BOOST_TEST(during >= 5, "the thread runs while a request executes Python; advanced " << during);
+}
+
+BOOST_AUTO_TEST_CASE(event_ticker_runs_and_waiting_holds_no_gil) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n"));
+    srv.start();
+    long advanced = ticks_while_idle(srv, 2s);
+    std::cerr << "[matrix] event PyThreads 1: ticker advanced " << advanced << " in 2 s idle\n";
+    BOOST_TEST(advanced >= 10, "advanced " << advanced);
+    // While one request burns CPU and another waits for the only slot, the
+    // app's thread keeps running: the waiting request holds no GIL (if it
+    // did, neither the running request nor the thread could go on).
+    auto p = burn_pair(srv, "event 1x4 PyThreads 1 + ticker");
+    long during = at_long(p.second.kv, "ticks_after") - at_long(p.first.kv, "ticks_before");
+    std::cerr << "[matrix] event PyThreads 1: ticker advanced " << during << " during the pair\n";
+    BOOST_TEST(during >= 10, "advanced " << during);
+    BOOST_TEST(p.first.end <= p.second.start + 0.05, "the second waited for the first");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ============================================ two concurrent 1 s CPU requests
+
+BOOST_AUTO_TEST_SUITE(mpm_matrix)
+
+BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
+    HttpdServer srv(prefork_children(2, kApp));
+    srv.start();
+    BOOST_TEST_REQUIRE(eventually([&] { return srv.child_pids().size() == 2u; }, 15s));
+    auto p = burn_pair(srv, "prefork 2 children");
+    BOOST_TEST(p.first.pid != p.second.pid, "two children serve the two requests");
+    BOOST_TEST(p.overlap(), "the two requests run at the same time");
+    // ≈1 s each (a 1 s CPU burn takes longer only if the cores are busy).
+    BOOST_TEST(p.first.arrived < 2.5);
+    BOOST_TEST(p.second.arrived < 2.5 + 0.15);
+    BOOST_TEST(p.first.arrived >= 0.95);
+}
+
+BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
+    HttpdServer srv(prefork_children(2, std::string(kApp) + "PyEnableThreads Off\n"));
+    srv.start();
+    BOOST_TEST_REQUIRE(eventually([&] { return srv.child_pids().size() == 2u; }, 15s));
+    auto p = burn_pair(srv, "prefork 2 children Off");
+    BOOST_TEST(p.first.pid != p.second.pid);
+    BOOST_TEST(p.overlap());
+    BOOST_TEST(p.first.arrived < 2.5);
+}
+
+BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {
+    HttpdServer srv(prefork_children(1, kApp));
+    srv.start();
+    auto p = burn_pair(srv, "prefork 1 child");
+    BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
+    BOOST_TEST(!p.overlap(), "one after the other");
+    BOOST_TEST(p.first.end <= p.second.start + 0.01);
+    // The first response is sent as soon as it is done, not held until the
+    // second one is.
+    BOOST_TEST(p.first.arrived >= 0.95);
+    BOOST_TEST(p.first.arrived < 2.0, "first response at ≈1 s, got " << p.first.arrived);
+    BOOST_TEST(p.first.arrived < p.second.start + 0.2, "first delivered before the second started");
+    BOOST_TEST(p.second.arrived >= 1.9);
+    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
+}
+
+BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n"));
+    srv.start();
+    auto p = burn_pair(srv, "event 1x4 PyThreads 1");
+    BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
+    BOOST_TEST(p.first.kv["thread"] != p.second.kv["thread"], "on two httpd threads");
+    BOOST_TEST(!p.overlap(), "the gate lets one request run Python at a time");
+    BOOST_TEST(p.first.end <= p.second.start + 0.01);
+    BOOST_TEST(p.first.arrived >= 0.95);
+    BOOST_TEST(p.first.arrived < 2.0, "first response at ≈1 s, got " << p.first.arrived);
+    BOOST_TEST(p.second.arrived >= 1.9);
+    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
+    auto info = get_kv(srv.port(), "/info");
+    BOOST_TEST(at_long(info, "requests_waited") >= 1, "the second request waited for a slot");
+    BOOST_TEST(at_double(info, "total_wait_seconds") >= 0.5);
+    BOOST_TEST(at(info, "requests_waiting") == "0");
+}
+
+BOOST_AUTO_TEST_CASE(event_py_threads_2_interleaved) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 2\n"));
+    srv.start();
+    auto p = burn_pair(srv, "event 1x4 PyThreads 2");
+    BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
+    BOOST_TEST(p.overlap(), "both run Python at once, interleaved under the GIL");
+    // Sharing the GIL, neither finishes its 1 s of CPU at ≈1 s: both at ≈2 s.
+    BOOST_TEST(p.first.arrived >= 1.5, "first response at ≈2 s, got " << p.first.arrived);
+    BOOST_TEST(p.second.arrived >= 1.5);
+    BOOST_TEST(std::abs(p.second.arrived - p.first.arrived) < 0.8, "both arrive together");
+    auto info = get_kv(srv.port(), "/info");
+    BOOST_TEST(at_long(info, "requests_waited") == 0, "two slots: nobody waited");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
