@@ -66,16 +66,23 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
         if (rv != APR_SUCCESS) {
             apr_brigade_cleanup(in_);
             in_eos_ = true;
-            int status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-            if (status == AP_FILTER_ERROR) {
+            if (rv == AP_FILTER_ERROR) {
                 // The input filter has already answered (413 for
                 // LimitRequestBody, 400 for a malformed chunk).
                 error_sent_ = true;
                 head_sent_ = true;
-                throw BadRequestBody(status, "httpd refused the request body (" + apr_error(rv) + ")");
+                int status = ap_is_HTTP_ERROR(r_->status) ? r_->status : HTTP_BAD_REQUEST;
+                throw BadRequestBody(status, "httpd refused the request body and answered " +
+                                                 std::to_string(status));
             }
-            if (status == HTTP_REQUEST_ENTITY_TOO_LARGE || status == HTTP_BAD_REQUEST)
-                throw BadRequestBody(status, "httpd refused the request body: " + apr_error(rv));
+            if (rv == APR_ENOSPC)
+                throw BadRequestBody(HTTP_REQUEST_ENTITY_TOO_LARGE, "the request body is too large");
+            if (rv == APR_EGENERAL || rv == APR_EINVAL)
+                throw BadRequestBody(HTTP_BAD_REQUEST, "the request body is malformed (" + apr_error(rv) + ")");
+            // EOF before the end of the body (APR_INCOMPLETE), a reset, a
+            // timeout: the client is gone or stalled.
+            if (APR_STATUS_IS_TIMEUP(rv) || rv == APR_ETIMEDOUT)
+                throw ClientGone("timed out waiting for the request body");
             throw ClientGone(apr_error(rv));
         }
         for (apr_bucket* b = APR_BRIGADE_FIRST(in_); b != APR_BRIGADE_SENTINEL(in_); b = APR_BUCKET_NEXT(b)) {

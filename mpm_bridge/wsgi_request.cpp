@@ -173,22 +173,30 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
 bool WsgiRequest::send_head_if_needed() {
     if (io_.head_sent()) return true;
     if (!head_set_) {
-        fail_message("the app returned a body without calling start_response()");
+        fail_message("the app produced body bytes without calling start_response() first (PEP 3333)");
         return false;
     }
     io_.set_head(head_);
     return true;
 }
 
+void WsgiRequest::log_excess() {
+    if (length_error_logged_) return;
+    length_error_logged_ = true;
+    io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00023)) + "app " + app_name_ +
+                                 " produced more than its Content-Length of " + std::to_string(*declared_length_) +
+                                 " bytes for " + std::string(io_.uri()) + "; the excess was not sent");
+}
+
+void WsgiRequest::log_client_gone(const char* doing, const char* why) {
+    io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ + " was " +
+                                doing + " " + std::string(io_.uri()) + ": " + why);
+}
+
 bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send mode) {
     if (declared_length_ && sent_ + len > *declared_length_) {
-        if (!length_error_logged_) {
-            length_error_logged_ = true;
-            io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00023)) + "app " + app_name_ +
-                                         " sent more than its Content-Length of " +
-                                         std::to_string(*declared_length_) + " bytes for " +
-                                         std::string(io_.uri()) + "; the excess was dropped");
-        }
+        // PEP 3333: never more than the declared length.
+        log_excess();
         len = static_cast<std::size_t>(*declared_length_ - sent_);
         if (len == 0 && mode != RequestIO::Send::last) return true;
     }
@@ -197,8 +205,7 @@ bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send 
         io_.send_body(data, len, mode);
     } catch (const ClientGone& e) {
         client_gone_ = true;
-        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ +
-                                    " was sending " + std::string(io_.uri()) + ": " + e.what());
+        log_client_gone("sending", e.what());
         return false;
     }
     sent_ += len;
@@ -207,7 +214,8 @@ bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send 
 
 bool WsgiRequest::send_chunk(PyObject* item, RequestIO::Send mode) {
     if (!PyBytes_Check(item)) {
-        PyErr_Format(PyExc_TypeError, "the response body must be an iterable of bytes, but an item is %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "the response iterable yielded %.100s; every item must be bytes (PEP 3333)",
                      Py_TYPE(item)->tp_name);
         return false;
     }
@@ -219,7 +227,7 @@ bool WsgiRequest::send_chunk(PyObject* item, RequestIO::Send mode) {
 
 PyObject* WsgiRequest::write(PyObject* data) {
     if (!head_set_) {
-        PyErr_SetString(PyExc_AssertionError, "write() called before start_response()");
+        PyErr_SetString(PyExc_AssertionError, "write() called before start_response() (PEP 3333)");
         return nullptr;
     }
     if (!PyBytes_Check(data)) {
@@ -231,7 +239,11 @@ PyObject* WsgiRequest::write(PyObject* data) {
         return nullptr;
     }
     if (PyBytes_GET_SIZE(data) > 0) {
-        send_head_if_needed();
+        if (!send_head_if_needed()) {
+            PyErr_SetString(PyExc_AssertionError, "write() called before start_response() (PEP 3333)");
+            return nullptr;
+        }
+        // write() data is on the wire before write() returns (PEP 3333).
         if (!send_bytes(PyBytes_AS_STRING(data), static_cast<std::size_t>(PyBytes_GET_SIZE(data)),
                         RequestIO::Send::flush)) {
             PyErr_SetString(ctx_.py.client_disconnected.get(), "the client went away");
@@ -241,77 +253,86 @@ PyObject* WsgiRequest::write(PyObject* data) {
     Py_RETURN_NONE;
 }
 
-bool WsgiRequest::finish_response() {
+int WsgiRequest::finish_response() {
     if (!io_.head_sent()) {
         if (!head_set_) {
-            fail_message("the app returned without calling start_response()");
-            return false;
+            fail_message("the app returned without ever calling start_response() (PEP 3333)");
+            return 500;
         }
         io_.set_head(head_);
     }
     if (declared_length_ && sent_ < *declared_length_ && !io_.is_head()) {
+        // HEAD is exempt: frameworks answer it with the GET's Content-Length
+        // and no body.
         io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00025)) + "app " + app_name_ + " sent " +
                                      std::to_string(sent_) + " bytes but declared Content-Length " +
                                      std::to_string(*declared_length_) + " for " + std::string(io_.uri()) +
-                                     "; the connection is closed");
-        GilRelease unlocked(ctx_.release_gil);
-        io_.abort();
-        aborted_ = true;
-        return true;
+                                     "; the connection is closed so the client sees a truncated response");
+        abort_response();
+        return 0;
     }
     try {
         GilRelease unlocked(ctx_.release_gil);
         io_.finish();
-    } catch (const ClientGone&) {
+    } catch (const ClientGone& e) {
         client_gone_ = true;
+        log_client_gone("ending", e.what());
     }
-    return true;
+    return 0;
+}
+
+void WsgiRequest::abort_response() {
+    if (aborted_ || client_gone_) return;
+    aborted_ = true;
+    GilRelease unlocked(ctx_.release_gil);
+    io_.abort();
 }
 
 // wsgi.file_wrapper over a real file: httpd sends it (sendfile) from the
-// file's current position. Returns false to fall back to iteration.
-bool WsgiRequest::try_send_file(PyObject* result) {
-    if (Py_TYPE(result) != reinterpret_cast<PyTypeObject*>(ctx_.py.file_wrapper.get())) return false;
+// file's current position. Returns nullopt to fall back to iteration.
+std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
+    if (Py_TYPE(result) != reinterpret_cast<PyTypeObject*>(ctx_.py.file_wrapper.get())) return std::nullopt;
+    if (!head_set_) return std::nullopt; // let the iteration path report it
     PyRef filelike = PyRef::steal(PyObject_GetAttrString(result, "filelike"));
-    if (!filelike) { PyErr_Clear(); return false; }
+    if (!filelike) { PyErr_Clear(); return std::nullopt; }
     PyRef fileno = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), ctx_.str_fileno.get(), nullptr));
-    if (!fileno) { PyErr_Clear(); return false; }
+    if (!fileno) { PyErr_Clear(); return std::nullopt; }
     int fd = PyLong_Check(fileno.get()) ? static_cast<int>(PyLong_AsLong(fileno.get())) : -1;
-    if (fd < 0) { PyErr_Clear(); return false; }
+    if (fd < 0) { PyErr_Clear(); return std::nullopt; }
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    // tell(), not lseek(): a buffered file object may have read ahead.
     std::uint64_t offset = 0;
     PyRef pos = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), ctx_.str_tell.get(), nullptr));
     if (pos && PyLong_Check(pos.get())) {
         offset = PyLong_AsUnsignedLongLong(pos.get());
-        if (PyErr_Occurred()) { PyErr_Clear(); return false; }
+        if (PyErr_Occurred()) { PyErr_Clear(); return std::nullopt; }
     } else {
         PyErr_Clear();
         off_t o = ::lseek(fd, 0, SEEK_CUR);
-        if (o < 0) return false;
+        if (o < 0) return std::nullopt;
         offset = static_cast<std::uint64_t>(o);
     }
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     std::uint64_t len = offset < size ? size - offset : 0;
     if (declared_length_ && *declared_length_ < len) len = *declared_length_;
-    if (!head_set_) return false; // let the iteration path report it
-    if (!declared_length_) {
+    if (!declared_length_ && !io_.head_sent()) {
         head_.headers.emplace_back("Content-Length", std::to_string(len));
         declared_length_ = len;
     }
-    if (!send_head_if_needed()) return true;
-    try {
-        GilRelease unlocked(ctx_.release_gil);
-        if (len > 0) io_.send_file(fd, offset, len);
-    } catch (const ClientGone& e) {
-        client_gone_ = true;
-        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ +
-                                    " was sending " + std::string(io_.uri()) + ": " + e.what());
-        return true;
+    if (!send_head_if_needed()) return 500;
+    if (len > 0) {
+        try {
+            GilRelease unlocked(ctx_.release_gil);
+            io_.send_file(fd, offset, len);
+        } catch (const ClientGone& e) {
+            client_gone_ = true;
+            log_client_gone("sending a file for", e.what());
+            return 0;
+        }
+        sent_ += len;
     }
-    sent_ += len;
-    finish_response();
-    return true;
+    return finish_response();
 }
 
 void WsgiRequest::call_close(PyObject* result) {
@@ -320,10 +341,102 @@ void WsgiRequest::call_close(PyObject* result) {
     if (!r) {
         std::string trace = take_python_error(ctx_.py);
         log_lines(LogLevel::error,
-                  std::string(PYMPM_APLOGNO(00026)) + "close() of the response of " + app_name_ +
-                      " raised for " + std::string(io_.uri()) + ":",
+                  std::string(PYMPM_APLOGNO(00026)) + "close() of the response iterable of " + app_name_ +
+                      " raised for " + std::string(io_.uri()) + " (the response was already complete):",
                   trace);
     }
+}
+
+// The app raised ClientDisconnected/RequestBodyError that we raised in it
+// because the client went away or httpd refused the body: not an app bug.
+bool WsgiRequest::disconnect_error_pending() const {
+    if (!client_gone_ && !input_gone_ && !body_error_status_) return false;
+    return PyErr_ExceptionMatches(ctx_.py.client_disconnected.get()) ||
+           PyErr_ExceptionMatches(ctx_.py.request_body_error.get());
+}
+
+int WsgiRequest::error_response(const char* what) {
+    if (PyErr_Occurred()) {
+        if (disconnect_error_pending()) {
+            PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
+            PyErr_Fetch(&t, &v, &tb);
+            PyRef type = PyRef::steal(t), value = PyRef::steal(v), trace = PyRef::steal(tb);
+            PyRef text = value ? PyRef::steal(PyObject_Str(value.get())) : PyRef();
+            const char* msg = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+            PyErr_Clear();
+            io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name_ + " stopped serving " +
+                                        std::string(io_.uri()) + ": " +
+                                        reinterpret_cast<PyTypeObject*>(type.get())->tp_name + ": " +
+                                        (msg ? msg : "?"));
+        } else {
+            fail(what);
+        }
+    }
+    if (body_error_status_) return io_.head_sent() ? 0 : body_error_status_;
+    if (io_.head_sent()) {
+        // Bytes are out: a second status line is impossible, so the client
+        // must see the response cut short.
+        abort_response();
+        return 0;
+    }
+    // The client went away while sending the body: nobody reads an answer.
+    if (input_gone_) return 400;
+    return 500;
+}
+
+int WsgiRequest::send_sequence(PyObject* seq) {
+    // The whole body is known: give it a Content-Length when the app did
+    // not, and end the response with its last item.
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject** items = PySequence_Fast_ITEMS(seq);
+    if (head_set_ && !declared_length_ && !io_.head_sent()) {
+        std::uint64_t total = 0;
+        bool all_bytes = true;
+        for (Py_ssize_t i = 0; i < n && all_bytes; ++i) {
+            all_bytes = PyBytes_Check(items[i]);
+            if (all_bytes) total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(items[i]));
+        }
+        // A HEAD answered with an empty list says nothing about the length.
+        if (all_bytes && !(total == 0 && io_.is_head())) {
+            head_.headers.emplace_back("Content-Length", std::to_string(total));
+            declared_length_ = total;
+        }
+    }
+    Py_ssize_t i = 0;
+    for (; i < n && !client_gone_ && !length_complete(); ++i) {
+        // Hold the item: the list may be mutated by other threads.
+        PyRef item = PyRef::borrow(items[i]);
+        const std::uint64_t size = PyBytes_Check(item.get()) ? static_cast<std::uint64_t>(PyBytes_GET_SIZE(item.get())) : 0;
+        const bool last = declared_length_ && sent_ + size >= *declared_length_ && size > 0;
+        if (!send_chunk(item.get(), last ? RequestIO::Send::last : RequestIO::Send::buffer))
+            return client_gone_ ? 0 : error_response("returned a bad response body");
+    }
+    // Items past the declared length were not sent.
+    for (; i < n && !length_error_logged_; ++i)
+        if (!PyBytes_Check(items[i]) || PyBytes_GET_SIZE(items[i]) > 0) log_excess();
+    if (client_gone_) return 0;
+    return finish_response();
+}
+
+int WsgiRequest::send_iterable(PyObject* result) {
+    PyRef iter = PyRef::steal(PyObject_GetIter(result));
+    if (!iter) return error_response("returned a response that is not iterable");
+    // PEP 3333: stop asking for items once the declared length is sent.
+    while (!client_gone_ && !length_complete()) {
+        PyRef item = PyRef::steal(PyIter_Next(iter.get()));
+        if (!item) {
+            if (PyErr_Occurred()) return error_response("failed while producing its response");
+            break;
+        }
+        // Each chunk of a generator reaches the client before the next one
+        // is asked for (PEP 3333 streaming).
+        if (!send_chunk(item.get(), RequestIO::Send::flush)) {
+            if (client_gone_) return 0;
+            return error_response("failed while producing its response");
+        }
+    }
+    if (client_gone_) return 0;
+    return finish_response();
 }
 
 int WsgiRequest::run(PyObject* app) {
@@ -332,83 +445,17 @@ int WsgiRequest::run(PyObject* app) {
     if (!environ) return fail("could not get an environ");
 
     PyRef result = PyRef::steal(PyObject_CallFunctionObjArgs(app, environ.get(), start_response_obj_.get(), nullptr));
-    if (!result) {
-        if (body_error_status_ && !io_.head_sent()) {
-            PyErr_Clear();
-            return body_error_status_;
-        }
-        if (client_gone_) { PyErr_Clear(); return 0; }
-        int status = fail("raised an exception");
-        if (io_.head_sent()) { GilRelease u(ctx_.release_gil); io_.abort(); return 0; }
-        return status;
-    }
+    if (!result) return error_response("raised an exception");
 
-    int status = 0;
-    bool failed = false;
-    if (try_send_file(result.get())) {
-        // sent (or the client went away)
+    int status;
+    if (auto sent = try_send_file(result.get())) {
+        status = *sent;
     } else if (PyList_CheckExact(result.get()) || PyTuple_CheckExact(result.get())) {
-        // A sequence: the whole body is known, so give it a Content-Length
-        // when the app did not, and end the response with its last item.
-        PyObject* seq = result.get();
-        const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        PyObject** items = PySequence_Fast_ITEMS(seq);
-        if (head_set_ && !declared_length_ && !io_.head_sent()) {
-            std::uint64_t total = 0;
-            bool all_bytes = true;
-            for (Py_ssize_t i = 0; i < n && all_bytes; ++i) {
-                all_bytes = PyBytes_Check(items[i]);
-                if (all_bytes) total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(items[i]));
-            }
-            if (all_bytes) {
-                head_.headers.emplace_back("Content-Length", std::to_string(total));
-                declared_length_ = total;
-            }
-        }
-        for (Py_ssize_t i = 0; i < n && !failed && !client_gone_; ++i) {
-            // Hold the item: the list may be mutated by other threads.
-            PyRef item = PyRef::borrow(items[i]);
-            const bool last = (i == n - 1) && declared_length_ &&
-                              sent_ + (PyBytes_Check(item.get()) ? static_cast<std::uint64_t>(PyBytes_GET_SIZE(item.get())) : 0) ==
-                                  *declared_length_;
-            if (!send_chunk(item.get(), last ? RequestIO::Send::last : RequestIO::Send::buffer)) failed = !client_gone_;
-            else if (last) { call_close(result.get()); return 0; }
-        }
+        status = send_sequence(result.get());
     } else {
-        PyRef iter = PyRef::steal(PyObject_GetIter(result.get()));
-        if (!iter) {
-            failed = true;
-        } else {
-            while (!client_gone_) {
-                PyRef item = PyRef::steal(PyIter_Next(iter.get()));
-                if (!item) {
-                    if (PyErr_Occurred()) failed = true;
-                    break;
-                }
-                // Each chunk of a generator reaches the client before the
-                // next one is asked for (PEP 3333 streaming).
-                if (!send_chunk(item.get(), RequestIO::Send::flush)) {
-                    failed = !client_gone_;
-                    break;
-                }
-            }
-        }
+        status = send_iterable(result.get());
     }
-
-    if (failed) {
-        if (PyErr_Occurred()) status = fail("failed while producing its response");
-        else status = 500; // already logged
-        if (io_.head_sent()) {
-            GilRelease u(ctx_.release_gil);
-            io_.abort();
-            aborted_ = true;
-            status = 0;
-        }
-    } else if (!client_gone_ && !io_.head_sent()) {
-        if (!finish_response()) status = 500;
-    } else if (!client_gone_ && !aborted_) {
-        finish_response();
-    }
+    // Exactly once, whatever happened above (PEP 3333).
     call_close(result.get());
     return status;
 }
@@ -423,31 +470,42 @@ PyObject* WsgiRequest::raise_read_error() {
 
 // Reads until the buffer holds `want` unread bytes or the body ends.
 bool WsgiRequest::fill(std::size_t want) {
+    if (inbuf_.size() - inpos_ >= want) return true;
     if (!read_error_.empty()) { raise_read_error(); return false; }
-    if (inpos_ > 0 && inpos_ == inbuf_.size()) { inbuf_.clear(); inpos_ = 0; }
+    if (in_eof_) return true;
+    // Drop what was consumed, so the buffer never holds more than one read
+    // ahead of the app however it reads (read(n) loops, readline).
+    if (inpos_ > 0) {
+        inbuf_.erase(0, inpos_);
+        inpos_ = 0;
+    }
     bool ok = true;
+    std::size_t old = inbuf_.size();
     {
         GilRelease unlocked(ctx_.release_gil);
         try {
-            while (!in_eof_ && inbuf_.size() - inpos_ < want) {
-                std::size_t need = want - (inbuf_.size() - inpos_);
+            while (!in_eof_ && inbuf_.size() < want) {
+                std::size_t need = want - inbuf_.size();
                 std::size_t chunk = std::clamp(need, kReadChunk, kMaxReadChunk);
-                std::size_t old = inbuf_.size();
+                old = inbuf_.size();
                 inbuf_.resize(old + chunk);
                 std::size_t got = io_.read_body(inbuf_.data() + old, chunk);
                 inbuf_.resize(old + got);
                 if (got == 0) in_eof_ = true;
             }
+            old = inbuf_.size();
         } catch (const BadRequestBody& e) {
             body_error_status_ = e.status;
             read_error_ = e.what();
             ok = false;
         } catch (const ClientGone& e) {
+            input_gone_ = true;
             read_error_ = std::string("the client went away while sending the request body: ") + e.what();
             ok = false;
         }
     }
     if (!ok) {
+        inbuf_.resize(old); // drop the space the failed read was given
         io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " +
                                     std::string(io_.uri()) + " failed: " + read_error_);
         raise_read_error();
@@ -456,10 +514,11 @@ bool WsgiRequest::fill(std::size_t want) {
 }
 
 PyObject* WsgiRequest::read(Py_ssize_t size) {
-    if (size < 0) {
-        if (!fill(SIZE_MAX / 2)) return nullptr;
-    } else if (!fill(static_cast<std::size_t>(size))) {
-        return nullptr;
+    if (!fill(size < 0 ? SIZE_MAX / 2 : static_cast<std::size_t>(size))) {
+        // What arrived before the failure is returned first; the error is
+        // raised by the next read.
+        if (inbuf_.size() == inpos_) return nullptr;
+        PyErr_Clear();
     }
     std::size_t avail = inbuf_.size() - inpos_;
     std::size_t n = size < 0 ? avail : std::min(avail, static_cast<std::size_t>(size));
@@ -469,6 +528,7 @@ PyObject* WsgiRequest::read(Py_ssize_t size) {
 }
 
 PyObject* WsgiRequest::readline(Py_ssize_t limit) {
+    if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
     std::size_t scanned = 0;
     for (;;) {
         std::string_view avail(inbuf_.data() + inpos_, inbuf_.size() - inpos_);
@@ -484,7 +544,16 @@ PyObject* WsgiRequest::readline(Py_ssize_t limit) {
             return out;
         }
         scanned = avail.size();
-        if (!fill(avail.size() + 8192)) return nullptr;
+        if (!fill(avail.size() + 8192)) {
+            // fill() may have moved the buffer: `avail` is stale.
+            const std::size_t left = inbuf_.size() - inpos_;
+            if (left == 0) return nullptr;
+            PyErr_Clear(); // the partial line now, the error next time
+            const std::size_t take = limit < 0 ? left : std::min(left, static_cast<std::size_t>(limit));
+            PyObject* out = PyBytes_FromStringAndSize(inbuf_.data() + inpos_, static_cast<Py_ssize_t>(take));
+            if (out) inpos_ += take;
+            return out;
+        }
     }
 }
 
@@ -494,7 +563,11 @@ PyObject* WsgiRequest::readlines(Py_ssize_t hint) {
     Py_ssize_t total = 0;
     for (;;) {
         PyRef line = PyRef::steal(readline(-1));
-        if (!line) return nullptr;
+        if (!line) {
+            if (PyList_GET_SIZE(lines.get()) == 0) return nullptr;
+            PyErr_Clear(); // the lines so far now, the error next time
+            break;
+        }
         if (PyBytes_GET_SIZE(line.get()) == 0) break;
         if (PyList_Append(lines.get(), line.get()) != 0) return nullptr;
         total += PyBytes_GET_SIZE(line.get());

@@ -33,11 +33,23 @@ public:
 private:
     PyRef build_environ();
     bool send_head_if_needed();
-    // Sends one body chunk; false if the response must stop (error logged).
+    // Sends one body chunk; false if the response must stop (client gone,
+    // or an error: a Python exception is set or the cause was logged).
     bool send_chunk(PyObject* item, RequestIO::Send mode);
     bool send_bytes(const char* data, std::size_t len, RequestIO::Send mode);
-    bool try_send_file(PyObject* result);
-    bool finish_response();
+    // Each returns the handler status (0 once a response went out).
+    std::optional<int> try_send_file(PyObject* result);
+    int send_sequence(PyObject* seq);
+    int send_iterable(PyObject* result);
+    int finish_response();
+    // After an error (pending Python exception or already logged): logs it,
+    // aborts the connection if bytes were sent, returns the status.
+    int error_response(const char* what);
+    bool disconnect_error_pending() const;
+    void abort_response();
+    bool length_complete() const { return declared_length_ && sent_ >= *declared_length_; }
+    void log_excess();
+    void log_client_gone(const char* doing, const char* why);
     int fail(const char* what);         // logs the pending Python exception
     int fail_message(const std::string& message);
     void call_close(PyObject* result);
@@ -58,7 +70,8 @@ private:
     std::optional<std::uint64_t> declared_length_;
     std::uint64_t sent_ = 0;
     bool length_error_logged_ = false;
-    bool client_gone_ = false;
+    bool client_gone_ = false; // a write to the client failed
+    bool input_gone_ = false;  // the client went away while sending the body
     bool aborted_ = false;
     int body_error_status_ = 0; // 413/400 from reading the body
 
