@@ -1,0 +1,804 @@
+// End-to-end tests of the PEP 3333 server side: the standard library's
+// checker (wsgiref.validate), wsgi.input with Content-Length and chunked
+// bodies, streaming, wsgi.file_wrapper, HEAD, every error path of a WSGI
+// server (status or aborted connection, log line, the child serving on), body
+// limits and disconnects, and the environ (PATH_INFO, REMOTE_USER, HTTPS,
+// HTTP/2).
+#include "http_client.h"
+#include "httpd_server.h"
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+using namespace pympm_test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using StringMap = std::map<std::string, std::string>;
+
+StringMap parse_flat_json(const std::string& text) {
+    boost::property_tree::ptree tree;
+    std::istringstream in(text);
+    boost::property_tree::read_json(in, tree);
+    StringMap out;
+    for (auto& [key, child] : tree)
+        out[key] = child.get_value<std::string>();
+    return out;
+}
+
+std::string at(const StringMap& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string("<missing>") : it->second;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::size_t count_of(const std::string& haystack, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1))
+        ++n;
+    return n;
+}
+
+// One prefork child: every request reaches the same interpreter, so "the
+// child serves on" is checked by its pid.
+HttpdOptions one_child(std::string pympm_config, std::string extra = "") {
+    HttpdOptions o;
+    o.mpm = Mpm::prefork;
+    o.start_servers = 1;
+    o.server_limit = 1;
+    o.max_request_workers = 1;
+    o.pympm_config = std::move(pympm_config);
+    o.extra_config = std::move(extra);
+    return o;
+}
+
+std::string get_ok(HttpdServer& srv, const std::string& target) {
+    auto r = http_get(srv.port(), target);
+    BOOST_REQUIRE_MESSAGE(r.status == 200, target << " answered " << r.status << ": " << r.body);
+    return r.body;
+}
+
+// Deterministic bytes of every value (NUL, CR, LF, 0xff...), lines of
+// varying length, one line longer than the server's read buffer, and no LF at
+// the very end.
+std::string make_body(std::size_t size, std::uint32_t seed = 12345) {
+    std::string s;
+    s.reserve(size);
+    std::uint32_t x = seed;
+    while (s.size() < size) {
+        x = x * 1103515245u + 12345u;
+        const std::size_t pos = s.size();
+        if (pos > 0 && pos % (3u << 20) < 200) {
+            s.append(std::min<std::size_t>(150000, size - pos), 'L'); // a long line
+            continue;
+        }
+        s.push_back(static_cast<char>((x >> 16) & 0xff));
+    }
+    if (!s.empty() && s.back() == '\n') s.back() = 'E';
+    return s;
+}
+
+// Uneven HTTP chunks: 1 B, 7 B, a few KiB, 64 KiB, 1 MiB...
+std::vector<std::string> split_chunks(const std::string& body) {
+    static const std::size_t sizes[] = {1, 7, 100, 8191, 65536, 3000, 1u << 20, 17};
+    std::vector<std::string> out;
+    std::size_t pos = 0, i = 0;
+    while (pos < body.size()) {
+        std::size_t n = std::min(sizes[i++ % std::size(sizes)], body.size() - pos);
+        out.push_back(body.substr(pos, n));
+        pos += n;
+    }
+    if (out.empty()) out.push_back(""); // chunked with no data: just the last chunk
+    return out;
+}
+
+struct RawResult {
+    int status = 0;
+    std::string head;
+    std::string body; // as on the wire (chunk framing included)
+    bool closed = false;
+    std::size_t status_lines = 0;
+    std::uint16_t local_port = 0;
+};
+
+RawResult raw_request(HttpdServer& srv, const std::string& method, const std::string& target) {
+    auto reply = raw_exchange(srv.port(),
+                              method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                              20s);
+    RawResult r;
+    auto [head, body] = split_head(reply.data);
+    r.head = head;
+    r.body = body;
+    r.closed = reply.closed;
+    r.local_port = reply.local_port;
+    r.status_lines = count_of(reply.data, "HTTP/1.1 ") + count_of(reply.data, "HTTP/1.0 ");
+    if (head.size() > 12) r.status = std::atoi(head.substr(9, 3).c_str());
+    return r;
+}
+
+std::string header_of(const std::string& head, const std::string& name) {
+    std::istringstream in(head);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        if (strcasecmp(line.substr(0, colon).c_str(), name.c_str()) == 0) {
+            std::string v = line.substr(colon + 1);
+            while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+            return v;
+        }
+    }
+    return "";
+}
+
+// The response was cut short: the connection closed before the body ended
+// (no last chunk, or fewer bytes than Content-Length), with one status line.
+void expect_aborted(const RawResult& r, const std::string& what) {
+    BOOST_TEST(r.status == 200, what << ": " << r.head);
+    BOOST_TEST(r.status_lines == 1u, what << ": never a second status line");
+    BOOST_TEST(r.closed, what << ": the connection must be closed");
+    const std::string cl = header_of(r.head, "Content-Length");
+    if (!cl.empty()) {
+        BOOST_TEST(r.body.size() < std::stoull(cl), what << ": a full body of " << cl << " bytes arrived");
+    } else {
+        BOOST_TEST(header_of(r.head, "Transfer-Encoding") == "chunked", what << ": " << r.head);
+        BOOST_TEST(!ends_with(r.body, "0\r\n\r\n"), what << ": the last chunk was sent: " << r.body);
+    }
+    BOOST_TEST(!contains(r.body, "MUST-NOT-BE-SENT"), what);
+}
+
+// Waits for a log line from `mark` on; fails the test if none.
+void expect_log(HttpdServer& srv, const std::string& regex, std::size_t mark) {
+    BOOST_TEST(!srv.wait_for_log(regex, 10s, mark).empty(), "no error-log line matches: " << regex);
+}
+
+// A TCP port nobody listens on now (for a second Listen).
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        ::close(fd);
+        throw std::runtime_error("no free port");
+    }
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+} // namespace
+
+// ====================================================== wsgiref.validate
+
+BOOST_AUTO_TEST_SUITE(wsgi_validator)
+
+BOOST_AUTO_TEST_CASE(validated_app_sees_no_violation) {
+    HttpdServer srv(one_child("PyApp /v @APPS@/wsgi_validated_app.py"));
+    srv.start();
+    const std::uint16_t port = srv.port();
+
+    auto hello = http_get(port, "/v/hello");
+    BOOST_TEST(hello.status == 200);
+    BOOST_TEST(hello.body == "hello validated world\n");
+
+    HttpRequest head;
+    head.method = "HEAD";
+    head.target = "/v/hello";
+    auto h = http_request(port, head);
+    BOOST_TEST(h.status == 200);
+    BOOST_TEST(h.body.empty());
+    BOOST_TEST(h.headers.get("Content-Length") == "22");
+
+    const std::string body = make_body(300000, 7);
+    const std::string expect_suffix = std::to_string(body.size()) + " ";
+    HttpRequest post;
+    post.method = "POST";
+    post.target = "/v/echo";
+    post.body = body;
+    auto p = http_request(port, post);
+    BOOST_TEST(p.status == 200);
+    BOOST_TEST(p.body.rfind(expect_suffix, 0) == 0u, p.body);
+
+    HttpRequest chunked = post;
+    chunked.body.clear();
+    chunked.chunks = split_chunks(body);
+    auto c = http_request(port, chunked);
+    BOOST_TEST(c.status == 200);
+    BOOST_TEST(c.body == p.body, "chunked and Content-Length bodies read the same");
+
+    HttpRequest lines = chunked;
+    lines.target = "/v/lines";
+    lines.chunks = {"first line\n", "second\nthird\n", "fourth"};
+    auto l = http_request(port, lines);
+    BOOST_TEST(l.status == 200);
+    BOOST_TEST(l.body == "11 3\n");
+
+    auto s = http_get(port, "/v/stream");
+    BOOST_TEST(s.status == 200);
+    BOOST_TEST(s.body == "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+
+    auto w = http_get(port, "/v/write");
+    BOOST_TEST(w.status == 200);
+    BOOST_TEST(w.body == "via write()\nand iterable\n");
+
+    auto f = http_get(port, "/v/file");
+    BOOST_TEST(f.status == 200);
+    std::ifstream src(test_apps_dir() + "/wsgi_validated_app.py", std::ios::binary);
+    std::string expected_file((std::istreambuf_iterator<char>(src)), std::istreambuf_iterator<char>());
+    BOOST_TEST((f.body == expected_file));
+
+    auto fl = http_get(port, "/v/filelike");
+    BOOST_TEST(fl.status == 200);
+    BOOST_TEST(fl.body.size() == 1500u);
+
+    auto e = http_get(port, "/v/exc_info");
+    BOOST_TEST(e.status == 500);
+    BOOST_TEST(e.body == "handled error\n");
+
+    BOOST_TEST(!contains(srv.error_log(), "AssertionError"), srv.error_log());
+    BOOST_TEST(!contains(srv.error_log(), "WSGIWarning"), srv.error_log());
+    BOOST_TEST(!contains(srv.error_log(), "garbage collected without being closed"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ============================================================ wsgi.input
+
+BOOST_AUTO_TEST_SUITE(wsgi_input)
+
+BOOST_AUTO_TEST_CASE(uploads_read_back_byte_for_byte) {
+    HttpdServer srv(one_child("PyApp /in @APPS@/wsgi_input_app.py"));
+    srv.start();
+    struct Method {
+        const char* name;
+        const char* query;
+    };
+    const Method methods[] = {{"read", ""},          {"read_minus1", ""},      {"read_none", ""},
+                              {"read_n", "?n=1000"}, {"read_n", "?n=1"},       {"readline", ""},
+                              {"readline_limit", "?n=777"}, {"readlines", ""}, {"readlines_hint", "?n=5000"},
+                              {"iter", ""}};
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{64} << 10, std::size_t{8} << 20}) {
+        const std::string body = make_body(size, static_cast<std::uint32_t>(size) + 1);
+        for (const auto& m : methods) {
+            // read(1) over 8 MiB is 8 million Python calls: skip that one.
+            if (size > (1u << 20) && std::strcmp(m.query, "?n=1") == 0) continue;
+            for (bool chunked : {true, false}) {
+                BOOST_TEST_CONTEXT(m.name << m.query << " size " << size << (chunked ? " chunked" : " Content-Length")) {
+                    HttpRequest req;
+                    req.method = "POST";
+                    req.target = std::string("/in/") + m.name + m.query;
+                    if (chunked) req.chunks = split_chunks(body);
+                    else req.body = body;
+                    auto r = http_request(srv.port(), req);
+                    BOOST_TEST_REQUIRE(r.status == 200, r.body.substr(0, 300));
+                    BOOST_TEST(r.body.size() == body.size());
+                    BOOST_TEST((r.body == body), "the body read back differs");
+                    BOOST_TEST(r.headers.get("X-Input-Terminated") == "True");
+                    if (chunked) BOOST_TEST(r.headers.get("X-Content-Length") == "<absent>");
+                    else BOOST_TEST(r.headers.get("X-Content-Length") == std::to_string(size));
+                }
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(unread_body_keeps_the_connection_usable) {
+    HttpdServer srv(one_child("PyApp /in @APPS@/wsgi_input_app.py"));
+    srv.start();
+    HttpConnection conn(srv.port());
+    const std::string body = make_body(300000, 3);
+    for (bool chunked : {false, true}) {
+        HttpRequest ignore;
+        ignore.method = "POST";
+        ignore.target = "/in/ignore";
+        ignore.keep_alive = true;
+        if (chunked) ignore.chunks = split_chunks(body);
+        else ignore.body = body;
+        auto r = conn.request(ignore);
+        BOOST_TEST(r.status == 200);
+        BOOST_TEST(r.body == "body not read\n");
+        BOOST_TEST_REQUIRE(conn.is_open(), "httpd discards the unread body and keeps the connection");
+
+        HttpRequest next;
+        next.method = "POST";
+        next.target = "/in/read";
+        next.body = "next request on the same connection";
+        next.keep_alive = true;
+        auto r2 = conn.request(next);
+        BOOST_TEST(r2.status == 200);
+        BOOST_TEST(r2.body == next.body);
+        BOOST_TEST_REQUIRE(conn.is_open());
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ================================================ body limits, disconnects
+
+BOOST_AUTO_TEST_SUITE(wsgi_body_errors)
+
+BOOST_AUTO_TEST_CASE(limit_request_body_gives_413) {
+    HttpdServer srv(one_child("PyApp /in @APPS@/wsgi_input_app.py", "LimitRequestBody 100000\n"));
+    srv.start();
+    const std::string pid = at(parse_flat_json(get_ok(srv, "/in/last_error")), "pid_now");
+
+    for (bool chunked : {false, true}) {
+        BOOST_TEST_CONTEXT((chunked ? "chunked" : "Content-Length")) {
+            std::size_t mark = srv.log_mark();
+            HttpRequest req;
+            req.method = "POST";
+            req.target = "/in/read_until_error_raise";
+            const std::string body = make_body(150000, 9);
+            if (chunked) req.chunks = split_chunks(body);
+            else req.body = body;
+            auto r = http_request(srv.port(), req);
+            BOOST_TEST(r.status == 413);
+            expect_log(srv, R"(\[pympm:info\].*PM00027: reading the body of /in/read_until_error_raise failed)", mark);
+            expect_log(srv, R"(\[pympm:info\].*PM00050: .*RequestBodyError)", mark);
+            auto err = parse_flat_json(get_ok(srv, "/in/last_error"));
+            BOOST_TEST(at(err, "type") == "RequestBodyError");
+            BOOST_TEST(at(err, "is_oserror") == "true");
+            BOOST_TEST(at(err, "pid_now") == pid, "the same child serves on");
+        }
+    }
+    // Below the limit all is well.
+    HttpRequest ok;
+    ok.method = "POST";
+    ok.target = "/in/read";
+    ok.body = make_body(99000, 4);
+    auto r = http_request(srv.port(), ok);
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST((r.body == ok.body));
+}
+
+BOOST_AUTO_TEST_CASE(client_disconnect_mid_body_is_an_oserror) {
+    HttpdServer srv(one_child("PyApp /in @APPS@/wsgi_input_app.py"));
+    srv.start();
+    const std::string pid = at(parse_flat_json(get_ok(srv, "/in/last_error")), "pid_now");
+
+    for (const std::string target : {"/in/read_until_error_raise", "/in/read_until_error"}) {
+        BOOST_TEST_CONTEXT(target) {
+            std::size_t mark = srv.log_mark();
+            {
+                HttpConnection conn(srv.port());
+                const std::string head = "POST " + target +
+                                         " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n"
+                                         "Content-Type: application/octet-stream\r\n\r\n";
+                conn.send_all(head + std::string(100000, 'b'), Clock::now() + 10s);
+                // Close once the app has the first bytes (it reads 64 KiB
+                // at a time), mid-body.
+                std::this_thread::sleep_for(200ms);
+            }
+            expect_log(srv, R"(\[pympm:info\].*PM00027: reading the body of )" + target + " failed", mark);
+            auto err = parse_flat_json(get_ok(srv, "/in/last_error"));
+            BOOST_TEST(at(err, "type") == "ClientDisconnected");
+            BOOST_TEST(at(err, "is_oserror") == "true");
+            BOOST_TEST(at(err, "got") == "100000");
+            BOOST_TEST(at(err, "pid_now") == pid, "the same child serves on");
+            BOOST_TEST(at(err, "pid") == pid);
+        }
+    }
+    BOOST_TEST(srv.count_log(R"(\[pympm:error\])") == 0u, srv.error_log());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ====================================================== streaming, HEAD
+
+BOOST_AUTO_TEST_SUITE(wsgi_streaming)
+
+BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    srv.start();
+    HttpRequest req;
+    req.target = "/r/stream_sleep?sleep=1";
+    auto r = http_request(srv.port(), req);
+    BOOST_TEST_REQUIRE(r.status == 200);
+    BOOST_TEST(r.body == "first\nsecond\n");
+    BOOST_TEST(r.chunked);
+    // Find when each chunk's bytes arrived.
+    std::string so_far;
+    Clock::time_point first_at{}, second_at{};
+    for (const auto& piece : r.pieces) {
+        so_far += piece.data;
+        if (first_at == Clock::time_point{} && contains(so_far, "first\n")) first_at = piece.at;
+        if (second_at == Clock::time_point{} && contains(so_far, "second\n")) second_at = piece.at;
+    }
+    const double gap = HttpResponse::seconds(first_at, second_at);
+    BOOST_TEST(gap >= 0.5, "the first chunk arrived only " << gap << " s before the second: it waited for the sleep");
+    BOOST_TEST(HttpResponse::seconds(r.sent, first_at) < 0.9, "the first chunk is not held back");
+}
+
+BOOST_AUTO_TEST_CASE(write_lazy_start_and_lists) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    srv.start();
+    auto l = http_get(srv.port(), "/r/list");
+    BOOST_TEST(l.status == 200);
+    BOOST_TEST(l.body == "hello list world\n");
+    BOOST_TEST(l.headers.get("Content-Length") == "17", "a list gets a Content-Length");
+    auto g = http_get(srv.port(), "/r/generator");
+    BOOST_TEST(g.body == "gen-1\ngen-2\n");
+    auto lz = http_get(srv.port(), "/r/lazy_start");
+    BOOST_TEST(lz.status == 200);
+    BOOST_TEST(lz.headers.get("X-Lazy") == "yes");
+    BOOST_TEST(lz.body == "lazy body\n");
+    auto w = http_get(srv.port(), "/r/write");
+    BOOST_TEST(w.body == "written-1\nwritten-2\nreturned\n");
+
+    auto e = http_get(srv.port(), "/r/exc_info_replaces");
+    BOOST_TEST(e.status == 503);
+    BOOST_TEST(e.body == "replaced\n");
+    BOOST_TEST(e.headers.get("X-Second") == "1");
+    BOOST_TEST(!e.headers.has("X-First"), "exc_info replaces the headers");
+}
+
+BOOST_AUTO_TEST_CASE(head_requests) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    srv.start();
+    srv.add_app_file("data/small.bin", std::string(5000, 's'));
+    HttpConnection conn(srv.port());
+    const std::vector<std::string> targets = {"/r/list", "/r/generator", "/r/head_framework", "/r/write",
+                                              "/r/tracked", "/r/file?path=" + srv.app_path("data/small.bin")};
+    for (const auto& target : targets) {
+        BOOST_TEST_CONTEXT(target) {
+            HttpRequest get;
+            get.target = target;
+            get.keep_alive = true;
+            auto g = conn.request(get);
+            BOOST_TEST_REQUIRE(g.status == 200);
+            HttpRequest head = get;
+            head.method = "HEAD";
+            auto h = conn.request(head);
+            BOOST_TEST(h.status == 200);
+            BOOST_TEST(h.body.empty());
+            BOOST_TEST(h.headers.get("Content-Type") == g.headers.get("Content-Type"));
+            if (g.headers.has("Content-Length"))
+                BOOST_TEST(h.headers.get("Content-Length") == g.headers.get("Content-Length"));
+            BOOST_TEST_REQUIRE(conn.is_open(), "the connection survives HEAD");
+        }
+    }
+    BOOST_TEST(srv.count_log(R"(\[pympm:error\])") == 0u, srv.error_log());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ======================================================= wsgi.file_wrapper
+
+BOOST_AUTO_TEST_SUITE(wsgi_file_wrapper)
+
+BOOST_AUTO_TEST_CASE(large_file_is_sent_without_copying_through_python) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py", "EnableSendfile On\n"));
+    const std::string content = make_body(50u << 20, 50);
+    const std::string path = srv.add_app_file("data/big.bin", content);
+    srv.start();
+
+    // Warm up the file path, then take the child's peak RSS.
+    srv.add_app_file("data/small.bin", std::string(1000, 'x'));
+    get_ok(srv, "/r/file?path=" + srv.app_path("data/small.bin"));
+    auto before = parse_flat_json(get_ok(srv, "/r/hwm"));
+
+    HttpRequest req;
+    req.target = "/r/file?path=" + path;
+    req.timeout = 60s;
+    auto r = http_request(srv.port(), req);
+    BOOST_TEST_REQUIRE(r.status == 200);
+    BOOST_TEST(r.headers.get("Content-Length") == std::to_string(content.size()));
+    BOOST_TEST(r.body.size() == content.size());
+    BOOST_TEST((std::hash<std::string>{}(r.body) == std::hash<std::string>{}(content)), "checksum differs");
+    BOOST_TEST((r.body == content));
+
+    auto after = parse_flat_json(get_ok(srv, "/r/hwm"));
+    BOOST_TEST(at(after, "pid") == at(before, "pid"));
+    const long grew_kib = std::stol(at(after, "vm_hwm_kib")) - std::stol(at(before, "vm_hwm_kib"));
+    BOOST_TEST_MESSAGE("child VmHWM " << at(before, "vm_hwm_kib") << " KiB -> " << at(after, "vm_hwm_kib")
+                                      << " KiB after sending 51200 KiB");
+    BOOST_TEST(grew_kib < 8 * 1024, "peak RSS grew by " << grew_kib << " KiB for a 50 MiB file");
+}
+
+BOOST_AUTO_TEST_CASE(offsets_lengths_and_file_like_objects) {
+    // Default EnableSendfile (Off): httpd reads/maps the file itself.
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    const std::string content = make_body(300000, 5);
+    const std::string path = srv.add_app_file("data/mid.bin", content);
+    srv.start();
+
+    auto whole = http_get(srv.port(), "/r/file?path=" + path);
+    BOOST_TEST((whole.body == content));
+
+    auto from = http_get(srv.port(), "/r/file?path=" + path + "&seek=1000");
+    BOOST_TEST(from.headers.get("Content-Length") == std::to_string(content.size() - 1000));
+    BOOST_TEST((from.body == content.substr(1000)), "sent from the file's position");
+
+    auto part = http_get(srv.port(), "/r/file?path=" + path + "&seek=10&cl=500");
+    BOOST_TEST(part.headers.get("Content-Length") == "500");
+    BOOST_TEST((part.body == content.substr(10, 500)), "the app's Content-Length is honoured");
+
+    auto filelike = http_get(srv.port(), "/r/filelike?n=1000");
+    BOOST_TEST(filelike.status == 200);
+    std::string expected;
+    for (int i = 0; i < 1000; ++i)
+        for (int b = 0; b < 256; ++b) expected.push_back(static_cast<char>(b));
+    BOOST_TEST((filelike.body == expected), "a file-like object without fileno() is iterated");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ============================================================ error paths
+
+BOOST_AUTO_TEST_SUITE(wsgi_error_paths)
+
+BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    srv.start();
+    srv.allow_traceback_lines();
+    const std::string pid = get_ok(srv, "/r/pid");
+
+    enum class Expect { status500, aborted, complete };
+    struct Case {
+        std::string path;
+        Expect expect;
+        std::string log; // regex of the line naming the cause (the URI is checked too)
+    };
+    const std::vector<Case> cases = {
+        {"/raise_before", Expect::status500, "RuntimeError: pympm-test-raise-before"},
+        {"/raise_after_start", Expect::status500, "RuntimeError: pympm-test-raise-after-start"},
+        {"/no_start_response", Expect::status500, "without calling start_response"},
+        {"/no_start_response_empty", Expect::status500, "without ever calling start_response"},
+        {"/start_twice", Expect::status500, R"(start_response\(\) called a second time without exc_info)"},
+        {"/item_str", Expect::status500, "yielded str; every item must be bytes"},
+        {"/item_none", Expect::status500, "yielded NoneType; every item must be bytes"},
+        {"/item_int", Expect::status500, "yielded int; every item must be bytes"},
+        {"/item_str_after_bytes", Expect::aborted, "yielded str; every item must be bytes"},
+        {"/cl_longer", Expect::complete, "PM00023: .*more than its Content-Length of 5 bytes"},
+        {"/cl_longer_gen", Expect::complete, "PM00023: .*more than its Content-Length of 5 bytes"},
+        {"/cl_shorter", Expect::aborted, "PM00025: .*sent 10 bytes but declared Content-Length 100"},
+        {"/cl_shorter_gen", Expect::aborted, "PM00025: .*sent 10 bytes but declared Content-Length 100"},
+        {"/midstream_raise", Expect::aborted, "RuntimeError: pympm-test-midstream-boom midstream_raise"},
+        {"/midstream_raise_cl", Expect::aborted, "RuntimeError: pympm-test-midstream-boom midstream_raise_cl"},
+        {"/exc_info_too_late", Expect::aborted, "KeyError: 'pympm-test-exc-info-too-late'"},
+        {"/close_raises", Expect::complete, "ValueError: pympm-test-close-boom close_raises"},
+        {"/hop_by_hop", Expect::status500, "hop-by-hop header 'Connection' is not allowed"},
+        {"/not_iterable", Expect::status500, "'int' object is not iterable"},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT("path " << c.path) {
+            std::size_t mark = srv.log_mark();
+            auto r = raw_request(srv, "GET", "/r" + c.path);
+            srv.allow_client_errors(r.local_port);
+            switch (c.expect) {
+            case Expect::status500:
+                BOOST_TEST(r.status == 500, r.head);
+                BOOST_TEST(r.status_lines == 1u);
+                BOOST_TEST(!contains(r.body, "MUST-NOT-BE-SENT"));
+                BOOST_TEST(!contains(r.body, "pympm-test"), "no traceback reaches the client");
+                break;
+            case Expect::aborted:
+                expect_aborted(r, c.path);
+                break;
+            case Expect::complete:
+                BOOST_TEST(r.status == 200, r.head);
+                BOOST_TEST(!contains(r.body, "MUST-NOT-BE-SENT"));
+                break;
+            }
+            const std::string tag = regex_escape(client_log_tag(r.local_port));
+            expect_log(srv, R"(\[pympm:error\].*)" + tag + ".*" + c.log, mark);
+            BOOST_TEST(contains(srv.log_since(mark), "/r" + c.path), "the log names the URI");
+            BOOST_TEST(get_ok(srv, "/r/pid") == pid, "the same child serves the next request");
+        }
+    }
+    // Bodies that must be exactly the declared length.
+    auto longer = http_get(srv.port(), "/r/cl_longer");
+    BOOST_TEST(longer.body == "12345");
+    auto longer_gen = http_get(srv.port(), "/r/cl_longer_gen");
+    BOOST_TEST(longer_gen.body == "12345");
+    auto closing = http_get(srv.port(), "/r/close_raises");
+    BOOST_TEST(closing.body == "complete body\n");
+    // A longer-than-declared response keeps the connection usable.
+    HttpConnection conn(srv.port());
+    HttpRequest ka;
+    ka.target = "/r/cl_longer";
+    ka.keep_alive = true;
+    BOOST_TEST(conn.request(ka).body == "12345");
+    BOOST_TEST_REQUIRE(conn.is_open());
+    ka.target = "/r/pid";
+    BOOST_TEST(conn.request(ka).body == pid);
+    for (auto port : {longer.local_port, longer_gen.local_port, closing.local_port, conn.local_port()})
+        srv.allow_client_errors(port);
+}
+
+BOOST_AUTO_TEST_CASE(close_is_called_exactly_once_in_every_path) {
+    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+    srv.start();
+    srv.allow_traceback_lines();
+    const std::string pid = get_ok(srv, "/r/pid");
+    BOOST_TEST(get_ok(srv, "/r/tracked") == "abc");
+    BOOST_TEST(get_ok(srv, "/r/tracked_list_cl") == "abc");
+    BOOST_TEST(get_ok(srv, "/r/stream_sleep?sleep=0") == "first\nsecond\n");
+    for (const char* p : {"/r/midstream_raise", "/r/midstream_raise_cl", "/r/cl_longer_gen", "/r/close_raises"}) {
+        auto r = raw_request(srv, "GET", p);
+        srv.allow_client_errors(r.local_port);
+    }
+
+    // The client goes away in the middle of an endless stream.
+    std::size_t mark = srv.log_mark();
+    {
+        HttpConnection conn(srv.port());
+        conn.send_all("GET /r/endless HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", Clock::now() + 10s);
+        std::size_t got = 0;
+        char buf[65536];
+        const auto deadline = Clock::now() + 20s;
+        while (got < 300000 && Clock::now() < deadline) {
+            pollfd pfd{conn.fd(), POLLIN, 0};
+            if (::poll(&pfd, 1, 1000) <= 0) continue;
+            ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+            if (n > 0) got += static_cast<std::size_t>(n);
+        }
+        BOOST_TEST_REQUIRE(got >= 300000u);
+    }
+    expect_log(srv, R"(\[pympm:info\].*PM00024: client went away while .* /r/endless)", mark);
+
+    auto closes = parse_flat_json(get_ok(srv, "/r/closes"));
+    for (const char* name : {"tracked", "tracked_list_cl", "stream_sleep", "midstream_raise", "midstream_raise_cl",
+                             "cl_longer_gen", "close_raises", "endless"})
+        BOOST_TEST(at(closes, name) == "1", "close() calls of " << name);
+    BOOST_TEST(get_ok(srv, "/r/pid") == pid);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ================================================================ environ
+
+BOOST_AUTO_TEST_SUITE(wsgi_environ)
+
+BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
+    HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py"));
+    srv.start();
+    HttpRequest req;
+    req.target = "/env/caf%C3%A9/x%20y?q=%C3%A9&a=1";
+    req.headers = {{"X-Custom", "v1"}, {"Cookie", "a=b"}, {"Content-Type", "text/plain"}};
+    req.method = "POST";
+    req.body = "abc";
+    auto r = http_request(srv.port(), req);
+    BOOST_TEST_REQUIRE(r.status == 200);
+    auto env = parse_flat_json(r.body);
+    // PEP 3333: the URL-decoded bytes, each as one latin-1 code point.
+    BOOST_TEST(at(env, "pympm.PATH_INFO_HEX") == "2f636166c3a92f782079"); // "/caf\xc3\xa9/x y"
+    BOOST_TEST(at(env, "pympm.SCRIPT_NAME_HEX") == "2f656e76");
+    BOOST_TEST(at(env, "pympm.not_native") == "", "every CGI value is a native string");
+    BOOST_TEST(at(env, "QUERY_STRING") == "q=%C3%A9&a=1");
+    BOOST_TEST(at(env, "REQUEST_URI") == "/env/caf%C3%A9/x%20y?q=%C3%A9&a=1");
+    BOOST_TEST(at(env, "REQUEST_METHOD") == "POST");
+    BOOST_TEST(at(env, "CONTENT_TYPE") == "text/plain");
+    BOOST_TEST(at(env, "CONTENT_LENGTH") == "3");
+    BOOST_TEST(at(env, "HTTP_X_CUSTOM") == "v1");
+    BOOST_TEST(at(env, "HTTP_COOKIE") == "a=b");
+    BOOST_TEST(env.count("HTTP_CONTENT_TYPE") == 0u);
+    BOOST_TEST(env.count("HTTP_CONTENT_LENGTH") == 0u);
+    BOOST_TEST(at(env, "SERVER_PROTOCOL") == "HTTP/1.1");
+    BOOST_TEST(at(env, "SERVER_NAME") == "127.0.0.1");
+    BOOST_TEST(at(env, "SERVER_PORT") == std::to_string(srv.port()));
+    BOOST_TEST(at(env, "SERVER_ADDR") == "127.0.0.1");
+    BOOST_TEST(at(env, "REMOTE_ADDR") == "127.0.0.1");
+    BOOST_TEST(at(env, "REMOTE_PORT") == std::to_string(r.local_port));
+    BOOST_TEST(at(env, "GATEWAY_INTERFACE") == "CGI/1.1");
+    BOOST_TEST(env.count("SERVER_SOFTWARE") == 1u);
+    BOOST_TEST(env.count("DOCUMENT_ROOT") == 1u);
+    BOOST_TEST(env.count("REQUEST_SCHEME") == 1u);
+    BOOST_TEST(at(env, "wsgi.url_scheme") == "http");
+    BOOST_TEST(env.count("HTTPS") == 0u);
+    BOOST_TEST(env.count("REMOTE_USER") == 0u);
+    BOOST_TEST(at(env, "pympm.input_terminated") == "True");
+}
+
+BOOST_AUTO_TEST_CASE(remote_user_and_auth_type_from_basic_auth) {
+    HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py"));
+    auto pw = run_command({"/usr/bin/htpasswd", "-nbB", "alice", "secret"});
+    BOOST_REQUIRE_MESSAGE(pw.exit_code == 0, pw.output);
+    const std::string line = pw.output.substr(0, pw.output.find('\n'));
+    const std::string file = srv.add_app_file("auth/htpasswd", line + "\n");
+    const std::string mods = httpd_modules_dir();
+    srv.options().extra_config =
+        "LoadModule authn_core_module " + mods + "/mod_authn_core.so\n"
+        "LoadModule authn_file_module " + mods + "/mod_authn_file.so\n"
+        "LoadModule auth_basic_module " + mods + "/mod_auth_basic.so\n"
+        "LoadModule authz_user_module " + mods + "/mod_authz_user.so\n"
+        "<Location /env/private>\n"
+        "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " + file + "\n"
+        "    Require valid-user\n</Location>\n";
+    srv.start();
+    auto denied = http_get(srv.port(), "/env/private/x");
+    BOOST_TEST(denied.status == 401);
+    HttpRequest req;
+    req.target = "/env/private/x";
+    req.headers = {{"Authorization", "Basic YWxpY2U6c2VjcmV0"}}; // alice:secret
+    auto r = http_request(srv.port(), req);
+    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+    auto env = parse_flat_json(r.body);
+    BOOST_TEST(at(env, "REMOTE_USER") == "alice");
+    BOOST_TEST(at(env, "AUTH_TYPE") == "Basic");
+    BOOST_TEST(at(env, "PATH_INFO") == "/private/x");
+    auto open = parse_flat_json(get_ok(srv, "/env/public"));
+    BOOST_TEST(open.count("REMOTE_USER") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(https_under_mod_ssl_and_http2) {
+    HttpdServer srv(HttpdOptions{});
+    srv.options().mpm = Mpm::event;
+    srv.options().start_servers = 1;
+    srv.options().pympm_config = "PyApp /env @APPS@/wsgi_environ_app.py";
+    const std::string dir = srv.root() + "/tls";
+    auto mk = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                           "/CN=127.0.0.1", "-keyout", srv.add_app_file("tls/key.pem", ""), "-out",
+                           srv.add_app_file("tls/cert.pem", "")});
+    BOOST_REQUIRE_MESSAGE(mk.exit_code == 0, mk.output);
+    ::chmod(srv.app_path("tls/key.pem").c_str(), 0644);
+    const std::uint16_t tls_port = free_port();
+    const std::string mods = httpd_modules_dir();
+    srv.options().extra_config =
+        "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\n"
+        "LoadModule ssl_module " + mods + "/mod_ssl.so\n"
+        "LoadModule http2_module " + mods + "/mod_http2.so\n"
+        "SSLSessionCache shmcb:" + srv.root() + "/run/ssl_scache(512000)\n"
+        "Protocols h2c http/1.1\n"
+        "Listen 127.0.0.1:" + std::to_string(tls_port) + "\n"
+        "<VirtualHost 127.0.0.1:" + std::to_string(tls_port) + ">\n"
+        "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n"
+        "    SSLCertificateFile " + srv.app_path("tls/cert.pem") + "\n"
+        "    SSLCertificateKeyFile " + srv.app_path("tls/key.pem") + "\n"
+        "</VirtualHost>\n";
+    srv.start();
+
+    const std::string base = "https://127.0.0.1:" + std::to_string(tls_port);
+    auto tls = run_command({"/usr/bin/curl", "-sS", "-k", "--http1.1", "--max-time", "20", base + "/env/tls"});
+    BOOST_TEST_REQUIRE(tls.exit_code == 0, tls.output + srv.error_log());
+    auto env = parse_flat_json(tls.output);
+    BOOST_TEST(at(env, "wsgi.url_scheme") == "https");
+    BOOST_TEST(at(env, "HTTPS") == "on");
+    BOOST_TEST(at(env, "SERVER_PORT") == std::to_string(tls_port));
+    BOOST_TEST(at(env, "SERVER_PROTOCOL") == "HTTP/1.1");
+    BOOST_TEST(at(env, "REQUEST_SCHEME") == "https");
+
+    auto h2 = run_command({"/usr/bin/curl", "-sS", "-k", "--http2", "--max-time", "20", base + "/env/h2"});
+    BOOST_TEST_REQUIRE(h2.exit_code == 0, h2.output);
+    auto env2 = parse_flat_json(h2.output);
+    BOOST_TEST(at(env2, "SERVER_PROTOCOL") == "HTTP/2.0");
+    BOOST_TEST(at(env2, "wsgi.url_scheme") == "https");
+    BOOST_TEST(at(env2, "PATH_INFO") == "/h2");
+
+    auto h2c = run_command({"/usr/bin/curl", "-sS", "--http2-prior-knowledge", "--max-time", "20",
+                            "http://127.0.0.1:" + std::to_string(srv.port()) + "/env/h2c"});
+    BOOST_TEST_REQUIRE(h2c.exit_code == 0, h2c.output);
+    auto env3 = parse_flat_json(h2c.output);
+    BOOST_TEST(at(env3, "SERVER_PROTOCOL") == "HTTP/2.0");
+    BOOST_TEST(at(env3, "wsgi.url_scheme") == "http");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
