@@ -414,8 +414,15 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(wsgi_streaming)
 
-BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) {
-    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+void check_streaming(Mpm mpm) {
+    HttpdOptions opts = one_child("PyApp /r @APPS@/wsgi_response_app.py");
+    if (mpm != Mpm::prefork) {
+        opts.mpm = mpm;
+        opts.threads_per_child = 4;
+        opts.max_request_workers = 4;
+        opts.thread_limit = 4;
+    }
+    HttpdServer srv(opts);
     srv.start();
     HttpRequest req;
     req.target = "/r/stream_sleep?sleep=1";
@@ -434,6 +441,14 @@ BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) {
     const double gap = HttpResponse::seconds(first_at, second_at);
     BOOST_TEST(gap >= 0.5, "the first chunk arrived only " << gap << " s before the second: it waited for the sleep");
     BOOST_TEST(HttpResponse::seconds(r.sent, first_at) < 0.9, "the first chunk is not held back");
+}
+
+BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) {
+    check_streaming(Mpm::prefork);
+}
+
+BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced_under_event) {
+    check_streaming(Mpm::event);
 }
 
 BOOST_AUTO_TEST_CASE(write_lazy_start_and_lists) {
@@ -554,8 +569,15 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(wsgi_error_paths)
 
-BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) {
-    HttpdServer srv(one_child("PyApp /r @APPS@/wsgi_response_app.py"));
+void check_error_paths(Mpm mpm) {
+    HttpdOptions opts = one_child("PyApp /r @APPS@/wsgi_response_app.py");
+    if (mpm != Mpm::prefork) {
+        opts.mpm = mpm;
+        opts.threads_per_child = 4;
+        opts.max_request_workers = 4;
+        opts.thread_limit = 4;
+    }
+    HttpdServer srv(opts);
     srv.start();
     srv.allow_traceback_lines();
     const std::string pid = get_ok(srv, "/r/pid");
@@ -631,6 +653,14 @@ BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) {
     BOOST_TEST(conn.request(ka).body == pid);
     for (auto port : {longer.local_port, longer_gen.local_port, closing.local_port, conn.local_port()})
         srv.allow_client_errors(port);
+}
+
+BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) {
+    check_error_paths(Mpm::prefork);
+}
+
+BOOST_AUTO_TEST_CASE(each_error_path_under_event) {
+    check_error_paths(Mpm::event);
 }
 
 BOOST_AUTO_TEST_CASE(close_is_called_exactly_once_in_every_path) {
