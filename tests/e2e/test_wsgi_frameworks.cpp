@@ -277,3 +277,70 @@ BOOST_AUTO_TEST_CASE(django_project_under_a_prefix_with_csrf) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ============================================== conf/examples site configs
+
+BOOST_AUTO_TEST_SUITE(wsgi_conf_examples)
+
+namespace {
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+        s.replace(p, from.size(), to);
+    return s;
+}
+} // namespace
+
+// The shipped Flask and Django site configs, with /srv/www pointing at copies
+// of the test apps, serve their apps under the documented prefixes.
+BOOST_AUTO_TEST_CASE(flask_and_django_site_configs_serve) {
+    HttpdServer srv(site(""));
+    const std::string src = test_apps_dir();
+    const std::string examples = src + "/../../conf/examples";
+    srv.add_app_file("srv/www/flask/flask_app.py", read_text(src + "/flask_app.py"));
+    srv.add_app_file("srv/www/flask/static/hello.txt", "static file\n");
+    for (const char* f : {"__init__.py", "settings.py", "urls.py", "views.py", "wsgi.py"})
+        srv.add_app_file(std::string("srv/www/django/pympm_demo/") + f,
+                         read_text(src + "/django_site/pympm_demo/" + f));
+    std::string conf = "LoadModule alias_module " + httpd_modules_dir() + "/mod_alias.so\n";
+    for (const char* ex : {"flask-site.conf", "django-site.conf"}) {
+        std::string text = read_text(examples + "/" + ex);
+        text = replace_all(text, "/srv/www/", srv.apps_dir() + "/srv/www/");
+        text = replace_all(text, "${APACHE_LOG_DIR}", srv.root() + "/logs");
+        text = replace_all(text, "CustomLog ", "#CustomLog "); // mod_log_config is not loaded
+        text = replace_all(text, "<VirtualHost *:80>", "<VirtualHost *>");
+        conf += text + "\n";
+    }
+    srv.options().extra_config = conf;
+    srv.start();
+    const std::uint16_t port = srv.port();
+
+    auto get = [&](const std::string& host, const std::string& target) {
+        HttpRequest r;
+        r.target = target;
+        r.headers = {{"Host", host}};
+        return http_request(port, r);
+    };
+    auto idx = get("flask.example.org", "/shop/");
+    BOOST_TEST_REQUIRE(idx.status == 200, idx.body);
+    BOOST_TEST(parse_json(idx.body).get<std::string>("hello") == "/shop/hello/world");
+    BOOST_TEST(parse_json(idx.body).get<std::string>("hello_external") == "http://flask.example.org/shop/hello/world");
+    auto stat = get("flask.example.org", "/shop/static/hello.txt");
+    BOOST_TEST(stat.status == 200);
+    BOOST_TEST(stat.body == "static file\n", "the Alias serves static files, not Flask");
+
+    auto dj = get("django.example.org", "/app/");
+    BOOST_TEST_REQUIRE(dj.status == 200, dj.body);
+    BOOST_TEST(parse_json(dj.body).get<std::string>("form") == "/app/form/");
+    auto form = get("django.example.org", "/app/form/");
+    BOOST_TEST(form.status == 200);
+    BOOST_TEST(contains(form.body, "action=\"/app/form/\""), form.body);
+    BOOST_TEST(!cookie_value(form, "csrftoken").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -2,7 +2,7 @@
 conf/examples/django-site.conf): no database, no static files, CSRF on."""
 SECRET_KEY = "pympm-demo-only-not-a-secret"
 DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "django.example.org"]
 ROOT_URLCONF = "pympm_demo.urls"
 WSGI_APPLICATION = "pympm_demo.wsgi.application"
 INSTALLED_APPS = []
