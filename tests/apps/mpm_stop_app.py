@@ -7,7 +7,10 @@ markers/ sits next to this file and must be writable by the child's user.
 mpm_stuck_app.py adds a non-daemon thread "stuck-worker" that ignores
 pympm.stopping (start_stuck_thread).
 Routes: /pid (pid and whether pympm.stopping is set), /sleep?s=N (sleeps
-holding a request), /spin?s=N (a CPU-bound loop holding the GIL in slices).
+in the request, GIL released), /spin?s=N (a CPU-bound loop in the request,
+GIL held but for the interpreter's switches), /hog (starts a daemon thread
+"gil-hog" that runs a pure-Python loop for ever). /sleep and /spin write
+markers/request.<pid> once they run.
 """
 import atexit
 import os
@@ -42,6 +45,12 @@ def spin_forever():
         time.sleep(0.05)
 
 
+def _hog():
+    x = 0
+    while True:
+        x = (x + 1) % 1000003
+
+
 def start_stuck_thread():
     threading.Thread(target=spin_forever, name="stuck-worker", daemon=False).start()
 
@@ -51,12 +60,16 @@ def application(environ, start_response):
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     seconds = float(query.get("s", ["0"])[0])
     if path == "/sleep":
+        _mark("request")
         time.sleep(seconds)
     elif path == "/spin":
+        _mark("request")
         deadline = time.monotonic() + seconds
         x = 0
         while time.monotonic() < deadline:
             x += 1
+    elif path == "/hog":
+        threading.Thread(target=_hog, name="gil-hog", daemon=True).start()
     body = ("pid=%d\nstopping=%s\n" % (os.getpid(), pympm.stopping.is_set())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

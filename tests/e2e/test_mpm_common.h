@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <optional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -100,6 +102,29 @@ inline double wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
     if (!eventually([pid] { return process_gone(pid); }, timeout)) return -1;
     return HttpResponse::seconds(t0, Clock::now());
 }
+
+// Watches a process from another thread, so that the moment it is gone is
+// known while the test does other things (a graceful restart, requests).
+class GoneWatcher {
+public:
+    GoneWatcher(pid_t pid, std::chrono::milliseconds timeout)
+        : done_(std::async(std::launch::async, [pid, timeout]() -> std::optional<Clock::time_point> {
+              const auto deadline = Clock::now() + timeout;
+              while (Clock::now() < deadline) {
+                  if (process_gone(pid)) return Clock::now();
+                  std::this_thread::sleep_for(10ms);
+              }
+              return std::nullopt;
+          })) {}
+    // Seconds from `from` until the process was gone; negative on timeout.
+    double seconds_since(Clock::time_point from) {
+        auto at = done_.get();
+        return at ? HttpResponse::seconds(from, *at) : -1;
+    }
+
+private:
+    std::future<std::optional<Clock::time_point>> done_;
+};
 
 inline bool file_exists(const std::string& path) {
     struct stat st;
