@@ -2,6 +2,7 @@
 
 #include "server_config.h"
 
+#include <http_core.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_script.h>
@@ -53,6 +54,22 @@ bool HttpdRequestIO::is_https() const { return std::strcmp(ap_http_scheme(r_), "
 
 bool HttpdRequestIO::body_is_chunked() const {
     return apr_table_get(r_->headers_in, "Transfer-Encoding") != nullptr;
+}
+
+int HttpdRequestIO::refuse_body_early(std::string& why) {
+    // As mod_wsgi and CGI (ap_setup_client_block) do: a declared length over
+    // the limit is refused before the app runs, so an app that would not
+    // read the body cannot answer 200 to it. Chunked bodies are checked by
+    // httpd's input filter while the app reads.
+    const apr_off_t limit = ap_get_limit_req_body(r_);
+    const char* cl = apr_table_get(r_->headers_in, "Content-Length");
+    if (!limit || !cl || apr_table_get(r_->headers_in, "Transfer-Encoding")) return 0;
+    char* end = nullptr;
+    apr_off_t length = 0;
+    if (apr_strtoff(&length, cl, &end, 10) != APR_SUCCESS || *end || length <= limit) return 0;
+    why = "its Content-Length " + std::to_string(static_cast<long long>(length)) +
+          " exceeds LimitRequestBody " + std::to_string(static_cast<long long>(limit));
+    return HTTP_REQUEST_ENTITY_TOO_LARGE;
 }
 
 std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {

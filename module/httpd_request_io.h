@@ -21,6 +21,7 @@ public:
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;
 
+    int refuse_body_early(std::string& why) override;
     std::size_t read_body(char* buf, std::size_t len) override;
 
     void set_head(const ResponseHead& head) override;

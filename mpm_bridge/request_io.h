@@ -53,6 +53,11 @@ public:
     // The request URI for log lines ("/app/x?y=1").
     virtual std::string_view uri() const = 0;
 
+    // Before the app runs: the HTTP status to refuse the request body with
+    // (413 when its Content-Length exceeds LimitRequestBody), else 0. `why`
+    // says why, for the log.
+    virtual int refuse_body_early(std::string& why) { (void)why; return 0; }
+
     // Reads up to `len` bytes of the request body; 0 at its end. Blocks.
     // Throws ClientGone or BadRequestBody.
     virtual std::size_t read_body(char* buf, std::size_t len) = 0;

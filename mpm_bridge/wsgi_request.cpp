@@ -440,6 +440,13 @@ int WsgiRequest::send_iterable(PyObject* result) {
 }
 
 int WsgiRequest::run(PyObject* app) {
+    std::string why;
+    if (int refused = io_.refuse_body_early(why)) {
+        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " + std::string(io_.uri()) +
+                                    " refused with " + std::to_string(refused) + " before calling " + app_name_ +
+                                    ": " + why);
+        return refused;
+    }
     start_response_obj_ = PyRef::steal(new_start_response(ctx_.start_response_type.get(), this));
     PyRef environ = start_response_obj_ ? build_environ() : PyRef();
     if (!environ) return fail("could not get an environ");
