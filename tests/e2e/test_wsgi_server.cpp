@@ -723,11 +723,13 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(wsgi_environ)
 
 BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
-    HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py"));
+    HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py\nPyApp /wsgi-file @APPS@/env/app.wsgi"));
+    std::ifstream src(test_apps_dir() + "/wsgi_environ_app.py", std::ios::binary);
+    srv.add_app_file("env/app.wsgi", std::string(std::istreambuf_iterator<char>(src), std::istreambuf_iterator<char>()));
     srv.start();
     HttpRequest req;
     req.target = "/env/caf%C3%A9/x%20y?q=%C3%A9&a=1";
-    req.headers = {{"X-Custom", "v1"}, {"Cookie", "a=b"}, {"Content-Type", "text/plain"}};
+    req.headers = {{"X-Custom", "v1"}, {"Cookie", "a=b"}, {"Content-Type", "text/plain"}, {"Proxy", "evil:1"}};
     req.method = "POST";
     req.body = "abc";
     auto r = http_request(srv.port(), req);
@@ -746,6 +748,9 @@ BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
     BOOST_TEST(at(env, "HTTP_COOKIE") == "a=b");
     BOOST_TEST(env.count("HTTP_CONTENT_TYPE") == 0u);
     BOOST_TEST(env.count("HTTP_CONTENT_LENGTH") == 0u);
+    BOOST_TEST(env.count("HTTP_PROXY") == 0u, "httpoxy: the Proxy header is not passed");
+    BOOST_TEST(env.count("PATH_TRANSLATED") == 0u);
+    BOOST_TEST(at(env, "SCRIPT_FILENAME") == srv.app_path("wsgi_environ_app.py"));
     BOOST_TEST(at(env, "SERVER_PROTOCOL") == "HTTP/1.1");
     BOOST_TEST(at(env, "SERVER_NAME") == "127.0.0.1");
     BOOST_TEST(at(env, "SERVER_PORT") == std::to_string(srv.port()));
@@ -760,6 +765,11 @@ BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
     BOOST_TEST(env.count("HTTPS") == 0u);
     BOOST_TEST(env.count("REMOTE_USER") == 0u);
     BOOST_TEST(at(env, "pympm.input_terminated") == "True");
+
+    // A mod_wsgi-style .wsgi script file mounts the same way.
+    auto w = parse_flat_json(get_ok(srv, "/wsgi-file/x"));
+    BOOST_TEST(at(w, "SCRIPT_NAME") == "/wsgi-file");
+    BOOST_TEST(at(w, "PATH_INFO") == "/x");
 }
 
 BOOST_AUTO_TEST_CASE(remote_user_and_auth_type_from_basic_auth) {
