@@ -8,6 +8,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -184,6 +185,37 @@ def _signal_stopping():
     stopping.set()
     for fn in callbacks:
         _run_callback(fn)
+
+
+# httpd steers its children with these signals and expects its own thread to
+# take them: prefork runs the whole stop sequence from its SIGTERM handler,
+# which must not land on an app thread (possibly inside Python, holding the
+# GIL). Threads that Python starts are born with them blocked, as those
+# started during child_init already are (httpd blocks them there).
+_CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM}
+
+
+def _wrap_start_new_thread():
+    import _thread
+    original = _thread.start_new_thread
+
+    def start_new_thread(function, args, kwargs=None):
+        # The new thread inherits the creator's mask; the creator gets its own
+        # back at once (a signal arriving meanwhile stays pending for it).
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CONTROL_SIGNALS)
+        try:
+            return original(function, args, {} if kwargs is None else kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    start_new_thread.__doc__ = original.__doc__
+    _thread.start_new_thread = start_new_thread
+    _thread.start_new = start_new_thread
+    threading._start_new_thread = start_new_thread
+
+
+_wrap_start_new_thread()
 
 
 def _app_threads(include_daemon=False):
