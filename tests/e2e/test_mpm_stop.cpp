@@ -8,9 +8,12 @@
 // the GIL busy.
 #include "test_mpm_common.h"
 
+#include <csignal>
 #include <future>
 #include <iostream>
+#include <regex>
 #include <set>
+#include <vector>
 
 using namespace pympm_test;
 using namespace pympm_test::mpm;
@@ -83,6 +86,20 @@ HttpdOptions threaded_recycling(Mpm mpm, int threads, std::string config) {
     return o;
 }
 
+struct Variant {
+    std::string name;
+    HttpdOptions options;
+};
+
+// The stop app under prefork (On and Off; `children` children) and event
+// (one child of 4 threads).
+std::vector<Variant> variants(int children) {
+    std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
+    return {Variant{"prefork", prefork_children(children, config)},
+            Variant{"prefork Off", prefork_children(children, config + "PyEnableThreads Off\n")},
+            Variant{"event", threaded_one_child(Mpm::event, 4, config)}};
+}
+
 HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
     HttpRequest req;
     req.target = target;
@@ -97,10 +114,9 @@ HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
 BOOST_AUTO_TEST_SUITE(mpm_stop)
 
 BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
-    for (bool event : {false, true}) {
-        BOOST_TEST_CONTEXT((event ? "event 1x4" : "prefork 1 child")) {
-            std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
-            HttpdServer srv(event ? threaded_one_child(Mpm::event, 4, config) : prefork_children(1, config));
+    for (const Variant& v : variants(1)) {
+        BOOST_TEST_CONTEXT(v.name) {
+            HttpdServer srv(v.options);
             std::string markers = make_markers_dir(srv);
             srv.start();
             auto kv = get_kv(srv.port(), "/pid");
@@ -111,7 +127,7 @@ BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
             const auto t0 = Clock::now();
             srv.graceful_restart();
             double gone = watch.seconds_since(t0);
-            std::cerr << "[stop] " << (event ? "event" : "prefork") << " graceful: old child gone after " << gone
+            std::cerr << "[stop] " << v.name << " graceful: old child gone after " << gone
                       << " s\n";
             BOOST_TEST(gone >= 0, "the old child exits");
             BOOST_TEST(gone < 3.0, "the old child took " << gone << " s");
@@ -126,11 +142,9 @@ BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
 BOOST_AUTO_TEST_CASE(stop_while_idle) {
     // prefork: the child is told by SIGTERM and runs the sequence inside the
     // signal handler; event: from the main thread after the workers ended.
-    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
-        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
-            HttpdServer srv(mpm == Mpm::prefork ? prefork_children(2, config)
-                                                : threaded_one_child(mpm, 4, config));
+    for (const Variant& v : variants(2)) {
+        BOOST_TEST_CONTEXT(v.name) {
+            HttpdServer srv(v.options);
             std::string markers = make_markers_dir(srv);
             srv.start();
             pid_t pid = get_pid(srv);
@@ -139,7 +153,7 @@ BOOST_AUTO_TEST_CASE(stop_while_idle) {
             const auto t0 = Clock::now();
             srv.stop();
             double took = HttpResponse::seconds(t0, Clock::now());
-            std::cerr << "[stop] " << mpm_name(mpm) << " stop while idle took " << took << " s\n";
+            std::cerr << "[stop] " << v.name << " stop while idle took " << took << " s\n";
             BOOST_TEST(took < 3.0, "stop took " << took << " s");
             for (pid_t c : children) BOOST_TEST(process_gone(c), "child " << c << " outlived httpd");
             expect_stop_markers(markers, pid);
@@ -250,7 +264,9 @@ BOOST_AUTO_TEST_CASE(max_connections_per_child_recycles_without_hanging) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
-            HttpdServer srv(with(mpm == Mpm::prefork ? prefork_children(1, config)
+            // Two prefork children, so that one serves while httpd replaces
+            // the other.
+            HttpdServer srv(with(mpm == Mpm::prefork ? prefork_children(2, config)
                                                      : threaded_recycling(mpm, 2, config),
                                  2));
             std::string markers = make_markers_dir(srv);
@@ -277,6 +293,122 @@ BOOST_AUTO_TEST_CASE(max_connections_per_child_recycles_without_hanging) {
             expect_no_escalation(srv);
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(idle_children_reaped) {
+    // httpd retires idle children beyond its spare limits (prefork keeps
+    // MaxSpareServers >= MinSpareServers + 1 = 2; event keeps
+    // MaxSpareThreads >= MinSpareThreads + ThreadsPerChild = 3 threads);
+    // each retired child runs the stop sequence and finalises.
+    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
+            HttpdOptions o;
+            if (mpm == Mpm::prefork) {
+                o = prefork_children(4, config);
+                o.max_spare_servers = 1;
+            } else {
+                o = threaded_one_child(mpm, 2, config);
+                o.start_servers = 4;
+                o.server_limit = 4;
+                o.max_request_workers = 8;
+                o.max_spare_threads = 1;
+            }
+            HttpdServer srv(o);
+            std::string markers = make_markers_dir(srv);
+            srv.start();
+            BOOST_TEST_REQUIRE(srv.wait_for_log_count("PM00010: child ready", 4, 15s) >= 4u);
+            std::vector<pid_t> started;
+            std::regex pid_of("\\[pid ([0-9]+)");
+            for (auto& line : srv.log_lines_matching("PM00010: child ready")) {
+                std::smatch m;
+                if (std::regex_search(line, m, pid_of)) started.push_back(static_cast<pid_t>(std::stol(m[1])));
+            }
+            auto gone = [&] {
+                std::vector<pid_t> out;
+                for (pid_t p : started)
+                    if (process_gone(p)) out.push_back(p);
+                return out;
+            };
+            BOOST_TEST_REQUIRE(eventually([&] { return gone().size() >= 2u; }, 15s),
+                               "httpd did not reap idle children");
+            auto reaped = gone();
+            std::cerr << "[stop] " << mpm_name(mpm) << ": " << reaped.size() << " of " << started.size()
+                      << " idle children reaped\n";
+            for (pid_t p : reaped) {
+                expect_stop_markers(markers, p);
+                expect_finalised(srv, p, 0);
+            }
+            BOOST_TEST(get_kv(srv.port(), "/pid").size() == 2u, "the others still serve");
+            expect_no_escalation(srv);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(prefork_stop_during_app_import) {
+    // httpd blocks its signals while child_init runs: a child told to stop
+    // while it imports the app (here: 2 s) finishes the import, then runs
+    // the stop sequence as usual.
+    HttpdServer srv(prefork_children(1, "PyApp / @APPS@/mpm_slow_import_app.py\nPyShutdownTimeout 5\n"));
+    std::string markers = make_markers_dir(srv);
+    srv.start();
+    pid_t first = get_pid(srv);
+    { std::ofstream(markers + "/slow") << "1\n"; }
+    ::chmod((markers + "/slow").c_str(), 0644);
+    std::size_t mark = srv.log_mark();
+    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGUSR1) == 0); // the next child imports slowly
+    pid_t importing = 0;
+    BOOST_TEST_REQUIRE(eventually(
+        [&] {
+            for (pid_t c : srv.child_pids())
+                if (c != first && file_exists(markers + "/importing." + std::to_string(c))) importing = c;
+            return importing != 0;
+        },
+        15s));
+    const auto t0 = Clock::now();
+    srv.stop();
+    double took = HttpResponse::seconds(t0, Clock::now());
+    std::cerr << "[stop] prefork stop during a 2 s app import took " << took << " s\n";
+    BOOST_TEST(took < 4.0, "stop took " << took << " s");
+    BOOST_TEST(process_gone(importing));
+    expect_stop_markers(markers, importing);
+    expect_finalised(srv, importing, mark);
+    expect_no_escalation(srv);
+}
+
+BOOST_AUTO_TEST_CASE(prefork_app_threads_never_take_httpd_signals) {
+    // prefork runs the stop sequence in its SIGTERM handler, on whichever
+    // thread the kernel picks among those not blocking it: only httpd's own
+    // thread may qualify, also for threads the app starts during a request.
+    HttpdServer srv(prefork_children(1, std::string(kStopApp)));
+    make_markers_dir(srv);
+    srv.start();
+    pid_t pid = get_pid(srv);
+    get_kv(srv.port(), "/hog"); // a thread started during a request
+    auto blocked = [](const std::string& status_path) {
+        std::istringstream in(read_text(status_path));
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("SigBlk:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+        return 0ULL;
+    };
+    const unsigned long long control = (1ULL << (SIGTERM - 1)) | (1ULL << (SIGHUP - 1)) | (1ULL << (SIGUSR1 - 1));
+    int app_threads = 0;
+    for (auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        const std::string tid = task.path().filename().string();
+        const unsigned long long mask = blocked(task.path().string() + "/status");
+        if (tid == std::to_string(pid)) {
+            BOOST_TEST((mask & control) == 0ULL, "httpd's thread must take its signals");
+        } else {
+            ++app_threads;
+            BOOST_TEST((mask & control) == control, "thread " << tid << " may take httpd's signals: SigBlk "
+                                                               << std::hex << mask);
+        }
+    }
+    BOOST_TEST(app_threads >= 2, "stop-waiter and gil-hog");
+    // And the child still stops cleanly.
+    std::size_t mark = srv.log_mark();
+    srv.stop();
+    expect_finalised(srv, pid, mark);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
