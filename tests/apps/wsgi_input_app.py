@@ -4,9 +4,21 @@ never reads its body, and the body errors the app sees (LimitRequestBody,
 client gone), recorded in LAST_ERROR for a later request (one child)."""
 import json
 import os
+import threading
+import time
 from urllib.parse import parse_qs
 
 LAST_ERROR = {}
+TICKS = [0]
+
+
+def _ticker():
+    while True:
+        TICKS[0] += 1
+        time.sleep(0.01)
+
+
+_ticker_thread = None
 
 
 def read_all(inp, n):
@@ -118,6 +130,22 @@ def application(environ, start_response):
             return [body]
         body = ("read %d bytes\n" % got).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    if name == "read_ticks":
+        # How far a background thread got while this request was blocked
+        # reading a body the client sends slowly: the read must not hold
+        # the GIL.
+        global _ticker_thread
+        if _ticker_thread is None:
+            _ticker_thread = threading.Thread(target=_ticker, name="ticker", daemon=True)
+            _ticker_thread.start()
+        before = TICKS[0]
+        t0 = time.monotonic()
+        data = inp.read()
+        body = json.dumps({"ticks": TICKS[0] - before, "seconds": time.monotonic() - t0,
+                           "size": len(data)}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
     if name == "last_error":

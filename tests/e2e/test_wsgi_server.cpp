@@ -338,6 +338,27 @@ BOOST_AUTO_TEST_CASE(unread_body_keeps_the_connection_usable) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(blocked_read_does_not_hold_the_gil) {
+    HttpdServer srv(one_child("PyApp /in @APPS@/wsgi_input_app.py"));
+    srv.start();
+    HttpConnection conn(srv.port());
+    const auto deadline = Clock::now() + 20s;
+    conn.send_all("POST /in/read_ticks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n"
+                  "Connection: close\r\n\r\nhello",
+                  deadline);
+    // The app is now blocked in read() for the rest of the body.
+    std::this_thread::sleep_for(1s);
+    conn.send_all("world", deadline);
+    auto r = conn.read_response(false, deadline);
+    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+    auto j = parse_flat_json(r.body);
+    BOOST_TEST(at(j, "size") == "10");
+    BOOST_TEST(std::stod(at(j, "seconds")) >= 0.5);
+    // ~100 ticks in 1 s; none could happen if the read kept the GIL.
+    BOOST_TEST(std::stoi(at(j, "ticks")) >= 20, "the app's thread ran " << at(j, "ticks")
+                                                      << " times while the request waited for its body");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ================================================ body limits, disconnects
