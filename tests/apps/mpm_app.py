@@ -8,6 +8,10 @@ At import it starts a daemon thread "ticker" that adds 1 to a counter every
                 of the client's std::chrono::steady_clock) and the ticks
   /ticks        the counter
   /info         pympm.child_info() and wsgi.multithread/multiprocess
+  /read         reads the whole request body; the ticks before and after
+  /stream?chunks=N&size=B
+                yields N chunks of B bytes, each starting with
+                "<index> <ticks>\n" (the ticks when it was produced)
 """
 import os
 import threading
@@ -31,6 +35,12 @@ threading.Thread(target=_tick, name="ticker", daemon=True).start()
 
 def _lines(pairs):
     return "".join("%s=%s\n" % (k, v) for k, v in pairs).encode()
+
+
+def _stream(chunks, size):
+    for i in range(chunks):
+        head = b"%d %d\n" % (i, _ticks)
+        yield head + b"." * (size - len(head) - 1) + b"\n"
 
 
 def application(environ, start_response):
@@ -57,6 +67,17 @@ def application(environ, start_response):
                   ("wsgi.multiprocess", environ["wsgi.multiprocess"]),
                   ("stopping", pympm.stopping.is_set())]
         body = _lines((k, ",".join(v) if isinstance(v, list) else v) for k, v in pairs)
+    elif path == "/read":
+        ticks_before = _ticks
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length)
+        body = _lines([("pid", os.getpid()), ("bytes", len(data)), ("ticks_before", ticks_before),
+                       ("ticks_after", _ticks)])
+    elif path == "/stream":
+        chunks = int(query.get("chunks", ["100"])[0])
+        size = int(query.get("size", ["65536"])[0])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(chunks * size))])
+        return _stream(chunks, size)
     else:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"unknown route\n"]

@@ -5,9 +5,11 @@
 // tests assert pids, ordering and overlap, and only loose times.
 #include "test_mpm_common.h"
 
+#include <algorithm>
 #include <future>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 using namespace pympm_test;
 using namespace pympm_test::mpm;
@@ -77,6 +79,47 @@ long ticks_while_idle(const HttpdServer& srv, std::chrono::milliseconds idle) {
 
 const char* kApp = "PyApp / @APPS@/mpm_app.py\n";
 
+// The request thread blocks in a network write: /stream produces more than
+// the sockets buffer while the client does not read for 1.5 s. Returns the
+// largest advance of the app's ticker between two consecutive chunks.
+long ticks_across_blocked_write(const HttpdServer& srv) {
+    constexpr std::size_t chunks = 400, size = 65536; // 26 MB, well above loopback buffers
+    HttpConnection c(srv.port());
+    const auto deadline = Clock::now() + 60s;
+    c.send_all("GET /stream?chunks=" + std::to_string(chunks) + "&size=" + std::to_string(size) +
+                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+               deadline);
+    std::this_thread::sleep_for(1500ms); // the stall under test: nothing is read
+    HttpResponse r = c.read_response(false, deadline);
+    BOOST_TEST_REQUIRE(r.status == 200);
+    BOOST_TEST_REQUIRE(r.body.size() == chunks * size);
+    long max_gap = 0, previous = -1;
+    for (std::size_t i = 0; i < chunks; ++i) {
+        std::istringstream head(r.body.substr(i * size, 32));
+        std::size_t index = 0;
+        long ticks = 0;
+        head >> index >> ticks;
+        BOOST_TEST_REQUIRE(index == i);
+        if (previous >= 0) max_gap = std::max(max_gap, ticks - previous);
+        previous = ticks;
+    }
+    return max_gap;
+}
+
+// The request thread blocks reading the request body: half of it comes at
+// once, the rest after 1.5 s. Returns how far the ticker advanced meanwhile.
+long ticks_across_blocked_read(const HttpdServer& srv) {
+    HttpConnection c(srv.port());
+    const auto deadline = Clock::now() + 30s;
+    c.send_all("POST /read HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello",
+               deadline);
+    std::this_thread::sleep_for(1500ms); // the stall under test: the app waits for the rest
+    c.send_all("world", deadline);
+    auto kv = parse_kv(c.read_response(false, deadline).body);
+    BOOST_TEST(at(kv, "bytes") == "10");
+    return at_long(kv, "ticks_after") - at_long(kv, "ticks_before");
+}
+
 } // namespace
 
 // ===================================================== app thread between requests
@@ -110,6 +153,29 @@ BOOST_AUTO_TEST_CASE(prefork_enable_threads_off_ticker_frozen_while_idle) {
     long during = at_long(burn, "ticks_after") - at_long(burn, "ticks_before");
     std::cerr << "[matrix] prefork Off: ticker advanced " << during << " during a 1 s request\n";
     BOOST_TEST(during >= 5, "the thread runs while a request executes Python; advanced " << during);
+}
+
+BOOST_AUTO_TEST_CASE(gil_released_around_blocking_httpd_io) {
+    // On: the request thread gives the GIL up while httpd blocks on the
+    // network for it, so the app's thread keeps running; Off: it keeps it.
+    for (bool on : {true, false}) {
+        BOOST_TEST_CONTEXT((on ? "On" : "Off")) {
+            HttpdServer srv(prefork_children(1, std::string(kApp) + (on ? "PyEnableThreads On\n"
+                                                                        : "PyEnableThreads Off\n")));
+            srv.start();
+            long write_gap = ticks_across_blocked_write(srv);
+            long read_gap = ticks_across_blocked_read(srv);
+            std::cerr << "[matrix] prefork " << (on ? "On" : "Off") << ": ticker advanced " << write_gap
+                      << " across a 1.5 s blocked write, " << read_gap << " across a 1.5 s blocked read\n";
+            if (on) {
+                BOOST_TEST(write_gap >= 8, "advanced " << write_gap);
+                BOOST_TEST(read_gap >= 10, "advanced " << read_gap);
+            } else {
+                BOOST_TEST(write_gap <= 3, "advanced " << write_gap);
+                BOOST_TEST(read_gap <= 3, "advanced " << read_gap);
+            }
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(event_ticker_runs_and_waiting_holds_no_gil) {
