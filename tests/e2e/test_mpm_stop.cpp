@@ -97,7 +97,8 @@ std::vector<Variant> variants(int children) {
     std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
     return {Variant{"prefork", prefork_children(children, config)},
             Variant{"prefork Off", prefork_children(children, config + "PyEnableThreads Off\n")},
-            Variant{"event", threaded_one_child(Mpm::event, 4, config)}};
+            Variant{"event", threaded_one_child(Mpm::event, 4, config)},
+            Variant{"worker", threaded_one_child(Mpm::worker, 4, config)}};
 }
 
 HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
@@ -223,6 +224,39 @@ BOOST_AUTO_TEST_CASE(event_stop_during_a_request) {
     expect_stop_markers(markers, pid);
     expect_finalised(srv, pid, mark);
     expect_no_escalation(srv);
+}
+
+BOOST_AUTO_TEST_CASE(threaded_stopping_is_set_while_requests_finish) {
+    // Threaded MPMs tell the child to stop (child_stopping) while its
+    // requests still run: pympm.stopping is visible to them. (prefork calls
+    // child_stopping only once the request is done.)
+    for (Mpm mpm : {Mpm::event, Mpm::worker}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(threaded_one_child(mpm, 4, std::string(kStopApp) + "PyShutdownTimeout 5\n"));
+            std::string markers = make_markers_dir(srv);
+            srv.start();
+            pid_t pid = get_pid(srv);
+            auto pending = std::async(std::launch::async,
+                                      [&srv] { return http_get(srv.port(), "/spin?s=2", 30s); });
+            BOOST_TEST_REQUIRE(
+                eventually([&] { return file_exists(markers + "/request." + std::to_string(pid)); }, 10s));
+            std::size_t mark = srv.log_mark();
+            srv.graceful_restart();
+            auto r = pending.get();
+            BOOST_TEST(r.status == 200, "a graceful restart lets the request finish");
+            auto kv = parse_kv(r.body);
+            BOOST_TEST(at_long(kv, "pid") == pid);
+            BOOST_TEST(at(kv, "stopping") == "True", "pympm.stopping was set while the request ran");
+            BOOST_TEST(wait_gone(pid, 10s) >= 0);
+            double on_stop = marker_time(markers, "on_stop", pid);
+            double request_end = mono(r.complete);
+            BOOST_TEST(on_stop > 0);
+            BOOST_TEST(on_stop < request_end, "on_stop ran before the request ended");
+            expect_stop_markers(markers, pid);
+            expect_finalised(srv, pid, mark);
+            expect_no_escalation(srv);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(stop_while_an_app_thread_keeps_the_gil_busy) {
