@@ -4,7 +4,10 @@
 #include "wsgi_request.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
 
 namespace pympm {
@@ -53,6 +56,45 @@ public:
 private:
     bool keep_gil_;
 };
+
+// Ends the process if a step of the stop sequence does not finish in time.
+// An app thread can take the GIL for good (one long C call): then no Python
+// runs any more and the child would hang on it, for ever on a graceful
+// restart (httpd does not escalate those) and until SIGKILL on a stop.
+class StopWatchdog {
+public:
+    StopWatchdog(std::chrono::milliseconds limit, LogSink& log, std::string what)
+        : thread_([this, limit, &log, what = std::move(what)] {
+              std::unique_lock lock(mutex_);
+              if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
+              log.log(LogLevel::warning,
+                      std::string(PYMPM_APLOGNO(00070)) + what + " did not finish within " +
+                          seconds(limit) + " (an app thread keeps the GIL, or an on_stop callback, "
+                          "atexit handler or the interpreter's finalisation blocks); the child exits now");
+              ::_exit(0);
+          }) {}
+    ~StopWatchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    StopWatchdog(const StopWatchdog&) = delete;
+    StopWatchdog& operator=(const StopWatchdog&) = delete;
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_; // last: starts once the members above exist
+};
+
+// PyShutdownTimeout + this is what a stop step may take before the watchdog
+// ends the child: within the spec's "timeout + 1 s", with room for logging
+// stacks and atexit.
+constexpr std::chrono::milliseconds kStopGrace{750};
 
 } // namespace
 
@@ -219,6 +261,8 @@ void ChildRuntime::notify_stopping() noexcept {
     if (!model_.enable_threads && !thread_binding::holds_gil()) return;
     if (stopping_notified_.exchange(true)) return;
     try {
+        StopWatchdog watchdog(std::chrono::seconds(settings_.shutdown_timeout_s) + kStopGrace, log_,
+                              "signalling pympm.stopping");
         GilAcquire gil;
         PyRef r = PyRef::steal(PyObject_CallNoArgs(ctx_.py.signal_stopping.get()));
         if (!r) {
@@ -262,6 +306,8 @@ void ChildRuntime::shutdown() noexcept {
     shut_down_ = true;
     try {
         const auto t0 = std::chrono::steady_clock::now();
+        StopWatchdog watchdog(std::chrono::seconds(settings_.shutdown_timeout_s) + kStopGrace, log_,
+                              "the stop sequence");
         thread_binding::enter();
         std::string stuck;
         if (!run_stop_sequence(stuck)) {
