@@ -9,7 +9,8 @@ pympm.stopping (start_stuck_thread).
 Routes: /pid (pid and whether pympm.stopping is set), /sleep?s=N (sleeps
 in the request, GIL released), /spin?s=N (a CPU-bound loop in the request,
 GIL held but for the interpreter's switches), /hog (starts a daemon thread
-"gil-hog" that runs a pure-Python loop for ever). /sleep and /spin write
+"gil-hog" that runs a pure-Python loop for ever), /c-hog?s=N (a daemon
+thread that after N s takes the GIL for good in one C call). /sleep and /spin write
 markers/request.<pid> once they run.
 """
 import atexit
@@ -51,6 +52,13 @@ def _hog():
         x = (x + 1) % 1000003
 
 
+def _c_hog(delay):
+    # After `delay` s, one C call that never gives the GIL up (sum over a
+    # range does not run the eval loop): no Python code can run any more.
+    time.sleep(delay)
+    sum(range(10 ** 15))
+
+
 def start_stuck_thread():
     threading.Thread(target=spin_forever, name="stuck-worker", daemon=False).start()
 
@@ -70,6 +78,8 @@ def application(environ, start_response):
             x += 1
     elif path == "/hog":
         threading.Thread(target=_hog, name="gil-hog", daemon=True).start()
+    elif path == "/c-hog":
+        threading.Thread(target=_c_hog, args=(seconds,), name="c-gil-hog", daemon=True).start()
     body = ("pid=%d\nstopping=%s\n" % (os.getpid(), pympm.stopping.is_set())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
