@@ -68,6 +68,18 @@ Pair burn_pair(const HttpdServer& srv, const std::string& row) {
     return p;
 }
 
+// One after the other: first response at ≈1 s, delivered before the second
+// request ran much, second at ≈2 s. Absolute times only as lower bounds
+// (busy cores make CPU burns slower, never faster).
+void expect_sequential_arrivals(const Pair& p) {
+    BOOST_TEST(p.first.arrived >= 0.95);
+    BOOST_TEST(p.first.arrived - p.first.end < 0.5, "the first response is not held back");
+    BOOST_TEST(p.first.arrived < p.second.start + 0.5, "first delivered as the second started");
+    BOOST_TEST(p.first.arrived < 3.0, "first response at ≈1 s, got " << p.first.arrived);
+    BOOST_TEST(p.second.arrived >= 1.9);
+    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
+}
+
 // Ticks of the app's daemon thread before and after `idle` without requests.
 long ticks_while_idle(const HttpdServer& srv, std::chrono::milliseconds idle) {
     auto before = get_kv(srv.port(), "/ticks");
@@ -207,10 +219,14 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
     auto p = burn_pair(srv, "prefork 2 children");
     BOOST_TEST(p.first.pid != p.second.pid, "two children serve the two requests");
     BOOST_TEST(p.overlap(), "the two requests run at the same time");
-    // ≈1 s each (a 1 s CPU burn takes longer only if the cores are busy).
-    BOOST_TEST(p.first.arrived < 2.5);
-    BOOST_TEST(p.second.arrived < 2.5 + 0.15);
+    // ≈1 s each; a 1 s CPU burn takes longer only when other processes keep
+    // the cores busy, so the upper bounds are loose. Each is delivered as
+    // soon as it is done.
     BOOST_TEST(p.first.arrived >= 0.95);
+    BOOST_TEST(p.first.arrived < 4.0);
+    BOOST_TEST(p.second.arrived < 4.0);
+    BOOST_TEST(p.first.arrived - p.first.end < 0.5);
+    BOOST_TEST(p.second.arrived - p.second.end < 0.5);
 }
 
 BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
@@ -220,7 +236,7 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
     auto p = burn_pair(srv, "prefork 2 children Off");
     BOOST_TEST(p.first.pid != p.second.pid);
     BOOST_TEST(p.overlap());
-    BOOST_TEST(p.first.arrived < 2.5);
+    BOOST_TEST(p.first.arrived < 4.0);
 }
 
 BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {
@@ -230,13 +246,9 @@ BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {
     BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
     BOOST_TEST(!p.overlap(), "one after the other");
     BOOST_TEST(p.first.end <= p.second.start + 0.01);
-    // The first response is sent as soon as it is done, not held until the
-    // second one is.
-    BOOST_TEST(p.first.arrived >= 0.95);
-    BOOST_TEST(p.first.arrived < 2.0, "first response at ≈1 s, got " << p.first.arrived);
-    BOOST_TEST(p.first.arrived < p.second.start + 0.2, "first delivered before the second started");
-    BOOST_TEST(p.second.arrived >= 1.9);
-    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
+    // The first response is sent as soon as it is done (≈1 s), not held
+    // until the second one is (≈2 s).
+    expect_sequential_arrivals(p);
 }
 
 BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
@@ -247,10 +259,7 @@ BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
     BOOST_TEST(p.first.kv["thread"] != p.second.kv["thread"], "on two httpd threads");
     BOOST_TEST(!p.overlap(), "the gate lets one request run Python at a time");
     BOOST_TEST(p.first.end <= p.second.start + 0.01);
-    BOOST_TEST(p.first.arrived >= 0.95);
-    BOOST_TEST(p.first.arrived < 2.0, "first response at ≈1 s, got " << p.first.arrived);
-    BOOST_TEST(p.second.arrived >= 1.9);
-    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
+    expect_sequential_arrivals(p);
     auto info = get_kv(srv.port(), "/info");
     BOOST_TEST(at_long(info, "requests_waited") >= 1, "the second request waited for a slot");
     BOOST_TEST(at_double(info, "total_wait_seconds") >= 0.5);
@@ -266,7 +275,8 @@ BOOST_AUTO_TEST_CASE(event_py_threads_2_interleaved) {
     // Sharing the GIL, neither finishes its 1 s of CPU at ≈1 s: both at ≈2 s.
     BOOST_TEST(p.first.arrived >= 1.5, "first response at ≈2 s, got " << p.first.arrived);
     BOOST_TEST(p.second.arrived >= 1.5);
-    BOOST_TEST(std::abs(p.second.arrived - p.first.arrived) < 0.8, "both arrive together");
+    // Together: unlike one after the other (first at half the second's time).
+    BOOST_TEST(p.first.arrived >= 0.75 * p.second.arrived, "both arrive together");
     auto info = get_kv(srv.port(), "/info");
     BOOST_TEST(at_long(info, "requests_waited") == 0, "two slots: nobody waited");
 }
