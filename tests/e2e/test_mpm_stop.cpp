@@ -169,9 +169,11 @@ BOOST_AUTO_TEST_CASE(prefork_stop_during_a_request) {
     // in a blocking call (/sleep: GIL released). The child must not run
     // Python from its signal handler on top of the interrupted request: it
     // exits at once without finalising, and does not crash.
-    for (const char* route : {"/spin?s=10", "/sleep?s=10"}) {
-        BOOST_TEST_CONTEXT(route) {
-            HttpdServer srv(prefork_children(1, std::string(kStopApp) + "PyShutdownTimeout 5\n"));
+    for (auto [route, off] : {std::pair{"/spin?s=10", false}, std::pair{"/spin?s=10", true},
+                              std::pair{"/sleep?s=10", false}, std::pair{"/sleep?s=10", true}}) {
+        BOOST_TEST_CONTEXT(route << (off ? " PyEnableThreads Off" : "")) {
+            HttpdServer srv(prefork_children(1, std::string(kStopApp) + "PyShutdownTimeout 5\n" +
+                                                    (off ? "PyEnableThreads Off\n" : "")));
             std::string markers = make_markers_dir(srv);
             srv.start();
             pid_t pid = get_pid(srv);
@@ -188,7 +190,8 @@ BOOST_AUTO_TEST_CASE(prefork_stop_during_a_request) {
             const auto t0 = Clock::now();
             srv.stop();
             double took = HttpResponse::seconds(t0, Clock::now());
-            std::cerr << "[stop] prefork stop during " << route << " took " << took << " s\n";
+            std::cerr << "[stop] prefork" << (off ? " Off" : "") << " stop during " << route << " took " << took
+                      << " s\n";
             BOOST_TEST(took < 3.0, "stop took " << took << " s");
             BOOST_TEST(process_gone(pid));
             BOOST_TEST(pending.get() != 200, "the interrupted request cannot have completed");
