@@ -68,14 +68,14 @@ Pair burn_pair(const HttpdServer& srv, const std::string& row) {
     return p;
 }
 
-// One after the other: first response at ≈1 s, delivered before the second
-// request ran much, second at ≈2 s. Absolute times only as lower bounds
-// (busy cores make CPU burns slower, never faster).
+// One after the other: first response at ≈1 s, delivered as soon as it is
+// done (not held until the second is), second at ≈2 s. Absolute times only
+// as lower bounds: other processes on the machine make CPU burns slower,
+// never faster.
 void expect_sequential_arrivals(const Pair& p) {
     BOOST_TEST(p.first.arrived >= 0.95);
     BOOST_TEST(p.first.arrived - p.first.end < 0.7, "the first response is not held back");
     BOOST_TEST(p.first.arrived < p.second.start + 0.7, "first delivered as the second started");
-    BOOST_TEST(p.first.arrived < 3.0, "first response at ≈1 s, got " << p.first.arrived);
     BOOST_TEST(p.second.arrived >= 1.9);
     BOOST_TEST(p.second.arrived - p.first.arrived >= 0.8);
 }
@@ -219,12 +219,10 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
     auto p = burn_pair(srv, "prefork 2 children");
     BOOST_TEST(p.first.pid != p.second.pid, "two children serve the two requests");
     BOOST_TEST(p.overlap(), "the two requests run at the same time");
-    // ≈1 s each; a 1 s CPU burn takes longer only when other processes keep
-    // the cores busy, so the upper bounds are loose. Each is delivered as
-    // soon as it is done.
+    // ≈1 s each on idle cores (other processes on the machine stretch CPU
+    // burns, so no upper bound on times). Each is delivered as soon as it
+    // is done.
     BOOST_TEST(p.first.arrived >= 0.95);
-    BOOST_TEST(p.first.arrived < 4.0);
-    BOOST_TEST(p.second.arrived < 4.0);
     BOOST_TEST(p.first.arrived - p.first.end < 0.7);
     BOOST_TEST(p.second.arrived - p.second.end < 0.7);
 }
@@ -236,7 +234,6 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
     auto p = burn_pair(srv, "prefork 2 children Off");
     BOOST_TEST(p.first.pid != p.second.pid);
     BOOST_TEST(p.overlap());
-    BOOST_TEST(p.first.arrived < 4.0);
 }
 
 BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {

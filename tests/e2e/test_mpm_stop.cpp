@@ -101,11 +101,20 @@ std::vector<Variant> variants(int children) {
             Variant{"worker", threaded_one_child(Mpm::worker, 4, config)}};
 }
 
+// A request on its own connection. A child reaching MaxConnectionsPerChild
+// may close a connection it had just accepted without answering (httpd's own
+// race, seen with event): such a request is sent again, once.
 HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
     HttpRequest req;
     req.target = target;
     req.headers.push_back({"Connection", "close"});
-    return http_request(srv.port(), req);
+    try {
+        return http_request(srv.port(), req);
+    } catch (const HttpError& e) {
+        BOOST_TEST_MESSAGE("retrying " << target << " after: " << e.what());
+        std::cerr << "[stop] retried " << target << " after: " << e.what() << "\n";
+        return http_request(srv.port(), req);
+    }
 }
 
 } // namespace
@@ -297,47 +306,6 @@ BOOST_AUTO_TEST_CASE(stop_while_an_app_thread_keeps_the_gil_busy) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(app_thread_never_gives_the_gil_back) {
-    // An app thread takes the GIL for good in C code: the stop sequence can
-    // never run Python. The child must still exit within PyShutdownTimeout
-    // + 1 s of being told to stop, graceful or not (a graceful restart has
-    // no escalation of its own: such a child would stay for ever).
-    constexpr int timeout_s = 1;
-    for (const Variant& v : variants(1)) {
-        for (bool graceful : {true, false}) {
-            BOOST_TEST_CONTEXT(v.name << (graceful ? " graceful" : " stop")) {
-                HttpdOptions o = v.options;
-                o.pympm_config = std::string(kStopApp) + "PyShutdownTimeout " + std::to_string(timeout_s) + "\n" +
-                                 (v.name == "prefork Off" ? "PyEnableThreads Off\n" : "");
-                HttpdServer srv(o);
-                make_markers_dir(srv);
-                srv.start();
-                pid_t pid = get_pid(srv);
-                get_kv(srv.port(), "/c-hog?s=0.3");
-                // Python is frozen from now on (polled through the log would
-                // need Python too): give the hog its 0.3 s and some margin.
-                std::this_thread::sleep_for(600ms);
-                std::size_t mark = srv.log_mark();
-                GoneWatcher watch(pid, 20s);
-                const auto t0 = Clock::now();
-                if (graceful) {
-                    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGUSR1) == 0);
-                } else {
-                    srv.stop();
-                }
-                double took = watch.seconds_since(t0);
-                std::cerr << "[stop] " << v.name << (graceful ? " graceful" : " stop")
-                          << " with the GIL taken for good: child gone after " << took << " s\n";
-                BOOST_TEST(took >= 0, "the child hangs");
-                BOOST_TEST(took <= timeout_s + 1.5, "gone after " << took << " s");
-                BOOST_TEST(!srv.wait_for_log(pid_re(pid) + ".*PM00070: ", 5s, mark).empty(),
-                           "the child says why it exits without finishing the stop sequence");
-                expect_no_escalation(srv);
-            }
-        }
-    }
-}
-
 BOOST_AUTO_TEST_CASE(max_connections_per_child_recycles_without_hanging) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
@@ -491,7 +459,7 @@ BOOST_AUTO_TEST_CASE(prefork_app_threads_never_take_httpd_signals) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// ================================= a thread that ignores pympm.stopping
+// ============ app threads that ignore pympm.stopping or keep the GIL (slow)
 
 BOOST_AUTO_TEST_SUITE(mpm_stop_stuck, *boost::unit_test::label("slow"))
 
@@ -588,6 +556,47 @@ BOOST_AUTO_TEST_CASE(stuck_thread_stop) {
             expect_stuck_report(srv, pid, mark, kTimeout);
             expect_stop_markers(markers, pid);
             expect_no_escalation(srv);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(app_thread_never_gives_the_gil_back) {
+    // An app thread takes the GIL for good in C code: the stop sequence can
+    // never run Python. The child must still exit within PyShutdownTimeout
+    // + 1 s of being told to stop, graceful or not (a graceful restart has
+    // no escalation of its own: such a child would stay for ever).
+    constexpr int timeout_s = 1;
+    for (const Variant& v : variants(1)) {
+        for (bool graceful : {true, false}) {
+            BOOST_TEST_CONTEXT(v.name << (graceful ? " graceful" : " stop")) {
+                HttpdOptions o = v.options;
+                o.pympm_config = std::string(kStopApp) + "PyShutdownTimeout " + std::to_string(timeout_s) + "\n" +
+                                 (v.name == "prefork Off" ? "PyEnableThreads Off\n" : "");
+                HttpdServer srv(o);
+                make_markers_dir(srv);
+                srv.start();
+                pid_t pid = get_pid(srv);
+                get_kv(srv.port(), "/c-hog?s=0.3");
+                // Python is frozen from now on (polled through the log would
+                // need Python too): give the hog its 0.3 s and some margin.
+                std::this_thread::sleep_for(600ms);
+                std::size_t mark = srv.log_mark();
+                GoneWatcher watch(pid, 20s);
+                const auto t0 = Clock::now();
+                if (graceful) {
+                    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGUSR1) == 0);
+                } else {
+                    srv.stop();
+                }
+                double took = watch.seconds_since(t0);
+                std::cerr << "[stop] " << v.name << (graceful ? " graceful" : " stop")
+                          << " with the GIL taken for good: child gone after " << took << " s\n";
+                BOOST_TEST(took >= 0, "the child hangs");
+                BOOST_TEST(took <= timeout_s + 1.5, "gone after " << took << " s");
+                BOOST_TEST(!srv.wait_for_log(pid_re(pid) + ".*PM00070: ", 5s, mark).empty(),
+                           "the child says why it exits without finishing the stop sequence");
+                expect_no_escalation(srv);
+            }
         }
     }
 }
