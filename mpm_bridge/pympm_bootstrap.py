@@ -2,7 +2,6 @@
 # the interpreter starts. Cold paths only (loading apps, logging streams,
 # shutdown); the per-request path is C++.
 import atexit
-import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -11,9 +10,23 @@ import os
 import signal
 import sys
 import threading
-import traceback
 
 import _pympm
+
+
+class _LazyModule:
+    """Imports a module on first use. traceback pulls in linecache,
+    tokenize and re (about 0.5 MiB per child) and only error and stop paths
+    need it."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+traceback = _LazyModule("traceback")
 
 __all__ = ["stopping", "on_stop", "child_info", "ClientDisconnected", "FileWrapper"]
 
@@ -124,8 +137,13 @@ class FileWrapper:
 
 
 def _script_module_name(path):
-    return "_pympm_app_" + hashlib.md5(path.encode("utf-8", "surrogateescape"),
-                                       usedforsecurity=False).hexdigest()
+    # The built-in _md5 gives hashlib's digest without hashlib, which loads
+    # OpenSSL's libcrypto into every child (about 4 MiB of RSS).
+    try:
+        from _md5 import md5
+    except ImportError:
+        from hashlib import md5
+    return "_pympm_app_" + md5(path.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
 
 
 def _load_app(kind, location, callable_path):
