@@ -56,6 +56,18 @@ bool HttpdRequestIO::body_is_chunked() const {
     return apr_table_get(r_->headers_in, "Transfer-Encoding") != nullptr;
 }
 
+std::optional<std::uint64_t> HttpdRequestIO::body_length() const {
+    // Without Content-Length (HTTP/2 may send a body with neither header)
+    // the length is unknown, not zero.
+    if (apr_table_get(r_->headers_in, "Transfer-Encoding")) return std::nullopt;
+    const char* cl = apr_table_get(r_->headers_in, "Content-Length");
+    if (!cl) return std::nullopt;
+    char* end = nullptr;
+    apr_off_t length = 0;
+    if (apr_strtoff(&length, cl, &end, 10) != APR_SUCCESS || end == cl || *end || length < 0) return std::nullopt;
+    return static_cast<std::uint64_t>(length);
+}
+
 int HttpdRequestIO::refuse_body_early(std::string& why) {
     // As mod_wsgi and CGI (ap_setup_client_block) do: a declared length over
     // the limit is refused before the app runs, so an app that would not
@@ -165,17 +177,32 @@ void HttpdRequestIO::send_body(const char* data, std::size_t len, Send mode) {
     pass("sending the response body");
 }
 
-void HttpdRequestIO::send_file(int fd, std::uint64_t offset, std::uint64_t len) {
+void HttpdRequestIO::send_file(int fd, std::uint64_t offset, std::uint64_t len, bool last) {
     if (error_sent_ || eos_sent_) return;
     conn_rec* c = r_->connection;
     if (!out_) out_ = apr_brigade_create(r_->pool, c->bucket_alloc);
-    apr_file_t* file = nullptr;
+    apr_file_t* app_file = nullptr;
     apr_os_file_t os_fd = fd;
-    // The descriptor stays the app's (no cleanup registered): it closes it
-    // in close(), after the flush below has written everything.
-    if (apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r_->pool) != APR_SUCCESS)
+    if (apr_os_file_put(&app_file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r_->pool) != APR_SUCCESS)
         throw ClientGone("could not wrap the file descriptor");
-    apr_brigade_insert_file(out_, file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(len), r_->pool);
+    if (last) {
+        // The app closes its descriptor once this returns; httpd gets its
+        // own (closed by the pool, which the file bucket follows when it is
+        // set aside), so the file and EOS go in one pass and the event MPM
+        // writes what the socket does not take at once after the handler
+        // returns, as for a static file.
+        apr_file_t* own = nullptr;
+        if (apr_file_dup(&own, app_file, r_->pool) != APR_SUCCESS)
+            throw ClientGone("could not duplicate the file descriptor");
+        apr_brigade_insert_file(out_, own, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(len), r_->pool);
+        APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_eos_create(c->bucket_alloc));
+        eos_sent_ = true;
+        pass("sending the file");
+        return;
+    }
+    // The descriptor stays the app's (no cleanup registered): the flush
+    // writes everything before the app may close it.
+    apr_brigade_insert_file(out_, app_file, static_cast<apr_off_t>(offset), static_cast<apr_off_t>(len), r_->pool);
     APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c->bucket_alloc));
     pass("sending the file");
 }

@@ -18,6 +18,7 @@ public:
     void cgi_vars(CgiVars& out) override;
     bool is_https() const override;
     bool body_is_chunked() const override;
+    std::optional<std::uint64_t> body_length() const override;
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;
 
@@ -26,7 +27,7 @@ public:
 
     void set_head(const ResponseHead& head) override;
     void send_body(const char* data, std::size_t len, Send mode) override;
-    void send_file(int fd, std::uint64_t offset, std::uint64_t len) override;
+    void send_file(int fd, std::uint64_t offset, std::uint64_t len, bool last) override;
     void finish() override;
     void abort() override;
     bool head_sent() const override { return head_sent_; }

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ public:
     virtual bool is_https() const = 0;
     // True when the body is chunked (no Content-Length): wsgi.input_terminated.
     virtual bool body_is_chunked() const = 0;
+    // The body's declared Content-Length when it is not chunked, else
+    // nullopt: lets read() size its bytes object once and read into it.
+    virtual std::optional<std::uint64_t> body_length() const { return std::nullopt; }
     virtual bool is_head() const = 0;
     // The request URI for log lines ("/app/x?y=1").
     virtual std::string_view uri() const = 0;
@@ -71,8 +75,12 @@ public:
     enum class Send { buffer, flush, last };
     virtual void send_body(const char* data, std::size_t len, Send mode) = 0;
     // Sends `len` bytes of the open file `fd` from `offset` without copying
-    // through Python (sendfile where httpd can). Blocks. Throws ClientGone.
-    virtual void send_file(int fd, std::uint64_t offset, std::uint64_t len) = 0;
+    // through Python (sendfile where httpd can). Throws ClientGone. `fd`
+    // stays the caller's: it may be closed once this returns. With `last`,
+    // the response ends with the file (as finish()) and httpd may finish
+    // writing it after this returns, as it does for a static file;
+    // otherwise it is on the wire before this returns.
+    virtual void send_file(int fd, std::uint64_t offset, std::uint64_t len, bool last) = 0;
     // Ends the response normally (EOS). Blocks. Throws ClientGone.
     virtual void finish() = 0;
     // Ends the response after an error once bytes were sent: the client sees

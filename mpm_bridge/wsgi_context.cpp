@@ -4,15 +4,36 @@
 
 namespace pympm {
 
-PyObject* EnvironKeys::get(std::string_view name) {
+EnvironKeys::Entry* EnvironKeys::get(std::string_view name) {
     auto it = keys_.find(name);
-    if (it != keys_.end()) return it->second.get();
+    if (it != keys_.end()) return &it->second;
     PyObject* s = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()), nullptr);
     if (!s) return nullptr;
     PyUnicode_InternInPlace(&s);
-    PyObject* borrowed = s;
-    keys_.emplace(std::string(name), PyRef::steal(s));
-    return borrowed;
+    if (keys_.size() >= kMaxKeys) {
+        spare_ = Entry{PyRef::steal(s), PyRef(), std::string(), kMaxChanges};
+        return &spare_;
+    }
+    Entry& e = keys_[std::string(name)];
+    e.key = PyRef::steal(s);
+    return &e;
+}
+
+PyObject* EnvironKeys::value(Entry& e, std::string_view raw) {
+    if (e.value && e.raw == raw) return Py_NewRef(e.value.get());
+    PyObject* v = PyUnicode_DecodeLatin1(raw.data(), static_cast<Py_ssize_t>(raw.size()), nullptr);
+    if (!v) return nullptr;
+    // A value that keeps changing (REMOTE_PORT, REQUEST_URI) stops being
+    // kept after a few changes; long values are never kept.
+    if (e.value) ++e.changes;
+    if (e.changes < kMaxChanges && raw.size() <= kMaxValue) {
+        e.raw.assign(raw);
+        e.value = PyRef::borrow(v);
+    } else if (e.value) {
+        e.value.reset();
+        std::string().swap(e.raw);
+    }
+    return v;
 }
 
 namespace {
@@ -25,6 +46,8 @@ bool WsgiContext::init(bool multithread, bool multiprocess, std::string& error) 
     str_fileno = interned("fileno");
     str_read = interned("read");
     str_tell = interned("tell");
+    str_write = interned("write");
+    str_filelike = interned("filelike");
     str_https = interned("https");
     str_http = interned("http");
     key_url_scheme = interned("wsgi.url_scheme");
@@ -56,7 +79,7 @@ void WsgiContext::clear() {
     environ_template.reset();
     start_response_type.reset();
     input_type.reset();
-    str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset();
+    str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset(); str_write.reset(); str_filelike.reset();
     str_https.reset(); str_http.reset(); key_url_scheme.reset(); key_input.reset();
     py = PympmModule{};
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,13 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
         PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(o)->tp_name);
         return false;
     }
+    // A str whose characters all fit in one byte is stored as latin-1
+    // already: copy it without an intermediate bytes object.
+    if (PyUnicode_IS_READY(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
+        out.assign(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o)),
+                   static_cast<std::size_t>(PyUnicode_GET_LENGTH(o)));
+        return true;
+    }
     PyRef b = PyRef::steal(PyUnicode_AsLatin1String(o));
     if (!b) {
         PyErr_Clear();
@@ -38,7 +46,7 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
 } // namespace
 
 WsgiRequest::WsgiRequest(WsgiContext& ctx, RequestIO& io, const std::string& app_name)
-    : ctx_(ctx), io_(io), app_name_(app_name) {}
+    : ctx_(ctx), io_(io), app_name_(app_name), body_length_(io.body_length()) {}
 
 WsgiRequest::~WsgiRequest() {
     detach_request_object(start_response_obj_.get());
@@ -68,15 +76,22 @@ int WsgiRequest::fail_message(const std::string& message) {
 }
 
 PyRef WsgiRequest::build_environ() {
-    PyRef env = PyRef::steal(PyDict_Copy(ctx_.environ_template.get()));
-    if (!env) return env;
     CgiVars vars;
     vars.reserve(48);
     io_.cgi_vars(vars);
+    // Sized once for everything it will hold: no rehash while filling it.
+    PyObject* tmpl = ctx_.environ_template.get();
+    PyRef env = PyRef::steal(_PyDict_NewPresized(PyDict_GET_SIZE(tmpl) + static_cast<Py_ssize_t>(vars.size()) + 2));
+    if (!env) return env;
+    Py_ssize_t pos = 0;
+    PyObject *tk = nullptr, *tv = nullptr;
+    while (PyDict_Next(tmpl, &pos, &tk, &tv))
+        if (PyDict_SetItem(env.get(), tk, tv) != 0) return PyRef();
     for (const auto& [k, v] : vars) {
-        PyObject* key = ctx_.keys.get(k);
-        PyRef val = PyRef::steal(PyUnicode_DecodeLatin1(v.data(), static_cast<Py_ssize_t>(v.size()), nullptr));
-        if (!key || !val || PyDict_SetItem(env.get(), key, val.get()) != 0) return PyRef();
+        EnvironKeys::Entry* key = ctx_.keys.get(k);
+        if (!key) return PyRef();
+        PyRef val = PyRef::steal(EnvironKeys::value(*key, v));
+        if (!val || PyDict_SetItem(env.get(), key->key.get(), val.get()) != 0) return PyRef();
     }
     input_obj_ = PyRef::steal(new_input(ctx_.input_type.get(), this));
     if (!input_obj_) return PyRef();
@@ -167,7 +182,7 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
     head_ = std::move(head);
     declared_length_ = declared;
     head_set_ = true;
-    return PyObject_GetAttrString(start_response_obj_.get(), "write");
+    return PyObject_GetAttr(start_response_obj_.get(), ctx_.str_write.get());
 }
 
 bool WsgiRequest::send_head_if_needed() {
@@ -293,7 +308,7 @@ void WsgiRequest::abort_response() {
 std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
     if (Py_TYPE(result) != reinterpret_cast<PyTypeObject*>(ctx_.py.file_wrapper.get())) return std::nullopt;
     if (!head_set_) return std::nullopt; // let the iteration path report it
-    PyRef filelike = PyRef::steal(PyObject_GetAttrString(result, "filelike"));
+    PyRef filelike = PyRef::steal(PyObject_GetAttr(result, ctx_.str_filelike.get()));
     if (!filelike) { PyErr_Clear(); return std::nullopt; }
     PyRef fileno = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), ctx_.str_fileno.get(), nullptr));
     if (!fileno) { PyErr_Clear(); return std::nullopt; }
@@ -322,9 +337,12 @@ std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
     }
     if (!send_head_if_needed()) return 500;
     if (len > 0) {
+        // The file completes the response: it goes with the end of the
+        // response in one pass (finish() below then has nothing to do).
+        const bool last = !declared_length_ || sent_ + len >= *declared_length_;
         try {
             GilRelease unlocked(ctx_.release_gil);
-            io_.send_file(fd, offset, len);
+            io_.send_file(fd, offset, len, last);
         } catch (const ClientGone& e) {
             client_gone_ = true;
             log_client_gone("sending a file for", e.what());
@@ -475,61 +493,142 @@ PyObject* WsgiRequest::raise_read_error() {
     return nullptr;
 }
 
+void WsgiRequest::InBuffer::reserve(std::size_t n) {
+    if (n <= cap) return;
+    auto grown = std::make_unique_for_overwrite<char[]>(n);
+    if (size > 0) std::memcpy(grown.get(), data.get(), size);
+    data = std::move(grown);
+    cap = n;
+}
+
+bool WsgiRequest::read_into(char* buf, std::size_t len, std::size_t want, std::size_t& got) {
+    try {
+        while (!in_eof_ && got < want && got < len) {
+            std::size_t n = io_.read_body(buf + got, len - got);
+            if (n == 0) in_eof_ = true;
+            got += n;
+            body_read_ += n;
+        }
+        return true;
+    } catch (const BadRequestBody& e) {
+        body_error_status_ = e.status;
+        read_error_ = e.what();
+    } catch (const ClientGone& e) {
+        input_gone_ = true;
+        read_error_ = std::string("the client went away while sending the request body: ") + e.what();
+    }
+    return false;
+}
+
+void WsgiRequest::log_read_error() {
+    io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " + std::string(io_.uri()) +
+                                " failed: " + read_error_);
+}
+
 // Reads until the buffer holds `want` unread bytes or the body ends.
 bool WsgiRequest::fill(std::size_t want) {
-    if (inbuf_.size() - inpos_ >= want) return true;
+    if (inbuf_.size - inpos_ >= want) return true;
     if (!read_error_.empty()) { raise_read_error(); return false; }
     if (in_eof_) return true;
     // Drop what was consumed, so the buffer never holds more than one read
     // ahead of the app however it reads (read(n) loops, readline).
     if (inpos_ > 0) {
-        inbuf_.erase(0, inpos_);
+        std::memmove(inbuf_.data.get(), inbuf_.data.get() + inpos_, inbuf_.size - inpos_);
+        inbuf_.size -= inpos_;
         inpos_ = 0;
     }
     bool ok = true;
-    std::size_t old = inbuf_.size();
     {
         GilRelease unlocked(ctx_.release_gil);
-        try {
-            while (!in_eof_ && inbuf_.size() < want) {
-                std::size_t need = want - inbuf_.size();
-                std::size_t chunk = std::clamp(need, kReadChunk, kMaxReadChunk);
-                old = inbuf_.size();
-                inbuf_.resize(old + chunk);
-                std::size_t got = io_.read_body(inbuf_.data() + old, chunk);
-                inbuf_.resize(old + got);
-                if (got == 0) in_eof_ = true;
-            }
-            old = inbuf_.size();
-        } catch (const BadRequestBody& e) {
-            body_error_status_ = e.status;
-            read_error_ = e.what();
-            ok = false;
-        } catch (const ClientGone& e) {
-            input_gone_ = true;
-            read_error_ = std::string("the client went away while sending the request body: ") + e.what();
-            ok = false;
+        while (ok && !in_eof_ && inbuf_.size < want) {
+            if (inbuf_.size == inbuf_.cap)
+                inbuf_.reserve(std::max(inbuf_.size + std::clamp(want - inbuf_.size, kReadChunk, kMaxReadChunk),
+                                        std::min(inbuf_.cap * 2, inbuf_.size + kMaxReadChunk)));
+            ok = read_into(inbuf_.data.get(), inbuf_.cap, inbuf_.size + 1, inbuf_.size);
         }
     }
     if (!ok) {
-        inbuf_.resize(old); // drop the space the failed read was given
-        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " +
-                                    std::string(io_.uri()) + " failed: " + read_error_);
+        log_read_error();
         raise_read_error();
     }
     return ok;
 }
 
 PyObject* WsgiRequest::read(Py_ssize_t size) {
+    const std::size_t avail = inbuf_.size - inpos_;
+    if (body_length_ && read_error_.empty() && !in_eof_ && (size < 0 || static_cast<std::size_t>(size) > avail)) {
+        // The declared length says how much is left: read it straight into
+        // the bytes object that read() returns.
+        const std::uint64_t rest = *body_length_ > body_read_ ? *body_length_ - body_read_ : 0;
+        std::uint64_t target = avail + rest;
+        if (size >= 0) target = std::min<std::uint64_t>(target, static_cast<std::uint64_t>(size));
+        if (target > avail && target <= static_cast<std::uint64_t>(PY_SSIZE_T_MAX))
+            return read_direct(size, static_cast<std::size_t>(target));
+    }
+    return read_buffered(size);
+}
+
+PyObject* WsgiRequest::read_direct(Py_ssize_t size, std::size_t target) {
+    // A client may declare a length it never sends: the first allocation is
+    // bounded, later ones follow what arrives.
+    constexpr std::size_t kFirstAlloc = 16 * 1024 * 1024;
+    std::size_t cap = std::min(target, kFirstAlloc);
+    PyObject* out = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(cap));
+    if (!out) return nullptr;
+    std::size_t got = inbuf_.size - inpos_;
+    if (got > 0) std::memcpy(PyBytes_AS_STRING(out), inbuf_.data.get() + inpos_, got);
+    inbuf_.size = inpos_ = 0;
+    bool ok = true;
+    for (;;) {
+        {
+            // `out` is not visible to any other thread yet.
+            GilRelease unlocked(ctx_.release_gil);
+            ok = read_into(PyBytes_AS_STRING(out), cap, cap, got);
+        }
+        if (!ok || in_eof_ || got >= target) break;
+        cap = std::min(target, cap * 2);
+        if (_PyBytes_Resize(&out, static_cast<Py_ssize_t>(cap)) != 0) return nullptr;
+    }
+    if (!ok) {
+        log_read_error();
+        // What arrived before the failure is returned first; the error is
+        // raised by the next read.
+        if (got == 0) {
+            Py_DECREF(out);
+            return raise_read_error();
+        }
+    }
+    if (got != cap && _PyBytes_Resize(&out, static_cast<Py_ssize_t>(got)) != 0) return nullptr;
+    if (ok && !in_eof_ && (size < 0 || static_cast<std::size_t>(size) > got)) {
+        // More was asked for than the Content-Length promised: an input
+        // filter may have changed the body's length, or read() wants the
+        // end of the body to be seen. The buffered path finds out; what we
+        // have is returned now and an error raised on the next read.
+        if (!fill(1)) {
+            PyErr_Clear();
+        } else if (inbuf_.size > inpos_) {
+            PyRef more = PyRef::steal(read_buffered(size < 0 ? -1 : size - static_cast<Py_ssize_t>(got)));
+            if (!more) {
+                PyErr_Clear();
+            } else if (const Py_ssize_t n = PyBytes_GET_SIZE(more.get()); n > 0) {
+                if (_PyBytes_Resize(&out, static_cast<Py_ssize_t>(got) + n) != 0) return nullptr;
+                std::memcpy(PyBytes_AS_STRING(out) + got, PyBytes_AS_STRING(more.get()), static_cast<std::size_t>(n));
+            }
+        }
+    }
+    return out;
+}
+
+PyObject* WsgiRequest::read_buffered(Py_ssize_t size) {
     if (!fill(size < 0 ? SIZE_MAX / 2 : static_cast<std::size_t>(size))) {
         // What arrived before the failure is returned first; the error is
         // raised by the next read.
-        if (inbuf_.size() == inpos_) return nullptr;
+        if (inbuf_.size == inpos_) return nullptr;
         PyErr_Clear();
     }
-    std::size_t avail = inbuf_.size() - inpos_;
+    std::size_t avail = inbuf_.size - inpos_;
     std::size_t n = size < 0 ? avail : std::min(avail, static_cast<std::size_t>(size));
-    PyObject* out = PyBytes_FromStringAndSize(inbuf_.data() + inpos_, static_cast<Py_ssize_t>(n));
+    PyObject* out = PyBytes_FromStringAndSize(inbuf_.data.get() + inpos_, static_cast<Py_ssize_t>(n));
     if (out) inpos_ += n;
     return out;
 }
@@ -538,7 +637,7 @@ PyObject* WsgiRequest::readline(Py_ssize_t limit) {
     if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
     std::size_t scanned = 0;
     for (;;) {
-        std::string_view avail(inbuf_.data() + inpos_, inbuf_.size() - inpos_);
+        std::string_view avail(inbuf_.data.get() + inpos_, inbuf_.size - inpos_);
         std::size_t cap = limit < 0 ? avail.size() : std::min(avail.size(), static_cast<std::size_t>(limit));
         std::size_t nl = avail.substr(0, cap).find('\n', scanned);
         std::size_t n = 0;
@@ -553,11 +652,11 @@ PyObject* WsgiRequest::readline(Py_ssize_t limit) {
         scanned = avail.size();
         if (!fill(avail.size() + 8192)) {
             // fill() may have moved the buffer: `avail` is stale.
-            const std::size_t left = inbuf_.size() - inpos_;
+            const std::size_t left = inbuf_.size - inpos_;
             if (left == 0) return nullptr;
             PyErr_Clear(); // the partial line now, the error next time
             const std::size_t take = limit < 0 ? left : std::min(left, static_cast<std::size_t>(limit));
-            PyObject* out = PyBytes_FromStringAndSize(inbuf_.data() + inpos_, static_cast<Py_ssize_t>(take));
+            PyObject* out = PyBytes_FromStringAndSize(inbuf_.data.get() + inpos_, static_cast<Py_ssize_t>(take));
             if (out) inpos_ += take;
             return out;
         }

@@ -7,6 +7,7 @@
 #include "request_io.h"
 #include "wsgi_context.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -57,6 +58,12 @@ private:
     // Input helpers (GIL held on entry; released while reading).
     bool fill(std::size_t want);         // false + Python error on failure
     PyObject* raise_read_error();
+    void log_read_error();
+    // Without the GIL: reads into buf[0, len) until `want` bytes or the end
+    // of the body; false (read_error_ set) if the read failed.
+    bool read_into(char* buf, std::size_t len, std::size_t want, std::size_t& got);
+    PyObject* read_buffered(Py_ssize_t size);
+    PyObject* read_direct(Py_ssize_t size, std::size_t target);
 
     WsgiContext& ctx_;
     RequestIO& io_;
@@ -75,9 +82,18 @@ private:
     bool aborted_ = false;
     int body_error_status_ = 0; // 413/400 from reading the body
 
-    // Input state.
-    std::string inbuf_;
+    // Input state. The read-ahead buffer grows without zero-filling: it is
+    // always written by a read before it is looked at.
+    struct InBuffer {
+        std::unique_ptr<char[]> data;
+        std::size_t size = 0;
+        std::size_t cap = 0;
+        void reserve(std::size_t n);
+    };
+    InBuffer inbuf_;
     std::size_t inpos_ = 0;
+    std::uint64_t body_read_ = 0; // bytes read_body() has delivered
+    std::optional<std::uint64_t> body_length_; // declared Content-Length
     bool in_eof_ = false;
     std::string read_error_;
 };
