@@ -3,6 +3,7 @@
 // logging of the app's output, the child-ready line and graceful restarts.
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_support.h"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -16,42 +17,6 @@ using namespace pympm_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-using StringMap = std::map<std::string, std::string>;
-
-boost::property_tree::ptree parse_json(const std::string& text) {
-    boost::property_tree::ptree tree;
-    std::istringstream in(text);
-    boost::property_tree::read_json(in, tree);
-    return tree;
-}
-
-// A flat JSON object of strings (what environ_app returns).
-StringMap parse_flat_json(const std::string& text) {
-    StringMap out;
-    for (auto& [key, child] : parse_json(text))
-        out[key] = child.get_value<std::string>();
-    return out;
-}
-
-std::string at(const StringMap& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? std::string("<missing>") : it->second;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-HttpdOptions prefork_one_child(std::string pympm_config) {
-    HttpdOptions o;
-    o.mpm = Mpm::prefork;
-    o.start_servers = 1;
-    o.server_limit = 1;
-    o.max_request_workers = 1;
-    o.pympm_config = std::move(pympm_config);
-    return o;
-}
 
 HttpdOptions prefork(std::string pympm_config) {
     HttpdOptions o;

@@ -5,6 +5,7 @@
 
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_support.h"
 
 #include <boost/test/unit_test.hpp>
 
@@ -25,11 +26,7 @@
 namespace pympm_test::mpm {
 
 using namespace std::chrono_literals;
-using KeyValues = std::map<std::string, std::string>;
-
-inline bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+using KeyValues = StringMap;
 
 // "key=value" lines (the answers of the mpm_* test apps).
 inline KeyValues parse_kv(const std::string& text) {
@@ -40,11 +37,6 @@ inline KeyValues parse_kv(const std::string& text) {
         if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
     }
     return out;
-}
-
-inline std::string at(const KeyValues& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? std::string("<missing>") : it->second;
 }
 
 inline double at_double(const KeyValues& m, const std::string& key) {

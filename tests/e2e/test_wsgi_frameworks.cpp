@@ -4,6 +4,7 @@
 // multipart uploads, streaming, and Django's CSRF protection.
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_support.h"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -16,17 +17,6 @@ using namespace pympm_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-boost::property_tree::ptree parse_json(const std::string& text) {
-    boost::property_tree::ptree tree;
-    std::istringstream in(text);
-    boost::property_tree::read_json(in, tree);
-    return tree;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 HttpdOptions site(std::string pympm_config) {
     HttpdOptions o;

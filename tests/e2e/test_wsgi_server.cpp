@@ -6,6 +6,7 @@
 // HTTP/2).
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_support.h"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -29,31 +30,6 @@ using namespace pympm_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-using StringMap = std::map<std::string, std::string>;
-
-StringMap parse_flat_json(const std::string& text) {
-    boost::property_tree::ptree tree;
-    std::istringstream in(text);
-    boost::property_tree::read_json(in, tree);
-    StringMap out;
-    for (auto& [key, child] : tree)
-        out[key] = child.get_value<std::string>();
-    return out;
-}
-
-std::string at(const StringMap& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? std::string("<missing>") : it->second;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::size_t count_of(const std::string& haystack, const std::string& needle) {
     std::size_t n = 0;
