@@ -7,7 +7,9 @@ import importlib.machinery
 import importlib.util
 import io
 import os
-import signal
+# _signal, not signal: the same calls, without signal's enum wrappers (enum
+# costs every child about 0.3 MiB).
+import _signal as signal
 import sys
 import threading
 
