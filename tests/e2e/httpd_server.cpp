@@ -283,7 +283,14 @@ HttpdServer::HttpdServer(HttpdOptions opts) : opts_(std::move(opts)) {
 
 HttpdServer::~HttpdServer() {
     try {
-        stop();
+        // Threaded MPMs: a graceful stop. httpd's own ungraceful stop of an
+        // event child can segfault in the MPM while a worker is still
+        // tearing down a connection (seen with static files and no
+        // mod_pympm at all); tests of the SIGTERM path call stop().
+        if (opts_.mpm == Mpm::prefork)
+            stop();
+        else
+            graceful_stop();
     } catch (const std::exception& e) {
         BOOST_ERROR("stopping httpd failed: " << e.what());
     } catch (...) {
@@ -522,6 +529,18 @@ void HttpdServer::graceful_restart() {
     }
 }
 
+void HttpdServer::graceful_stop() {
+    if (pid_ <= 0)
+        return;
+    std::vector<pid_t> children = child_pids();
+    ::kill(pid_, SIGWINCH); // AP_SIG_GRACEFUL_STOP: running requests finish
+    if (!wait_exit(pid_, opts_.stop_timeout)) {
+        stop(); // SIGTERM and its checks
+        return;
+    }
+    reap_stopped(children);
+}
+
 void HttpdServer::stop() {
     if (pid_ <= 0)
         return;
@@ -536,8 +555,13 @@ void HttpdServer::stop() {
         ::kill(pid, SIGKILL);
         wait_exit(pid, std::chrono::seconds(10));
     }
+    reap_stopped(children);
+}
+
+// After httpd exited: its children must be gone too (httpd waits for them).
+void HttpdServer::reap_stopped(const std::vector<pid_t>& children) {
+    pid_t pid = pid_;
     pid_ = -1;
-    // httpd waits for its children before exiting; anything left is stuck.
     std::vector<pid_t> leftovers;
     for (pid_t c : children)
         if (process_alive(c) && proc_comm(c).rfind("apache2", 0) == 0)

@@ -85,6 +85,9 @@ public:
     // SIGTERM; waits; SIGKILL after stop_timeout; kills leftover children.
     // Safe to call more than once.
     void stop();
+    // SIGWINCH (graceful stop: requests finish), then stop() if httpd is
+    // still there after stop_timeout. The destructor uses it for threaded MPMs.
+    void graceful_stop();
     bool running() const { return pid_ > 0; }
 
     std::uint16_t port() const { return port_; }
@@ -138,6 +141,7 @@ public:
     void dump_logs(const std::string& why) const;
 
 private:
+    void reap_stopped(const std::vector<pid_t>& children);
     std::string substitute(const std::string& text) const;
     std::string mpm_config() const;
     void write_config() const;

@@ -129,7 +129,12 @@ BOOST_AUTO_TEST_CASE(enable_threads_off_with_one_thread_per_child) {
     pid_t new_pid = static_cast<pid_t>(at_long(again, "pid"));
     mark = srv.log_mark();
     const auto t0 = Clock::now();
-    srv.stop();
+    // A graceful stop: with SIGTERM, httpd 2.4.71's event MPM itself
+    // sometimes segfaults in close_worker_sockets() while its one worker
+    // thread exits (apr_os_sock_get on a freed socket; seen without
+    // mod_pympm too). What is tested here is that the worker thread gives the
+    // GIL back when it ends, which both stops exercise.
+    srv.graceful_stop();
     double took = HttpResponse::seconds(t0, Clock::now());
     std::cerr << "[model] event 1 thread Off: stop took " << took << " s\n";
     BOOST_TEST(took < 3.0, "stop took " << took << " s");
