@@ -41,12 +41,7 @@ std::size_t count_of(const std::string& haystack, const std::string& needle) {
 // One prefork child: every request reaches the same interpreter, so "the
 // child serves on" is checked by its pid.
 HttpdOptions one_child(std::string pympm_config, std::string extra = "") {
-    HttpdOptions o;
-    o.mpm = Mpm::prefork;
-    o.start_servers = 1;
-    o.server_limit = 1;
-    o.max_request_workers = 1;
-    o.pympm_config = std::move(pympm_config);
+    HttpdOptions o = prefork_one_child(std::move(pympm_config));
     o.extra_config = std::move(extra);
     return o;
 }
