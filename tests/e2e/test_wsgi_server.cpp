@@ -46,6 +46,18 @@ HttpdOptions one_child(std::string pympm_config, std::string extra = "") {
     return o;
 }
 
+// One child of `mpm`: prefork, or a threaded MPM with 4 threads.
+HttpdOptions one_child_of(Mpm mpm, std::string pympm_config) {
+    HttpdOptions o = one_child(std::move(pympm_config));
+    if (mpm != Mpm::prefork) {
+        o.mpm = mpm;
+        o.threads_per_child = 4;
+        o.max_request_workers = 4;
+        o.thread_limit = 4;
+    }
+    return o;
+}
+
 std::string get_ok(HttpdServer& srv, const std::string& target) {
     auto r = http_get(srv.port(), target);
     BOOST_REQUIRE_MESSAGE(r.status == 200, target << " answered " << r.status << ": " << r.body);
@@ -421,14 +433,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(wsgi_streaming)
 
 void check_streaming(Mpm mpm) {
-    HttpdOptions opts = one_child("PyApp /r @APPS@/wsgi_response_app.py");
-    if (mpm != Mpm::prefork) {
-        opts.mpm = mpm;
-        opts.threads_per_child = 4;
-        opts.max_request_workers = 4;
-        opts.thread_limit = 4;
-    }
-    HttpdServer srv(opts);
+    HttpdServer srv(one_child_of(mpm, "PyApp /r @APPS@/wsgi_response_app.py"));
     srv.start();
     HttpRequest req;
     req.target = "/r/stream_sleep?sleep=1";
@@ -576,14 +581,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(wsgi_error_paths)
 
 void check_error_paths(Mpm mpm) {
-    HttpdOptions opts = one_child("PyApp /r @APPS@/wsgi_response_app.py");
-    if (mpm != Mpm::prefork) {
-        opts.mpm = mpm;
-        opts.threads_per_child = 4;
-        opts.max_request_workers = 4;
-        opts.thread_limit = 4;
-    }
-    HttpdServer srv(opts);
+    HttpdServer srv(one_child_of(mpm, "PyApp /r @APPS@/wsgi_response_app.py"));
     srv.start();
     srv.allow_traceback_lines();
     const std::string pid = get_ok(srv, "/r/pid");
