@@ -52,10 +52,6 @@ void HttpdRequestIO::cgi_vars(CgiVars& out) {
 
 bool HttpdRequestIO::is_https() const { return std::strcmp(ap_http_scheme(r_), "https") == 0; }
 
-bool HttpdRequestIO::body_is_chunked() const {
-    return apr_table_get(r_->headers_in, "Transfer-Encoding") != nullptr;
-}
-
 std::optional<std::uint64_t> HttpdRequestIO::body_length() const {
     // Without Content-Length (HTTP/2 may send a body with neither header)
     // the length is unknown, not zero.

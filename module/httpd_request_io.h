@@ -17,7 +17,6 @@ public:
 
     void cgi_vars(CgiVars& out) override;
     bool is_https() const override;
-    bool body_is_chunked() const override;
     std::optional<std::uint64_t> body_length() const override;
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;

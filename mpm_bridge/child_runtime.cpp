@@ -196,7 +196,7 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
     return true;
 }
 
-PyObject* ChildRuntime::app_callable(App& app, RequestIO&) {
+PyObject* ChildRuntime::app_callable(App& app) {
     if (!app.callable) import_app(app, false);
     return app.callable.get();
 }
@@ -235,7 +235,7 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         // Wait for a PyThreads slot before taking the GIL: waiting holds none.
         SlotGuard slot(gate_.get());
         RequestScope scope(!model_.enable_threads);
-        PyObject* callable = app_callable(app, io);
+        PyObject* callable = app_callable(app);
         if (!callable) return 500;
         int status;
         {

@@ -51,7 +51,7 @@ private:
         PyRef callable;
     };
 
-    PyObject* app_callable(App& app, RequestIO& io);
+    PyObject* app_callable(App& app);
     bool import_app(App& app, bool at_startup);
     void log(LogLevel level, const std::string& message) { log_.log(level, message); }
     void warn_about_app_threads();

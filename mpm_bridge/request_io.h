@@ -48,8 +48,6 @@ public:
     // until the request ends.
     virtual void cgi_vars(CgiVars& out) = 0;
     virtual bool is_https() const = 0;
-    // True when the body is chunked (no Content-Length): wsgi.input_terminated.
-    virtual bool body_is_chunked() const = 0;
     // The body's declared Content-Length when it is not chunked, else
     // nullopt: lets read() size its bytes object once and read into it.
     virtual std::optional<std::uint64_t> body_length() const { return std::nullopt; }
