@@ -7,6 +7,8 @@
 
 #include <apr_buckets.h>
 
+#include <atomic>
+
 namespace pympm::httpd {
 
 struct MountEntry;
@@ -42,7 +44,8 @@ private:
     apr_bucket_brigade* out_ = nullptr;
     apr_bucket_brigade* in_ = nullptr;
     bool in_eos_ = false;
-    bool head_sent_ = false;
+    // Read without the request's I/O lock by other threads of the app.
+    std::atomic<bool> head_sent_{false};
     bool eos_sent_ = false;
     // httpd already answered (an input filter sent 413/400): the app's
     // response is discarded.

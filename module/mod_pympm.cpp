@@ -19,6 +19,7 @@
 #include <apr_strings.h>
 
 #include <cstring>
+#include <strings.h>
 #include <memory>
 
 using namespace pympm;
@@ -44,8 +45,24 @@ struct RequestMatch {
     std::size_t script_name_len;
 };
 
-MpmModel query_mpm() {
+// mod_http2 serves h2 or h2c for some server: its requests run on the
+// module's own worker threads, not the MPM's.
+bool http2_enabled(server_rec* main_server) {
+    if (!ap_find_linked_module("mod_http2.c")) return false;
+    for (server_rec* s = main_server; s; s = s->next) {
+        auto* core = static_cast<core_server_config*>(ap_get_core_module_config(s->module_config));
+        if (!core || !core->protocols) continue;
+        for (int i = 0; i < core->protocols->nelts; ++i) {
+            const char* p = APR_ARRAY_IDX(core->protocols, i, const char*);
+            if (p && (strcasecmp(p, "h2") == 0 || strcasecmp(p, "h2c") == 0)) return true;
+        }
+    }
+    return false;
+}
+
+MpmModel query_mpm(server_rec* main_server) {
     MpmModel m;
+    m.http2 = http2_enabled(main_server);
     m.name = ap_show_mpm();
     int v = 0;
     if (ap_mpm_query(AP_MPMQ_IS_THREADED, &v) == APR_SUCCESS) m.threaded = v != AP_MPMQ_NOT_SUPPORTED;
@@ -59,7 +76,7 @@ int check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     try {
         g_model_error = nullptr;
         ChildSettings settings = collect_child_settings(s);
-        EffectiveModel model = compute_effective_model(settings, query_mpm());
+        EffectiveModel model = compute_effective_model(settings, query_mpm(s));
         if (!model.error) return OK;
         g_model_error = apr_pstrdup(pconf, model.error->c_str());
         ap_log_error(APLOG_MARK, APLOG_CRIT | APLOG_STARTUP, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
@@ -99,7 +116,7 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
         int generation = 0;
         ap_mpm_query(AP_MPMQ_GENERATION, &generation);
         g_child_log = new ServerLogSink(s);
-        g_runtime = new ChildRuntime(std::move(settings), query_mpm(), *g_child_log);
+        g_runtime = new ChildRuntime(std::move(settings), query_mpm(s), *g_child_log);
         apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
         g_runtime->start(generation);
     } catch (const std::exception& e) {
@@ -131,6 +148,9 @@ int translate_name(request_rec* r) {
 }
 
 int map_to_storage(request_rec* r) {
+    // TRACE is httpd's to answer (TraceEnable), as for any other URL: its
+    // own map_to_storage hook echoes the request or refuses it with 405.
+    if (r->method_number == M_TRACE) return DECLINED;
     // Our URLs are not files: skip httpd's directory and file walk
     // (<Location> sections still apply).
     return ap_get_module_config(r->request_config, &pympm_module) ? OK : DECLINED;

@@ -1,12 +1,16 @@
 #include "child_runtime.h"
 
 #include "interpreter.h"
+#include "request_scope.h"
+#include "thread_binding.h"
 #include "wsgi_request.h"
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <pthread.h>
+#include <signal.h>
 #include <thread>
 #include <unistd.h>
 
@@ -19,13 +23,23 @@ namespace {
 // set while a runtime with a gate exists and owns nothing.
 const SlotGate* g_stats_gate = nullptr;
 
+// Python thread states of the interpreter (GIL held): one per thread that
+// has run Python and not exited (httpd's request threads, app threads).
+int count_thread_states() {
+    int n = 0;
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyInterpreterState_Main()); t; t = PyThreadState_Next(t)) ++n;
+    return n;
+}
+
 PyObject* gate_stats_dict() {
     SlotGateStats s;
     if (g_stats_gate) s = g_stats_gate->stats();
-    return Py_BuildValue("{s:i,s:i,s:K,s:K,s:d}", "requests_waiting", s.waiting, "slots_busy", s.busy,
+    return Py_BuildValue("{s:i,s:i,s:K,s:K,s:K,s:d,s:i}", "requests_waiting", s.waiting, "slots_busy", s.busy,
                          "requests_admitted", static_cast<unsigned long long>(s.admitted),
                          "requests_waited", static_cast<unsigned long long>(s.waited),
-                         "total_wait_seconds", std::chrono::duration<double>(s.total_wait).count());
+                         "slots_lent", static_cast<unsigned long long>(s.lent),
+                         "total_wait_seconds", std::chrono::duration<double>(s.total_wait).count(),
+                         "thread_states", count_thread_states());
 }
 
 std::string seconds(std::chrono::steady_clock::duration d) {
@@ -33,29 +47,6 @@ std::string seconds(std::chrono::steady_clock::duration d) {
     std::snprintf(buf, sizeof buf, "%.2f s", std::chrono::duration<double>(d).count());
     return buf;
 }
-
-// Holds the GIL on the calling httpd thread for one request and marks the
-// thread as inside a request (the stop sequence must not run Python under a
-// request it interrupted).
-class RequestScope {
-public:
-    // in_request covers taking and giving back the GIL too: a prefork child
-    // stopped by a signal there must not touch the GIL from the handler (its
-    // interrupted thread may hold the GIL's own mutex).
-    explicit RequestScope(bool keep_gil) : keep_gil_(keep_gil) {
-        thread_binding::set_in_request(true);
-        thread_binding::enter();
-    }
-    ~RequestScope() {
-        thread_binding::leave(keep_gil_);
-        thread_binding::set_in_request(false);
-    }
-    RequestScope(const RequestScope&) = delete;
-    RequestScope& operator=(const RequestScope&) = delete;
-
-private:
-    bool keep_gil_;
-};
 
 // Ends the process if a step of the stop sequence does not finish in time.
 // An app thread can take the GIL for good (one long C call): then no Python
@@ -108,6 +99,7 @@ ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
 
 ChildRuntime::~ChildRuntime() {
     if (g_stats_gate == gate_.get()) g_stats_gate = nullptr;
+    if (stopper_.joinable()) stopper_.detach();
 }
 
 void ChildRuntime::start(int generation) {
@@ -125,7 +117,7 @@ void ChildRuntime::start(int generation) {
     std::string error;
     if (!load_pympm_module(ctx_.py, error) || !ctx_.init(model_.multithread, model_.multiprocess, error)) {
         log(LogLevel::error, std::string(PYMPM_APLOGNO(00003)) + error);
-        thread_binding::leave(false);
+        thread_binding::release();
         return;
     }
     ctx_.release_gil = model_.enable_threads;
@@ -150,8 +142,8 @@ void ChildRuntime::start(int generation) {
     // PyEnableThreads Off under prefork: this thread serves the requests and
     // keeps the GIL for the life of the child. Otherwise requests come on
     // other threads (or the GIL is released between them).
-    const bool keep = !model_.enable_threads && !mpm_.threaded;
-    thread_binding::leave(keep);
+    if (!model_.enable_threads && !mpm_.threaded) thread_binding::keep();
+    else thread_binding::release();
 }
 
 void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
@@ -232,9 +224,18 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         }
         if (app_index < 0 || static_cast<std::size_t>(app_index) >= apps_.size()) return 500;
         App& app = apps_[static_cast<std::size_t>(app_index)];
-        // Wait for a PyThreads slot before taking the GIL: waiting holds none.
-        SlotGuard slot(gate_.get());
-        RequestScope scope(!model_.enable_threads);
+        if (!model_.enable_threads && thread_binding::gil_kept_elsewhere()) {
+            // The configuration check refuses what brings requests to other
+            // threads (HTTP/2); waiting for the GIL here would be for ever.
+            io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00015)) +
+                                        "PyEnableThreads Off keeps the GIL on another thread of this child, so "
+                                        "this request thread cannot run Python; 500 for " +
+                                        std::string(io.uri()) + " (use PyEnableThreads On)");
+            return 500;
+        }
+        // Waits for a PyThreads slot (holding no GIL), then takes the GIL;
+        // a nested request runs with its outer request's.
+        RequestScope scope(gate_.get(), !model_.enable_threads);
         PyObject* callable = app_callable(app);
         if (!callable) return 500;
         int status;
@@ -255,20 +256,29 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 }
 
 void ChildRuntime::notify_stopping() noexcept {
-    if (!python_ready_ || shut_down_ || thread_binding::in_request()) return;
-    // Under PyEnableThreads Off another thread may keep the GIL for good;
-    // the final shutdown() signals instead.
-    if (!model_.enable_threads && !thread_binding::holds_gil()) return;
+    if (!python_ready_ || shut_down_ || RequestScope::depth() > 0) return;
+    // Prefork calls this just before the child exits, where shutdown()
+    // signals anyway. Under PyEnableThreads Off another thread may keep the
+    // GIL until it exits; shutdown() signals then too.
+    if (!mpm_.threaded || !model_.enable_threads) return;
     if (stopping_notified_.exchange(true)) return;
     try {
-        StopWatchdog watchdog(std::chrono::seconds(settings_.shutdown_timeout_s) + kStopGrace, log_,
-                              "signalling pympm.stopping");
-        GilAcquire gil;
-        PyRef r = PyRef::steal(PyObject_CallNoArgs(ctx_.py.signal_stopping.get()));
-        if (!r) {
-            std::string trace = take_python_error(ctx_.py);
-            log(LogLevel::error, std::string(PYMPM_APLOGNO(00030)) + "signalling pympm.stopping failed: " + trace);
-        }
+        // Requests may still be running (and holding the GIL, or taking
+        // long in an on_stop callback): signalling must neither block httpd
+        // nor let a watchdog end them. A thread of its own does it; the
+        // stop sequence waits for it under its watchdog.
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &previous);
+        stopper_ = std::thread([this] {
+            GilAcquire gil;
+            PyRef r = PyRef::steal(PyObject_CallNoArgs(ctx_.py.signal_stopping.get()));
+            if (!r) {
+                std::string trace = take_python_error(ctx_.py);
+                log(LogLevel::error, std::string(PYMPM_APLOGNO(00030)) + "signalling pympm.stopping failed: " + trace);
+            }
+        });
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     } catch (...) {
     }
 }
@@ -296,9 +306,10 @@ bool ChildRuntime::run_stop_sequence(std::string& stuck_names) {
 
 void ChildRuntime::shutdown() noexcept {
     if (!python_ready_ || shut_down_) return;
-    if (thread_binding::in_request()) {
+    if (RequestScope::depth() > 0) {
         // httpd killed the child from a signal handler in the middle of a
         // request on this very thread: Python is in an unknown state.
+        if (stopper_.joinable()) stopper_.detach();
         log(LogLevel::info, std::string(PYMPM_APLOGNO(00033)) +
                                 "child stopped during a request; Python is not finalised");
         return;
@@ -308,7 +319,10 @@ void ChildRuntime::shutdown() noexcept {
         const auto t0 = std::chrono::steady_clock::now();
         StopWatchdog watchdog(std::chrono::seconds(settings_.shutdown_timeout_s) + kStopGrace, log_,
                               "the stop sequence");
-        thread_binding::enter();
+        // Every request is over: the watchdog covers what signalling still
+        // takes, then the rest.
+        if (stopper_.joinable()) stopper_.join();
+        thread_binding::acquire();
         std::string stuck;
         if (!run_stop_sequence(stuck)) {
             log(LogLevel::warning, std::string(PYMPM_APLOGNO(00031)) + "not finalising Python: thread(s) " + stuck +

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pympm {
@@ -72,6 +73,7 @@ private:
     bool finalized_ = false;
     bool shut_down_ = false;
     std::atomic<bool> stopping_notified_{false};
+    std::thread stopper_; // signals pympm.stopping while requests finish
     std::atomic<bool> thread_warning_done_{false};
 };
 

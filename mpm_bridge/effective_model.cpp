@@ -15,8 +15,18 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
                   "prefork MPM";
     }
 
+    if (!settings.enable_threads && mpm.http2 && !m.error) {
+        m.error = "PyEnableThreads Off cannot serve HTTP/2: mod_http2 runs each request on one of its own "
+                  "worker threads (Protocols lists h2 or h2c), while Off keeps the GIL on the one request "
+                  "thread of the child; write PyEnableThreads On (with PyThreads 1 to run one request in "
+                  "Python at a time), or remove h2 and h2c from Protocols";
+    }
+
     if (settings.py_threads <= 0) {
         m.py_threads = tpc;
+    } else if (settings.py_threads > tpc && mpm.http2) {
+        // mod_http2's workers add request threads the MPM does not count.
+        m.py_threads = settings.py_threads;
     } else if (settings.py_threads > tpc) {
         m.py_threads = tpc;
         if (!mpm.threaded || mpm.name == "prefork")
@@ -31,7 +41,9 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
     } else {
         m.py_threads = settings.py_threads;
     }
-    m.gate_needed = m.py_threads < tpc;
+    // With HTTP/2 the gate always runs: mod_http2's workers can bring more
+    // requests at once than the MPM's threads.
+    m.gate_needed = m.py_threads < tpc || mpm.http2;
     m.multithread = m.py_threads > 1;
     m.multiprocess = mpm.max_daemons > 1;
     return m;
@@ -40,7 +52,7 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
 std::string describe_model(const EffectiveModel& model, const MpmModel& mpm) {
     return "mpm=" + mpm.name + " threads_per_child=" + std::to_string(mpm.threads_per_child) +
            " py_threads=" + std::to_string(model.py_threads) +
-           " enable_threads=" + (model.enable_threads ? "on" : "off");
+           " enable_threads=" + (model.enable_threads ? "on" : "off") + (mpm.http2 ? " http2=on" : "");
 }
 
 } // namespace pympm

@@ -18,7 +18,7 @@ struct EffectiveModel {
     bool enable_threads = true;
     bool multithread = false;    // wsgi.multithread
     bool multiprocess = true;    // wsgi.multiprocess
-    bool gate_needed = false;    // py_threads < threads_per_child
+    bool gate_needed = false;    // py_threads < threads_per_child, or HTTP/2
     std::vector<std::string> warnings;
     std::optional<std::string> error; // startup must fail with this sentence
 };

@@ -1,6 +1,8 @@
 #include "interpreter.h"
 
 #include "pympm_bootstrap_source.h"
+#include "python_entry.h"
+#include "thread_binding.h"
 
 #include <atomic>
 #include <csignal>
@@ -15,27 +17,26 @@ namespace pympm {
 
 namespace {
 
-// Set while Python runs, so late thread exits never touch a freed state.
-std::atomic<bool> g_python_alive{false};
 LogSink* g_log = nullptr;
 
 PyObject* native_log(PyObject*, PyObject* args) {
-    int level = 0;
-    const char* text = nullptr;
-    Py_ssize_t len = 0;
-    if (!PyArg_ParseTuple(args, "is#", &level, &text, &len)) return nullptr;
-    if (level < 0) level = 0;
-    if (level > 7) level = 7;
-    if (g_log) g_log->log(static_cast<LogLevel>(level), std::string_view(text, static_cast<std::size_t>(len)));
-    Py_RETURN_NONE;
+    return python_entry([&]() -> PyObject* {
+        int level = 0;
+        const char* text = nullptr;
+        Py_ssize_t len = 0;
+        if (!PyArg_ParseTuple(args, "is#", &level, &text, &len)) return nullptr;
+        if (level < 0) level = 0;
+        if (level > 7) level = 7;
+        if (g_log) g_log->log(static_cast<LogLevel>(level), std::string_view(text, static_cast<std::size_t>(len)));
+        Py_RETURN_NONE;
+    });
 }
 
 // Filled by the runtime (gate statistics live in C++).
 PyObject* (*g_gate_stats)() = nullptr;
 
 PyObject* native_gate_stats(PyObject*, PyObject*) {
-    if (g_gate_stats) return g_gate_stats();
-    return PyDict_New();
+    return python_entry([]() -> PyObject* { return g_gate_stats ? g_gate_stats() : PyDict_New(); });
 }
 
 PyMethodDef native_methods[] = {
@@ -60,26 +61,6 @@ std::string status_message(const PyStatus& st, const char* what) {
     return m;
 }
 
-struct ThreadBinding {
-    PyThreadState* state = nullptr;
-    bool holds_gil = false;
-    // Read by the stop path, which in prefork runs in a signal handler on
-    // this same thread.
-    volatile std::sig_atomic_t in_request = 0;
-    // A request thread that kept the GIL (PyEnableThreads Off on a threaded
-    // MPM with one thread) gives it back when httpd ends the thread, so the
-    // child's main thread can shut Python down. The main thread's binding is
-    // destroyed only by exit(): there the GIL stays taken, so that app
-    // threads of an unfinalised interpreter stay frozen while the process
-    // tears down.
-    ~ThreadBinding() {
-        if (holds_gil && state && g_python_alive.load() && ::gettid() != ::getpid()) {
-            PyEval_SaveThread();
-            holds_gil = false;
-        }
-    }
-};
-thread_local ThreadBinding t_binding;
 
 } // namespace
 
@@ -92,6 +73,20 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
         result.error = "could not register the _pympm module";
         return result;
     }
+#ifdef PYMPM_SANITIZE_BUILD
+    {
+        // The sanitizer build: Python objects come from malloc, not from
+        // pymalloc's arenas, so that ASan sees every use after free of one.
+        PyPreConfig pre;
+        PyPreConfig_InitIsolatedConfig(&pre);
+        pre.allocator = PYMEM_ALLOCATOR_MALLOC;
+        PyStatus pst = Py_PreInitialize(&pre);
+        if (PyStatus_Exception(pst)) {
+            result.error = status_message(pst, "Python failed to pre-initialise");
+            return result;
+        }
+    }
+#endif
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0; // httpd owns the signals
@@ -132,8 +127,7 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
         result.error = status_message(st, "Python failed to start");
         return result;
     }
-    g_python_alive = true;
-    thread_binding::adopt_main_thread();
+    thread_binding::python_started();
 
     result.version = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) +
                      "." + std::to_string(PY_MICRO_VERSION);
@@ -230,40 +224,5 @@ std::string take_python_error(const PympmModule& m) {
     return text;
 }
 
-namespace thread_binding {
-
-void adopt_main_thread() {
-    t_binding.state = PyThreadState_Get();
-    t_binding.holds_gil = true;
-}
-
-void enter() {
-    if (t_binding.holds_gil) return;
-    if (!t_binding.state) {
-        // Created once per httpd thread; PyThreadState_New also registers it
-        // for PyGILState_Ensure, so C extensions find it.
-        t_binding.state = PyThreadState_New(PyInterpreterState_Main());
-    }
-    PyEval_RestoreThread(t_binding.state);
-    t_binding.holds_gil = true;
-}
-
-void leave(bool keep_gil) {
-    if (keep_gil || !t_binding.holds_gil) return;
-    PyEval_SaveThread();
-    t_binding.holds_gil = false;
-}
-
-bool holds_gil() { return t_binding.holds_gil; }
-bool in_request() { return t_binding.in_request != 0; }
-void set_in_request(bool v) { t_binding.in_request = v ? 1 : 0; }
-
-void interpreter_finalized() {
-    g_python_alive = false;
-    t_binding.state = nullptr;
-    t_binding.holds_gil = false;
-}
-
-} // namespace thread_binding
 
 } // namespace pympm

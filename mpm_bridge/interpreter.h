@@ -1,6 +1,5 @@
 // The embedded interpreter of one child: started in child_init (never in the
-// root parent), finalised from the child pool's cleanup. Also the binding of
-// httpd threads to persistent PyThreadStates.
+// root parent), finalised from the child pool's cleanup.
 #pragma once
 
 #include "child_settings.h"
@@ -46,21 +45,5 @@ void set_gate_stats_provider(PyObject* (*fn)());
 // Formats the current Python exception (and clears it) as text lines.
 std::string take_python_error(const PympmModule& m);
 
-// Thread binding: each httpd thread that runs Python keeps one PyThreadState
-// for its life. enter() takes the GIL on it, leave() releases it unless the
-// GIL is to be kept (PyEnableThreads Off).
-namespace thread_binding {
-// The thread that started Python uses the main thread state.
-void adopt_main_thread();
-void enter();
-void leave(bool keep_gil);
-// True if this thread holds the GIL through its binding.
-bool holds_gil();
-// True while this thread is inside a request (set by RequestScope).
-bool in_request();
-void set_in_request(bool v);
-// Python is gone: forget the bindings' thread states.
-void interpreter_finalized();
-} // namespace thread_binding
 
 } // namespace pympm

@@ -1,6 +1,8 @@
 #include "wsgi_request.h"
 
 #include "http_validation.h"
+#include "request_scope.h"
+#include "thread_binding.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,7 +16,6 @@ namespace pympm {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kMaxReadChunk = 1024 * 1024;
 
 std::string_view as_view(PyObject* bytes) {
     return {PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes))};
@@ -48,15 +49,67 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
 WsgiRequest::WsgiRequest(WsgiContext& ctx, RequestIO& io, const std::string& app_name)
     : ctx_(ctx), io_(io), app_name_(app_name), body_length_(io.body_length()) {}
 
-WsgiRequest::~WsgiRequest() {
+WsgiRequest::~WsgiRequest() { end_calls(); }
+
+void WsgiRequest::end_calls() {
+    // Under the GIL: no new call can start once the objects are detached.
     detach_request_object(start_response_obj_.get());
     detach_request_object(input_obj_.get());
+    if (calls_.load() == 0) return;
+    // An app thread is still inside write() or a wsgi.input read; it needs
+    // the GIL to finish, whatever the PyEnableThreads mode.
+    PyThreadState* saved = thread_binding::holds_gil() ? PyEval_SaveThread() : nullptr;
+    {
+        std::unique_lock lock(calls_mutex_);
+        calls_done_.wait(lock, [&] { return calls_.load() == 0; });
+    }
+    if (saved) PyEval_RestoreThread(saved);
+}
+
+void WsgiRequest::call_finished() {
+    if (--calls_ == 0) {
+        std::lock_guard lock(calls_mutex_);
+        calls_done_.notify_all();
+    }
+}
+
+WsgiRequest::IoLock::IoLock(WsgiRequest& req, Entry entry) : req_(req) {
+    if (req_.io_owner_.load() == std::this_thread::get_id()) {
+        if (entry == Entry::internal) {
+            locked_ = true; // held further up this thread's stack
+            return;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this WSGI request is already reading or writing on this thread (a nested request's "
+                        "app used the outer request's wsgi.input or write())");
+        return;
+    }
+    if (!req_.io_mutex_.try_lock()) {
+        // Held by a thread that waits on httpd without the GIL and needs it
+        // back to finish: never wait for the lock holding the GIL.
+        PyThreadState* saved = thread_binding::holds_gil() ? PyEval_SaveThread() : nullptr;
+        req_.io_mutex_.lock();
+        if (saved) PyEval_RestoreThread(saved);
+    }
+    req_.io_owner_ = std::this_thread::get_id();
+    locked_ = owns_ = true;
+}
+
+WsgiRequest::IoLock::~IoLock() {
+    if (!owns_) return;
+    req_.io_owner_ = std::thread::id();
+    req_.io_mutex_.unlock();
+}
+
+void WsgiRequest::log(LogLevel level, const std::string& message) {
+    IoLock lock(*this, IoLock::Entry::internal);
+    io_.log(level, message);
 }
 
 void WsgiRequest::log_lines(LogLevel level, const std::string& head, const std::string& body) {
-    io_.log(level, head);
+    log(level, head);
     for_each_line(body, [&](std::string_view line) {
-        io_.log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line));
+        log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line));
     });
 }
 
@@ -70,7 +123,7 @@ int WsgiRequest::fail(const char* what) {
 }
 
 int WsgiRequest::fail_message(const std::string& message) {
-    io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00022)) + "app " + app_name_ + ": " + message +
+    log(LogLevel::error, std::string(PYMPM_APLOGNO(00022)) + "app " + app_name_ + ": " + message +
                                  " (" + std::string(io_.uri()) + ")");
     return 500;
 }
@@ -136,6 +189,17 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
                                        "as in '200 OK'", status);
         return nullptr;
     }
+    if (head.status < 200) {
+        // The client would take the body for the next response.
+        PyErr_Format(PyExc_ValueError, "status %R is an interim (1xx) response: a WSGI app gives the final "
+                                       "status (httpd sends 100 Continue itself when the app reads the body)",
+                     status);
+        return nullptr;
+    }
+    if (head.status > 599) {
+        PyErr_Format(PyExc_ValueError, "status %R is outside 200-599, which HTTP defines", status);
+        return nullptr;
+    }
     if (!PyList_Check(headers)) {
         PyErr_Format(PyExc_TypeError, "response headers must be a list, not %.100s", Py_TYPE(headers)->tp_name);
         return nullptr;
@@ -175,6 +239,16 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
                 PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", PyTuple_GET_ITEM(item, 1));
                 return nullptr;
             }
+            if (len > static_cast<std::uint64_t>(INT64_MAX)) {
+                PyErr_Format(PyExc_ValueError, "Content-Length %R is larger than httpd can send (2**63 - 1)",
+                             PyTuple_GET_ITEM(item, 1));
+                return nullptr;
+            }
+            if (declared && *declared != len) {
+                PyErr_Format(PyExc_ValueError, "two different Content-Length headers (%llu and %R)",
+                             static_cast<unsigned long long>(*declared), PyTuple_GET_ITEM(item, 1));
+                return nullptr;
+            }
             declared = len;
         }
         head.headers.emplace_back(std::move(name), std::move(value));
@@ -186,6 +260,7 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
 }
 
 bool WsgiRequest::send_head_if_needed() {
+    IoLock lock(*this, IoLock::Entry::internal);
     if (io_.head_sent()) return true;
     if (!head_set_) {
         fail_message("the app produced body bytes without calling start_response() first (PEP 3333)");
@@ -198,17 +273,23 @@ bool WsgiRequest::send_head_if_needed() {
 void WsgiRequest::log_excess() {
     if (length_error_logged_) return;
     length_error_logged_ = true;
-    io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00023)) + "app " + app_name_ +
+    log(LogLevel::error, std::string(PYMPM_APLOGNO(00023)) + "app " + app_name_ +
                                  " produced more than its Content-Length of " + std::to_string(*declared_length_) +
                                  " bytes for " + std::string(io_.uri()) + "; the excess was not sent");
 }
 
 void WsgiRequest::log_client_gone(const char* doing, const char* why) {
-    io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ + " was " +
+    log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name_ + " was " +
                                 doing + " " + std::string(io_.uri()) + ": " + why);
 }
 
 bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send mode) {
+    IoLock lock(*this, IoLock::Entry::internal);
+    if (client_gone_) return false;
+    // 204 and 304 have no body (RFC 9110): what the app yields is dropped
+    // (finish_response() ends the response), and a Content-Length describes
+    // the resource, not this response.
+    if (no_body()) return true;
     if (declared_length_ && sent_ + len > *declared_length_) {
         // PEP 3333: never more than the declared length.
         log_excess();
@@ -216,7 +297,7 @@ bool WsgiRequest::send_bytes(const char* data, std::size_t len, RequestIO::Send 
         if (len == 0 && mode != RequestIO::Send::last) return true;
     }
     try {
-        GilRelease unlocked(ctx_.release_gil);
+        BlockingSection unlocked(ctx_.release_gil);
         io_.send_body(data, len, mode);
     } catch (const ClientGone& e) {
         client_gone_ = true;
@@ -249,6 +330,10 @@ PyObject* WsgiRequest::write(PyObject* data) {
         PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
         return nullptr;
     }
+    // Other threads may write too, and `data` stays referenced by our
+    // caller while the GIL is released.
+    IoLock lock(*this, IoLock::Entry::app_call);
+    if (!lock) return nullptr;
     if (client_gone_) {
         PyErr_SetString(ctx_.py.client_disconnected.get(), "the client went away");
         return nullptr;
@@ -269,6 +354,8 @@ PyObject* WsgiRequest::write(PyObject* data) {
 }
 
 int WsgiRequest::finish_response() {
+    IoLock lock(*this, IoLock::Entry::internal);
+    if (client_gone_) return 0;
     if (!io_.head_sent()) {
         if (!head_set_) {
             fail_message("the app returned without ever calling start_response() (PEP 3333)");
@@ -276,18 +363,18 @@ int WsgiRequest::finish_response() {
         }
         io_.set_head(head_);
     }
-    if (declared_length_ && sent_ < *declared_length_ && !io_.is_head()) {
+    if (declared_length_ && sent_ < *declared_length_ && !io_.is_head() && !no_body()) {
         // HEAD is exempt: frameworks answer it with the GET's Content-Length
         // and no body.
-        io_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00025)) + "app " + app_name_ + " sent " +
-                                     std::to_string(sent_) + " bytes but declared Content-Length " +
-                                     std::to_string(*declared_length_) + " for " + std::string(io_.uri()) +
-                                     "; the connection is closed so the client sees a truncated response");
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00025)) + "app " + app_name_ + " sent " +
+                                 std::to_string(sent_) + " bytes but declared Content-Length " +
+                                 std::to_string(*declared_length_) + " for " + std::string(io_.uri()) +
+                                 "; the connection is closed so the client sees a truncated response");
         abort_response();
         return 0;
     }
     try {
-        GilRelease unlocked(ctx_.release_gil);
+        BlockingSection unlocked(ctx_.release_gil);
         io_.finish();
     } catch (const ClientGone& e) {
         client_gone_ = true;
@@ -297,9 +384,10 @@ int WsgiRequest::finish_response() {
 }
 
 void WsgiRequest::abort_response() {
+    IoLock lock(*this, IoLock::Entry::internal);
     if (aborted_ || client_gone_) return;
     aborted_ = true;
-    GilRelease unlocked(ctx_.release_gil);
+    BlockingSection unlocked(ctx_.release_gil);
     io_.abort();
 }
 
@@ -328,20 +416,26 @@ std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
         if (o < 0) return std::nullopt;
         offset = static_cast<std::uint64_t>(o);
     }
+    IoLock lock(*this, IoLock::Entry::internal);
+    if (client_gone_) return 0;
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     std::uint64_t len = offset < size ? size - offset : 0;
-    if (declared_length_ && *declared_length_ < len) len = *declared_length_;
-    if (!declared_length_ && !io_.head_sent()) {
+    if (declared_length_) {
+        // The Content-Length says how much of the file to send (a range),
+        // and what write() already sent counts: never past it.
+        const std::uint64_t room = *declared_length_ > sent_ ? *declared_length_ - sent_ : 0;
+        len = std::min(len, room);
+    } else if (!io_.head_sent()) {
         head_.headers.emplace_back("Content-Length", std::to_string(len));
         declared_length_ = len;
     }
     if (!send_head_if_needed()) return 500;
-    if (len > 0) {
+    if (len > 0 && !no_body()) {
         // The file completes the response: it goes with the end of the
         // response in one pass (finish() below then has nothing to do).
         const bool last = !declared_length_ || sent_ + len >= *declared_length_;
         try {
-            GilRelease unlocked(ctx_.release_gil);
+            BlockingSection unlocked(ctx_.release_gil);
             io_.send_file(fd, offset, len, last);
         } catch (const ClientGone& e) {
             client_gone_ = true;
@@ -382,7 +476,7 @@ int WsgiRequest::error_response(const char* what) {
             PyRef text = value ? PyRef::steal(PyObject_Str(value.get())) : PyRef();
             const char* msg = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
             PyErr_Clear();
-            io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name_ + " stopped serving " +
+            log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name_ + " stopped serving " +
                                         std::string(io_.uri()) + ": " +
                                         reinterpret_cast<PyTypeObject*>(type.get())->tp_name + ": " +
                                         (msg ? msg : "?"));
@@ -403,6 +497,15 @@ int WsgiRequest::error_response(const char* what) {
 }
 
 int WsgiRequest::send_sequence(PyObject* seq) {
+    // The GIL is released for every item sent, and an app thread may change
+    // a list meanwhile: a list of several items is sent from a copy of its
+    // item pointers (a tuple cannot change; one item is held by reference).
+    PyRef snapshot;
+    if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) > 1) {
+        snapshot = PyRef::steal(PyList_GetSlice(seq, 0, PyList_GET_SIZE(seq)));
+        if (!snapshot) return error_response("returned a response that could not be copied");
+        seq = snapshot.get();
+    }
     // The whole body is known: give it a Content-Length when the app did
     // not, and end the response with its last item.
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -422,7 +525,6 @@ int WsgiRequest::send_sequence(PyObject* seq) {
     }
     Py_ssize_t i = 0;
     for (; i < n && !client_gone_ && !length_complete(); ++i) {
-        // Hold the item: the list may be mutated by other threads.
         PyRef item = PyRef::borrow(items[i]);
         const std::uint64_t size = PyBytes_Check(item.get()) ? static_cast<std::uint64_t>(PyBytes_GET_SIZE(item.get())) : 0;
         const bool last = declared_length_ && sent_ + size >= *declared_length_ && size > 0;
@@ -460,7 +562,7 @@ int WsgiRequest::send_iterable(PyObject* result) {
 int WsgiRequest::run(PyObject* app) {
     std::string why;
     if (int refused = io_.refuse_body_early(why)) {
-        io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " + std::string(io_.uri()) +
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " + std::string(io_.uri()) +
                                     " refused with " + std::to_string(refused) + " before calling " + app_name_ +
                                     ": " + why);
         return refused;
@@ -521,7 +623,7 @@ bool WsgiRequest::read_into(char* buf, std::size_t len, std::size_t want, std::s
 }
 
 void WsgiRequest::log_read_error() {
-    io_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " + std::string(io_.uri()) +
+    log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " + std::string(io_.uri()) +
                                 " failed: " + read_error_);
 }
 
@@ -539,11 +641,10 @@ bool WsgiRequest::fill(std::size_t want) {
     }
     bool ok = true;
     {
-        GilRelease unlocked(ctx_.release_gil);
+        BlockingSection unlocked(ctx_.release_gil);
         while (ok && !in_eof_ && inbuf_.size < want) {
-            if (inbuf_.size == inbuf_.cap)
-                inbuf_.reserve(std::max(inbuf_.size + std::clamp(want - inbuf_.size, kReadChunk, kMaxReadChunk),
-                                        std::min(inbuf_.cap * 2, inbuf_.size + kMaxReadChunk)));
+            // Doubling keeps a long line (readline) linear in its length.
+            if (inbuf_.size == inbuf_.cap) inbuf_.reserve(std::max(inbuf_.size + kReadChunk, inbuf_.cap * 2));
             ok = read_into(inbuf_.data.get(), inbuf_.cap, inbuf_.size + 1, inbuf_.size);
         }
     }
@@ -555,38 +656,47 @@ bool WsgiRequest::fill(std::size_t want) {
 }
 
 PyObject* WsgiRequest::read(Py_ssize_t size) {
+    IoLock lock(*this, IoLock::Entry::app_call);
+    return lock ? read_locked(size) : nullptr;
+}
+
+PyObject* WsgiRequest::read_locked(Py_ssize_t size) {
     const std::size_t avail = inbuf_.size - inpos_;
-    if (body_length_ && read_error_.empty() && !in_eof_ && (size < 0 || static_cast<std::size_t>(size) > avail)) {
-        // The declared length says how much is left: read it straight into
-        // the bytes object that read() returns.
-        const std::uint64_t rest = *body_length_ > body_read_ ? *body_length_ - body_read_ : 0;
-        std::uint64_t target = avail + rest;
-        if (size >= 0) target = std::min<std::uint64_t>(target, static_cast<std::uint64_t>(size));
-        if (target > avail && target <= static_cast<std::uint64_t>(PY_SSIZE_T_MAX))
-            return read_direct(size, static_cast<std::size_t>(target));
+    if (read_error_.empty() && !in_eof_ && (size < 0 || static_cast<std::size_t>(size) > avail)) {
+        // Read straight into the bytes object that read() returns: as much
+        // as the declared length says is left, else (chunked) as much as
+        // asked for or until the end of the body.
+        std::uint64_t target = size < 0 ? UINT64_MAX : static_cast<std::uint64_t>(size);
+        if (body_length_) {
+            const std::uint64_t rest = *body_length_ > body_read_ ? *body_length_ - body_read_ : 0;
+            target = std::min<std::uint64_t>(target, avail + rest);
+        }
+        target = std::min<std::uint64_t>(target, static_cast<std::uint64_t>(PY_SSIZE_T_MAX));
+        if (target > avail) return read_direct(size, static_cast<std::size_t>(target));
     }
     return read_buffered(size);
 }
 
 PyObject* WsgiRequest::read_direct(Py_ssize_t size, std::size_t target) {
     // A client may declare a length it never sends: the first allocation is
-    // bounded, later ones follow what arrives.
+    // bounded, later ones follow what arrives, doubling (so that a body of
+    // unknown length costs time linear in its size).
     constexpr std::size_t kFirstAlloc = 16 * 1024 * 1024;
-    std::size_t cap = std::min(target, kFirstAlloc);
+    std::size_t got = inbuf_.size - inpos_;
+    std::size_t cap = std::min(target, body_length_ ? kFirstAlloc : std::max(kReadChunk, 2 * got));
     PyObject* out = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(cap));
     if (!out) return nullptr;
-    std::size_t got = inbuf_.size - inpos_;
     if (got > 0) std::memcpy(PyBytes_AS_STRING(out), inbuf_.data.get() + inpos_, got);
     inbuf_.size = inpos_ = 0;
     bool ok = true;
     for (;;) {
         {
             // `out` is not visible to any other thread yet.
-            GilRelease unlocked(ctx_.release_gil);
+            BlockingSection unlocked(ctx_.release_gil);
             ok = read_into(PyBytes_AS_STRING(out), cap, cap, got);
         }
         if (!ok || in_eof_ || got >= target) break;
-        cap = std::min(target, cap * 2);
+        cap = cap > target / 2 ? target : cap * 2;
         if (_PyBytes_Resize(&out, static_cast<Py_ssize_t>(cap)) != 0) return nullptr;
     }
     if (!ok) {
@@ -634,6 +744,11 @@ PyObject* WsgiRequest::read_buffered(Py_ssize_t size) {
 }
 
 PyObject* WsgiRequest::readline(Py_ssize_t limit) {
+    IoLock lock(*this, IoLock::Entry::app_call);
+    return lock ? readline_locked(limit) : nullptr;
+}
+
+PyObject* WsgiRequest::readline_locked(Py_ssize_t limit) {
     if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
     std::size_t scanned = 0;
     for (;;) {
@@ -664,11 +779,13 @@ PyObject* WsgiRequest::readline(Py_ssize_t limit) {
 }
 
 PyObject* WsgiRequest::readlines(Py_ssize_t hint) {
+    IoLock lock(*this, IoLock::Entry::app_call);
+    if (!lock) return nullptr;
     PyRef lines = PyRef::steal(PyList_New(0));
     if (!lines) return nullptr;
     Py_ssize_t total = 0;
     for (;;) {
-        PyRef line = PyRef::steal(readline(-1));
+        PyRef line = PyRef::steal(readline_locked(-1));
         if (!line) {
             if (PyList_GET_SIZE(lines.get()) == 0) return nullptr;
             PyErr_Clear(); // the lines so far now, the error next time

@@ -2,14 +2,23 @@
 // start_response, sends the response iterable, and always calls close().
 // Runs with the GIL held; releases it around every blocking call when the
 // context says so.
+//
+// App threads may call start_response's write() and wsgi.input's methods
+// too. Everything that uses httpd's request, or the input buffer, without
+// the GIL is serialised by one lock per request (IoLock), and the request
+// does not end while such a call is still running on another thread.
 #pragma once
 
 #include "request_io.h"
 #include "wsgi_context.h"
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace pympm {
 
@@ -24,14 +33,46 @@ public:
     // HTTP status httpd should answer with (500, 413, ...).
     int run(PyObject* app);
 
-    // Called by the Python-facing objects (wsgi_types.cpp).
+    // Called by the Python-facing objects (wsgi_types.cpp), GIL held,
+    // between call_started() and call_finished().
     PyObject* start_response(PyObject* args, PyObject* kwargs);
     PyObject* write(PyObject* data);
     PyObject* read(Py_ssize_t size);
     PyObject* readline(Py_ssize_t limit);
     PyObject* readlines(Py_ssize_t hint);
+    void call_started() { ++calls_; }
+    void call_finished();
 
 private:
+    // Serialises the use of io_ and the input buffer between threads. Taken
+    // with the GIL held; waits for it without the GIL.
+    class IoLock {
+    public:
+        // app_call: write() or a wsgi.input method; internal: re-entrant
+        // for the thread that holds the lock already.
+        enum class Entry { app_call, internal };
+        IoLock(WsgiRequest& req, Entry entry);
+        ~IoLock();
+        IoLock(const IoLock&) = delete;
+        IoLock& operator=(const IoLock&) = delete;
+        // False (a Python exception set) when this thread already holds it:
+        // a nested request's app touched the outer request's objects.
+        explicit operator bool() const { return locked_; }
+
+    private:
+        WsgiRequest& req_;
+        bool locked_ = false;
+        bool owns_ = false;
+    };
+    void log(LogLevel level, const std::string& message);
+
+    // At the end of run(): the Python objects are detached and calls still
+    // running on other threads finish first.
+    void end_calls();
+    PyObject* read_locked(Py_ssize_t size);
+    PyObject* readline_locked(Py_ssize_t limit);
+    bool no_body() const { return head_.status == 204 || head_.status == 304; }
+
     PyRef build_environ();
     bool send_head_if_needed();
     // Sends one body chunk; false if the response must stop (client gone,
@@ -70,6 +111,12 @@ private:
     const std::string& app_name_;
     PyRef start_response_obj_;
     PyRef input_obj_;
+
+    std::mutex io_mutex_;
+    std::atomic<std::thread::id> io_owner_{};
+    std::atomic<int> calls_{0};
+    std::mutex calls_mutex_;
+    std::condition_variable calls_done_;
 
     // Response state.
     bool head_set_ = false;

@@ -4,6 +4,8 @@
 // touching freed memory.
 #include "wsgi_request.h"
 
+#include "python_entry.h"
+
 #include <structmember.h>
 
 namespace pympm {
@@ -15,10 +17,31 @@ struct RequestObject {
     WsgiRequest* req;
 };
 
-WsgiRequest* live(PyObject* self) {
-    auto* req = reinterpret_cast<RequestObject*>(self)->req;
-    if (!req) PyErr_SetString(PyExc_RuntimeError, "this WSGI request has already finished");
-    return req;
+// One call from Python into a live request: the request does not end
+// while it runs (it may come from an app thread).
+class RequestCall {
+public:
+    explicit RequestCall(PyObject* self) : req_(reinterpret_cast<RequestObject*>(self)->req) {
+        if (req_) req_->call_started();
+        else PyErr_SetString(PyExc_RuntimeError, "this WSGI request has already finished");
+    }
+    ~RequestCall() { if (req_) req_->call_finished(); }
+    RequestCall(const RequestCall&) = delete;
+    RequestCall& operator=(const RequestCall&) = delete;
+    WsgiRequest* operator->() const { return req_; }
+    explicit operator bool() const { return req_ != nullptr; }
+
+private:
+    WsgiRequest* req_;
+};
+
+// Runs `f(request)` for a live request, with no C++ exception escaping.
+template <class F>
+PyObject* with_request(PyObject* self, F&& f) {
+    return python_entry([&]() -> PyObject* {
+        RequestCall req(self);
+        return req ? f(req) : nullptr;
+    });
 }
 
 void request_object_dealloc(PyObject* self) {
@@ -30,13 +53,11 @@ void request_object_dealloc(PyObject* self) {
 // start_response ------------------------------------------------------------
 
 PyObject* sr_call(PyObject* self, PyObject* args, PyObject* kwargs) {
-    WsgiRequest* req = live(self);
-    return req ? req->start_response(args, kwargs) : nullptr;
+    return with_request(self, [&](RequestCall& req) { return req->start_response(args, kwargs); });
 }
 
 PyObject* sr_write(PyObject* self, PyObject* data) {
-    WsgiRequest* req = live(self);
-    return req ? req->write(data) : nullptr;
+    return with_request(self, [&](RequestCall& req) { return req->write(data); });
 }
 
 PyMethodDef sr_methods[] = {
@@ -70,35 +91,32 @@ bool size_arg(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t& out) {
 PyObject* in_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     Py_ssize_t n;
     if (!size_arg(args, nargs, n)) return nullptr;
-    WsgiRequest* req = live(self);
-    return req ? req->read(n) : nullptr;
+    return with_request(self, [&](RequestCall& req) { return req->read(n); });
 }
 
 PyObject* in_readline(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     Py_ssize_t n;
     if (!size_arg(args, nargs, n)) return nullptr;
-    WsgiRequest* req = live(self);
-    return req ? req->readline(n) : nullptr;
+    return with_request(self, [&](RequestCall& req) { return req->readline(n); });
 }
 
 PyObject* in_readlines(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     Py_ssize_t n;
     if (!size_arg(args, nargs, n)) return nullptr;
-    WsgiRequest* req = live(self);
-    return req ? req->readlines(n) : nullptr;
+    return with_request(self, [&](RequestCall& req) { return req->readlines(n); });
 }
 
 PyObject* in_iter(PyObject* self) { Py_INCREF(self); return self; }
 
 PyObject* in_next(PyObject* self) {
-    WsgiRequest* req = live(self);
-    if (!req) return nullptr;
-    PyObject* line = req->readline(-1);
-    if (line && PyBytes_GET_SIZE(line) == 0) {
-        Py_DECREF(line);
-        return nullptr; // StopIteration
-    }
-    return line;
+    return with_request(self, [&](RequestCall& req) -> PyObject* {
+        PyObject* line = req->readline(-1);
+        if (line && PyBytes_GET_SIZE(line) == 0) {
+            Py_DECREF(line);
+            return nullptr; // StopIteration
+        }
+        return line;
+    });
 }
 
 PyMethodDef in_methods[] = {

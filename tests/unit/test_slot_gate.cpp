@@ -54,10 +54,11 @@ std::vector<std::thread> queue_waiters(SlotGate& gate, Recorder& rec, int n, int
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
         threads.emplace_back([&gate, &rec, i] {
-            gate.acquire();
+            SlotGate::Holder h;
+            gate.acquire(h);
             rec.admitted(i);
             while (!rec.may_release[static_cast<std::size_t>(i)].load()) std::this_thread::yield();
-            gate.release();
+            gate.release(h);
         });
         const int want = already_waiting + i + 1;
         BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == want; }));
@@ -71,8 +72,9 @@ BOOST_AUTO_TEST_SUITE(slot_gate)
 
 BOOST_AUTO_TEST_CASE(uncontended) {
     SlotGate gate(2);
-    gate.acquire();
-    gate.acquire();
+    SlotGate::Holder a, b;
+    gate.acquire(a);
+    gate.acquire(b);
     auto s = gate.stats();
     BOOST_TEST(s.slots == 2);
     BOOST_TEST(s.busy == 2);
@@ -80,8 +82,8 @@ BOOST_AUTO_TEST_CASE(uncontended) {
     BOOST_TEST(s.admitted == 2u);
     BOOST_TEST(s.waited == 0u);
     BOOST_TEST(s.total_wait.count() == 0);
-    gate.release();
-    gate.release();
+    gate.release(a);
+    gate.release(b);
     BOOST_TEST(gate.stats().busy == 0);
 }
 
@@ -94,10 +96,11 @@ BOOST_AUTO_TEST_CASE(fifo_one_slot) {
     constexpr int n = 12;
     SlotGate gate(1);
     Recorder rec(n);
-    gate.acquire(); // the slot is busy while the queue forms
+    SlotGate::Holder first;
+    gate.acquire(first); // the slot is busy while the queue forms
     auto threads = queue_waiters(gate, rec, n);
     BOOST_TEST(rec.count() == 0u);
-    gate.release();
+    gate.release(first);
     for (int i = 0; i < n; ++i) {
         // Exactly one more is admitted each time a slot frees up, the next in line.
         BOOST_REQUIRE(eventually([&] { return rec.count() == static_cast<std::size_t>(i + 1); }));
@@ -121,12 +124,13 @@ BOOST_AUTO_TEST_CASE(fifo_two_slots) {
     constexpr int n = 9;
     SlotGate gate(2);
     Recorder rec(n);
-    gate.acquire();
-    gate.acquire();
+    SlotGate::Holder a, b;
+    gate.acquire(a);
+    gate.acquire(b);
     auto threads = queue_waiters(gate, rec, n);
     // Both slots free at once: the first two in line get them, in order.
-    gate.release();
-    gate.release();
+    gate.release(a);
+    gate.release(b);
     BOOST_REQUIRE(eventually([&] { return rec.count() == 2u; }));
     BOOST_TEST(gate.stats().busy == 2);
     BOOST_TEST(gate.stats().waiting == n - 2);
@@ -149,14 +153,16 @@ BOOST_AUTO_TEST_CASE(newcomer_does_not_overtake) {
     // behind the waiter instead of taking the slot (no barging).
     SlotGate gate(1);
     Recorder rec(1);
-    gate.acquire();
+    SlotGate::Holder first;
+    gate.acquire(first);
     auto threads = queue_waiters(gate, rec, 1);
     std::atomic<bool> newcomer_in{false};
-    gate.release();
+    gate.release(first);
     std::thread newcomer([&] {
-        gate.acquire();
+        SlotGate::Holder h;
+        gate.acquire(h);
         newcomer_in = true;
-        gate.release();
+        gate.release(h);
     });
     BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }));
     // The waiter holds the slot; the newcomer must wait for it.
@@ -174,13 +180,14 @@ BOOST_AUTO_TEST_CASE(reacquire_by_releaser_waits_its_turn) {
     // the same httpd thread) goes behind the one already waiting.
     SlotGate gate(1);
     Recorder rec(1);
-    gate.acquire();
+    SlotGate::Holder h;
+    gate.acquire(h);
     auto threads = queue_waiters(gate, rec, 1);
-    gate.release();
+    gate.release(h);
     rec.may_release[0] = true;
-    gate.acquire(); // returns only after the waiter had its turn
+    gate.acquire(h); // returns only after the waiter had its turn
     BOOST_TEST(rec.count() == 1u);
-    gate.release();
+    gate.release(h);
     threads[0].join();
 }
 
@@ -207,6 +214,66 @@ BOOST_AUTO_TEST_CASE(stress_many_threads_keep_the_limit) {
     BOOST_TEST(s.admitted == static_cast<std::uint64_t>(threads_n * rounds));
     BOOST_TEST(s.busy == 0);
     BOOST_TEST(s.waiting == 0);
+}
+
+// Issue 9, item 5: a request waiting on its client lends its slot.
+BOOST_AUTO_TEST_CASE(slot_lent_after_long_io_and_taken_back_first) {
+    SlotGate gate(1, 20ms);
+    SlotGate::Holder slow;
+    gate.acquire(slow);
+    gate.begin_io(slow); // e.g. a client that stopped sending its body
+    std::atomic<bool> other_in{false}, other_may_leave{false};
+    std::thread other([&] {
+        SlotGate::Holder h;
+        gate.acquire(h); // admitted although `slow` never released
+        other_in = true;
+        while (!other_may_leave.load()) std::this_thread::yield();
+        gate.release(h);
+    });
+    BOOST_REQUIRE(eventually([&] { return other_in.load(); }));
+    BOOST_TEST(gate.stats().lent == 1u);
+    BOOST_TEST(gate.stats().busy == 1);
+    // A newcomer queues behind the returning request.
+    std::atomic<bool> newcomer_in{false};
+    std::atomic<bool> slow_back{false};
+    std::thread returning([&] {
+        gate.end_io(slow); // the I/O is over: waits, its slot is lent
+        slow_back = true;
+    });
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }));
+    std::thread newcomer([&] {
+        SlotGate::Holder h;
+        gate.acquire(h);
+        newcomer_in = true;
+        gate.release(h);
+    });
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }));
+    BOOST_TEST(!slow_back.load());
+    other_may_leave = true;
+    BOOST_REQUIRE(eventually([&] { return slow_back.load(); }));
+    returning.join();
+    BOOST_TEST(!newcomer_in.load()); // `slow` holds the slot again
+    gate.release(slow);
+    newcomer.join();
+    other.join();
+    BOOST_TEST(newcomer_in.load());
+    BOOST_TEST(gate.stats().busy == 0);
+}
+
+BOOST_AUTO_TEST_CASE(prompt_io_keeps_the_slot_and_the_order) {
+    SlotGate gate(1, std::chrono::milliseconds(60000));
+    Recorder rec(1);
+    SlotGate::Holder h;
+    gate.acquire(h);
+    auto threads = queue_waiters(gate, rec, 1);
+    gate.begin_io(h);
+    gate.end_io(h); // returns at once: nothing was lent
+    BOOST_TEST(gate.stats().lent == 0u);
+    BOOST_TEST(rec.count() == 0u);
+    gate.release(h);
+    BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }));
+    rec.may_release[0] = true;
+    threads[0].join();
 }
 
 BOOST_AUTO_TEST_CASE(null_guard_is_no_limit) {
