@@ -22,7 +22,10 @@ std::string apr_error(apr_status_t rv) {
 } // namespace
 
 HttpdRequestIO::HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len)
-    : r_(r), mount_(mount), script_name_len_(script_name_len) {}
+    : r_(r), mount_(mount), script_name_len_(script_name_len) {
+    if (r->prev && ap_is_HTTP_ERROR(r->prev->status)) error_status_ = r->prev->status;
+    body_not_ours_ = r->main != nullptr || error_status_ != 0;
+}
 
 std::string_view HttpdRequestIO::uri() const {
     return r_->unparsed_uri ? std::string_view(r_->unparsed_uri) : std::string_view(r_->uri);
@@ -53,6 +56,7 @@ void HttpdRequestIO::cgi_vars(CgiVars& out) {
 bool HttpdRequestIO::is_https() const { return std::strcmp(ap_http_scheme(r_), "https") == 0; }
 
 std::optional<std::uint64_t> HttpdRequestIO::body_length() const {
+    if (body_not_ours_) return 0;
     // Without Content-Length (HTTP/2 may send a body with neither header)
     // the length is unknown, not zero.
     if (apr_table_get(r_->headers_in, "Transfer-Encoding")) return std::nullopt;
@@ -71,7 +75,7 @@ int HttpdRequestIO::refuse_body_early(std::string& why) {
     // httpd's input filter while the app reads.
     const apr_off_t limit = ap_get_limit_req_body(r_);
     const char* cl = apr_table_get(r_->headers_in, "Content-Length");
-    if (!limit || !cl || apr_table_get(r_->headers_in, "Transfer-Encoding")) return 0;
+    if (body_not_ours_ || !limit || !cl || apr_table_get(r_->headers_in, "Transfer-Encoding")) return 0;
     char* end = nullptr;
     apr_off_t length = 0;
     if (apr_strtoff(&length, cl, &end, 10) != APR_SUCCESS || *end || length <= limit) return 0;
@@ -81,7 +85,7 @@ int HttpdRequestIO::refuse_body_early(std::string& why) {
 }
 
 std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
-    if (in_eos_ || len == 0) return 0;
+    if (in_eos_ || len == 0 || body_not_ours_) return 0;
     conn_rec* c = r_->connection;
     if (!in_) in_ = apr_brigade_create(r_->pool, c->bucket_alloc);
     std::size_t got = 0;
@@ -137,8 +141,15 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
 
 void HttpdRequestIO::set_head(const ResponseHead& head) {
     if (head_sent_) return;
-    r_->status = head.status;
-    r_->status_line = apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
+    if (error_status_ && head.status == 200) {
+        // An app serving an ErrorDocument answers like a static error page:
+        // with the error's status, so a 404 page stays a 404.
+        r_->status = error_status_;
+        r_->status_line = nullptr;
+    } else {
+        r_->status = head.status;
+        r_->status_line = apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
+    }
     for (const auto& [name, value] : head.headers) {
         const char* v = apr_pstrmemdup(r_->pool, value.data(), value.size());
         if (strcasecmp(name.c_str(), "Content-Type") == 0) {
@@ -155,7 +166,10 @@ void HttpdRequestIO::pass(const char* what) {
     head_sent_ = true;
     apr_status_t rv = ap_pass_brigade(r_->output_filters, out_);
     apr_brigade_cleanup(out_);
-    if (rv != APR_SUCCESS || r_->connection->aborted)
+    // Once the end of the response went through, an aborted connection is
+    // nothing to report (mod_http2 marks a stream's connection so as soon as
+    // the stream is done).
+    if (rv != APR_SUCCESS || (r_->connection->aborted && !eos_sent_))
         throw ClientGone(std::string(what) + ": " + (rv != APR_SUCCESS ? apr_error(rv) : "connection aborted"));
 }
 

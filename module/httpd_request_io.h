@@ -51,6 +51,13 @@ private:
     // response is discarded.
     bool error_sent_ = false;
     const char* uri_ = nullptr;
+    // The body is not this request's to read: a subrequest's belongs to its
+    // main request; an ErrorDocument's internal redirect follows a body
+    // that failed or was refused (or was never wanted).
+    bool body_not_ours_ = false;
+    // An ErrorDocument's internal redirect: the error status to answer with
+    // unless the app gives another than 200.
+    int error_status_ = 0;
 };
 
 } // namespace pympm::httpd
