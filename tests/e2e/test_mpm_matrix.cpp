@@ -68,6 +68,46 @@ Pair burn_pair(const HttpdServer& srv, const std::string& row) {
     return p;
 }
 
+// The same pair over HTTP/2 (h2c, prior knowledge), each on its own
+// connection, so that mod_http2's workers serve them.
+Pair burn_pair_h2(const HttpdServer& srv, const std::string& row) {
+    const auto t0 = Clock::now();
+    struct Reply {
+        CommandResult result;
+        Clock::time_point started, done;
+    };
+    auto one = [&srv](std::chrono::milliseconds delay) {
+        std::this_thread::sleep_for(delay);
+        Reply r;
+        r.started = Clock::now();
+        r.result = run_command({"/usr/bin/curl", "-sS", "--http2-prior-knowledge", "--max-time", "60",
+                                "-w", "\nversion=%{http_version}\n",
+                                "http://127.0.0.1:" + std::to_string(srv.port()) + "/burn?s=1.0"});
+        r.done = Clock::now();
+        return r;
+    };
+    auto a = std::async(std::launch::async, one, 0ms);
+    auto b = std::async(std::launch::async, one, 150ms);
+    Reply ra = a.get(), rb = b.get();
+    BOOST_TEST_REQUIRE(ra.result.exit_code == 0, ra.result.output);
+    BOOST_TEST_REQUIRE(rb.result.exit_code == 0, rb.result.output);
+    const double base = mono(t0);
+    auto fill = [&](Burn& out, const Reply& r) {
+        out.kv = parse_kv(r.result.output);
+        BOOST_TEST(at(out.kv, "version") == "2");
+        out.sent = HttpResponse::seconds(t0, r.started);
+        out.arrived = HttpResponse::seconds(t0, r.done);
+        out.start = at_double(out.kv, "start") - base;
+        out.end = at_double(out.kv, "end") - base;
+        out.pid = at_long(out.kv, "pid");
+    };
+    Pair p;
+    fill(p.first, ra);
+    fill(p.second, rb);
+    report(row, p);
+    return p;
+}
+
 // One after the other: first response at ≈1 s, delivered as soon as it is
 // done (not held until the second is), second at ≈2 s. Absolute times only
 // as lower bounds: other processes on the machine make CPU burns slower,
@@ -261,6 +301,23 @@ BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
     BOOST_TEST(at_long(info, "requests_waited") >= 1, "the second request waited for a slot");
     BOOST_TEST(at_double(info, "total_wait_seconds") >= 0.5);
     BOOST_TEST(at(info, "requests_waiting") == "0");
+}
+
+BOOST_AUTO_TEST_CASE(event_http2_py_threads_1_first_come_first_served) {
+    // h2 requests run on mod_http2's worker threads, not the MPM's: the
+    // PyThreads gate counts them all the same.
+    HttpdOptions o = threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n");
+    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\n";
+    HttpdServer srv(o);
+    srv.start();
+    auto p = burn_pair_h2(srv, "event 1x4 PyThreads 1, h2c");
+    BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
+    BOOST_TEST(!p.overlap(), "the gate lets one request run Python at a time");
+    BOOST_TEST(p.first.end <= p.second.start + 0.01);
+    // Arrival times include starting curl: looser than over HTTP/1.1.
+    BOOST_TEST(p.first.arrived >= 0.95);
+    BOOST_TEST(p.second.arrived >= 1.9);
+    BOOST_TEST(p.second.arrived - p.first.arrived >= 0.7);
 }
 
 BOOST_AUTO_TEST_CASE(event_py_threads_2_interleaved) {
