@@ -38,6 +38,13 @@ void HttpdRequestIO::cgi_vars(CgiVars& out) {
     ap_add_common_vars(r_);
     ap_add_cgi_vars(r_);
     apr_table_t* env = r_->subprocess_env;
+    // CGI hides Authorization (unless CGIPassAuth On); an app mounted with
+    // PyApp is the authority for its own URLs and gets it, as from any WSGI
+    // server, unless httpd authenticated the request itself (REMOTE_USER
+    // then says who; the credentials stay with httpd).
+    if (!r_->user && !apr_table_get(env, "HTTP_AUTHORIZATION"))
+        if (const char* auth = apr_table_get(r_->headers_in, "Authorization"))
+            apr_table_setn(env, "HTTP_AUTHORIZATION", auth);
     apr_table_setn(env, "SCRIPT_NAME", apr_pstrmemdup(r_->pool, r_->uri, script_name_len_));
     apr_table_setn(env, "PATH_INFO", r_->uri + script_name_len_);
     apr_table_unset(env, "PATH_TRANSLATED");

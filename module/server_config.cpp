@@ -110,6 +110,12 @@ const char* set_enable_threads(cmd_parms* cmd, void*, int on) {
     return nullptr;
 }
 
+const char* set_utf8_mode(cmd_parms* cmd, void*, int on) {
+    if (const char* err = global_only(cmd)) return err;
+    server_config(cmd->server)->utf8_mode = on ? 1 : 0;
+    return nullptr;
+}
+
 bool parse_int(const char* s, long lo, long hi, long& out) {
     char* end = nullptr;
     errno = 0;
@@ -194,6 +200,7 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.enable_threads = main->enable_threads != 0;
     settings.py_threads = main->py_threads;
     settings.shutdown_timeout_s = main->shutdown_timeout_s;
+    settings.utf8_mode = main->utf8_mode != 0;
     for (server_rec* s = main_server; s; s = s->next) {
         for (auto& m : server_config(s)->mounts) {
             const std::string key = m.target.describe();
@@ -224,6 +231,9 @@ extern const command_rec directives[] = {
                   "PyThreads N|auto: requests per child running Python at once (default auto)"),
     AP_INIT_TAKE1("PyShutdownTimeout", as_cmd_func(set_shutdown_timeout), nullptr, RSRC_CONF,
                   "PyShutdownTimeout seconds: how long a stopping child waits for app threads (default 5)"),
+    AP_INIT_FLAG("PyUTF8Mode", as_cmd_func(set_utf8_mode), nullptr, RSRC_CONF,
+                 "PyUTF8Mode On|Off: Python's UTF-8 mode, as python3 has in the C locale (default On); Off "
+                 "uses the encoding of the locale in httpd's environment"),
     {}};
 
 } // namespace pympm::httpd

@@ -1,6 +1,6 @@
 // Per-server configuration (PyApp mounts per virtual host) and the global
 // interpreter settings (PyHome, PyPath, PyEnableThreads, PyThreads,
-// PyShutdownTimeout), with their directive handlers.
+// PyShutdownTimeout, PyUTF8Mode), with their directive handlers.
 #pragma once
 
 #include "pympm_module.h"
@@ -30,6 +30,7 @@ struct ServerConfig {
     int enable_threads = -1; // -1 unset (On)
     int py_threads = 0;      // 0 = auto
     int shutdown_timeout_s = 5;
+    int utf8_mode = -1; // -1 unset (On)
 };
 
 ServerConfig* server_config(const server_rec* s);

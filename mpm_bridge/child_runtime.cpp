@@ -154,17 +154,19 @@ void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
         if (s) PyList_Append(apps_list.get(), s.get());
     }
     PyRef values = PyRef::steal(Py_BuildValue(
-        "{s:i,s:s,s:i,s:i,s:i,s:O,s:O,s:i,s:s,s:s,s:O}", "pid", static_cast<int>(::getpid()), "mpm",
+        "{s:i,s:s,s:i,s:i,s:i,s:O,s:O,s:i,s:s,s:s,s:O,s:O}", "pid", static_cast<int>(::getpid()), "mpm",
         mpm_.name.c_str(), "threads_per_child", mpm_.threads_per_child, "max_daemons", mpm_.max_daemons,
         "py_threads", model_.py_threads, "enable_threads", model_.enable_threads ? Py_True : Py_False,
         "multithread", model_.multithread ? Py_True : Py_False, "generation", generation, "python",
-        ps.version.c_str(), "home", ps.home.c_str(), "apps", apps_list ? apps_list.get() : Py_None));
+        ps.version.c_str(), "home", ps.home.c_str(), "apps", apps_list ? apps_list.get() : Py_None, "utf8_mode",
+        settings_.utf8_mode ? Py_True : Py_False));
     if (!values || PyDict_Update(info, values.get()) != 0) PyErr_Clear();
 
 }
 
 bool ChildRuntime::import_app(App& app, bool at_startup) {
     const auto t0 = std::chrono::steady_clock::now();
+    ++app.attempts;
     PyRef kind = PyRef::steal(PyUnicode_FromString(app.target.kind == AppTarget::Kind::script ? "script" : "module"));
     PyRef location = PyRef::steal(PyUnicode_DecodeFSDefault(app.target.location.c_str()));
     PyRef callable = PyRef::steal(PyUnicode_FromString(app.target.callable.c_str()));
@@ -189,7 +191,17 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
 }
 
 PyObject* ChildRuntime::app_callable(App& app) {
-    if (!app.callable) import_app(app, false);
+    if (app.callable) return app.callable.get();
+    // The import is retried on a request. Two at once would each see the
+    // other's half-executed module in sys.modules.
+    const unsigned seen = app.attempts;
+    if (!app.import_mutex->try_lock()) {
+        PyThreadState* saved = PyEval_SaveThread(); // the importer needs the GIL
+        app.import_mutex->lock();
+        PyEval_RestoreThread(saved);
+    }
+    std::lock_guard lock(*app.import_mutex, std::adopt_lock);
+    if (!app.callable && app.attempts == seen) import_app(app, false);
     return app.callable.get();
 }
 

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +51,10 @@ private:
         AppTarget target;
         std::string name; // "/mount=target" for logs
         PyRef callable;
+        // One import at a time; requests that waited for one take its
+        // result (success or failure) instead of importing again.
+        std::unique_ptr<std::mutex> import_mutex = std::make_unique<std::mutex>();
+        unsigned attempts = 0; // imports tried, under the GIL
     };
 
     PyObject* app_callable(App& app);

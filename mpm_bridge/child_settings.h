@@ -21,6 +21,7 @@ struct ChildSettings {
     bool enable_threads = true;           // PyEnableThreads
     int py_threads = 0;                   // PyThreads; 0 = auto
     int shutdown_timeout_s = 5;           // PyShutdownTimeout
+    bool utf8_mode = true;                // PyUTF8Mode (Off: the locale's encoding)
 };
 
 } // namespace pympm

@@ -73,20 +73,26 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
         result.error = "could not register the _pympm module";
         return result;
     }
-#ifdef PYMPM_SANITIZE_BUILD
     {
-        // The sanitizer build: Python objects come from malloc, not from
-        // pymalloc's arenas, so that ASan sees every use after free of one.
         PyPreConfig pre;
         PyPreConfig_InitIsolatedConfig(&pre);
+        // An isolated pre-configuration ignores the locale: in httpd's C
+        // locale text would be ASCII. UTF-8 mode is what python3 itself uses
+        // there (PEP 540); Off takes the encoding of the locale that httpd's
+        // environment names (LANG, LC_ALL, LC_CTYPE).
+        pre.utf8_mode = settings.utf8_mode ? 1 : 0;
+        if (!settings.utf8_mode) pre.configure_locale = 1;
+#ifdef PYMPM_SANITIZE_BUILD
+        // Python objects come from malloc, not from pymalloc's arenas, so
+        // that ASan sees every use after free of one.
         pre.allocator = PYMEM_ALLOCATOR_MALLOC;
+#endif
         PyStatus pst = Py_PreInitialize(&pre);
         if (PyStatus_Exception(pst)) {
             result.error = status_message(pst, "Python failed to pre-initialise");
             return result;
         }
     }
-#endif
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0; // httpd owns the signals

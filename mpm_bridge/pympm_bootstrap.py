@@ -189,9 +189,7 @@ def _run_callback(fn):
     try:
         fn()
     except BaseException:
-        _pympm.log(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
-        for line in traceback.format_exc().rstrip("\n").split("\n"):
-            _pympm.log(3, "PM00041:   " + line)
+        _log_exception(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
 
 
 def _signal_stopping():
@@ -216,26 +214,59 @@ _CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT
                     signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM}
 
 
-def _wrap_start_new_thread():
-    import _thread
-    original = _thread.start_new_thread
+def _internal(owner, name, purpose):
+    """A CPython internal the child relies on, or None (with a warning, once)
+    when this Python does not have it."""
+    value = getattr(owner, name, None)
+    if value is None:
+        _pympm.log(4, "PM00016: Python %s has no %s.%s: %s"
+                   % (sys.version.split()[0], getattr(owner, "__name__", owner), name, purpose))
+    return value
 
-    def start_new_thread(function, args, kwargs=None):
+
+def _masked(start):
+    def start_thread(*args, **kwargs):
         # The new thread inherits the creator's mask; the creator gets its own
         # back at once (a signal arriving meanwhile stays pending for it).
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CONTROL_SIGNALS)
         try:
-            return original(function, args, {} if kwargs is None else kwargs)
+            return start(*args, **kwargs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
-    start_new_thread.__doc__ = original.__doc__
-    _thread.start_new_thread = start_new_thread
-    _thread.start_new = start_new_thread
-    threading._start_new_thread = start_new_thread
+    start_thread.__doc__ = start.__doc__
+    start_thread.__name__ = getattr(start, "__name__", "start_thread")
+    return start_thread
 
 
-_wrap_start_new_thread()
+def _wrap_thread_starts():
+    import _thread
+    # threading.Thread.start calls threading._start_new_thread up to 3.12 and
+    # threading._start_joinable_thread from 3.13; code that uses _thread
+    # directly calls its functions.
+    name = "_start_joinable_thread" if hasattr(threading, "_start_joinable_thread") else "_start_new_thread"
+    start = _internal(threading, name, "threads the app starts may take httpd's control signals (SIGTERM, "
+                                       "SIGUSR1, ...) meant for the child's own threads")
+    if start is not None:
+        setattr(threading, name, _masked(start))
+    for attr in ("start_new_thread", "start_new", "start_joinable_thread"):
+        fn = getattr(_thread, attr, None)
+        if fn is not None:
+            setattr(_thread, attr, _masked(fn))
+
+
+_wrap_thread_starts()
+
+# What the stop sequence and the request threads use, checked once so that a
+# Python without them says so in the log.
+_threading_atexits = _internal(threading, "_threading_atexits",
+                               "concurrent.futures executors are not woken before the stop sequence waits for "
+                               "their threads")
+_internal(threading, "_active", "states of httpd threads that exit are deleted without forgetting their "
+                                "threading entries")
+_DummyThread = _internal(threading, "_DummyThread", "httpd threads are not told apart from the app's threads") or ()
+_current_frames = _internal(sys, "_current_frames", "stuck threads are logged without their stacks")
+_run_exitfuncs = _internal(atexit, "_run_exitfuncs", "atexit handlers do not run when a child stops")
 
 
 def _app_threads(include_daemon=False):
@@ -246,7 +277,38 @@ def _app_threads(include_daemon=False):
     return [t for t in threading.enumerate()
             if t is not me and (include_daemon or not t.daemon) and t.is_alive()
             and t is not threading.main_thread()
-            and not isinstance(t, threading._DummyThread)]
+            and not isinstance(t, _DummyThread)]
+
+
+def _run_threading_atexits(deadline):
+    """What threading._shutdown does before it joins threads, in its order:
+    hooks registered with threading._register_atexit, last first. That is
+    how concurrent.futures wakes the idle workers of its executors. They run
+    on a thread of their own so that the deadline holds even if one blocks
+    (an executor waits for its running tasks)."""
+    import time
+    if hasattr(threading, "_SHUTTING_DOWN"):
+        threading._SHUTTING_DOWN = True
+    calls = list(reversed(_threading_atexits or ()))
+    if not calls:
+        return
+
+    def run():
+        for call in calls:
+            try:
+                call()
+            except BaseException:
+                _log_exception(3, "PM00043: a threading atexit hook %r raised:" % (call,))
+
+    runner = threading.Thread(target=run, name="pympm-threading-atexit", daemon=True)
+    runner.start()
+    runner.join(max(0.0, deadline - time.monotonic()))
+
+
+def _log_exception(level, head):
+    _pympm.log(level, head)
+    for line in traceback.format_exc().rstrip("\n").split("\n"):
+        _pympm.log(level, head.split(":", 1)[0] + ":   " + line)
 
 
 def _shutdown(timeout):
@@ -255,6 +317,7 @@ def _shutdown(timeout):
     import time
     _signal_stopping()
     deadline = time.monotonic() + timeout
+    _run_threading_atexits(deadline)
     for t in _app_threads():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -262,7 +325,7 @@ def _shutdown(timeout):
         t.join(remaining)
     stuck = _app_threads()
     if stuck:
-        frames = sys._current_frames()
+        frames = _current_frames() if _current_frames else {}
         for t in stuck:
             _pympm.log(4, "PM00042: thread %r (ident %s) still running after PyShutdownTimeout %gs; its stack:"
                        % (t.name, t.ident, timeout))
@@ -276,7 +339,8 @@ def _shutdown(timeout):
         except Exception:
             pass
     try:
-        atexit._run_exitfuncs()
+        if _run_exitfuncs:
+            _run_exitfuncs()
     except BaseException:
         pass
     return [t.name for t in stuck]

@@ -20,7 +20,10 @@ EnvironKeys::Entry* EnvironKeys::get(std::string_view name) {
 }
 
 PyObject* EnvironKeys::value(Entry& e, std::string_view raw) {
-    if (e.value && e.raw == raw) return Py_NewRef(e.value.get());
+    if (e.value && e.raw == raw) {
+        Py_INCREF(e.value.get());
+        return e.value.get();
+    }
     PyObject* v = PyUnicode_DecodeLatin1(raw.data(), static_cast<Py_ssize_t>(raw.size()), nullptr);
     if (!v) return nullptr;
     // A value that keeps changing (REMOTE_PORT, REQUEST_URI) stops being

@@ -29,7 +29,12 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
     }
     // A str whose characters all fit in one byte is stored as latin-1
     // already: copy it without an intermediate bytes object.
-    if (PyUnicode_IS_READY(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
+#if PY_VERSION_HEX < 0x030C0000
+    const bool ready = PyUnicode_IS_READY(o); // always, from 3.12 on
+#else
+    const bool ready = true;
+#endif
+    if (ready && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
         out.assign(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o)),
                    static_cast<std::size_t>(PyUnicode_GET_LENGTH(o)));
         return true;
