@@ -31,6 +31,16 @@ std::string_view HttpdRequestIO::uri() const {
     return r_->unparsed_uri ? std::string_view(r_->unparsed_uri) : std::string_view(r_->uri);
 }
 
+std::string HttpdRequestIO::describe() const {
+    std::string out = std::string(r_->method ? r_->method : "?") + " " + std::string(uri()) + " " +
+                      (r_->protocol ? r_->protocol : "") + " from " + (r_->useragent_ip ? r_->useragent_ip : "?");
+    if (r_->connection && r_->connection->client_addr)
+        out += ":" + std::to_string(r_->connection->client_addr->port);
+    return out;
+}
+
+void HttpdRequestIO::end_keepalive() { r_->connection->keepalive = AP_CONN_CLOSE; }
+
 void HttpdRequestIO::cgi_vars(CgiVars& out) {
     // The same variables httpd gives CGI scripts (HTTP_*, SERVER_*, REMOTE_*,
     // HTTPS and SSL_* from mod_ssl, REMOTE_USER, AUTH_TYPE, ...), then the

@@ -22,6 +22,8 @@ public:
     std::optional<std::uint64_t> body_length() const override;
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;
+    std::string describe() const override;
+    void end_keepalive() override;
 
     int refuse_body_early(std::string& why) override;
     std::size_t read_body(char* buf, std::size_t len) override;

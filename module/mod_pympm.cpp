@@ -5,9 +5,11 @@
 
 #include "child_runtime.h"
 #include "effective_model.h"
+#include "httpd_child_control.h"
 #include "httpd_log_sink.h"
 #include "httpd_request_io.h"
 #include "server_config.h"
+#include "status_page.h"
 
 #include <ap_mmn.h>
 #include <ap_mpm.h>
@@ -34,6 +36,7 @@ const char kHandlerName[] = "pympm";
 // the module (the child pool's cleanup deletes it).
 ChildRuntime* g_runtime = nullptr;
 ServerLogSink* g_child_log = nullptr;
+HttpdChildControl* g_control = nullptr;
 
 // Set by check_config when the model cannot work; post_config then fails the
 // start with the same sentence in the error log.
@@ -89,10 +92,12 @@ int check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     }
 }
 
-int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
-    if (!g_model_error) return OK;
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
-    return HTTP_INTERNAL_SERVER_ERROR;
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    if (g_model_error) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return setup_status_board(pconf, s);
 }
 
 apr_status_t child_exit(void*) {
@@ -106,6 +111,7 @@ apr_status_t child_exit(void*) {
     }
     delete g_child_log;
     g_child_log = nullptr;
+    if (g_control) g_control->finish_leaving();
     return APR_SUCCESS;
 }
 
@@ -115,8 +121,12 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
         if (settings.mounts.empty()) return; // nothing mounted: Python never starts
         int generation = 0;
         ap_mpm_query(AP_MPMQ_GENERATION, &generation);
+        MpmModel mpm = query_mpm(s);
         g_child_log = new ServerLogSink(s);
-        g_runtime = new ChildRuntime(std::move(settings), query_mpm(s), *g_child_log);
+        g_control = new HttpdChildControl(mpm.threaded && mpm.name != "prefork");
+        g_runtime = new ChildRuntime(std::move(settings), std::move(mpm), *g_child_log);
+        g_runtime->set_status_board(status_board());
+        g_runtime->set_control(g_control);
         apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
         g_runtime->start(generation);
     } catch (const std::exception& e) {
@@ -191,6 +201,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_translate_name(translate_name, after_alias, nullptr, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    register_status_hooks();
 }
 
 } // namespace

@@ -152,6 +152,49 @@ const char* set_shutdown_timeout(cmd_parms* cmd, void*, const char* value) {
     });
 }
 
+const char* set_request_timeout(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long n = 0;
+        if (!parse_int(value, 0, 86400, n))
+            return error_text(cmd, std::string("'") + value +
+                                       "' is not a number of seconds between 0 (no timeout) and 86400");
+        server_config(cmd->server)->request_timeout_s = static_cast<int>(n);
+        return nullptr;
+    });
+}
+
+const char* set_max_requests(cmd_parms* cmd, void*, const char* count, const char* jitter) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long n = 0, j = 0;
+        if (!parse_int(count, 0, 1000000000L, n))
+            return error_text(cmd, std::string("'") + count +
+                                       "' is not a number of requests; write a whole number, 0 for no limit");
+        if (jitter && !parse_int(jitter, 0, 1000000000L, j))
+            return error_text(cmd, std::string("'") + jitter +
+                                       "' is not a jitter; write a whole number of requests (the second value "
+                                       "spreads the recycling: each child leaves after N + random(0..jitter))");
+        if (n == 0 && j > 0) return error_text(cmd, "a jitter needs a limit: write PyMaxRequests N jitter with N > 0");
+        ServerConfig* conf = server_config(cmd->server);
+        conf->max_requests = n;
+        conf->max_requests_jitter = j;
+        return nullptr;
+    });
+}
+
+const char* set_max_memory(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long n = 0;
+        if (!parse_int(value, 0, 1048576, n))
+            return error_text(cmd, std::string("'") + value +
+                                       "' is not a size; write a whole number of MiB (e.g. 512), 0 for no limit");
+        server_config(cmd->server)->max_memory_mib = n;
+        return nullptr;
+    });
+}
+
 // httpd declares directive handlers as untyped function pointers; the cast
 // through void(*)() says the mismatch is deliberate.
 template <class F>
@@ -201,6 +244,10 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.py_threads = main->py_threads;
     settings.shutdown_timeout_s = main->shutdown_timeout_s;
     settings.utf8_mode = main->utf8_mode != 0;
+    settings.request_timeout_s = main->request_timeout_s;
+    settings.max_requests = main->max_requests;
+    settings.max_requests_jitter = main->max_requests_jitter;
+    settings.max_memory_mib = main->max_memory_mib;
     for (server_rec* s = main_server; s; s = s->next) {
         for (auto& m : server_config(s)->mounts) {
             const std::string key = m.target.describe();
@@ -234,6 +281,15 @@ extern const command_rec directives[] = {
     AP_INIT_FLAG("PyUTF8Mode", as_cmd_func(set_utf8_mode), nullptr, RSRC_CONF,
                  "PyUTF8Mode On|Off: Python's UTF-8 mode, as python3 has in the C locale (default On); Off "
                  "uses the encoding of the locale in httpd's environment"),
+    AP_INIT_TAKE1("PyRequestTimeout", as_cmd_func(set_request_timeout), nullptr, RSRC_CONF,
+                  "PyRequestTimeout seconds: end a request that runs the app longer, and recycle the child if it "
+                  "is still stuck as long again (default 0: no timeout)"),
+    AP_INIT_TAKE12("PyMaxRequests", as_cmd_func(set_max_requests), nullptr, RSRC_CONF,
+                   "PyMaxRequests N [jitter]: a child leaves gracefully after N + random(0..jitter) requests "
+                   "(default 0: never)"),
+    AP_INIT_TAKE1("PyMaxMemory", as_cmd_func(set_max_memory), nullptr, RSRC_CONF,
+                  "PyMaxMemory MiB: a child leaves gracefully after a request that ends with its resident memory "
+                  "above this (default 0: no limit)"),
     {}};
 
 } // namespace pympm::httpd

@@ -1,6 +1,7 @@
 // Per-server configuration (PyApp mounts per virtual host) and the global
 // interpreter settings (PyHome, PyPath, PyEnableThreads, PyThreads,
-// PyShutdownTimeout, PyUTF8Mode), with their directive handlers.
+// PyShutdownTimeout, PyUTF8Mode, PyRequestTimeout, PyMaxRequests,
+// PyMaxMemory), with their directive handlers.
 #pragma once
 
 #include "pympm_module.h"
@@ -31,6 +32,10 @@ struct ServerConfig {
     int py_threads = 0;      // 0 = auto
     int shutdown_timeout_s = 5;
     int utf8_mode = -1; // -1 unset (On)
+    int request_timeout_s = 0;
+    long max_requests = 0;
+    long max_requests_jitter = 0;
+    long max_memory_mib = 0;
 };
 
 ServerConfig* server_config(const server_rec* s);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <tuple>
 #include <mutex>
 #include <pthread.h>
 #include <signal.h>
@@ -19,9 +20,12 @@ namespace pympm {
 
 namespace {
 
-// pympm.child_info() reads the gate's counters through this pointer; it is
-// set while a runtime with a gate exists and owns nothing.
+// pympm.child_info() reads the gate's counters and the child's entry on
+// the status board through these pointers; they are set while a runtime
+// exists and own nothing.
 const SlotGate* g_stats_gate = nullptr;
+const ChildStats* g_stats_entry = nullptr;
+const ChildRecycling* g_stats_recycling = nullptr;
 
 // Python thread states of the interpreter (GIL held): one per thread that
 // has run Python and not exited (httpd's request threads, app threads).
@@ -34,12 +38,36 @@ int count_thread_states() {
 PyObject* gate_stats_dict() {
     SlotGateStats s;
     if (g_stats_gate) s = g_stats_gate->stats();
-    return Py_BuildValue("{s:i,s:i,s:K,s:K,s:K,s:d,s:i}", "requests_waiting", s.waiting, "slots_busy", s.busy,
-                         "requests_admitted", static_cast<unsigned long long>(s.admitted),
-                         "requests_waited", static_cast<unsigned long long>(s.waited),
-                         "slots_lent", static_cast<unsigned long long>(s.lent),
-                         "total_wait_seconds", std::chrono::duration<double>(s.total_wait).count(),
-                         "thread_states", count_thread_states());
+    PyRef d = PyRef::steal(Py_BuildValue(
+        "{s:i,s:i,s:K,s:K,s:K,s:d,s:i}", "requests_waiting", s.waiting, "slots_busy", s.busy, "requests_admitted",
+        static_cast<unsigned long long>(s.admitted), "requests_waited", static_cast<unsigned long long>(s.waited),
+        "slots_lent", static_cast<unsigned long long>(s.lent), "total_wait_seconds",
+        std::chrono::duration<double>(s.total_wait).count(), "thread_states", count_thread_states()));
+    if (!d) return nullptr;
+    if (g_stats_recycling) {
+        PyRef v = PyRef::steal(Py_BuildValue("{s:K,s:K,s:s}", "requests_served",
+                                             static_cast<unsigned long long>(g_stats_recycling->served()),
+                                             "request_limit",
+                                             static_cast<unsigned long long>(g_stats_recycling->request_limit()),
+                                             "leaving", leave_reason_name(g_stats_recycling->reason())));
+        if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
+    }
+    if (const ChildStats* e = g_stats_entry) {
+        // The same figures the status page shows for this child.
+        const StatusCounters& c = e->counters;
+        PyRef v = PyRef::steal(Py_BuildValue(
+            "{s:L,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:s}", "requests_in_app", static_cast<long long>(e->in_app.load()),
+            "app_4xx", static_cast<unsigned long long>(c.app_4xx.load()), "app_5xx",
+            static_cast<unsigned long long>(c.app_5xx.load()), "exceptions",
+            static_cast<unsigned long long>(c.exceptions.load()), "timeouts",
+            static_cast<unsigned long long>(c.timeouts.load()), "slot_wait_seconds_max",
+            static_cast<double>(e->slot_wait_max_ns.load()) / 1e9, "rss_bytes",
+            static_cast<unsigned long long>(e->rss_bytes.load()), "python_threads",
+            static_cast<unsigned long long>(e->python_threads.load()), "predecessor_left",
+            leave_reason_name(static_cast<LeaveReason>(e->predecessor_reason.load()))));
+        if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
+    }
+    return d.release();
 }
 
 std::string seconds(std::chrono::steady_clock::duration d) {
@@ -99,6 +127,7 @@ ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
 
 ChildRuntime::~ChildRuntime() {
     if (g_stats_gate == gate_.get()) g_stats_gate = nullptr;
+    if (g_stats_recycling == &recycling_) g_stats_recycling = nullptr;
     if (stopper_.joinable()) stopper_.detach();
 }
 
@@ -122,6 +151,7 @@ void ChildRuntime::start(int generation) {
     }
     ctx_.release_gil = model_.enable_threads;
     g_stats_gate = gate_.get();
+    g_stats_recycling = &recycling_;
     set_gate_stats_provider(gate_stats_dict);
 
     std::string apps;
@@ -132,6 +162,9 @@ void ChildRuntime::start(int generation) {
     }
 
     publish_child_info(generation, ps);
+    join_board(generation);
+    recycling_.start(control_, board_, static_cast<unsigned>(::getpid()) ^
+                                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
 
     python_ready_ = true;
     log(LogLevel::notice, std::string(PYMPM_APLOGNO(00010)) + "child ready: " + describe_model(model_, mpm_) +
@@ -144,6 +177,47 @@ void ChildRuntime::start(int generation) {
     // other threads (or the GIL is released between them).
     if (!model_.enable_threads && !mpm_.threaded) thread_binding::keep();
     else thread_binding::release();
+    timeouts_.start(control_, board_);
+}
+
+void ChildRuntime::join_board(int generation) {
+    if (!board_) return;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    ChildStats* entry = board_->claim(::getpid(), generation, now_ms);
+    if (!entry) {
+        log(LogLevel::warning, std::string(PYMPM_APLOGNO(00065)) + "the status board is full; child " +
+                                   std::to_string(::getpid()) + " is not shown on pympm-status");
+        return;
+    }
+    g_stats_entry = entry;
+    std::snprintf(entry->mpm, sizeof entry->mpm, "%s", mpm_.name.c_str());
+    entry->threads_per_child = mpm_.threads_per_child;
+    entry->py_threads = model_.py_threads;
+    entry->enable_threads = model_.enable_threads ? 1 : 0;
+    entry->http2 = mpm_.http2 ? 1 : 0;
+    entry->rss_bytes = resident_bytes();
+    metrics_.attach(entry);
+}
+
+void ChildRuntime::leave_board() {
+    if (!board_ || !metrics_.stats()) return;
+    g_stats_entry = nullptr;
+    board_->release(metrics_.stats(), recycling_.leaving() ? recycling_.reason() : LeaveReason::httpd);
+    metrics_.attach(nullptr);
+}
+
+void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised) {
+    const auto now = std::chrono::steady_clock::now();
+    metrics_.app_ends(now - admitted, status, raised);
+    // Python threads alive: counted at most once a second, with the GIL.
+    const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    if (metrics_.stats() && now_ns - threads_counted_ns_.load(std::memory_order_relaxed) > 1000000000) {
+        threads_counted_ns_.store(now_ns, std::memory_order_relaxed);
+        metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
+    }
+    if (recycling_.after_request() && mpm_.threaded) io.end_keepalive();
 }
 
 void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
@@ -247,14 +321,18 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         }
         // Waits for a PyThreads slot (holding no GIL), then takes the GIL;
         // a nested request runs with its outer request's.
+        const bool gated = gate_ && RequestScope::depth() == 0;
+        const auto arrived = gated ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        if (gated) metrics_.wait_begins();
         RequestScope scope(gate_.get(), !model_.enable_threads);
-        PyObject* callable = app_callable(app);
-        if (!callable) return 500;
-        int status;
-        {
-            WsgiRequest req(ctx_, io, app.name);
-            status = req.run(callable);
-        }
+        const auto admitted = std::chrono::steady_clock::now();
+        if (gated) metrics_.wait_ends(scope.waited(), admitted - arrived);
+        if (!scope.outermost()) return serve(app, io).status;
+        metrics_.app_begins();
+        timeouts_.request_begins(io, app.name, admitted);
+        auto [status, raised, app_status] = serve(app, io);
+        timeouts_.request_ends();
+        account(io, admitted, status ? status : app_status, raised);
         if (!model_.enable_threads) warn_about_app_threads();
         return status;
     } catch (const std::exception& e) {
@@ -265,6 +343,14 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
                                     std::string(io.uri()));
     }
     return 500;
+}
+
+ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
+    PyObject* callable = app_callable(app);
+    if (!callable) return {500, false, 0};
+    WsgiRequest req(ctx_, io, app.name);
+    const int status = req.run(callable);
+    return {status, req.app_raised(), req.response_status()};
 }
 
 void ChildRuntime::notify_stopping() noexcept {
@@ -318,6 +404,7 @@ bool ChildRuntime::run_stop_sequence(std::string& stuck_names) {
 
 void ChildRuntime::shutdown() noexcept {
     if (!python_ready_ || shut_down_) return;
+    leave_board();
     if (RequestScope::depth() > 0) {
         // httpd killed the child from a signal handler in the middle of a
         // request on this very thread: Python is in an unknown state.
@@ -333,6 +420,7 @@ void ChildRuntime::shutdown() noexcept {
                               "the stop sequence");
         // Every request is over: the watchdog covers what signalling still
         // takes, then the rest.
+        timeouts_.stop();
         if (stopper_.joinable()) stopper_.join();
         thread_binding::acquire();
         std::string stuck;

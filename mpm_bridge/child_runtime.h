@@ -3,16 +3,22 @@
 // the child pool's cleanup; the module holds the only pointer to it.
 #pragma once
 
+#include "child_control.h"
+#include "child_metrics.h"
+#include "child_recycling.h"
 #include "child_settings.h"
 #include "effective_model.h"
 #include "interpreter.h"
 #include "log.h"
 #include "mpm_model.h"
 #include "request_io.h"
+#include "request_timeouts.h"
 #include "slot_gate.h"
+#include "status_board.h"
 #include "wsgi_context.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +33,11 @@ public:
     ~ChildRuntime();
     ChildRuntime(const ChildRuntime&) = delete;
     ChildRuntime& operator=(const ChildRuntime&) = delete;
+
+    // Before start(): the server's status board (null: none) and how to make
+    // this child leave.
+    void set_status_board(StatusBoard* board) { board_ = board; }
+    void set_control(ChildControl* control) { control_ = control; }
 
     // child_init: starts Python, imports the apps, logs "child ready".
     void start(int generation);
@@ -58,10 +69,22 @@ private:
     };
 
     PyObject* app_callable(App& app);
+    // Runs the app for one request, GIL held: the handler status, whether
+    // the app raised, and the status it answered.
+    struct Served {
+        int status;
+        bool raised;
+        int app_status;
+    };
+    Served serve(App& app, RequestIO& io);
     bool import_app(App& app, bool at_startup);
     void log(LogLevel level, const std::string& message) { log_.log(level, message); }
     void warn_about_app_threads();
     bool run_stop_sequence(std::string& stuck_names);
+    void join_board(int generation);
+    void leave_board();
+    // After an outermost request, GIL held.
+    void account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised);
     // Fills the dict behind pympm.child_info(); its temporaries die here,
     // with the GIL held.
     void publish_child_info(int generation, const PythonStart& ps);
@@ -79,6 +102,12 @@ private:
     bool shut_down_ = false;
     std::atomic<bool> stopping_notified_{false};
     std::thread stopper_; // signals pympm.stopping while requests finish
+    StatusBoard* board_ = nullptr;
+    ChildControl* control_ = nullptr;
+    ChildMetrics metrics_;
+    ChildRecycling recycling_{settings_, log_, metrics_};
+    RequestTimeouts timeouts_{settings_, ctx_.py, log_, metrics_, recycling_};
+    std::atomic<std::int64_t> threads_counted_ns_{0};
     std::atomic<bool> thread_warning_done_{false};
 };
 

@@ -22,6 +22,10 @@ struct ChildSettings {
     int py_threads = 0;                   // PyThreads; 0 = auto
     int shutdown_timeout_s = 5;           // PyShutdownTimeout
     bool utf8_mode = true;                // PyUTF8Mode (Off: the locale's encoding)
+    int request_timeout_s = 0;            // PyRequestTimeout; 0 = off
+    long max_requests = 0;                // PyMaxRequests N; 0 = off
+    long max_requests_jitter = 0;         //   and its jitter
+    long max_memory_mib = 0;              // PyMaxMemory; 0 = off
 };
 
 } // namespace pympm

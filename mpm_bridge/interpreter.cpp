@@ -185,6 +185,8 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     out.file_wrapper = get("FileWrapper");
     out.client_disconnected = get("ClientDisconnected");
     out.request_body_error = get("RequestBodyError");
+    out.request_timeout = get("RequestTimeout");
+    out.thread_stack = get("_thread_stack");
     out.child_info = get("_child_info");
     PyRef log_stream = get("LogStream");
 
@@ -192,7 +194,8 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     PyRef out_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 5, "<stdout>"));
     PyRef err_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "<stderr>"));
     out.errors_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "wsgi.errors"));
-    if (!out_stream || !err_stream || !out.errors_stream || !out.load_app || !out.shutdown) {
+    if (!out_stream || !err_stream || !out.errors_stream || !out.load_app || !out.shutdown || !out.request_timeout ||
+        !out.thread_stack) {
         error = "the pympm bootstrap is incomplete";
         PyErr_Clear();
         return false;

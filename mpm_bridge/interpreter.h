@@ -32,6 +32,8 @@ struct PympmModule {
     PyRef file_wrapper;      // FileWrapper type
     PyRef client_disconnected; // ClientDisconnected exception type
     PyRef request_body_error;  // RequestBodyError exception type
+    PyRef request_timeout;     // RequestTimeout exception type
+    PyRef thread_stack;        // _thread_stack(ident) -> str or None
     PyRef errors_stream;     // wsgi.errors
     PyRef child_info;        // the dict behind pympm.child_info()
 };

@@ -30,7 +30,8 @@ class _LazyModule:
 
 traceback = _LazyModule("traceback")
 
-__all__ = ["stopping", "on_stop", "child_info", "ClientDisconnected", "FileWrapper"]
+__all__ = ["stopping", "on_stop", "child_info", "ClientDisconnected", "RequestBodyError", "RequestTimeout",
+           "FileWrapper"]
 
 stopping = threading.Event()
 _on_stop = []
@@ -45,6 +46,22 @@ class ClientDisconnected(ConnectionError):
 
 class RequestBodyError(OSError):
     """The request body was refused by httpd (too large or malformed)."""
+
+
+class RequestTimeout(BaseException):
+    """Raised in a request's thread when it has run the app for longer than
+    PyRequestTimeout. A BaseException, as KeyboardInterrupt is: an app's
+    `except Exception:` must not swallow it and carry on; `finally` blocks
+    and context managers still run."""
+
+
+def _thread_stack(ident):
+    """The Python stack of thread `ident`, innermost last, or None."""
+    frames = _current_frames() if _current_frames else {}
+    frame = frames.get(ident)
+    if frame is None:
+        return None
+    return "".join(traceback.format_stack(frame)).rstrip("\n")
 
 
 def on_stop(fn):

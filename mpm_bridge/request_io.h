@@ -54,6 +54,12 @@ public:
     virtual bool is_head() const = 0;
     // The request URI for log lines ("/app/x?y=1").
     virtual std::string_view uri() const = 0;
+    // "GET /app/x?y=1 HTTP/1.1 from 192.0.2.7:51234", for log lines written
+    // away from the request (the timeout watchdog).
+    virtual std::string describe() const { return std::string(uri()); }
+    // The connection is not kept alive after this response (the child is
+    // leaving).
+    virtual void end_keepalive() {}
 
     // Before the app runs: the HTTP status to refuse the request body with
     // (413 when its Content-Length exceeds LimitRequestBody), else 0. `why`

@@ -31,7 +31,7 @@ RequestScope::RequestScope(SlotGate* gate, bool keep_gil)
         // GIL from the handler (its interrupted thread may hold the GIL's
         // own mutex).
         if (gate) {
-            gate->acquire(holder_);
+            waited_ = gate->acquire(holder_);
             t.gate = gate;
             t.holder = &holder_;
         }

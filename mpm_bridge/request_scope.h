@@ -37,10 +37,14 @@ public:
     // Requests running on this thread (0 outside any; 2 inside a nested one).
     // Safe to read from a signal handler on this thread.
     static int depth();
+    bool outermost() const { return outermost_; }
+    // The outermost request had to wait for its PyThreads slot.
+    bool waited() const { return waited_; }
 
 private:
     bool keep_gil_;
     bool outermost_;
+    bool waited_ = false;
     bool took_gil_ = false;
     SlotGate::Holder holder_;
     BlockingSection* suspended_ = nullptr; // the outer request's, if nested

@@ -37,12 +37,13 @@ void SlotGate::wake_waiters() {
     if (waiting_ > 0 || returning_ > 0) cv_.notify_all();
 }
 
-void SlotGate::acquire(Holder& h) {
+bool SlotGate::acquire(Holder& h) {
     std::unique_lock lock(mutex_);
     const std::uint64_t ticket = next_ticket_++;
     auto my_turn = [&] { return ticket == next_to_admit_ && returning_ == 0; };
     Clock::time_point wake = Clock::time_point::max();
-    if (!(my_turn() && take_slot(Clock::now(), wake))) {
+    const bool waits = !(my_turn() && take_slot(Clock::now(), wake));
+    if (waits) {
         const auto start = Clock::now();
         ++waiting_;
         for (;;) {
@@ -62,6 +63,7 @@ void SlotGate::acquire(Holder& h) {
     h.holds_ = true;
     // The next ticket may be admissible too if several slots are free.
     wake_waiters();
+    return waits;
 }
 
 void SlotGate::release(Holder& h) {

@@ -54,8 +54,8 @@ public:
     SlotGate(const SlotGate&) = delete;
     SlotGate& operator=(const SlotGate&) = delete;
 
-    // Waits for a slot, in arrival order.
-    void acquire(Holder& h);
+    // Waits for a slot, in arrival order; true if it had to wait.
+    bool acquire(Holder& h);
     // Gives the slot back (whatever state the holder is in).
     void release(Holder& h);
     // The holder now waits on its client: its slot may be lent.

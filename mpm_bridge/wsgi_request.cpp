@@ -119,6 +119,7 @@ void WsgiRequest::log_lines(LogLevel level, const std::string& head, const std::
 }
 
 int WsgiRequest::fail(const char* what) {
+    app_raised_ = true;
     std::string trace = take_python_error(ctx_.py);
     log_lines(LogLevel::error,
               std::string(PYMPM_APLOGNO(00020)) + "app " + app_name_ + " " + what + " for " +
@@ -473,6 +474,19 @@ bool WsgiRequest::disconnect_error_pending() const {
 }
 
 int WsgiRequest::error_response(const char* what) {
+    if (PyErr_Occurred() && PyErr_ExceptionMatches(ctx_.py.request_timeout.get())) {
+        // PyRequestTimeout: the watchdog logged the request and its stack.
+        PyErr_Clear();
+        app_raised_ = true;
+        log(LogLevel::warning, std::string(PYMPM_APLOGNO(00061)) + "app " + app_name_ + " stopped serving " +
+                                   std::string(io_.uri()) + " on pympm.RequestTimeout" +
+                                   (io_.head_sent() ? "; the response is cut short" : "; 504 to the client"));
+        if (io_.head_sent()) {
+            abort_response();
+            return 0;
+        }
+        return 504;
+    }
     if (PyErr_Occurred()) {
         if (disconnect_error_pending()) {
             PyObject *t = nullptr, *v = nullptr, *tb = nullptr;

@@ -32,6 +32,10 @@ public:
     // Returns 0 when a response was sent (or the client went away), else the
     // HTTP status httpd should answer with (500, 413, ...).
     int run(PyObject* app);
+    // After run(): the status the client got from the app (0 if none), and
+    // whether the app raised (client disconnects aside).
+    int response_status() const { return head_set_ ? head_.status : 0; }
+    bool app_raised() const { return app_raised_; }
 
     // Called by the Python-facing objects (wsgi_types.cpp), GIL held,
     // between call_started() and call_finished().
@@ -128,6 +132,7 @@ private:
     bool input_gone_ = false;  // the client went away while sending the body
     bool aborted_ = false;
     int body_error_status_ = 0; // 413/400 from reading the body
+    bool app_raised_ = false;
 
     // Input state. The read-ahead buffer grows without zero-filling: it is
     // always written by a read before it is looked at.

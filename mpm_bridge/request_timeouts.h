@@ -1,0 +1,68 @@
+// PyRequestTimeout, acted on: a request that runs the app longer than the
+// timeout is logged with its Python stack and gets pympm.RequestTimeout
+// raised in its thread; one still in the app a timeout later (blocked in C,
+// or it swallowed the exception) makes the child leave: it stops taking
+// connections, lets its other requests finish (up to PyShutdownTimeout),
+// logs the stack again and exits. Also samples the child's figures once per
+// tick for the status board.
+#pragma once
+
+#include "child_control.h"
+#include "child_metrics.h"
+#include "child_recycling.h"
+#include "child_settings.h"
+#include "gil_runner.h"
+#include "interpreter.h"
+#include "log.h"
+#include "request_watchdog.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+namespace pympm {
+
+class RequestIO;
+
+class RequestTimeouts final : public RequestWatchdog::Handler {
+public:
+    RequestTimeouts(const ChildSettings& settings, const PympmModule& py, LogSink& log, ChildMetrics& metrics,
+                    ChildRecycling& recycling)
+        : settings_(settings), py_(py), log_(log), metrics_(metrics), recycling_(recycling) {}
+    ~RequestTimeouts() override { stop(); }
+
+    // Starts the watchdog thread (at child start, with the GIL released).
+    void start(ChildControl* control, StatusBoard* board);
+    // Before Python is finalised, without the GIL.
+    void stop();
+
+    // The request thread, holding the GIL, around an outermost request.
+    void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
+    void request_ends();
+    // Requests in the app now (outermost ones).
+    std::atomic<int>& in_app() { return in_app_; }
+
+    void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) override;
+    void still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) override;
+    void tick() override;
+
+private:
+    // Logs `head` and the stack of the watched request's thread; false if
+    // the GIL could not be had in time (the head is logged without it).
+    bool log_with_stack(RequestWatch& w, std::uint64_t seq, LogLevel level, const std::string& id,
+                        const std::string& head, bool raise_timeout);
+
+    const ChildSettings& settings_;
+    const PympmModule& py_;
+    LogSink& log_;
+    ChildMetrics& metrics_;
+    ChildRecycling& recycling_;
+    ChildControl* control_ = nullptr;
+    StatusBoard* board_ = nullptr;
+    std::unique_ptr<GilRunner> runner_;
+    std::unique_ptr<RequestWatchdog> watchdog_;
+    std::atomic<int> in_app_{0};
+    std::atomic<int> stuck_{0};
+};
+
+} // namespace pympm
