@@ -19,31 +19,38 @@ void ChildRecycling::start(ChildControl* control, StatusBoard* board, unsigned s
     }
 }
 
-bool ChildRecycling::after_request() {
+bool ChildRecycling::count_request() {
     const std::uint64_t served = served_.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (leaving()) return true;
+    if (leaving() || due_.load() != 0) return true;
+    LeaveReason reason = LeaveReason::none;
+    std::string why;
     if (limit_ && served >= limit_) {
-        leave(LeaveReason::max_requests, "served " + std::to_string(served) + " requests (PyMaxRequests " +
-                                             std::to_string(settings_.max_requests) +
-                                             (settings_.max_requests_jitter
-                                                  ? " " + std::to_string(settings_.max_requests_jitter) +
-                                                        ", this child's limit " + std::to_string(limit_)
-                                                  : std::string()) +
-                                             ")");
-        return true;
-    }
-    if (settings_.max_memory_mib > 0) {
+        reason = LeaveReason::max_requests;
+        why = "served " + std::to_string(served) + " requests (PyMaxRequests " + std::to_string(settings_.max_requests) +
+              (settings_.max_requests_jitter ? " " + std::to_string(settings_.max_requests_jitter) +
+                                                   ", this child's limit " + std::to_string(limit_)
+                                             : std::string()) +
+              ")";
+    } else if (settings_.max_memory_mib > 0) {
         const std::uint64_t rss = resident_bytes();
         metrics_.set_rss(rss);
         const std::uint64_t limit = static_cast<std::uint64_t>(settings_.max_memory_mib) * 1024 * 1024;
         if (rss > limit) {
-            leave(LeaveReason::max_memory, "its resident memory is " + std::to_string(rss / (1024 * 1024)) +
-                                               " MiB after a request, above PyMaxMemory " +
-                                               std::to_string(settings_.max_memory_mib) + " MiB");
-            return true;
+            reason = LeaveReason::max_memory;
+            why = "its resident memory is " + std::to_string(rss / (1024 * 1024)) +
+                  " MiB after the app answered a request, above PyMaxMemory " +
+                  std::to_string(settings_.max_memory_mib) + " MiB";
         }
     }
-    return false;
+    if (reason == LeaveReason::none) return false;
+    std::uint32_t none = 0;
+    if (due_.compare_exchange_strong(none, static_cast<std::uint32_t>(reason))) due_why_ = why;
+    return true;
+}
+
+void ChildRecycling::leave_if_due() {
+    const std::uint32_t due = due_.load();
+    if (due && !leaving()) leave(static_cast<LeaveReason>(due), due_why_);
 }
 
 void ChildRecycling::leave(LeaveReason reason, const std::string& why) {

@@ -22,9 +22,13 @@ public:
 
     // At child start: the request limit of this child (N + random(0..jitter)).
     void start(ChildControl* control, StatusBoard* board, unsigned seed);
-    // After each request that reached the app. True when the child is
-    // leaving (the response's connection is not kept alive).
-    bool after_request();
+    // Once per request, when its response is about to start (or at its end
+    // if it never got that far): counts it and decides whether the child
+    // leaves after it. True if so: the response should not keep the
+    // connection alive.
+    bool count_request();
+    // After the request: leaves if count_request() decided so.
+    void leave_if_due();
     // Leaves for `reason` (first call only); `why` goes to the log.
     void leave(LeaveReason reason, const std::string& why);
 
@@ -42,6 +46,8 @@ private:
     std::uint64_t limit_ = 0; // 0: none
     std::atomic<std::uint64_t> served_{0};
     std::atomic<std::uint32_t> reason_{0};
+    std::atomic<std::uint32_t> due_{0}; // decided, not yet acted on
+    std::string due_why_;               // written once, by the thread that set due_
 };
 
 } // namespace pympm

@@ -24,6 +24,10 @@ namespace {
 // the status board through these pointers; they are set while a runtime
 // exists and own nothing.
 const SlotGate* g_stats_gate = nullptr;
+
+// The outermost request on this thread was counted for recycling when its
+// response was ready (ChildRuntime::response_ready).
+thread_local bool t_request_counted = false;
 const ChildStats* g_stats_entry = nullptr;
 const ChildRecycling* g_stats_recycling = nullptr;
 
@@ -150,6 +154,8 @@ void ChildRuntime::start(int generation) {
         return;
     }
     ctx_.release_gil = model_.enable_threads;
+    ctx_.response_ready = &ChildRuntime::response_ready;
+    ctx_.response_ready_owner = this;
     g_stats_gate = gate_.get();
     g_stats_recycling = &recycling_;
     set_gate_stats_provider(gate_stats_dict);
@@ -177,7 +183,7 @@ void ChildRuntime::start(int generation) {
     // other threads (or the GIL is released between them).
     if (!model_.enable_threads && !mpm_.threaded) thread_binding::keep();
     else thread_binding::release();
-    timeouts_.start(control_, board_);
+    timeouts_.start(control_, board_, gate_.get());
 }
 
 void ChildRuntime::join_board(int generation) {
@@ -201,6 +207,15 @@ void ChildRuntime::join_board(int generation) {
     metrics_.attach(entry);
 }
 
+void ChildRuntime::response_ready(void* owner, RequestIO& io) {
+    // The last response of a child that leaves closes its connection, so
+    // the client does not send on one the child is about to close.
+    auto* self = static_cast<ChildRuntime*>(owner);
+    if (RequestScope::depth() != 1 || t_request_counted) return;
+    t_request_counted = true;
+    if (self->recycling_.count_request()) io.end_keepalive();
+}
+
 void ChildRuntime::leave_board() {
     if (!board_ || !metrics_.stats()) return;
     g_stats_entry = nullptr;
@@ -217,7 +232,9 @@ void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point 
         threads_counted_ns_.store(now_ns, std::memory_order_relaxed);
         metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
     }
-    if (recycling_.after_request() && mpm_.threaded) io.end_keepalive();
+    if (!t_request_counted && recycling_.count_request()) io.end_keepalive();
+    t_request_counted = false;
+    recycling_.leave_if_due();
 }
 
 void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
@@ -321,9 +338,15 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         }
         // Waits for a PyThreads slot (holding no GIL), then takes the GIL;
         // a nested request runs with its outer request's.
-        const bool gated = gate_ && RequestScope::depth() == 0;
+        const bool outer = RequestScope::depth() == 0;
+        const bool gated = gate_ && outer;
         const auto arrived = gated ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (gated) metrics_.wait_begins();
+        struct InFlight {
+            RequestTimeouts* t;
+            ~InFlight() { if (t) t->request_leaves(); }
+        } in_flight{outer ? &timeouts_ : nullptr};
+        if (outer) timeouts_.request_arrives();
         RequestScope scope(gate_.get(), !model_.enable_threads);
         const auto admitted = std::chrono::steady_clock::now();
         if (gated) metrics_.wait_ends(scope.waited(), admitted - arrived);

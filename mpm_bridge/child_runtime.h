@@ -82,6 +82,7 @@ private:
     void warn_about_app_threads();
     bool run_stop_sequence(std::string& stuck_names);
     void join_board(int generation);
+    static void response_ready(void* owner, RequestIO& io);
     void leave_board();
     // After an outermost request, GIL held.
     void account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised);

@@ -23,9 +23,10 @@ std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
 
 } // namespace
 
-void RequestTimeouts::start(ChildControl* control, StatusBoard* board) {
+void RequestTimeouts::start(ChildControl* control, StatusBoard* board, SlotGate* gate) {
     control_ = control;
     board_ = board;
+    gate_ = gate;
     using namespace std::chrono;
     const milliseconds timeout = seconds(settings_.request_timeout_s);
     if (timeout.count() == 0 && !board) return; // nothing to watch or sample
@@ -44,7 +45,6 @@ void RequestTimeouts::stop() {
 
 void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
                                      std::chrono::steady_clock::time_point admitted) {
-    in_app_.fetch_add(1, std::memory_order_relaxed);
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
     RequestWatch& w = RequestWatch::this_thread();
     w.phase.store(0, std::memory_order_relaxed);
@@ -57,7 +57,6 @@ void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
 }
 
 void RequestTimeouts::request_ends() {
-    in_app_.fetch_sub(1, std::memory_order_relaxed);
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
     RequestWatch& w = RequestWatch::this_thread();
     w.admitted_ns.store(0, std::memory_order_release);
@@ -115,12 +114,14 @@ void RequestTimeouts::still_stuck(RequestWatch& w, std::uint64_t seq, double ela
                    false);
     recycling_.leave(LeaveReason::request_timeout,
                      "a request is stuck in the app past twice PyRequestTimeout");
+    // Requests waiting for the stuck one's PyThreads slot get one.
+    if (gate_) gate_->add_slot();
     // The stuck thread will never let httpd's graceful stop finish: the
     // other requests get up to PyShutdownTimeout, then the child exits.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(settings_.shutdown_timeout_s);
-    while (in_app_.load() > stuck_.load() && std::chrono::steady_clock::now() < deadline)
+    while (in_flight_.load() > stuck_.load() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const int others = std::max(0, in_app_.load() - stuck_.load());
+    const int others = std::max(0, in_flight_.load() - stuck_.load());
     log_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00063)) + "child " + std::to_string(::getpid()) +
                                   " exits now with " + std::to_string(stuck_.load()) + " stuck request(s)" +
                                   (others ? " and " + std::to_string(others) + " other(s) still running" : "") +

@@ -15,6 +15,7 @@
 #include "interpreter.h"
 #include "log.h"
 #include "request_watchdog.h"
+#include "slot_gate.h"
 
 #include <atomic>
 #include <chrono>
@@ -32,15 +33,19 @@ public:
     ~RequestTimeouts() override { stop(); }
 
     // Starts the watchdog thread (at child start, with the GIL released).
-    void start(ChildControl* control, StatusBoard* board);
+    // `gate`: the child's PyThreads gate, or null.
+    void start(ChildControl* control, StatusBoard* board, SlotGate* gate);
     // Before Python is finalised, without the GIL.
     void stop();
 
-    // The request thread, holding the GIL, around an outermost request.
+    // Around an outermost request, from its arrival (before it waits for a
+    // slot) to its end: a child that leaves lets these finish.
+    void request_arrives() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    void request_leaves() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+    // The request thread, holding the GIL, around an outermost request's
+    // time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
     void request_ends();
-    // Requests in the app now (outermost ones).
-    std::atomic<int>& in_app() { return in_app_; }
 
     void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) override;
     void still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) override;
@@ -59,9 +64,10 @@ private:
     ChildRecycling& recycling_;
     ChildControl* control_ = nullptr;
     StatusBoard* board_ = nullptr;
+    SlotGate* gate_ = nullptr;
     std::unique_ptr<GilRunner> runner_;
     std::unique_ptr<RequestWatchdog> watchdog_;
-    std::atomic<int> in_app_{0};
+    std::atomic<int> in_flight_{0};
     std::atomic<int> stuck_{0};
 };
 

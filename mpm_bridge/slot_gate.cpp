@@ -115,6 +115,13 @@ void SlotGate::end_io(Holder& h) {
     wake_waiters();
 }
 
+void SlotGate::add_slot() {
+    std::lock_guard lock(mutex_);
+    ++slots_;
+    ++free_;
+    wake_waiters();
+}
+
 SlotGateStats SlotGate::stats() const {
     std::lock_guard lock(mutex_);
     SlotGateStats s;

@@ -64,6 +64,10 @@ public:
     // of new arrivals.
     void end_io(Holder& h);
 
+    // One more slot, for good: a request stuck past recovery keeps its
+    // slot while the child finishes the others before it leaves.
+    void add_slot();
+
     SlotGateStats stats() const;
 
 private:
@@ -75,7 +79,7 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    const int slots_;
+    int slots_;
     const std::chrono::milliseconds lend_after_;
     int free_;
     Holder* io_head_ = nullptr; // holders in I/O, oldest first

@@ -5,6 +5,7 @@
 
 #include "python_ref.h"
 #include "interpreter.h"
+#include "request_io.h"
 
 #include <string>
 #include <string_view>
@@ -60,6 +61,10 @@ struct WsgiContext {
     PyRef key_url_scheme;
     PyRef key_input;
     EnvironKeys keys;
+    // Called once the app has returned its response, before any of it is
+    // sent (the child may decide then to close the connection after it).
+    void (*response_ready)(void* owner, RequestIO& io) = nullptr;
+    void* response_ready_owner = nullptr;
 
     // Builds the types and constants. Needs the GIL and a loaded py module.
     bool init(bool multithread, bool multiprocess, std::string& error);

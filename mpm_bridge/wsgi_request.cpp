@@ -592,6 +592,7 @@ int WsgiRequest::run(PyObject* app) {
 
     PyRef result = PyRef::steal(PyObject_CallFunctionObjArgs(app, environ.get(), start_response_obj_.get(), nullptr));
     if (!result) return error_response("raised an exception");
+    if (ctx_.response_ready) ctx_.response_ready(ctx_.response_ready_owner, io_);
 
     int status;
     if (auto sent = try_send_file(result.get())) {
