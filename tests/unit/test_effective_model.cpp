@@ -153,4 +153,32 @@ BOOST_AUTO_TEST_CASE(describe) {
     BOOST_TEST(describe_model(off, p) == "mpm=prefork threads_per_child=1 py_threads=1 enable_threads=off");
 }
 
+// HTTP/2: mod_http2's workers bring requests beyond ThreadsPerChild.
+BOOST_AUTO_TEST_CASE(http2_always_gates_and_refuses_off) {
+    MpmModel event = threaded("event", 4);
+    event.http2 = true;
+    auto m = compute_effective_model(settings(0), event);
+    BOOST_TEST(m.py_threads == 4);
+    BOOST_TEST(m.gate_needed, "the gate counts h2 workers too");
+    BOOST_TEST(!m.error);
+    BOOST_TEST(contains(describe_model(m, event), "http2=on"));
+
+    // PyThreads above ThreadsPerChild is kept: the workers can use it.
+    auto above = compute_effective_model(settings(8), event);
+    BOOST_TEST(above.py_threads == 8);
+    BOOST_TEST(above.warnings.empty());
+    BOOST_TEST(above.multithread);
+
+    MpmModel pf = prefork();
+    pf.http2 = true;
+    auto off = compute_effective_model(settings(0, false), pf);
+    BOOST_TEST_REQUIRE(off.error.has_value());
+    BOOST_TEST(contains(*off.error, "PyEnableThreads Off cannot serve HTTP/2"));
+    BOOST_TEST(contains(*off.error, "remove h2 and h2c from Protocols"));
+    auto on = compute_effective_model(settings(0), pf);
+    BOOST_TEST(!on.error);
+    BOOST_TEST(on.gate_needed);
+    BOOST_TEST(!on.multithread);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
