@@ -148,7 +148,7 @@ void ChildRuntime::start(int generation) {
     }
     python_started_ = true;
     std::string error;
-    if (!load_pympm_module(ctx_.py, error) || !ctx_.init(model_.multithread, model_.multiprocess, error)) {
+    if (!load_pympm_module(ctx_.py, error) || !wsgi_.init(ctx_.py, model_.multithread, model_.multiprocess, error)) {
         log(LogLevel::error, std::string(PYMPM_APLOGNO(00003)) + error);
         thread_binding::release();
         return;
@@ -371,7 +371,7 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     PyObject* callable = app_callable(app);
     if (!callable) return {500, false, 0};
-    WsgiRequest req(ctx_, io, app.name);
+    WsgiRequest req(ctx_, wsgi_, io, app.name);
     const int status = req.run(callable);
     return {status, req.app_raised(), req.response_status()};
 }
@@ -454,7 +454,8 @@ void ChildRuntime::shutdown() noexcept {
             return; // exit without finalising: Py_FinalizeEx would wait for them
         }
         for (auto& app : apps_) app.callable.reset();
-        ctx_.clear();
+        wsgi_.clear();
+        ctx_.py = PympmModule{};
         g_stats_gate = nullptr;
         const int rc = Py_FinalizeEx();
         thread_binding::interpreter_finalized();

@@ -15,6 +15,7 @@
 #include "request_timeouts.h"
 #include "slot_gate.h"
 #include "status_board.h"
+#include "request_context.h"
 #include "wsgi_context.h"
 
 #include <atomic>
@@ -96,7 +97,8 @@ private:
     LogSink& log_;
     std::unique_ptr<SlotGate> gate_;
     std::vector<App> apps_;
-    WsgiContext ctx_;
+    RequestContext ctx_;
+    WsgiContext wsgi_;
     bool python_started_ = false;
     bool python_ready_ = false;
     bool finalized_ = false;

@@ -43,7 +43,7 @@ namespace {
 PyRef interned(const char* s) { return PyRef::steal(PyUnicode_InternFromString(s)); }
 } // namespace
 
-bool WsgiContext::init(bool multithread, bool multiprocess, std::string& error) {
+bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiprocess, std::string& error) {
     if (!make_wsgi_types(start_response_type, input_type, error)) return false;
     str_close = interned("close");
     str_fileno = interned("fileno");
@@ -84,7 +84,6 @@ void WsgiContext::clear() {
     input_type.reset();
     str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset(); str_write.reset(); str_filelike.reset();
     str_https.reset(); str_http.reset(); key_url_scheme.reset(); key_input.reset();
-    py = PympmModule{};
 }
 
 } // namespace pympm

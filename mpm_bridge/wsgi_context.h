@@ -1,11 +1,10 @@
-// What every request of a child shares: the pympm module's objects, the
-// effective model's flags, the Python types of the per-request objects and
-// the interned environ keys. Owned by ChildRuntime; used with the GIL held.
+// What every WSGI request of a child shares: the Python types of the
+// per-request objects, the environ template and the interned environ keys.
+// Owned by ChildRuntime; used with the GIL held.
 #pragma once
 
 #include "python_ref.h"
 #include "interpreter.h"
-#include "request_io.h"
 
 #include <string>
 #include <string_view>
@@ -45,8 +44,6 @@ private:
 };
 
 struct WsgiContext {
-    PympmModule py;
-    bool release_gil = true;  // PyEnableThreads On
     PyRef environ_template;   // constant wsgi.* entries, copied per request
     PyRef start_response_type;
     PyRef input_type;
@@ -61,13 +58,9 @@ struct WsgiContext {
     PyRef key_url_scheme;
     PyRef key_input;
     EnvironKeys keys;
-    // Called once the app has returned its response, before any of it is
-    // sent (the child may decide then to close the connection after it).
-    void (*response_ready)(void* owner, RequestIO& io) = nullptr;
-    void* response_ready_owner = nullptr;
 
     // Builds the types and constants. Needs the GIL and a loaded py module.
-    bool init(bool multithread, bool multiprocess, std::string& error);
+    bool init(const PympmModule& py, bool multithread, bool multiprocess, std::string& error);
     void clear();
 };
 
