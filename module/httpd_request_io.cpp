@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include <cstring>
+#include <sys/socket.h>
 #include <string>
 
 namespace pympm::httpd {
@@ -70,10 +71,46 @@ void HttpdRequestIO::cgi_vars(CgiVars& out) {
     }
 }
 
+void HttpdRequestIO::request_line(RequestLine& out) {
+    out.method = r_->method ? r_->method : "GET";
+    out.protocol = r_->protocol ? r_->protocol : "HTTP/1.1";
+    out.path = r_->uri;
+    out.mount_length = script_name_len_;
+    out.target = r_->unparsed_uri ? r_->unparsed_uri : r_->uri;
+    out.query = r_->args ? r_->args : "";
+    out.https = is_https();
+    conn_rec* c = r_->connection;
+    out.client_ip = r_->useragent_ip ? r_->useragent_ip : (c->client_ip ? c->client_ip : "");
+    out.client_port = c->client_addr ? c->client_addr->port : 0;
+    out.server_ip = c->local_ip ? c->local_ip : "";
+    out.server_port = c->local_addr ? c->local_addr->port : 0;
+    const apr_array_header_t* arr = apr_table_elts(r_->headers_in);
+    const auto* elts = reinterpret_cast<const apr_table_entry_t*>(arr->elts);
+    out.headers.reserve(static_cast<std::size_t>(arr->nelts));
+    for (int i = 0; i < arr->nelts; ++i)
+        if (elts[i].key && elts[i].val) out.headers.emplace_back(elts[i].key, elts[i].val);
+}
+
+bool HttpdRequestIO::peer_closed() {
+    // mod_http2's streams have no socket of their own.
+    conn_rec* c = r_->connection;
+    if (c->master) return false;
+    apr_socket_t* sock = ap_get_conn_socket(c);
+    apr_os_sock_t fd = -1;
+    if (!sock || apr_os_sock_get(&fd, sock) != APR_SUCCESS || fd < 0) return false;
+    char byte;
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0; // EOF; data (a pipelined request) or EAGAIN: still there
+}
+
 bool HttpdRequestIO::is_https() const { return std::strcmp(ap_http_scheme(r_), "https") == 0; }
 
 std::optional<std::uint64_t> HttpdRequestIO::body_length() const {
     if (body_not_ours_) return 0;
+    // HTTP/1 has a body only with one of these headers (RFC 9112 6.3).
+    if (r_->proto_num < 2000 && !apr_table_get(r_->headers_in, "Transfer-Encoding") &&
+        !apr_table_get(r_->headers_in, "Content-Length"))
+        return 0;
     // Without Content-Length (HTTP/2 may send a body with neither header)
     // the length is unknown, not zero.
     if (apr_table_get(r_->headers_in, "Transfer-Encoding")) return std::nullopt;
@@ -158,14 +195,16 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
 
 void HttpdRequestIO::set_head(const ResponseHead& head) {
     if (head_sent_) return;
+    r_->status = head.status;
+    // No reason phrase (ASGI gives none): httpd supplies the standard one.
+    r_->status_line = head.status_line.empty()
+                          ? nullptr
+                          : apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
     if (error_status_ && head.status == 200) {
         // An app serving an ErrorDocument answers like a static error page:
         // with the error's status, so a 404 page stays a 404.
         r_->status = error_status_;
         r_->status_line = nullptr;
-    } else {
-        r_->status = head.status;
-        r_->status_line = apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
     }
     for (const auto& [name, value] : head.headers) {
         const char* v = apr_pstrmemdup(r_->pool, value.data(), value.size());

@@ -19,6 +19,8 @@ public:
 
     void cgi_vars(CgiVars& out) override;
     bool is_https() const override;
+    void request_line(RequestLine& out) override;
+    bool peer_closed() override;
     std::optional<std::uint64_t> body_length() const override;
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;

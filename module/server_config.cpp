@@ -53,13 +53,20 @@ const char* global_only(cmd_parms* cmd) {
     return ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
-const char* set_app(cmd_parms* cmd, void*, const char* url, const char* target_text) {
+const char* set_app(cmd_parms* cmd, void*, const char* url, const char* target_text, const char* interface) {
     return guarded(cmd, [&]() -> const char* {
         ServerConfig* conf = server_config(cmd->server);
         std::string prefix, error;
         if (!normalize_mount_prefix(url, prefix, error)) return error_text(cmd, error);
         auto target = parse_app_target(target_text, error);
         if (!target) return error_text(cmd, error);
+        if (interface) {
+            auto which = parse_app_interface(interface);
+            if (!which)
+                return error_text(cmd, std::string("'") + interface +
+                                           "' is not an interface; write wsgi (the default) or asgi after the target");
+            target->interface = *which;
+        }
         if (target->kind == AppTarget::Kind::script) {
             struct stat st;
             if (::stat(target->location.c_str(), &st) != 0)
@@ -265,9 +272,9 @@ ChildSettings collect_child_settings(server_rec* main_server) {
 }
 
 extern const command_rec directives[] = {
-    AP_INIT_TAKE2("PyApp", as_cmd_func(set_app), nullptr, RSRC_CONF,
-                  "PyApp URL-path target: mount a WSGI app (/path/app.py, /path/app.py:callable or "
-                  "package.module:callable)"),
+    AP_INIT_TAKE23("PyApp", as_cmd_func(set_app), nullptr, RSRC_CONF,
+                   "PyApp URL-path target [wsgi|asgi]: mount an app (/path/app.py, /path/app.py:callable or "
+                   "package.module:callable), WSGI by default"),
     AP_INIT_TAKE1("PyHome", as_cmd_func(set_home), nullptr, RSRC_CONF,
                   "PyHome dir: virtualenv or Python prefix"),
     AP_INIT_ITERATE("PyPath", as_cmd_func(add_path), nullptr, RSRC_CONF,

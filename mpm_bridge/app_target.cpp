@@ -1,5 +1,8 @@
 #include "app_target.h"
 
+#include <cctype>
+#include <cstring>
+
 namespace pympm {
 
 namespace {
@@ -31,7 +34,21 @@ bool is_dotted_python_name(std::string_view name) {
     return !at_start;
 }
 
-std::string AppTarget::describe() const { return location + ":" + callable; }
+std::string AppTarget::describe() const {
+    return location + ":" + callable + (interface == Interface::asgi ? " (asgi)" : "");
+}
+
+std::optional<AppTarget::Interface> parse_app_interface(std::string_view text) {
+    auto is = [&](const char* word) {
+        if (text.size() != std::strlen(word)) return false;
+        for (std::size_t i = 0; i < text.size(); ++i)
+            if (std::tolower(static_cast<unsigned char>(text[i])) != word[i]) return false;
+        return true;
+    };
+    if (is("wsgi")) return AppTarget::Interface::wsgi;
+    if (is("asgi")) return AppTarget::Interface::asgi;
+    return std::nullopt;
+}
 
 std::optional<AppTarget> parse_app_target(std::string_view text, std::string& error) {
     if (text.empty()) {

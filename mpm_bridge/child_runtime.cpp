@@ -3,6 +3,7 @@
 #include "interpreter.h"
 #include "request_scope.h"
 #include "thread_binding.h"
+#include "asgi_request.h"
 #include "wsgi_request.h"
 
 #include <chrono>
@@ -125,8 +126,11 @@ ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
     : settings_(std::move(settings)), mpm_(std::move(mpm)), model_(compute_effective_model(settings_, mpm_)),
       log_(log) {
     if (model_.gate_needed) gate_ = std::make_unique<SlotGate>(model_.py_threads);
-    for (const auto& m : settings_.mounts)
-        apps_.push_back(App{m.target, m.url_prefix + "=" + m.target.describe(), PyRef()});
+    for (const auto& m : settings_.mounts) {
+        App& app = apps_.emplace_back();
+        app.target = m.target;
+        app.name = m.url_prefix + "=" + m.target.describe();
+    }
 }
 
 ChildRuntime::~ChildRuntime() {
@@ -275,9 +279,54 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
         });
         return false;
     }
+    if (app.target.interface == AppTarget::Interface::asgi && !prepare_asgi_app(app, result.get())) return false;
     app.callable = result;
     log(LogLevel::info, std::string(PYMPM_APLOGNO(00011)) + "imported app " + app.name + " in " +
                             seconds(std::chrono::steady_clock::now() - t0));
+    return true;
+}
+
+bool ChildRuntime::prepare_asgi_app(App& app, PyObject* callable) {
+    PyRef prepare = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_asgi_prepare"));
+    PyRef name = PyRef::steal(PyUnicode_FromString(app.name.c_str()));
+    PyRef r = prepare && name ? PyRef::steal(PyObject_CallFunctionObjArgs(prepare.get(), callable, name.get(), nullptr))
+                              : PyRef();
+    PyObject *problem = nullptr, *relative = nullptr, *outcome = nullptr, *detail = nullptr, *state = nullptr;
+    std::string error;
+    if (!r || !PyArg_ParseTuple(r.get(), "OOOOO", &problem, &relative, &outcome, &detail, &state)) {
+        error = take_python_error(ctx_.py);
+    } else if (problem != Py_None) {
+        const char* text = PyUnicode_Check(problem) ? PyUnicode_AsUTF8(problem) : nullptr;
+        error = text ? text : "not an ASGI app";
+    } else if (!asgi_.start(ctx_.py, error)) {
+        // logged below
+    }
+    if (!error.empty()) {
+        PyErr_Clear();
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00012)) + "could not use app " + app.name +
+                                 " as ASGI; its requests get 500 and the import is retried on the next one: " + error);
+        return false;
+    }
+    app.path_without_mount = PyObject_IsTrue(relative) == 1;
+    const std::string how = PyUnicode_Check(outcome) ? PyUnicode_AsUTF8(outcome) : "";
+    const std::string why = PyUnicode_Check(detail) ? PyUnicode_AsUTF8(detail) : "";
+    PyErr_Clear();
+    if (how == "complete") {
+        app.lifespan_state = PyRef::borrow(state);
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00071)) + "lifespan startup of " + app.name + " complete");
+    } else if (how == "failed") {
+        app.lifespan_failure = why.empty() ? "lifespan.startup.failed" : why;
+        log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "lifespan startup of " + app.name +
+                                 " failed: " + app.lifespan_failure + "; its requests get 500");
+    } else {
+        // Apps without lifespan support raise on its scope (the spec): fine.
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00073)) + "app " + app.name +
+                                " does not take part in ASGI lifespan (" + why + ")");
+    }
+    if (app.path_without_mount)
+        log(LogLevel::info, std::string(PYMPM_APLOGNO(00076)) + "app " + app.name +
+                                " uses Starlette before 0.35, which routes on a path without its mount: its scope's "
+                                "path leaves the mount out (root_path has it)");
     return true;
 }
 
@@ -371,8 +420,21 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     PyObject* callable = app_callable(app);
     if (!callable) return {500, false, 0};
-    WsgiRequest req(ctx_, wsgi_, io, app.name);
-    const int status = req.run(callable);
+    if (app.target.interface == AppTarget::Interface::wsgi) {
+        WsgiRequest req(ctx_, wsgi_, io, app.name);
+        const int status = req.run(callable);
+        return {status, req.app_raised(), req.response_status()};
+    }
+    if (!app.lifespan_failure.empty()) {
+        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "app " + app.name +
+                                    " failed its lifespan startup (" + app.lifespan_failure + "); 500 for " +
+                                    std::string(io.uri()));
+        return {500, false, 0};
+    }
+    AsgiRequest req(ctx_, asgi_, io, app.name);
+    timeouts_.watch_asgi(&req);
+    const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
+    timeouts_.watch_asgi(nullptr);
     return {status, req.app_raised(), req.response_status()};
 }
 
@@ -454,7 +516,9 @@ void ChildRuntime::shutdown() noexcept {
             return; // exit without finalising: Py_FinalizeEx would wait for them
         }
         for (auto& app : apps_) app.callable.reset();
+        for (auto& app : apps_) app.lifespan_state.reset();
         wsgi_.clear();
+        asgi_.clear();
         ctx_.py = PympmModule{};
         g_stats_gate = nullptr;
         const int rc = Py_FinalizeEx();

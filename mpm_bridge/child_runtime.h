@@ -3,6 +3,7 @@
 // the child pool's cleanup; the module holds the only pointer to it.
 #pragma once
 
+#include "asgi_context.h"
 #include "child_control.h"
 #include "child_metrics.h"
 #include "child_recycling.h"
@@ -67,6 +68,11 @@ private:
         // result (success or failure) instead of importing again.
         std::unique_ptr<std::mutex> import_mutex = std::make_unique<std::mutex>();
         unsigned attempts = 0; // imports tried, under the GIL
+        // ASGI: what its lifespan startup left, whether it failed, and
+        // whether its scope's path leaves the mount out (old Starlette).
+        PyRef lifespan_state;
+        std::string lifespan_failure;
+        bool path_without_mount = false;
     };
 
     PyObject* app_callable(App& app);
@@ -79,6 +85,8 @@ private:
     };
     Served serve(App& app, RequestIO& io);
     bool import_app(App& app, bool at_startup);
+    // After an ASGI app's import: checks it and runs its lifespan startup.
+    bool prepare_asgi_app(App& app, PyObject* callable);
     void log(LogLevel level, const std::string& message) { log_.log(level, message); }
     void warn_about_app_threads();
     bool run_stop_sequence(std::string& stuck_names);
@@ -99,6 +107,7 @@ private:
     std::vector<App> apps_;
     RequestContext ctx_;
     WsgiContext wsgi_;
+    AsgiContext asgi_;
     bool python_started_ = false;
     bool python_ready_ = false;
     bool finalized_ = false;

@@ -1,5 +1,7 @@
 #include "effective_model.h"
 
+#include <algorithm>
+
 namespace pympm {
 
 EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmModel& mpm) {
@@ -20,6 +22,15 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
                   "worker threads (Protocols lists h2 or h2c), while Off keeps the GIL on the one request "
                   "thread of the child; write PyEnableThreads On (with PyThreads 1 to run one request in "
                   "Python at a time), or remove h2 and h2c from Protocols";
+    }
+
+    const bool asgi = std::any_of(settings.mounts.begin(), settings.mounts.end(), [](const Mount& mount) {
+        return mount.target.interface == AppTarget::Interface::asgi;
+    });
+    if (!settings.enable_threads && asgi && !m.error) {
+        m.error = "ASGI apps need PyEnableThreads On: their event loop runs on a thread of its own, which needs "
+                  "the GIL between requests; write PyEnableThreads On (PyThreads 1 still runs one request in "
+                  "the app at a time), or mount the app as WSGI";
     }
 
     if (settings.py_threads <= 0) {

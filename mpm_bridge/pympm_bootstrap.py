@@ -30,8 +30,8 @@ class _LazyModule:
 
 traceback = _LazyModule("traceback")
 
-__all__ = ["stopping", "on_stop", "child_info", "ClientDisconnected", "RequestBodyError", "RequestTimeout",
-           "FileWrapper"]
+__all__ = ["stopping", "wait_stopping", "on_stop", "child_info", "ClientDisconnected", "RequestBodyError",
+           "RequestTimeout", "FileWrapper"]
 
 stopping = threading.Event()
 _on_stop = []
@@ -204,7 +204,10 @@ def _format_exception(etype, value, tb):
 
 def _run_callback(fn):
     try:
-        fn()
+        if _is_coroutine_function(fn):
+            _run_async_callback(fn)
+        else:
+            fn()
     except BaseException:
         _log_exception(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
 
@@ -218,6 +221,7 @@ def _signal_stopping():
         callbacks = list(_on_stop)
         _on_stop.clear()
     stopping.set()
+    _wake_async_waiters()
     for fn in callbacks:
         _run_callback(fn)
 
@@ -334,6 +338,7 @@ def _shutdown(timeout):
     import time
     _signal_stopping()
     deadline = time.monotonic() + timeout
+    _asgi_shutdown(deadline)
     _run_threading_atexits(deadline)
     for t in _app_threads():
         remaining = deadline - time.monotonic()
@@ -361,3 +366,273 @@ def _shutdown(timeout):
     except BaseException:
         pass
     return [t.name for t in stuck]
+
+
+# --------------------------------------------------------------------- ASGI
+# One asyncio event loop per child, on a thread of its own, started when the
+# child has an ASGI app. httpd's request threads own the connections: a
+# request schedules its app on the loop and then reads and writes for it
+# (mpm_bridge/asgi_request.cpp). asyncio is imported only by children that
+# need it (it costs every child a few MiB).
+
+_asgi_loop = None
+_asgi_thread = None
+_asgi_tasks = set()
+_asgi_lifespans = []
+_stopping_waiters = []  # (loop, future) of wait_stopping() callers
+
+
+def _asgi_start_loop():
+    global _asgi_loop, _asgi_thread
+    if _asgi_loop is not None:
+        return _asgi_loop
+    import asyncio
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="pympm-asgi-loop", daemon=True)
+    thread.start()
+    ready.wait()
+    _asgi_loop, _asgi_thread = loop, thread
+    return loop
+
+
+class _AsgiCalls:
+    """The receive and send an app gets: awaitables over the native channel
+    (a message that needs no I/O completes at once)."""
+    __slots__ = ("native",)
+
+    def __init__(self, native):
+        self.native = native
+
+    async def receive(self):
+        got = self.native.receive()
+        return got if type(got) is dict else await got
+
+    async def send(self, message):
+        pending = self.native.send(message)
+        if pending is not None:
+            await pending
+
+
+async def _asgi_serve(app, scope, native):
+    calls = _AsgiCalls(native)
+    try:
+        await app(scope, calls.receive, calls.send)
+    except BaseException as exc:  # reported to the request; never re-raised into asyncio
+        native.done(exc)
+    else:
+        native.done(None)
+
+
+def _asgi_begin(app, scope, native):
+    """On the loop: runs one request's app as a task (kept referenced, as
+    asyncio holds tasks only weakly)."""
+    task = _asgi_loop.create_task(_asgi_serve(app, scope, native))
+    _asgi_tasks.add(task)
+    task.add_done_callback(_asgi_tasks.discard)
+    native.task = task
+
+
+def _asgi_resolve(future, value):
+    if not future.done():
+        future.set_result(value)
+
+
+def _asgi_reject(future, exc):
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _asgi_task_stack(task):
+    """A task's coroutine stack as text, innermost last (for timeouts)."""
+    frames = task.get_stack()
+    if not frames:
+        return None
+    lines = []
+    for frame in frames:
+        lines.extend(traceback.format_stack(frame, limit=1))
+    return "".join(lines).rstrip("\n")
+
+
+class _Lifespan:
+    """The lifespan protocol of one ASGI app (ASGI lifespan 2.0)."""
+
+    def __init__(self, app, name):
+        import concurrent.futures
+        self.app = app
+        self.name = name
+        self.state = {}
+        self.startup = concurrent.futures.Future()
+        self.shutdown = concurrent.futures.Future()
+        self.queue = None
+        self.supported = True
+
+    async def main(self):
+        import asyncio
+        self.queue = asyncio.Queue()
+        self.queue.put_nowait({"type": "lifespan.startup"})
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
+        try:
+            await self.app(scope, self.receive, self.send)
+        except BaseException as exc:
+            if not self.startup.done():
+                # Apps that do not support lifespan raise on its scope: that
+                # is how they say so (the spec), and they are fine.
+                self.supported = False
+                self.startup.set_result(("unsupported", "%s: %s" % (type(exc).__name__, exc)))
+            elif not self.shutdown.done():
+                self.shutdown.set_result(("failed", "".join(traceback.format_exception(type(exc), exc,
+                                                                                        exc.__traceback__))))
+        finally:
+            for fut in (self.startup, self.shutdown):
+                if not fut.done():
+                    fut.set_result(("ended", "the app returned from its lifespan"))
+
+    async def receive(self):
+        return await self.queue.get()
+
+    async def send(self, message):
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self.startup.set_result(("complete", ""))
+        elif kind == "lifespan.startup.failed":
+            self.startup.set_result(("failed", message.get("message", "")))
+        elif kind == "lifespan.shutdown.complete":
+            self.shutdown.set_result(("complete", ""))
+        elif kind == "lifespan.shutdown.failed":
+            self.shutdown.set_result(("failed", message.get("message", "")))
+        else:
+            raise ValueError("unexpected lifespan message %r" % (kind,))
+
+
+def _asgi_lifespan_startup(app, name):
+    """In child_init: runs the app's lifespan startup; returns (outcome,
+    detail, state) with outcome complete, failed, unsupported or ended."""
+    import asyncio
+    loop = _asgi_start_loop()
+    lifespan = _Lifespan(app, name)
+    asyncio.run_coroutine_threadsafe(lifespan.main(), loop)
+    outcome, detail = lifespan.startup.result()
+    if outcome == "complete":
+        _asgi_lifespans.append(lifespan)
+    return outcome, detail, lifespan.state
+
+
+def _asgi_shutdown(deadline):
+    """Step of the stop sequence: lifespan.shutdown for each app whose
+    startup completed, within the deadline; then the loop stops."""
+    import time
+    loop = _asgi_loop
+    if loop is None:
+        return
+    for lifespan in _asgi_lifespans:
+        loop.call_soon_threadsafe(lifespan.queue.put_nowait, {"type": "lifespan.shutdown"})
+    for lifespan in _asgi_lifespans:
+        try:
+            outcome, detail = lifespan.shutdown.result(max(0.0, deadline - time.monotonic()))
+        except Exception:
+            outcome, detail = "timeout", "not finished within PyShutdownTimeout"
+        if outcome == "complete":
+            _pympm.log(6, "PM00074: lifespan shutdown of %s complete" % lifespan.name)
+        else:
+            _pympm.log(3, "PM00075: lifespan shutdown of %s %s: %s" % (lifespan.name, outcome, detail.rstrip()))
+    loop.call_soon_threadsafe(loop.stop)
+    _asgi_thread.join(max(0.0, deadline - time.monotonic()))
+    if not _asgi_thread.is_alive():
+        loop.close()
+
+
+async def wait_stopping():
+    """Returns once this child is told to stop: pympm.stopping for async
+    code (`await pympm.wait_stopping()`)."""
+    if stopping.is_set():
+        return
+    import asyncio
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    with _on_stop_lock:
+        if not _stop_signalled:
+            _stopping_waiters.append((loop, future))
+        else:
+            return
+    await future
+
+
+def _wake_async_waiters():
+    with _on_stop_lock:
+        waiters = list(_stopping_waiters)
+        _stopping_waiters.clear()
+    for loop, future in waiters:
+        try:
+            loop.call_soon_threadsafe(_asgi_resolve, future, None)
+        except RuntimeError:
+            pass  # its loop is closed
+
+
+def _is_coroutine_function(fn):
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return code is not None and bool(code.co_flags & 0x80)  # CO_COROUTINE
+
+
+def _run_async_callback(fn, timeout=None):
+    """An `async def` on_stop callback: on the ASGI loop when the child has
+    one, else in a loop of its own."""
+    if _asgi_loop is not None and _asgi_loop.is_running():
+        import asyncio
+        asyncio.run_coroutine_threadsafe(fn(), _asgi_loop).result(timeout)
+    else:
+        import asyncio
+        asyncio.run(fn())
+
+
+def _asgi_problem(app):
+    """Why `app` cannot be an ASGI 3 app, or None."""
+    if not callable(app):
+        return "%r is not callable" % (app,)
+    if _is_coroutine_function(app) or _is_coroutine_function(getattr(type(app), "__call__", None)):
+        return None
+    import inspect
+    try:
+        inspect.signature(app).bind(None, None, None)
+    except TypeError:
+        try:
+            inspect.signature(app).bind(None, None)
+            return ("%r takes 2 arguments, like a WSGI app: mount it without asgi (an ASGI 3 app is called as "
+                    "app(scope, receive, send) and is async)" % (app,))
+        except TypeError:
+            return "%r cannot be called as app(scope, receive, send) (ASGI 3)" % (app,)
+    except ValueError:
+        pass  # no signature to inspect (a builtin): trust the configuration
+    return None
+
+
+def _starlette_path_without_mount():
+    """Starlette before 0.35 routes on scope["path"] without root_path
+    (Debian 12 ships 0.26); later versions, and the ASGI spec, have the
+    mount in both."""
+    starlette = sys.modules.get("starlette")
+    version = getattr(starlette, "__version__", "") if starlette else ""
+    if not version:
+        return False
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return bool(parts) and tuple(parts) < (0, 35)
+
+
+def _asgi_prepare(app, name):
+    """Once an ASGI app is imported: checks that it is one, starts the loop
+    and runs its lifespan startup. Returns (problem, path_without_mount,
+    lifespan outcome, detail, state)."""
+    problem = _asgi_problem(app)
+    if problem:
+        return problem, False, "", "", None
+    outcome, detail, state = _asgi_lifespan_startup(app, name)
+    return None, _starlette_path_without_mount(), outcome, detail, state

@@ -33,9 +33,27 @@ public:
     int status;
 };
 
+// The request as ASGI's scope describes it; views valid until the request
+// ends.
+struct RequestLine {
+    std::string_view method;
+    std::string_view protocol;  // "HTTP/1.1", "HTTP/2.0"
+    std::string_view path;      // decoded, the mount included
+    std::size_t mount_length = 0; // bytes of `path` that are the mount
+    std::string_view target;    // the request target as sent
+    std::string_view query;     // after '?', as sent
+    bool https = false;
+    std::string_view client_ip;
+    int client_port = 0;
+    std::string_view server_ip;
+    int server_port = 0;
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+};
+
 struct ResponseHead {
     int status = 200;
-    std::string status_line; // "200 OK", as the app gave it
+    std::string status_line; // "200 OK", as the app gave it; empty: httpd's
+                             // reason phrase for the status
     HeaderList headers;      // validated, no hop-by-hop headers
 };
 
@@ -48,6 +66,11 @@ public:
     // until the request ends.
     virtual void cgi_vars(CgiVars& out) = 0;
     virtual bool is_https() const = 0;
+    // The request line, headers and addresses (ASGI's scope).
+    virtual void request_line(RequestLine& out) = 0;
+    // The client closed its side of the connection (checked without
+    // blocking; false when it cannot be known, e.g. an HTTP/2 stream).
+    virtual bool peer_closed() { return false; }
     // The body's declared Content-Length when it is not chunked, else
     // nullopt: lets read() size its bytes object once and read into it.
     virtual std::optional<std::uint64_t> body_length() const { return std::nullopt; }

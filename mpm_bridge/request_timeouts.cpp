@@ -1,5 +1,6 @@
 #include "request_timeouts.h"
 
+#include "asgi_request.h"
 #include "request_io.h"
 
 #include <algorithm>
@@ -76,20 +77,29 @@ bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLeve
     auto job = [this, wp = &w, seq, level, id, head, raise_timeout] {
         RequestWatch::if_current(wp, seq, [&] {
             const std::string what = head + " (" + wp->io->describe() + ", app " + *wp->app + ")";
-            log_.log(level, id + what + "; its Python stack, innermost last:");
-            PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
-            PyRef stack = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(py_.thread_stack.get(), ident.get(),
-                                                                            nullptr))
-                                : PyRef();
-            const char* text = stack && PyUnicode_Check(stack.get()) ? PyUnicode_AsUTF8(stack.get()) : nullptr;
-            PyErr_Clear();
-            for_each_line(text ? std::string(text) : std::string("(no Python frame: the thread is in C code)"),
-                          [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
-            if (raise_timeout) {
-                PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
-                wp->exception_sent = true;
-                metrics_.timed_out();
+            std::string stack;
+            if (wp->asgi) {
+                // An ASGI app runs as a task on the event loop: its
+                // coroutines' stack, and the task is cancelled.
+                log_.log(level, id + what + "; its coroutine stack, innermost last:");
+                stack = raise_timeout ? wp->asgi->timed_out() : std::string();
+            } else {
+                log_.log(level, id + what + "; its Python stack, innermost last:");
+                PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
+                PyRef text = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(py_.thread_stack.get(), ident.get(),
+                                                                               nullptr))
+                                   : PyRef();
+                if (text && PyUnicode_Check(text.get()))
+                    if (const char* t = PyUnicode_AsUTF8(text.get())) stack = t;
+                PyErr_Clear();
+                if (raise_timeout) {
+                    PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
+                    wp->exception_sent = true;
+                }
             }
+            if (raise_timeout) metrics_.timed_out();
+            for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
+                          [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
         });
     };
     if (runner_->run(job, std::chrono::seconds(2))) return true;

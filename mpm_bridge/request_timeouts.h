@@ -46,6 +46,10 @@ public:
     // time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
     void request_ends();
+    // The ASGI request the current thread's request runs (null: none).
+    void watch_asgi(AsgiRequest* req) {
+        if (watchdog_) RequestWatch::this_thread().asgi = req;
+    }
 
     void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) override;
     void still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) override;

@@ -18,6 +18,7 @@
 namespace pympm {
 
 class RequestIO;
+class AsgiRequest;
 
 struct RequestWatch {
     // Steady-clock nanoseconds the request got its slot; 0: no request.
@@ -30,6 +31,7 @@ struct RequestWatch {
     RequestIO* io = nullptr;
     const std::string* app = nullptr;
     bool exception_sent = false; // under the GIL
+    AsgiRequest* asgi = nullptr;  // an ASGI request: its task is what times out
 
     RequestWatch();
     ~RequestWatch();

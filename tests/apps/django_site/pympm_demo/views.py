@@ -1,5 +1,7 @@
+import asyncio
 import html
 import os
+import threading
 
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -34,3 +36,16 @@ def form(request):
         % (html.escape(reverse("form")), html.escape(get_token(request)))
     )
     return HttpResponse(page)
+
+
+async def async_view(request, n):
+    # An async view: under ASGI it runs on the event loop, not a worker.
+    await asyncio.sleep(0.05)
+    return JsonResponse({
+        "n": n,
+        "path": request.path,
+        "path_info": request.path_info,
+        "script_prefix": get_script_prefix(),
+        "url": reverse("async_view", args=[n]),
+        "thread": threading.current_thread().name,
+    })

@@ -1,0 +1,103 @@
+"""A raw ASGI 3 app for the ASGI tests (tests/e2e/test_asgi.cpp, issue 14):
+the HTTP events of the spec (bodies in chunks, streaming, disconnects), the
+scope, lifespan with state, concurrency through asyncio, and errors."""
+import asyncio
+import hashlib
+import json
+import os
+import time
+
+import pympm
+
+DISCONNECTS = []
+MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
+
+
+async def text(send, body, status=200, ctype=b"text/plain"):
+    data = body.encode() if isinstance(body, str) else body
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def read_body(receive):
+    parts, events = [], 0
+    while True:
+        message = await receive()
+        events += 1
+        if message["type"] == "http.disconnect":
+            return None, events
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts), events
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            scope["state"]["started_by"] = os.getpid()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                with open(os.path.join(MARKERS, "shutdown-%d" % os.getpid()), "w") as f:
+                    f.write("stopping=%s\n" % pympm.stopping.is_set())
+            except OSError:
+                pass
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    assert scope["type"] == "http"
+    path = scope["path"][len(scope["root_path"]):] if scope["path"].startswith(scope["root_path"]) else scope["path"]
+    query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
+    if path == "/hello":
+        return await text(send, "hello from %d\n" % os.getpid())
+    if path == "/scope":
+        shown = {k: v for k, v in scope.items() if k not in ("headers", "raw_path", "query_string", "state")}
+        shown["raw_path"] = scope["raw_path"].decode("latin-1")
+        shown["query_string"] = scope["query_string"].decode("latin-1")
+        shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+        shown["state"] = scope.get("state")
+        return await text(send, json.dumps(shown), ctype=b"application/json")
+    if path == "/echo":
+        body, events = await read_body(receive)
+        if body is None:
+            return
+        return await text(send, "%d %s %d\n" % (len(body), hashlib.md5(body).hexdigest(), events))
+    if path == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        for i in range(int(query.get("n", "3"))):
+            await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+            await asyncio.sleep(float(query.get("pause", "0.3")))
+        await send({"type": "http.response.body", "body": b"end\n"})
+        return
+    if path == "/wait_disconnect":
+        # The body, then receive() again: it answers when the client goes.
+        await read_body(receive)
+        t0 = time.monotonic()
+        message = await receive()
+        DISCONNECTS.append((message["type"], round(time.monotonic() - t0, 2)))
+        return
+    if path == "/disconnects":
+        return await text(send, json.dumps(DISCONNECTS), ctype=b"application/json")
+    if path == "/sleep":
+        await asyncio.sleep(float(query.get("s", "0.5")))
+        return await text(send, "slept in %d\n" % os.getpid())
+    if path == "/raise":
+        raise RuntimeError("raised on purpose")
+    if path == "/raise_after_start":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("raised after the start")
+    if path == "/no_response":
+        return
+    if path == "/bad_header":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-bad", b"a\r\nb")]})
+        return
+    if path == "/stopping":
+        return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
+    return await text(send, "no route %s\n" % path, status=404)

@@ -1,0 +1,78 @@
+"""A FastAPI app (Debian's python3-fastapi) as people write them: path and
+query parameters, a JSON body, a streaming response, BackgroundTasks, and
+startup/shutdown handlers (tests/e2e/test_asgi.cpp). Its answers must be
+the same through httpd as through FastAPI's own TestClient."""
+import asyncio
+import os
+from typing import List, Optional
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+
+app = FastAPI()
+STATE = {"started": False, "done": []}
+MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
+
+
+class Order(BaseModel):
+    name: str
+    quantity: int
+    tags: List[str] = []
+
+
+@app.on_event("startup")
+async def startup():
+    STATE["started"] = True
+
+
+@app.on_event("shutdown")
+async def shutdown():
+    if os.path.isdir(MARKERS):
+        with open(os.path.join(MARKERS, "fastapi-shutdown-%d" % os.getpid()), "w") as f:
+            f.write("ok\n")
+
+
+@app.get("/items/{item_id}")
+async def read_item(item_id: int, q: Optional[str] = None, limit: int = 10):
+    return {"item_id": item_id, "q": q, "limit": limit}
+
+
+@app.post("/orders")
+async def create_order(order: Order):
+    return {"name": order.name.upper(), "quantity": order.quantity, "tags": sorted(order.tags),
+            "total": order.quantity * 3}
+
+
+@app.get("/stream")
+async def stream(n: int = 3):
+    async def chunks():
+        for i in range(n):
+            yield "line %d\n" % i
+            await asyncio.sleep(0.01)
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
+def remember(word: str):
+    STATE["done"].append(word)
+
+
+@app.post("/later/{word}")
+async def later(word: str, tasks: BackgroundTasks):
+    tasks.add_task(remember, word)
+    return {"scheduled": word}
+
+
+@app.get("/done")
+async def done():
+    return {"done": STATE["done"], "started": STATE["started"]}
+
+
+@app.get("/links")
+async def links(request: Request):
+    return {"item": str(request.url_for("read_item", item_id=7)), "path": request.url.path}
+
+
+@app.get("/plain", response_class=PlainTextResponse)
+async def plain():
+    return "plain text ✓"

@@ -1,0 +1,350 @@
+// Issue 14: ASGI apps inside httpd's children. The spec's HTTP events
+// (bodies in chunks, streaming, disconnects), scopes under a non-root mount,
+// lifespan, concurrency on the event loop and PyThreads, FastAPI, Starlette
+// and async Django from Debian's packages, WSGI and ASGI side by side, and
+// what the configuration check refuses.
+#include "http_client.h"
+#include "httpd_server.h"
+#include "test_mpm_common.h"
+#include "test_support.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+#include <set>
+
+using namespace pympm_test;
+using namespace pympm_test::mpm;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kAsgi = "PyApp /a @APPS@/asgi_app.py:app asgi\n";
+
+std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+    return {{"prefork", prefork_one_child(config)}, {"event", threaded_one_child(Mpm::event, 4, config)}};
+}
+
+HttpRequest post(const std::string& target, std::string body, std::chrono::milliseconds timeout = 60s) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = target;
+    r.body = std::move(body);
+    r.timeout = timeout;
+    return r;
+}
+
+std::string md5_of(const std::string& data) {
+    auto r = run_command({python_executable(), "-c",
+                          "import hashlib,sys; print(hashlib.md5(open(sys.argv[1],'rb').read()).hexdigest())",
+                          [&] {
+                              char path[] = "/tmp/pympm-md5-XXXXXX";
+                              int fd = ::mkstemp(path);
+                              (void)!::write(fd, data.data(), data.size());
+                              ::close(fd);
+                              return std::string(path);
+                          }()});
+    return r.output.substr(0, 32);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(asgi_http)
+
+BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            HttpRequest req;
+            req.target = "/a/scope?x=1&y=%C3%A9";
+            req.headers = {{"X-Custom-Header", "Value"}};
+            auto r = http_request(srv.port(), req);
+            BOOST_TEST_REQUIRE(r.status == 200, r.body);
+            auto s = parse_json(r.body);
+            BOOST_TEST(s.get<std::string>("type") == "http");
+            BOOST_TEST(s.get<std::string>("asgi.version") == "3.0");
+            BOOST_TEST(s.get<std::string>("asgi.spec_version") == "2.3");
+            BOOST_TEST(s.get<std::string>("http_version") == "1.1");
+            BOOST_TEST(s.get<std::string>("method") == "GET");
+            BOOST_TEST(s.get<std::string>("scheme") == "http");
+            BOOST_TEST(s.get<std::string>("root_path") == "/a");
+            BOOST_TEST(s.get<std::string>("path") == "/a/scope", "the spec's path has the mount");
+            BOOST_TEST(s.get<std::string>("raw_path") == "/a/scope");
+            BOOST_TEST(s.get<std::string>("query_string") == "x=1&y=%C3%A9");
+            bool custom = false;
+            for (auto& [k, pair] : s.get_child("headers")) {
+                std::vector<std::string> nv;
+                for (auto& [k2, v] : pair) nv.push_back(v.get_value<std::string>());
+                BOOST_TEST(nv.at(0) == [&] { std::string l = nv[0]; for (auto& c : l) c = static_cast<char>(std::tolower(c)); return l; }());
+                if (nv[0] == "x-custom-header") custom = nv[1] == "Value";
+            }
+            BOOST_TEST(custom, "headers are lower-cased byte pairs, values as sent");
+            BOOST_TEST(s.get<std::string>("client..") == "127.0.0.1");
+            BOOST_TEST(s.get_child("server").back().second.get_value<int>() == srv.port());
+            BOOST_TEST(s.get<long>("state.started_by") > 0, "the lifespan's state, copied");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bodies_in_chunks_large_uploads_and_streaming) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            // A chunked body: several http.request events with more_body.
+            HttpRequest chunked = post("/a/echo", "");
+            std::string all;
+            for (int i = 0; i < 64; ++i) {
+                chunked.chunks.push_back(std::string(4096, static_cast<char>('a' + i % 26)));
+                all += chunked.chunks.back();
+            }
+            auto r = http_request(srv.port(), chunked);
+            BOOST_TEST_REQUIRE(r.status == 200, r.body);
+            std::istringstream got(r.body);
+            std::size_t len = 0;
+            std::string md5;
+            int events = 0;
+            got >> len >> md5 >> events;
+            BOOST_TEST(len == all.size());
+            BOOST_TEST(md5 == md5_of(all));
+            BOOST_TEST(events >= 2, events << " http.request events");
+            // A large upload with a Content-Length.
+            std::string big(8 * 1024 * 1024, 'x');
+            for (std::size_t i = 0; i < big.size(); i += 4099) big[i] = static_cast<char>('0' + i % 10);
+            auto large = http_request(srv.port(), post("/a/echo", big));
+            BOOST_TEST_REQUIRE(large.status == 200);
+            BOOST_TEST(large.body.rfind(std::to_string(big.size()) + " " + md5_of(big), 0) == 0u, large.body);
+            // A streamed response: each part arrives as it is sent.
+            HttpRequest s;
+            s.target = "/a/stream?n=3&pause=0.4";
+            auto stream = http_request(srv.port(), s);
+            BOOST_TEST(stream.body == "chunk 0\nchunk 1\nchunk 2\nend\n");
+            BOOST_TEST(stream.chunked);
+            BOOST_TEST_REQUIRE(stream.pieces.size() >= 2u);
+            BOOST_TEST(HttpResponse::seconds(stream.pieces.front().at, stream.pieces.back().at) >= 0.8,
+                       "the first part came before the app slept");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_app_sees_the_client_disconnect) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            {
+                HttpConnection c(srv.port());
+                c.send_all("POST /a/wait_disconnect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                           Clock::now() + 10s);
+                // The app now waits in receive(); the client goes.
+            }
+            std::string seen;
+            BOOST_TEST(eventually([&] {
+                seen = http_get(srv.port(), "/a/disconnects").body;
+                return contains(seen, "http.disconnect");
+            }, 20s), seen);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi));
+    srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/raise");
+    srv.allow_log_error("RuntimeError: raised");
+    srv.allow_log_error("PM00022: app /a=.*: the ASGI app returned without sending http.response.start");
+    srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/bad_header");
+    srv.allow_log_error("ValueError: invalid value for response header 'x-bad'");
+    srv.allow_traceback_lines();
+    srv.start();
+    BOOST_TEST(http_get(srv.port(), "/a/raise").status == 500);
+    BOOST_TEST(http_get(srv.port(), "/a/no_response").status == 500);
+    BOOST_TEST(http_get(srv.port(), "/a/bad_header").status == 500);
+    auto cut = raw_exchange(srv.port(), "GET /a/raise_after_start HTTP/1.1\r\nHost: x\r\n\r\n", 20s);
+    BOOST_TEST(contains(cut.data, "part"));
+    BOOST_TEST(!ends_with(cut.data, "0\r\n\r\n"), "the response is cut, no last chunk");
+    BOOST_TEST(srv.count_log("PM00020: app /a=.* raised an exception for /a/raise_after_start") == 1u);
+    BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(asgi_lifecycle)
+
+BOOST_AUTO_TEST_CASE(lifespan_shutdown_runs_in_the_stop_sequence) {
+    for (auto& [name, options] : prefork_and_event(kAsgi + "PyApp /f @APPS@/fastapi_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            const std::string markers = make_markers_dir(srv);
+            srv.start();
+            BOOST_TEST(srv.count_log("PM00071: lifespan startup of /a=") == 1u);
+            auto done = parse_json(http_get(srv.port(), "/f/done").body);
+            BOOST_TEST(done.get<bool>("started"), "FastAPI's startup handler ran");
+            const long pid = srv.child_pids().at(0);
+            srv.graceful_restart();
+            BOOST_TEST(eventually([&] { return file_exists(markers + "/shutdown-" + std::to_string(pid)); }, 20s));
+            BOOST_TEST(read_text(markers + "/shutdown-" + std::to_string(pid)) == "stopping=True\n",
+                       "pympm.stopping was set before lifespan.shutdown");
+            BOOST_TEST(file_exists(markers + "/fastapi-shutdown-" + std::to_string(pid)));
+            BOOST_TEST(srv.count_log("PM00074: lifespan shutdown of /a=") >= 1u);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(asgi_concurrency)
+
+double burst_seconds(const HttpdServer& srv, int n) {
+    const auto t0 = Clock::now();
+    std::vector<std::future<HttpResponse>> replies;
+    for (int i = 0; i < n; ++i)
+        replies.push_back(std::async(std::launch::async, [&] { return http_get(srv.port(), "/a/sleep?s=0.5", 60s); }));
+    for (auto& f : replies) BOOST_TEST(f.get().status == 200);
+    return HttpResponse::seconds(t0, Clock::now());
+}
+
+BOOST_AUTO_TEST_CASE(the_loop_interleaves_and_py_threads_1_serialises) {
+    {
+        // 20 requests that each await asyncio.sleep(0.5): together in
+        // ~0.5 s, not 10 s one after the other.
+        HttpdOptions o = threaded_one_child(Mpm::event, 20, kAsgi);
+        HttpdServer srv(o);
+        srv.start();
+        const double t = burst_seconds(srv, 20);
+        BOOST_TEST_MESSAGE("20 x sleep(0.5), ThreadsPerChild 20: " << t << " s");
+        BOOST_TEST(t < 4.0, "took " << t << " s");
+    }
+    {
+        HttpdServer srv(threaded_one_child(Mpm::event, 20, kAsgi + "PyThreads 1\n"));
+        srv.start();
+        const double t = burst_seconds(srv, 6);
+        BOOST_TEST_MESSAGE("6 x sleep(0.5), PyThreads 1: " << t << " s");
+        BOOST_TEST(t >= 2.9, "one at a time: took " << t << " s");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(wsgi_and_asgi_side_by_side_in_one_child) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi + "PyApp /w @APPS@/hello.py\n"));
+    srv.start();
+    auto a = http_get(srv.port(), "/a/hello");
+    auto w = http_get(srv.port(), "/w/");
+    BOOST_TEST(a.status == 200);
+    BOOST_TEST(w.status == 200);
+    BOOST_TEST(srv.child_pids().size() == 1u);
+    BOOST_TEST(contains(a.body, std::to_string(srv.child_pids().at(0))));
+    BOOST_TEST(!srv.wait_for_log("PM00010: child ready: .*apps=/a=.*asgi_app.py:app \\(asgi\\),/w=", 5s).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(asgi_frameworks)
+
+BOOST_AUTO_TEST_CASE(fastapi_answers_as_its_test_client_does) {
+    auto expected = run_command({python_executable(), test_apps_dir() + "/fastapi_testclient.py"});
+    BOOST_TEST_REQUIRE(expected.exit_code == 0, expected.output);
+    auto want = parse_json(expected.output);
+    for (auto& [name, options] : prefork_and_event("PyApp / @APPS@/fastapi_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            const std::vector<HttpRequest> requests = [] {
+                std::vector<HttpRequest> v(7);
+                v[0].target = "/items/5?q=abc&limit=3";
+                v[1].target = "/items/notanumber";
+                v[2].method = "POST";
+                v[2].target = "/orders";
+                v[2].headers = {{"Content-Type", "application/json"}};
+                v[2].body = R"({"name": "tea", "quantity": 4, "tags": ["b", "a"]})";
+                v[3] = v[2];
+                v[3].body = R"({"name": "tea"})";
+                v[4].target = "/stream?n=4";
+                v[5].target = "/plain";
+                v[6].target = "/nowhere";
+                return v;
+            }();
+            std::size_t i = 0;
+            for (auto& [k, w] : want) {
+                std::vector<std::string> fields;
+                for (auto& [k2, v] : w) fields.push_back(v.get_value<std::string>());
+                auto r = http_request(srv.port(), requests.at(i));
+                BOOST_TEST_CONTEXT(requests.at(i).method << " " << requests.at(i).target) {
+                    BOOST_TEST(std::to_string(r.status) == fields.at(0));
+                    BOOST_TEST(r.headers.get("Content-Type") == fields.at(1));
+                    BOOST_TEST(r.body == fields.at(2));
+                }
+                ++i;
+            }
+            BOOST_TEST(i == requests.size());
+            // BackgroundTasks run after the response.
+            BOOST_TEST(http_request(srv.port(), post("/later/apple", "")).status == 200);
+            BOOST_TEST(eventually([&] { return contains(http_get(srv.port(), "/done").body, "apple"); }, 10s));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(fastapi_and_starlette_under_a_mount) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4,
+                                       "PyApp /f @APPS@/fastapi_app.py:app asgi\n"
+                                       "PyApp /s @APPS@/starlette_app.py:app asgi\n"));
+    srv.start();
+    auto item = parse_json(http_get(srv.port(), "/f/items/9?q=z").body);
+    BOOST_TEST(item.get<int>("item_id") == 9);
+    auto links = parse_json(http_get(srv.port(), "/f/links").body);
+    BOOST_TEST(links.get<std::string>("item") == "http://127.0.0.1:" + std::to_string(srv.port()) + "/f/items/7",
+               "URLs the app builds carry the mount");
+    BOOST_TEST(http_get(srv.port(), "/s/greet/ann").body == "hello from the lifespan, ann");
+    HttpRequest echo = post("/s/echo?k=v", R"({"a": [1, 2]})");
+    echo.headers = {{"Content-Type", "application/json"}};
+    BOOST_TEST(http_request(srv.port(), echo).body == R"({"echo":{"a":[1,2]},"query":{"k":"v"}})");
+    BOOST_TEST(http_get(srv.port(), "/s/stream").body == "part 0\npart 1\npart 2\n");
+    BOOST_TEST(http_request(srv.port(), post("/s/later", "")).status == 200);
+    BOOST_TEST(eventually([&] { return contains(http_get(srv.port(), "/s/events").body, "background"); }, 10s));
+    BOOST_TEST(contains(http_get(srv.port(), "/s/events").body, "startup"));
+    BOOST_TEST(srv.count_log("PM00076") == 2u, "both use Debian's Starlette, before 0.35");
+}
+
+BOOST_AUTO_TEST_CASE(async_django_view) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4,
+                                       "PyPath @APPS@/django_site\nPyApp /dj pympm_demo.asgi:application asgi\n"));
+    srv.start();
+    auto r = http_get(srv.port(), "/dj/async/42/");
+    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+    auto j = parse_json(r.body);
+    BOOST_TEST(j.get<int>("n") == 42);
+    BOOST_TEST(j.get<std::string>("path") == "/dj/async/42/");
+    BOOST_TEST(j.get<std::string>("path_info") == "/async/42/");
+    BOOST_TEST(j.get<std::string>("url") == "/dj/async/42/");
+    BOOST_TEST(j.get<std::string>("thread") == "pympm-asgi-loop", "the async view ran on the event loop");
+    BOOST_TEST(http_get(srv.port(), "/dj/hello/ann/").body == "Hello, ann!\n", "sync views run too");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(asgi_config)
+
+BOOST_AUTO_TEST_CASE(what_cannot_work_is_refused) {
+    {
+        HttpdServer srv(prefork_one_child(kAsgi + "PyEnableThreads Off\n"));
+        auto t = srv.config_test();
+        BOOST_TEST(t.exit_code != 0);
+        BOOST_TEST(contains(t.output, "ASGI apps need PyEnableThreads On"), t.output);
+    }
+    {
+        HttpdServer srv(prefork_one_child("PyApp /a @APPS@/asgi_app.py:app gsgi\n"));
+        auto t = srv.config_test();
+        BOOST_TEST(t.exit_code != 0);
+        BOOST_TEST(contains(t.output, "'gsgi' is not an interface; write wsgi (the default) or asgi"), t.output);
+    }
+    {
+        // A WSGI app mounted as ASGI: refused when the child imports it.
+        HttpdServer srv(prefork_one_child("PyApp /h @APPS@/hello.py asgi\n"));
+        srv.allow_log_error("PM00012: could not use app /h=.* as ASGI");
+        srv.allow_log_error("PM00002");
+        srv.start();
+        BOOST_TEST(!srv.wait_for_log("PM00012: could not use app .* takes 2 arguments, like a WSGI app", 10s).empty());
+        BOOST_TEST(http_get(srv.port(), "/h/").status == 500);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
