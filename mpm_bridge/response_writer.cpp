@@ -47,6 +47,12 @@ bool ResponseWriter::send(const char* data, std::size_t len, RequestIO::Send mod
     // (finish() ends the response), and a Content-Length describes the
     // resource, not this response.
     if (no_body()) return true;
+    if (core_.io.is_head()) {
+        // HEAD: the app's body is counted, not sent (mod_http2 would send
+        // it as DATA where HTTP/1 drops it).
+        sent_ += declared_length_ ? std::min<std::uint64_t>(len, *declared_length_ - std::min(sent_, *declared_length_)) : len;
+        return true;
+    }
     if (declared_length_ && sent_ + len > *declared_length_) {
         // Never more than the declared length (PEP 3333; HTTP framing).
         log_excess();
@@ -77,7 +83,7 @@ int ResponseWriter::send_file(int fd, std::uint64_t offset, std::uint64_t len) {
         declare_length(len);
     }
     if (!send_head_if_needed()) return 500;
-    if (len > 0 && !no_body()) {
+    if (len > 0 && !no_body() && !core_.io.is_head()) {
         // The file completes the response: it goes with the end of the
         // response in one pass (finish() below then has nothing to do).
         const bool last = !declared_length_ || sent_ + len >= *declared_length_;
