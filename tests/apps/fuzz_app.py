@@ -122,6 +122,13 @@ def application(environ, start_response):
         write = start_response("200 OK", octets + th)
         write(WRITE_PARTS[0])
         return environ["wsgi.file_wrapper"](open(DATA_FILE, "rb"), 8192)
+    if route == "write_file_cl":
+        # Content-Length covers what write() sent and the first n bytes of
+        # the file: the server must stop the file there.
+        n = int(q.get("n", "100"))
+        write = start_response("200 OK", octets + th + [("Content-Length", str(len(WRITE_PARTS[0]) + n))])
+        write(WRITE_PARTS[0])
+        return environ["wsgi.file_wrapper"](open(DATA_FILE, "rb"), 8192)
     if route == "cl":
         return send("200 OK", b"0123456789")
     if route == "ssi":

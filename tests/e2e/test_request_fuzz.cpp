@@ -17,7 +17,9 @@
 // PYMPM_FUZZ_ROUNDS multiplies the cases, PYMPM_FUZZ_ONLY=kind,kind runs only
 // those kinds (with the very same bytes: each batch has its own generator),
 // PYMPM_FUZZ_CONFIG=name only that configuration, PYMPM_FUZZ_VERBOSE=1 prints
-// every case with its time.
+// every case with its time and every failing case in full (not only the
+// first few of each kind). PYMPM_FUZZ_REFERENCE=mod_wsgi serves the app with
+// mod_wsgi instead (if installed), to tell httpd's behaviour from the module's.
 #include "http1_response_parser.h"
 #include "http_client.h"
 #include "httpd_server.h"
@@ -48,6 +50,9 @@ constexpr auto kCaseDeadline = 10s;
 constexpr int kMaxHangsPerConfig = 2;
 // Findings printed in full per kind and configuration; the rest are counted.
 constexpr int kPrintedPerKind = 3;
+// Crashed children whose stack is printed per configuration (gdb takes a
+// second or two each).
+constexpr int kBacktracesPerConfig = 4;
 
 std::string env(const char* name) {
     const char* v = std::getenv(name);
@@ -119,12 +124,22 @@ HttpdOptions options_for(const FuzzConfig& c) {
         o.thread_limit = 4;
         o.max_request_workers = 4;
     }
+    o.extra_config = feature_config();
+    if (env("PYMPM_FUZZ_REFERENCE") == "mod_wsgi") {
+        // The same cases against mod_wsgi: what fails there too is httpd's
+        // behaviour or the fuzzer's mistake, not mod_pympm's.
+        o.load_pympm = false;
+        o.extra_config += "LoadModule wsgi_module " + httpd_modules_dir() + "/mod_wsgi.so\n"
+                          "WSGIApplicationGroup %{GLOBAL}\nWSGIChunkedRequest On\n";
+        for (const char* mount : {"/app", "/inc", "/gz", "/small"})
+            o.extra_config += std::string("WSGIScriptAlias ") + mount + " @APPS@/fuzz_app.py\n";
+        return o;
+    }
     o.pympm_config = "PyApp /app @APPS@/fuzz_app.py\n"
                      "PyApp /inc @APPS@/fuzz_app.py\n"
                      "PyApp /gz @APPS@/fuzz_app.py\n"
                      "PyApp /small @APPS@/fuzz_app.py\n"
                      "PyThreads " + c.py_threads;
-    o.extra_config = feature_config();
     // Longer than a case's deadline: a request that waits for httpd's
     // Timeout is a hang.
     o.timeout_seconds = 20;
@@ -283,7 +298,7 @@ private:
             if (o.hang) ++hangs_;
             if (!o.problems.empty()) {
                 ++stats.findings;
-                if (stats.findings <= kPrintedPerKind)
+                if (stats.findings <= kPrintedPerKind || verbose_)
                     report(srv, cases[i], o, mark, round, i, died ? crash_backtrace(srv, mark) : std::string());
             }
             if (hangs_ >= kMaxHangsPerConfig) {
@@ -324,7 +339,11 @@ private:
     std::string crash_backtrace(const HttpdServer& srv, std::size_t mark) {
         srv.wait_for_log("exit signal", 5s, mark);
         const std::string core = srv.root() + "/cores/core";
-        if (::access(core.c_str(), R_OK) != 0 || ::access("/usr/bin/gdb", X_OK) != 0) return {};
+        if (::access(core.c_str(), R_OK) != 0) return {};
+        if (cores_seen_ >= kBacktracesPerConfig || ::access("/usr/bin/gdb", X_OK) != 0) {
+            ::rename(core.c_str(), (core + "." + std::to_string(++cores_seen_)).c_str());
+            return {};
+        }
         auto bt = run_command({"/usr/bin/gdb", "-batch", "-ex", "thread apply all bt 30", httpd_binary(), core}, 60s);
         ::rename(core.c_str(), (core + "." + std::to_string(++cores_seen_)).c_str());
         // The threads that were in mod_pympm or took the signal.
