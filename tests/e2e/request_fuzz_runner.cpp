@@ -232,7 +232,7 @@ Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds ti
     case H1Case::Client::expect_continue: {
         send(std::string_view(k.bytes).substr(0, k.head_size));
         Received first;
-        read_until(fd, first, std::min(deadline, Clock::now() + std::chrono::milliseconds(500)), has_answer_head);
+        read_until(fd, first, std::min(deadline, Clock::now() + std::chrono::milliseconds(250)), has_answer_head);
         r.data = first.data;
         r.closed = first.closed;
         // Only a 100 (or silence) asks for the body; a final answer refuses it.
@@ -410,7 +410,7 @@ std::string reproducer(const Case& c, const Outcome& o, std::size_t max_bytes) {
             break;
         case H1Case::Client::expect_continue:
             how = "write the first " + std::to_string(k->head_size) +
-                  " bytes (the head), wait up to 0.5 s for 100 Continue, write the rest unless a final answer came, "
+                  " bytes (the head), wait up to 0.25 s for 100 Continue, write the rest unless a final answer came, "
                   "shut down the write side, read until EOF";
             break;
         }

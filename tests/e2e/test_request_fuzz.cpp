@@ -48,6 +48,11 @@ constexpr auto kCaseDeadline = 10s;
 // After this many hangs a configuration stops: stuck threads make every
 // later request wait out its deadline too.
 constexpr int kMaxHangsPerConfig = 2;
+// A crash costs a core dump and a new child (a second or two): after this
+// many the rest of the batch, or of the configuration, is skipped, so a
+// crashing module fails the suite in minutes, not in a CTest timeout.
+constexpr int kMaxDeathsPerBatch = 2;
+constexpr int kMaxDeathsPerConfig = 12;
 // Findings printed in full per kind and configuration; the rest are counted.
 constexpr int kPrintedPerKind = 3;
 // Crashed children whose stack is printed per configuration (gdb takes a
@@ -216,6 +221,7 @@ std::string log_of_client(const std::string& log, std::uint16_t local_port) {
 
 struct KindStats {
     int cases = 0;
+    int skipped = 0; // after kMaxDeathsPerBatch
     std::size_t requests = 0;
     int findings = 0;
     double seconds = 0;
@@ -256,7 +262,8 @@ public:
             char secs_text[32];
             std::snprintf(secs_text, sizeof secs_text, "%.1fs", s.seconds);
             per_kind += std::string(" ") + fuzz::name(kind) + "=" + std::to_string(s.requests) + "/" + secs_text +
-                        (s.findings ? "/" + std::to_string(s.findings) + "-failed" : "");
+                        (s.findings ? "/" + std::to_string(s.findings) + "-failed" : "") +
+                        (s.skipped ? "/" + std::to_string(s.skipped) + "-skipped" : "");
         }
         BOOST_TEST_MESSAGE("fuzz " << config_.name << ": seed " << seed_ << ", " << rounds << " round(s), " << cases
                                    << " cases, " << requests << " requests, " << findings << " failing cases, "
@@ -282,7 +289,12 @@ private:
         const std::size_t batch_mark = srv.log_mark();
         KindStats& stats = stats_[kind];
         const auto batch_start = Clock::now();
+        const int deaths_before = crashes_;
         for (std::size_t i = 0; i < cases.size() && !stopped_; ++i) {
+            if (crashes_ - deaths_before >= kMaxDeathsPerBatch) {
+                stats.skipped += static_cast<int>(cases.size() - i);
+                break;
+            }
             const std::size_t mark = srv.log_mark();
             const auto case_start = Clock::now();
             fuzz::Outcome o = fuzz::run_case(cases[i], srv.port(), kCaseDeadline);
@@ -305,6 +317,9 @@ private:
                 stopped_ = true;
                 BOOST_ERROR("fuzz " << config_.name << ": stopping after " << hangs_
                                     << " hangs (stuck threads make every later request hang too)");
+            } else if (crashes_ >= kMaxDeathsPerConfig) {
+                stopped_ = true;
+                BOOST_ERROR("fuzz " << config_.name << ": stopping after " << crashes_ << " child deaths");
             }
         }
         stats.seconds += HttpResponse::seconds(batch_start, Clock::now());
