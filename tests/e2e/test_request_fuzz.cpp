@@ -172,30 +172,6 @@ std::string data_file(std::uint32_t seed) {
     return s;
 }
 
-// State and flags of a process from /proc/<pid>/stat ('?' when it is gone).
-std::pair<char, unsigned long> process_state(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto rp = stat.rfind(')');
-    if (rp == std::string::npos || rp + 2 >= stat.size()) return {'?', 0};
-    std::istringstream fields(stat.substr(rp + 2));
-    char state = '?';
-    long ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
-    unsigned long flags = 0;
-    fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
-    return {state, flags};
-}
-
-bool process_running(pid_t pid) {
-    const char state = process_state(pid).first;
-    return state != '?' && state != 'Z' && state != 'X';
-}
-
-// The kernel is taking the process down (PF_EXITING, PF_DUMPCORE).
-bool process_dying(pid_t pid) {
-    return (process_state(pid).second & (0x4ul | 0x200ul)) != 0;
-}
-
 // Lines of `log` that mean a child died or the module failed internally.
 std::vector<std::string> crash_lines(const std::string& log) {
     std::vector<std::string> out;
