@@ -214,6 +214,7 @@ Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds ti
     bool stopped_reading = false;
     switch (k.client) {
     case H1Case::Client::vanish:
+        out.client_left = true;
         send(std::string_view(k.bytes).substr(0, k.send_before_close));
         if (k.reset_on_close) reset_on_close(fd);
         ::close(fd);
@@ -227,6 +228,7 @@ Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds ti
             return parse_http1_response(d, pos, k.expects.front().head, false).state == WireParse::complete;
         });
         stopped_reading = !r.closed && !r.timed_out;
+        out.client_left = stopped_reading;
         if (k.reset_on_close) reset_on_close(fd);
         break;
     case H1Case::Client::expect_continue: {

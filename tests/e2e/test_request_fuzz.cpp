@@ -281,7 +281,10 @@ private:
                                            << fuzz::what_of(cases[i]).substr(0, 150));
             ++stats.cases;
             stats.requests += o.requests;
-            if (o.closed_unanswered) wait_for_a_death();
+            // A client that left cannot tell whether the child survived it:
+            // look briefly, so a crash is blamed on this case.
+            if (o.closed_unanswered) wait_for_a_death(300ms);
+            else if (o.client_left) wait_for_a_death(50ms);
             const bool died = check_children(srv, o);
             if (o.hang) ++hangs_;
             if (!o.problems.empty()) {
@@ -353,8 +356,8 @@ private:
     // A child that crashes takes a moment to go (it writes a core). When a
     // connection ended unanswered, look briefly for a dying child and wait
     // for its end, so that the death is blamed on the case that caused it.
-    void wait_for_a_death() {
-        auto until = Clock::now() + 300ms;
+    void wait_for_a_death(std::chrono::milliseconds look) {
+        auto until = Clock::now() + look;
         while (Clock::now() < until) {
             for (pid_t pid : known_children_) {
                 if (!process_running(pid)) return;
