@@ -88,7 +88,9 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
     auto& problems = out.problems;
     std::size_t pos = 0;
     std::size_t answered = 0;
-    bool ended = false; // the server said it closes, or cut a response short
+    bool ended = false;     // the server said it closes, or cut a response short
+    bool announced = false; // the last answer said the connection ends after it
+    bool cut_short = false; // a response that may be truncated was
     for (std::size_t i = 0; i < k.expects.size() && !ended; ++i) {
         const Expect& e = k.expects[i];
         const std::string label = "response " + std::to_string(i + 1) + " of " + std::to_string(k.expects.size());
@@ -117,6 +119,7 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
                                        c_escape(std::string_view(r.data).substr(pos), 200) + "\")");
                     return;
                 }
+                cut_short = e.may_truncate;
                 if (!e.may_truncate)
                     problems.push_back("TRUNCATED: " + label + " cut short by the end of the connection (status " +
                                        std::to_string(p.response.status) + ", " +
@@ -136,7 +139,8 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
             ++answered;
             check_final(e, resp.status, resp.headers.get("X-Fuzz-Token"), resp.body,
                         resp.headers.get("Content-Encoding"), label, problems);
-            if (resp.closes()) ended = true;
+            announced = resp.closes();
+            if (announced) ended = true;
             break;
         }
     }
@@ -162,19 +166,10 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
         if (!tok.empty())
             problems.push_back("DESYNC: an extra response carries the token " + tok);
     }
-    if (k.all_must_answer && answered < k.expects.size() && !stopped_reading) {
-        bool announced = false; // the last answer said the connection ends
-        std::size_t p2 = 0;
-        for (std::size_t i = 0; i < answered; ++i) {
-            WireParseResult p = parse_http1_response(r.data, p2, k.expects[i].head, r.closed);
-            while (p.state == WireParse::complete && p.response.interim())
-                p = parse_http1_response(r.data, p2, k.expects[i].head, r.closed);
-            if (p.state == WireParse::complete) announced = p.response.closes();
-        }
+    if (k.all_must_answer && answered < k.expects.size() && !stopped_reading && !announced && !cut_short) {
         out.closed_unanswered = true;
-        if (!announced && !(answered > 0 && k.expects[answered - 1].may_truncate))
-            problems.push_back("UNANSWERED: only " + std::to_string(answered) + " of " +
-                               std::to_string(k.expects.size()) + " well-formed requests answered before the connection ended");
+        problems.push_back("UNANSWERED: only " + std::to_string(answered) + " of " + std::to_string(k.expects.size()) +
+                           " well-formed requests answered before the connection ended");
     }
     if (r.timed_out && !stopped_reading && !out.hang) {
         out.hang = true;
