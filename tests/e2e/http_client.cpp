@@ -42,6 +42,24 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
     }
 }
 
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
+    return std::string(s);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool has_header(const std::vector<std::pair<std::string, std::string>>& hs, std::string_view name) {
+    return std::any_of(hs.begin(), hs.end(), [&](const auto& h) { return iequals(h.first, name); });
+}
+
+} // namespace
+
 int connect_loopback(std::uint16_t port, Clock::time_point deadline) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -101,23 +119,9 @@ void send_on(int fd, std::string_view data, Clock::time_point deadline) {
     }
 }
 
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-        s.remove_suffix(1);
-    return std::string(s);
+bool wait_readable(int fd, Clock::time_point deadline) {
+    return wait_fd(fd, POLLIN, deadline);
 }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool has_header(const std::vector<std::pair<std::string, std::string>>& hs, std::string_view name) {
-    return std::any_of(hs.begin(), hs.end(), [&](const auto& h) { return iequals(h.first, name); });
-}
-
-} // namespace
 
 bool CaseInsensitiveLess::operator()(const std::string& a, const std::string& b) const {
     return ::strcasecmp(a.c_str(), b.c_str()) < 0;

@@ -143,6 +143,17 @@ RawReply raw_exchange(std::uint16_t port, std::string_view bytes,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
                       bool half_close = false);
 
+// Socket helpers for tests that speak their own protocol on a connection.
+// A non-blocking TCP connection to 127.0.0.1:port with TCP_NODELAY.
+int connect_loopback(std::uint16_t port, Clock::time_point deadline);
+// Writes all of `data` (waiting for the socket as needed); HttpError on
+// failure or when the deadline passes.
+void send_on(int fd, std::string_view data, Clock::time_point deadline);
+// Waits until `fd` is readable (data, EOF or an error); false on deadline.
+bool wait_readable(int fd, Clock::time_point deadline);
+// Our side's port of a connected socket.
+std::uint16_t local_port_of(int fd);
+
 // "[client 127.0.0.1:<port>]": the tag httpd puts on error-log lines about
 // requests from that client port.
 std::string client_log_tag(std::uint16_t local_port);

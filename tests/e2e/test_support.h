@@ -1,6 +1,7 @@
 // Small helpers shared by the end-to-end test files: JSON answers of the
-// test apps, string checks, and the one-child prefork server most error-path
-// tests use (so "the next request is served by the same child" holds).
+// test apps, string checks, process states from /proc, and the one-child
+// prefork server most error-path tests use (so "the next request is served
+// by the same child" holds).
 #pragma once
 
 #include "httpd_server.h"
@@ -8,9 +9,14 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
+#include <sys/types.h>
+
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace pympm_test {
 
@@ -42,6 +48,32 @@ inline bool contains(const std::string& haystack, const std::string& needle) {
 
 inline bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// State and flags of a process from /proc/<pid>/stat ('?' when it is gone).
+inline std::pair<char, unsigned long> process_state(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto rp = stat.rfind(')');
+    if (rp == std::string::npos || rp + 2 >= stat.size()) return {'?', 0};
+    std::istringstream fields(stat.substr(rp + 2));
+    char state = '?';
+    long ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
+    unsigned long flags = 0;
+    fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
+    return {state, flags};
+}
+
+// Exists and is not a zombie.
+inline bool process_running(pid_t pid) {
+    const char state = process_state(pid).first;
+    return state != '?' && state != 'Z' && state != 'X';
+}
+
+// The kernel is taking the process down (PF_EXITING, PF_DUMPCORE): it is
+// writing a core or about to exit.
+inline bool process_dying(pid_t pid) {
+    return (process_state(pid).second & (0x4ul | 0x200ul)) != 0;
 }
 
 inline HttpdOptions prefork_one_child(std::string pympm_config) {
