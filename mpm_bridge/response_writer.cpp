@@ -47,12 +47,9 @@ bool ResponseWriter::send(const char* data, std::size_t len, RequestIO::Send mod
     // (finish() ends the response), and a Content-Length describes the
     // resource, not this response.
     if (no_body()) return true;
-    if (core_.io.is_head()) {
-        // HEAD: the app's body is counted, not sent (mod_http2 would send
-        // it as DATA where HTTP/1 drops it).
-        sent_ += declared_length_ ? std::min<std::uint64_t>(len, *declared_length_ - std::min(sent_, *declared_length_)) : len;
-        return true;
-    }
+    // HEAD: the app's body is counted, not sent (mod_http2 would send it as
+    // DATA where HTTP/1 drops it); the head goes out when it would for GET.
+    const bool head_only = core_.io.is_head();
     if (declared_length_ && sent_ + len > *declared_length_) {
         // Never more than the declared length (PEP 3333; HTTP framing).
         log_excess();
@@ -61,7 +58,7 @@ bool ResponseWriter::send(const char* data, std::size_t len, RequestIO::Send mod
     }
     try {
         BlockingSection unlocked(core_.ctx.release_gil);
-        core_.io.send_body(data, len, mode);
+        core_.io.send_body(data, head_only ? 0 : len, mode);
     } catch (const ClientGone& e) {
         client_gone_ = true;
         core_.log_client_gone("sending", e.what());
