@@ -10,6 +10,7 @@ import time
 import pympm
 
 DISCONNECTS = []
+BACKGROUND = []  # strong references to the app's background tasks
 MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
 
 
@@ -32,11 +33,26 @@ async def read_body(receive):
             return b"".join(parts), events
 
 
+async def tick():
+    """A background task on the child's loop: it advances between requests
+    (the loop thread runs whenever no request holds the GIL)."""
+    count = 0
+    while True:
+        count += 1
+        try:
+            with open(os.path.join(MARKERS, "ticks-%d" % os.getpid()), "w") as f:
+                f.write("%d\n" % count)
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+
+
 async def lifespan(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             scope["state"]["started_by"] = os.getpid()
+            BACKGROUND.append(asyncio.get_running_loop().create_task(tick()))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:

@@ -224,6 +224,37 @@ BOOST_AUTO_TEST_CASE(the_loop_interleaves_and_py_threads_1_serialises) {
     }
 }
 
+// Under prefork a child has one request thread: its loop serves one ASGI
+// request at a time, and more concurrency comes from more children.
+BOOST_AUTO_TEST_CASE(prefork_serves_one_request_per_child_at_a_time) {
+    HttpdServer srv(prefork_one_child(kAsgi));
+    srv.start();
+    const double t = burst_seconds(srv, 3);
+    BOOST_TEST_MESSAGE("3 x sleep(0.5), prefork, 1 child: " << t << " s");
+    BOOST_TEST(t >= 1.4, "one at a time: took " << t << " s");
+}
+
+// A task the app starts on the loop (here from lifespan startup) runs
+// between requests: nothing holds the GIL then (PyEnableThreads On).
+BOOST_AUTO_TEST_CASE(background_tasks_run_between_requests) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            const std::string markers = make_markers_dir(srv);
+            srv.start();
+            const std::string ticks = markers + "/ticks-" + std::to_string(srv.child_pids().at(0));
+            long first = 0;
+            BOOST_TEST_REQUIRE(eventually([&] {
+                first = std::atol(read_text(ticks).c_str());
+                return first > 0;
+            }, 20s));
+            // No request from here on: the count still advances.
+            BOOST_TEST(eventually([&] { return std::atol(read_text(ticks).c_str()) >= first + 3; }, 20s),
+                       "ticks stayed at " << read_text(ticks));
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(wsgi_and_asgi_side_by_side_in_one_child) {
     HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi + "PyApp /w @APPS@/hello.py\n"));
     srv.start();

@@ -270,7 +270,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // ============================================== conf/examples site configs
 
-BOOST_AUTO_TEST_SUITE(wsgi_conf_examples)
+BOOST_AUTO_TEST_SUITE(conf_examples)
 
 namespace {
 std::string read_text(const std::string& path) {
@@ -286,9 +286,9 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 } // namespace
 
-// The shipped Flask and Django site configs, with /srv/www pointing at copies
-// of the test apps, serve their apps under the documented prefixes.
-BOOST_AUTO_TEST_CASE(flask_and_django_site_configs_serve) {
+// The shipped Flask, Django and FastAPI site configs, with /srv/www pointing
+// at copies of the test apps, serve their apps under the documented prefixes.
+BOOST_AUTO_TEST_CASE(flask_django_and_fastapi_site_configs_serve) {
     HttpdServer srv(site(""));
     const std::string src = test_apps_dir();
     const std::string examples = src + "/../../conf/examples";
@@ -297,8 +297,9 @@ BOOST_AUTO_TEST_CASE(flask_and_django_site_configs_serve) {
     for (const char* f : {"__init__.py", "settings.py", "urls.py", "views.py", "wsgi.py"})
         srv.add_app_file(std::string("srv/www/django/pympm_demo/") + f,
                          read_text(src + "/django_site/pympm_demo/" + f));
+    srv.add_app_file("srv/www/fastapi/main.py", read_text(src + "/fastapi_app.py"));
     std::string conf = "LoadModule alias_module " + httpd_modules_dir() + "/mod_alias.so\n";
-    for (const char* ex : {"flask-site.conf", "django-site.conf"}) {
+    for (const char* ex : {"flask-site.conf", "django-site.conf", "fastapi-site.conf"}) {
         std::string text = read_text(examples + "/" + ex);
         text = replace_all(text, "/srv/www/", srv.apps_dir() + "/srv/www/");
         text = replace_all(text, "${APACHE_LOG_DIR}", srv.root() + "/logs");
@@ -331,6 +332,12 @@ BOOST_AUTO_TEST_CASE(flask_and_django_site_configs_serve) {
     BOOST_TEST(form.status == 200);
     BOOST_TEST(contains(form.body, "action=\"/app/form/\""), form.body);
     BOOST_TEST(!cookie_value(form, "csrftoken").empty());
+
+    auto item = get("api.example.org", "/api/items/7?q=x");
+    BOOST_TEST_REQUIRE(item.status == 200, item.body);
+    BOOST_TEST(parse_json(item.body).get<int>("item_id") == 7);
+    auto links = get("api.example.org", "/api/links");
+    BOOST_TEST(parse_json(links.body).get<std::string>("item") == "http://api.example.org/api/items/7", links.body);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
