@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -158,11 +159,65 @@ std::vector<char*> make_argv(std::vector<std::string>& args) {
     return argv;
 }
 
+std::vector<std::string> inherited_environment() {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        env.emplace_back(*e);
+    return env;
+}
+
+// The environment httpd runs with: the test's own and, in a sanitizer build,
+// the runtimes preloaded (mod_pympm.so needs them; ASan must be the first
+// library of the process, which a dlopen'ed module cannot be) with their
+// options. Reports go to files under `log_dir` (stderr if empty).
+std::vector<std::string> httpd_environment(const std::string& log_dir) {
+    const std::string preload = PYMPM_SANITIZER_PRELOAD;
+    if (preload.empty())
+        return inherited_environment();
+    std::vector<std::string> env;
+    std::string inherited_preload;
+    for (auto& var : inherited_environment()) {
+        if (var.starts_with("LD_PRELOAD="))
+            inherited_preload = var.substr(11);
+        else if (!var.starts_with("ASAN_OPTIONS=") && !var.starts_with("UBSAN_OPTIONS="))
+            env.push_back(var);
+    }
+    env.push_back("LD_PRELOAD=" + preload + (inherited_preload.empty() ? "" : ":" + inherited_preload));
+    // detect_leaks=0: httpd frees pools only at exit, and a child that stops
+    // with app threads stuck leaves its interpreter unfinalised on purpose.
+    // halt_on_error=1 (ASan's default, said here): the code is not built with
+    // -fsanitize-recover=address, and after a memory error the rest of the
+    // run proves nothing. The process then exits with status 1, which httpd
+    // does not log for a child: the report file is how the test learns of it.
+    // abort_on_error stays 0, since a SIGABRT would fail every test through
+    // AH00052 even for a report in httpd's own code.
+    std::string asan = "detect_leaks=0:halt_on_error=1";
+    // UBSan goes on after a report (halt_on_error=0): undefined behaviour
+    // rarely corrupts the process at once, the request completes, and one run
+    // collects every distinct finding; the teardown scan fails the test.
+    // No log_path: with libasan loaded, gcc's libubsan ignores it (its
+    // __sanitizer_set_report_path call binds to libasan's copy) and writes to
+    // stderr, which is httpd's error log or logs/httpd.out.
+    std::string ubsan = "print_stacktrace=1:report_error_type=1:halt_on_error=0";
+    if (!log_dir.empty())
+        asan += ":log_path=" + log_dir + "/asan"; // + .PID
+    // For investigating (README, "Sanitizers"): later options win.
+    if (const char* extra = std::getenv("PYMPM_TEST_ASAN_OPTIONS"); extra && *extra)
+        asan += std::string(":") + extra;
+    if (const char* extra = std::getenv("PYMPM_TEST_UBSAN_OPTIONS"); extra && *extra)
+        ubsan += std::string(":") + extra;
+    env.push_back("ASAN_OPTIONS=" + asan);
+    env.push_back("UBSAN_OPTIONS=" + ubsan);
+    return env;
+}
+
 // fork+exec with stdin from /dev/null and stdout+stderr appended to
 // `output_file`, in a new process group (httpd signals its whole group on
 // stop: that must never include the test runner).
-pid_t spawn_process(std::vector<std::string> args, const std::string& output_file) {
+pid_t spawn_process(std::vector<std::string> args, const std::string& output_file,
+                    std::vector<std::string> env) {
     auto argv = make_argv(args);
+    auto envp = make_argv(env); // before fork: the child may not allocate
     int out = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out < 0)
         throw std::runtime_error("cannot open " + output_file + ": " + std::strerror(errno));
@@ -190,7 +245,7 @@ pid_t spawn_process(std::vector<std::string> args, const std::string& output_fil
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         static const char msg[] = "exec failed\n";
         (void)!::write(2, msg, sizeof msg - 1);
         ::_exit(127);
@@ -217,6 +272,16 @@ std::string pympm_module_path() { return env_or("PYMPM_MODULE_PATH", PYMPM_MODUL
 std::string test_apps_dir() { return env_or("PYMPM_TEST_APPS_DIR", PYMPM_TEST_APPS_DIR); }
 std::string python_executable() { return env_or("PYMPM_PYTHON", PYMPM_PYTHON); }
 std::string python_version() { return PYMPM_PYTHON_VERSION; }
+std::string project_source_dir() { return PYMPM_SOURCE_DIR; }
+std::string sanitizers() { return PYMPM_SANITIZE; }
+
+bool sanitizer_enabled(const std::string& name) {
+    std::istringstream in(sanitizers());
+    for (std::string s; std::getline(in, s, ',');)
+        if (s == name)
+            return true;
+    return false;
+}
 
 bool current_test_failed() {
     try {
@@ -228,7 +293,10 @@ bool current_test_failed() {
     }
 }
 
-CommandResult run_command(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+namespace {
+
+CommandResult run_process(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                          std::vector<std::string> env) {
     char tmpl[] = "/tmp/pympm-cmd-XXXXXX";
     int fd = ::mkstemp(tmpl);
     if (fd < 0)
@@ -236,7 +304,7 @@ CommandResult run_command(const std::vector<std::string>& args, std::chrono::sec
     ::close(fd);
     std::string out_path = tmpl;
     CommandResult result;
-    pid_t pid = spawn_process(args, out_path);
+    pid_t pid = spawn_process(args, out_path, std::move(env));
     auto rc = wait_exit(pid, timeout);
     if (!rc) {
         ::kill(-pid, SIGKILL);
@@ -251,6 +319,13 @@ CommandResult run_command(const std::vector<std::string>& args, std::chrono::sec
     return result;
 }
 
+} // namespace
+
+CommandResult run_command(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+    bool httpd = !args.empty() && args.front() == httpd_binary();
+    return run_process(args, timeout, httpd ? httpd_environment("") : inherited_environment());
+}
+
 // ------------------------------------------------------------- HttpdServer
 
 HttpdServer::HttpdServer(HttpdOptions opts) : opts_(std::move(opts)) {
@@ -263,9 +338,11 @@ HttpdServer::HttpdServer(HttpdOptions opts) : opts_(std::move(opts)) {
         fs::create_directory(root_ + "/" + d);
         ::chmod((root_ + "/" + d).c_str(), 0755);
     }
-    // Children (nobody) write cores here.
-    fs::create_directory(root_ + "/cores");
-    ::chmod((root_ + "/cores").c_str(), 0777);
+    // Children (nobody) write cores and sanitizer reports here.
+    for (const std::string& d : {root_ + "/cores", sanitizer_log_dir()}) {
+        fs::create_directory(d);
+        ::chmod(d.c_str(), 0777);
+    }
 
     fs::path apps = root_ + "/apps";
     fs::create_directory(apps);
@@ -309,8 +386,10 @@ HttpdServer::~HttpdServer() {
 }
 
 void HttpdServer::teardown_checks() {
+    // Not only once started: `apache2 -t` (config_test) leaves sanitizer
+    // reports too, and the other checks find nothing where httpd never ran.
     std::vector<std::string> problems;
-    if (scan_on_teardown_ && started_once_)
+    if (scan_on_teardown_)
         problems = log_problems();
     if (!problems.empty()) {
         std::ostringstream msg;
@@ -319,8 +398,16 @@ void HttpdServer::teardown_checks() {
             msg << "\n    " << p;
         BOOST_ERROR(msg.str());
     }
-    if (started_once_ && (!problems.empty() || current_test_failed() || std::uncaught_exceptions() > 0))
-        dump_logs(problems.empty() ? "the test failed" : "problems in the error log");
+    if (!problems.empty() || (started_once_ && (current_test_failed() || std::uncaught_exceptions() > 0))) {
+        dump_logs(problems.empty() ? "the test failed" : "problems in the error log"); // has the reports
+        return;
+    }
+    // Reports in httpd, APR or Python alone (e.g. event's SIGTERM race, see
+    // the destructor) do not fail the test, but nobody should miss them.
+    for (auto& r : sanitizer_reports())
+        std::cerr << "\n===== [pympm-test] sanitizer warning (" << (r.error() ? "no frame of mod_pympm" : "not an error")
+                  << ", not failing the test): " << root_ << "/" << r.file << "\n"
+                  << r.text << "===== end of sanitizer warning\n";
 }
 
 std::string HttpdServer::substitute(const std::string& text) const {
@@ -439,7 +526,8 @@ void HttpdServer::start() {
         write_config();
         std::size_t mark = log_mark();
         std::size_t out_mark = read_file(out_path).size();
-        pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path);
+        pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path,
+                             httpd_environment(sanitizer_log_dir()));
         started_once_ = true;
         auto deadline = Clock::now() + opts_.start_timeout;
         bool retry = false;
@@ -480,7 +568,8 @@ CommandResult HttpdServer::start_expect_failure() {
     write_config();
     const std::string out_path = root_ + "/logs/httpd.out";
     std::size_t out_mark = read_file(out_path).size();
-    pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path);
+    pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path,
+                         httpd_environment(sanitizer_log_dir()));
     started_once_ = true;
     CommandResult result;
     auto rc = wait_exit(pid_, opts_.start_timeout);
@@ -500,7 +589,10 @@ CommandResult HttpdServer::config_test() {
     if (port_ == 0)
         port_ = pick_free_port();
     write_config();
-    CommandResult r = run_command({httpd_binary(), "-t", "-d", root_, "-f", conf_path()});
+    CommandResult r = run_process({httpd_binary(), "-t", "-d", root_, "-f", conf_path()}, std::chrono::seconds(60),
+                                  httpd_environment(sanitizer_log_dir()));
+    // httpd's stderr, as for start(): the teardown scan finds UBSan reports there.
+    std::ofstream(root_ + "/logs/httpd.out", std::ios::app) << r.output;
     r.error_log = error_log();
     return r;
 }
@@ -682,6 +774,95 @@ void HttpdServer::allow_traceback_lines() {
     allow_log_error(msg + R"(\s*$)");
 }
 
+namespace {
+
+// A report of ours: a frame in mod_pympm.so (unsymbolised: "(.../mod_pympm.so+0x...)")
+// or a source path under the project's module/ or mpm_bridge/ (symbolised
+// frames, UBSan's location line).
+bool has_project_frame(const std::string& text) {
+    static const std::string module_dir = project_source_dir() + "/module/";
+    static const std::string bridge_dir = project_source_dir() + "/mpm_bridge/";
+    return text.find("mod_pympm.so") != std::string::npos || text.find(module_dir) != std::string::npos ||
+           text.find(bridge_dir) != std::string::npos;
+}
+
+// UBSan's first line, "file:line:col: runtime error: ...", written raw (httpd's
+// own lines start with "[").
+bool is_ubsan_start(const std::string& line) {
+    return !line.starts_with("[") && line.find(": runtime error: ") != std::string::npos;
+}
+
+bool is_report_start(const std::string& line) {
+    // ASan: a line of '=' before "==PID==ERROR: AddressSanitizer: ..."
+    if (line.size() >= 20 && line.find_first_not_of('=') == std::string::npos)
+        return true;
+    return is_ubsan_start(line);
+}
+
+} // namespace
+
+std::vector<SanitizerReport> parse_sanitizer_log(const std::string& file, const std::string& text) {
+    static const std::regex error_line(R"(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|: runtime error: )");
+    std::vector<SanitizerReport> reports;
+    for (auto& line : split_lines(text)) {
+        if (reports.empty() || is_report_start(line))
+            reports.emplace_back().file = file;
+        auto& r = reports.back();
+        r.text += line + "\n";
+        if (r.headline.empty() && std::regex_search(line, error_line))
+            r.headline = line;
+    }
+    std::erase_if(reports, [](const SanitizerReport& r) {
+        return r.text.find_first_not_of(" \t\n") == std::string::npos;
+    });
+    for (auto& r : reports)
+        r.from_project = has_project_frame(r.text);
+    return reports;
+}
+
+std::vector<SanitizerReport> find_ubsan_reports(const std::string& file, const std::string& text) {
+    static const std::regex frame(R"(^\s+#[0-9]+ )");
+    std::vector<SanitizerReport> reports;
+    bool open = false; // the last report's stack may go on
+    for (auto& line : split_lines(text)) {
+        if (is_ubsan_start(line)) {
+            auto& r = reports.emplace_back();
+            r.file = file;
+            r.headline = line;
+            r.text = line + "\n";
+            open = true;
+        } else if (open && std::regex_search(line, frame)) {
+            reports.back().text += line + "\n";
+        } else if (!line.starts_with("[")) { // another thread's log line does not end it
+            open = false;
+        }
+    }
+    for (auto& r : reports)
+        r.from_project = has_project_frame(r.text);
+    return reports;
+}
+
+std::vector<std::string> HttpdServer::sanitizer_log_files() const {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(sanitizer_log_dir(), ec))
+        if (e.is_regular_file())
+            files.push_back("sanitizer/" + e.path().filename().string());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+std::vector<SanitizerReport> HttpdServer::sanitizer_reports() const {
+    std::vector<SanitizerReport> out;
+    for (auto& f : sanitizer_log_files()) // ASan
+        for (auto& r : parse_sanitizer_log(f, read_file(root_ + "/" + f)))
+            out.push_back(std::move(r));
+    for (const std::string f : {"logs/error_log", "logs/httpd.out"}) // UBSan: httpd's stderr
+        for (auto& r : find_ubsan_reports(f, read_file(root_ + "/" + f)))
+            out.push_back(std::move(r));
+    return out;
+}
+
 std::vector<std::string> HttpdServer::log_problems() const {
     static const std::regex error_level(R"(\[pympm:(error|crit|alert|emerg)\])");
     std::vector<std::string> problems = stop_problems_;
@@ -709,6 +890,9 @@ std::vector<std::string> HttpdServer::log_problems() const {
         if (it->is_regular_file() && (name == "core" || name.rfind("core.", 0) == 0))
             problems.push_back("core file: " + it->path().string());
     }
+    for (auto& r : sanitizer_reports())
+        if (r.error() && r.from_project)
+            problems.push_back("sanitizer report with a frame of mod_pympm (" + r.file + "): " + r.headline);
     return problems;
 }
 
@@ -720,6 +904,8 @@ void HttpdServer::dump_logs(const std::string& why) const {
     std::string out = read_file(root_ + "/logs/httpd.out");
     if (!out.empty())
         o << "----- httpd stdout/stderr\n" << out;
+    for (auto& f : sanitizer_log_files()) // UBSan's reports are in the two above
+        o << "----- " << f << "\n" << read_file(root_ + "/" + f);
     o << "===== end of logs\n";
     std::cerr << o.str() << std::flush;
 }

@@ -11,6 +11,11 @@
 //
 // In pympm_config and extra_config, @APPS@ becomes ROOT/apps (a copy of
 // tests/apps readable by `nobody`) and @ROOT@ the server root.
+//
+// In a sanitizer build (-DPYMPM_SANITIZE=...) httpd runs with the sanitizer
+// runtimes preloaded; ASan writes reports to ROOT/sanitizer/asan.PID, UBSan
+// to httpd's stderr (the error log). A report with a frame of this project
+// fails the test, others are printed as warnings.
 #pragma once
 
 #include "http_client.h"
@@ -56,6 +61,29 @@ struct HttpdOptions {
     std::chrono::seconds stop_timeout{20};
 };
 
+// One sanitizer report found under a server root.
+struct SanitizerReport {
+    std::string file; // where, relative to the root: sanitizer/asan.PID, logs/error_log, logs/httpd.out
+    std::string text; // the report, every line
+    // Its "==PID==ERROR: AddressSanitizer: ..." or "file:line:col: runtime
+    // error: ..." line; empty for a warning or a note.
+    std::string headline;
+    // A frame (or UBSan's source location) in mod_pympm.so or in the
+    // project's module/ or mpm_bridge/ sources.
+    bool from_project = false;
+    bool error() const { return !headline.empty(); }
+};
+
+// Splits a sanitizer's own log file (log_path) into its reports: an ASan
+// report starts at its "=====" line, a UBSan one at its "file:line:col:
+// runtime error:" line; other text (warnings) is a report of its own that is
+// not an error.
+std::vector<SanitizerReport> parse_sanitizer_log(const std::string& file, const std::string& text);
+// The UBSan reports in httpd's error log or stderr: each "runtime error" line
+// with the stack lines ("    #N ...") after it; httpd's own log lines in
+// between (other threads) are skipped.
+std::vector<SanitizerReport> find_ubsan_reports(const std::string& file, const std::string& text);
+
 struct CommandResult {
     int exit_code = -1; // -1: killed by a signal or timed out
     std::string output; // stdout + stderr
@@ -97,6 +125,8 @@ public:
     std::string app_path(const std::string& name) const { return apps_dir() + "/" + name; }
     std::string conf_path() const { return root_ + "/conf/httpd.conf"; }
     std::string error_log_path() const { return root_ + "/logs/error_log"; }
+    // Where httpd's processes write ASan reports (sanitizer builds).
+    std::string sanitizer_log_dir() const { return root_ + "/sanitizer"; }
     // Creates ROOT/apps/<relative_path> (folders too), readable by nobody.
     std::string add_app_file(const std::string& relative_path, const std::string& content);
     // The generated config (valid after start()/config_test(), or on demand).
@@ -130,8 +160,12 @@ public:
     // ("Traceback (most recent call last):", "  File ...", source lines); the
     // exception line itself must be allowed with allow_log_error.
     void allow_traceback_lines();
-    // What the teardown scan would report now.
+    // What the teardown scan would report now (the error log, cores, and
+    // sanitizer reports from the project's code).
     std::vector<std::string> log_problems() const;
+    // Every sanitizer report: ASan's files in sanitizer_log_dir(), then
+    // UBSan's in the error log and in httpd's stderr.
+    std::vector<SanitizerReport> sanitizer_reports() const;
     // For tests of the harness that cause problems on purpose.
     void disable_teardown_scan() { scan_on_teardown_ = false; }
 
@@ -148,6 +182,7 @@ private:
     pid_t spawn(const std::vector<std::string>& args, const std::string& output_file) const;
     bool answers_http(std::chrono::milliseconds timeout) const;
     void teardown_checks();
+    std::vector<std::string> sanitizer_log_files() const; // "sanitizer/asan.PID", sorted
 
     HttpdOptions opts_;
     std::string root_;
@@ -159,7 +194,9 @@ private:
     bool started_once_ = false;
 };
 
-// Runs a command (no shell) with a timeout; output is stdout+stderr.
+// Runs a command (no shell) with a timeout; output is stdout+stderr. httpd
+// (args[0] == httpd_binary()) gets the sanitizer runtimes preloaded in a
+// sanitizer build, reports then going to its output.
 CommandResult run_command(const std::vector<std::string>& args,
                           std::chrono::seconds timeout = std::chrono::seconds(60));
 
@@ -171,6 +208,10 @@ std::string pympm_module_path();
 std::string test_apps_dir();
 std::string python_executable();
 std::string python_version(); // "3.11"
+std::string project_source_dir();
+// The -DPYMPM_SANITIZE list this binary was built with ("" = plain build).
+std::string sanitizers();
+bool sanitizer_enabled(const std::string& name); // "address", "undefined"
 
 // `text` as a regex that matches it literally.
 std::string regex_escape(const std::string& text);

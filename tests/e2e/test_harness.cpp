@@ -334,3 +334,187 @@ BOOST_AUTO_TEST_CASE(apps_are_copied_readable) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------------- sanitizers
+
+namespace {
+
+// Shortened from real gcc 12 reports.
+std::string asan_report(const std::string& frames) {
+    return "=================================================================\n"
+           "==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010 at pc 0x7f00 bp 0x7f10 sp 0x7f08\n"
+           "READ of size 8 at 0x602000000010 thread T0\n" +
+           frames +
+           "SUMMARY: AddressSanitizer: heap-use-after-free\n"
+           "Shadow bytes around the buggy address:\n"
+           "  0x0c047fff8000: fa fa fd fd fa fa 00 00 fa fa 00 00 fa fa 00 00\n"
+           "==4242==ABORTING\n";
+}
+
+const std::string httpd_frames = "    #0 0x55d0 in ap_queue_pop_something (/usr/sbin/apache2+0x8a1f0)\n"
+                                 "    #1 0x7f20 in apr_pool_destroy (/lib/x86_64-linux-gnu/libapr-1.so.0+0x2a0b7)\n"
+                                 "    #2 0x7f30 in start_thread nptl/pthread_create.c:442\n";
+
+boost::test_tools::assertion_result asan_build(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result r(sanitizer_enabled("address"));
+    r.message() << "needs an ASan build (-DPYMPM_SANITIZE=address,...)";
+    return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(harness_sanitizer)
+
+BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
+    const std::string src = project_source_dir();
+    // ASan: a symbolised frame in mpm_bridge/, an unsymbolised one in the
+    // module, and one in httpd and APR only.
+    auto bridge = parse_sanitizer_log(
+        "asan.1", asan_report("    #0 0x7f40 in pympm::WsgiRequest::finish() " + src + "/mpm_bridge/wsgi_request.cpp:120\n" +
+                              httpd_frames));
+    BOOST_REQUIRE(bridge.size() == 1u);
+    BOOST_TEST(bridge[0].error());
+    BOOST_TEST(bridge[0].headline.rfind("==4242==ERROR: AddressSanitizer: heap-use-after-free on address", 0) == 0u,
+               bridge[0].headline);
+    BOOST_TEST(bridge[0].from_project);
+    BOOST_TEST(bridge[0].file == "asan.1");
+    BOOST_TEST(bridge[0].text.find("==4242==ABORTING") != std::string::npos);
+
+    auto module = parse_sanitizer_log("asan.2", asan_report("    #0 0x7f50 (/tmp/b/module/mod_pympm.so+0x1b2c3)\n"));
+    BOOST_REQUIRE(module.size() == 1u);
+    BOOST_TEST(module[0].from_project);
+
+    // "AddressSanitizer:DEADLYSIGNAL" comes before the separator; a warning
+    // line is not an error.
+    auto httpd = parse_sanitizer_log("asan.3", "AddressSanitizer:DEADLYSIGNAL\n" + asan_report(httpd_frames) +
+                                                   "==4242==WARNING: ASan is ignoring requested __asan_handle_no_return\n");
+    BOOST_REQUIRE(httpd.size() == 2u);
+    BOOST_TEST(!httpd[0].error());
+    BOOST_TEST(httpd[1].error());
+    BOOST_TEST(!httpd[1].from_project);
+    BOOST_TEST(httpd[1].text.find("WARNING: ASan is ignoring") != std::string::npos);
+
+    // UBSan (with log_path, as without ASan): several reports in one file,
+    // each starting at its location line.
+    auto ubsan = parse_sanitizer_log(
+        "ubsan.7", src + "/module/mod_pympm.cpp:77:12: runtime error: signed integer overflow: 2147483647 + 1\n"
+                         "    #0 0x7f60 in pympm_handler " + src + "/module/mod_pympm.cpp:77\n"
+                         "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior\n"
+                         "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer\n"
+                         "    #0 0x7f70 in foo (/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x100)\n");
+    BOOST_REQUIRE(ubsan.size() == 2u);
+    BOOST_TEST(ubsan[0].error());
+    BOOST_TEST(ubsan[0].from_project);
+    BOOST_TEST(ubsan[1].error());
+    BOOST_TEST(ubsan[1].headline ==
+               "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer");
+    BOOST_TEST(!ubsan[1].from_project);
+    BOOST_TEST(ubsan[0].text.find("SUMMARY") != std::string::npos);
+
+    // The project is module/ and mpm_bridge/, not e.g. the build tree's tests.
+    auto tests = parse_sanitizer_log("asan.4", asan_report("    #0 0x7f80 in x " + src + "/tests/e2e/x.cpp:1\n"));
+    BOOST_TEST(!tests.at(0).from_project);
+}
+
+BOOST_AUTO_TEST_CASE(ubsan_reports_are_found_in_the_error_log) {
+    const std::string src = project_source_dir();
+    const std::string log =
+        "[Mon Jan 01 00:00:00.000000 2024] [mpm_event:notice] [pid 1:tid 1] AH00489: resuming normal operations\n" +
+        src + "/mpm_bridge/slot_gate.cpp:40:9: runtime error: load of value 7, which is not a valid value for type 'bool'\n"
+        "    #0 0x7f10 in pympm::SlotGate::acquire() " + src + "/mpm_bridge/slot_gate.cpp:40\n"
+        "[Mon Jan 01 00:00:00.000000 2024] [pympm:info] [pid 2:tid 3] PM00011: another thread logs meanwhile\n"
+        "    #1 0x7f20 in handler (/b/module/mod_pympm.so+0x1000)\n"
+        "\n"
+        "[Mon Jan 01 00:00:00.000000 2024] [pympm:error] [pid 2:tid 3] PM00020: ValueError: runtime error: from the app\n"
+        "    #7 not a frame of the report above: a blank line ended it\n"
+        "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer\n"
+        "    #0 0x7f30 in f (/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x100)\n";
+    auto reports = find_ubsan_reports("logs/error_log", log);
+    BOOST_REQUIRE(reports.size() == 2u);
+    BOOST_TEST(reports[0].file == "logs/error_log");
+    BOOST_TEST(reports[0].headline.find("slot_gate.cpp:40:9: runtime error: load of value 7") != std::string::npos);
+    BOOST_TEST(reports[0].from_project);
+    BOOST_TEST(reports[0].text.find("#1 0x7f20 in handler") != std::string::npos, reports[0].text);
+    BOOST_TEST(reports[0].text.find("PM00011") == std::string::npos, reports[0].text);
+    BOOST_TEST(reports[0].text.find("#7") == std::string::npos, reports[0].text);
+    BOOST_TEST(reports[1].error());
+    BOOST_TEST(!reports[1].from_project);
+}
+
+BOOST_AUTO_TEST_CASE(scan_fails_only_reports_from_the_project) {
+    HttpdServer srv(plain_httpd());
+    struct stat st {};
+    BOOST_REQUIRE(::stat(srv.sanitizer_log_dir().c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0777u); // children run as nobody
+    BOOST_TEST(srv.log_problems().empty());
+
+    const std::string ours = srv.sanitizer_log_dir() + "/asan.101";
+    const std::string theirs = srv.sanitizer_log_dir() + "/asan.102";
+    std::ofstream(theirs) << asan_report(httpd_frames);
+    BOOST_TEST(srv.log_problems().empty());
+    BOOST_TEST(srv.sanitizer_reports().size() == 1u);
+
+    std::ofstream(ours) << asan_report("    #0 0x7f50 (" + pympm_module_path() + "+0x1b2c3)\n");
+    auto problems = srv.log_problems();
+    BOOST_REQUIRE(problems.size() == 1u);
+    BOOST_TEST(problems[0].find("(sanitizer/asan.101)") != std::string::npos, problems[0]);
+    BOOST_TEST(problems[0].find("ERROR: AddressSanitizer: heap-use-after-free") != std::string::npos, problems[0]);
+
+    // UBSan writes to httpd's stderr: the error log and logs/httpd.out.
+    std::ofstream(srv.root() + "/logs/httpd.out")
+        << project_source_dir() + "/module/server_config.cpp:12:3: runtime error: division by zero\n";
+    problems = srv.log_problems();
+    BOOST_REQUIRE(problems.size() == 2u);
+    BOOST_TEST(problems[1].find("(logs/httpd.out)") != std::string::npos, problems[1]);
+    BOOST_TEST(problems[1].find("server_config.cpp:12:3: runtime error: division by zero") != std::string::npos,
+               problems[1]);
+    // Planted, not found: keep them out of the teardown scan and its warnings.
+    ::unlink(ours.c_str());
+    ::unlink(theirs.c_str());
+    ::unlink((srv.root() + "/logs/httpd.out").c_str());
+}
+
+// The one harness test that loads mod_pympm: a real report from a child
+// (running as nobody, with the runtimes preloaded) reaches the scan. The app
+// overflows a malloc'ed buffer through ctypes' memset, which ASan intercepts;
+// mod_pympm's handler is on that stack, so the report counts as ours.
+BOOST_AUTO_TEST_CASE(child_report_reaches_the_scan, * boost::unit_test::precondition(asan_build)) {
+    HttpdOptions o;
+    o.mpm = Mpm::prefork;
+    o.start_servers = 1;
+    o.server_limit = 1;
+    o.max_request_workers = 1;
+    o.pympm_config = "PyApp / @APPS@/overflow.py";
+    HttpdServer srv(o);
+    srv.add_app_file("overflow.py",
+                     "import ctypes\n"
+                     "def application(environ, start_response):\n"
+                     "    buf = ctypes.create_string_buffer(4096)  # > 512 bytes: from malloc, not pymalloc\n"
+                     "    ctypes.memset(buf, 0, 4096 + 64)\n"
+                     "    start_response('200 OK', [])\n"
+                     "    return [b'not reached']\n");
+    srv.start();
+    // The child reports and exits (halt_on_error) instead of answering.
+    try {
+        auto r = http_get(srv.port(), "/");
+        BOOST_TEST(r.status != 200, r.body);
+    } catch (const HttpError&) {
+    }
+    srv.stop();
+    auto reports = srv.sanitizer_reports();
+    BOOST_REQUIRE(reports.size() == 1u);
+    BOOST_TEST_MESSAGE("the provoked report:\n" << reports[0].text);
+    BOOST_TEST(reports[0].file.rfind("sanitizer/asan.", 0) == 0u, reports[0].file);
+    BOOST_TEST(reports[0].error());
+    BOOST_TEST(reports[0].text.find("heap-buffer-overflow") != std::string::npos, reports[0].text);
+    BOOST_TEST(reports[0].from_project, reports[0].text);
+    bool flagged = false;
+    for (auto& p : srv.log_problems())
+        flagged = flagged || p.find("AddressSanitizer: heap-buffer-overflow") != std::string::npos;
+    BOOST_TEST(flagged);
+    // Provoked on purpose: keep it out of the teardown scan and its warnings.
+    for (auto& r : reports)
+        ::unlink((srv.root() + "/" + r.file).c_str());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
