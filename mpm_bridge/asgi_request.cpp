@@ -360,20 +360,24 @@ void AsgiRequest::done(PyObject* exc) {
                exc == Py_None ? PyRef() : PyRef::borrow(exc)});
 }
 
-std::string AsgiRequest::timed_out() {
+std::string AsgiRequest::task_stack() {
     std::string stack;
     if (!task_) return stack;
     PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.task_stack.get(), task_.get(), nullptr));
     if (text && PyUnicode_Check(text.get()))
         if (const char* s = PyUnicode_AsUTF8(text.get())) stack = s;
     PyErr_Clear();
+    return stack;
+}
+
+void AsgiRequest::cancel_for_timeout() {
+    if (!task_) return;
     cancelled_for_timeout_ = true;
     PyRef cancel = PyRef::steal(PyObject_GetAttr(task_.get(), asgi_.k_cancel.get()));
     PyRef r = cancel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), cancel.get(),
                                                                  nullptr))
                      : PyRef();
     PyErr_Clear();
-    return stack;
 }
 
 } // namespace pympm

@@ -37,9 +37,10 @@ public:
     int response_status() const { return core_.response.head_set() ? core_.response.head().status : 0; }
     bool app_raised() const { return core_.app_raised(); }
 
-    // PyRequestTimeout: logs nothing; returns the task's stack (or "") and
-    // cancels the task. GIL held.
-    std::string timed_out();
+    // For PyRequestTimeout, GIL held: the app task's coroutine stack (or
+    // ""), and its cancellation (on the loop).
+    std::string task_stack();
+    void cancel_for_timeout();
 
     // The channel's methods, on the loop thread, GIL held.
     PyObject* receive();

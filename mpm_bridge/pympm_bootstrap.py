@@ -450,14 +450,29 @@ def _asgi_reject(future, exc):
 
 
 def _asgi_task_stack(task):
-    """A task's coroutine stack as text, innermost last (for timeouts)."""
-    frames = task.get_stack()
+    """A request task's stack as text, innermost last (for timeouts). A task
+    running on the loop now (one that does not await) is shown with the loop
+    thread's stack; a suspended one by its chain of awaits."""
+    coro = task.get_coro()
+    frames = []
+    if getattr(coro, "cr_running", False) and _asgi_thread is not None:
+        # From the innermost frame out to the task's own (not the loop's).
+        frame = sys._current_frames().get(_asgi_thread.ident)
+        while frame is not None:
+            frames.append((frame, frame.f_lineno))
+            if frame is coro.cr_frame:
+                break
+            frame = frame.f_back
+        frames.reverse()
+        coro = None
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append((frame, frame.f_lineno))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     if not frames:
         return None
-    lines = []
-    for frame in frames:
-        lines.extend(traceback.format_stack(frame, limit=1))
-    return "".join(lines).rstrip("\n")
+    return "".join(traceback.StackSummary.extract(frames).format()).rstrip("\n")
 
 
 class _Lifespan:

@@ -76,13 +76,18 @@ bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLeve
     // waiting for it.
     auto job = [this, wp = &w, seq, level, id, head, raise_timeout] {
         RequestWatch::if_current(wp, seq, [&] {
-            const std::string what = head + " (" + wp->io->describe() + ", app " + *wp->app + ")";
+            // What is done about it depends on the interface.
+            const char* action = !raise_timeout ? ""
+                                 : wp->asgi     ? "; its task is cancelled"
+                                                : "; pympm.RequestTimeout is raised in it";
+            const std::string what = head + action + " (" + wp->io->describe() + ", app " + *wp->app + ")";
             std::string stack;
             if (wp->asgi) {
                 // An ASGI app runs as a task on the event loop: its
                 // coroutines' stack, and the task is cancelled.
                 log_.log(level, id + what + "; its coroutine stack, innermost last:");
-                stack = raise_timeout ? wp->asgi->timed_out() : std::string();
+                stack = wp->asgi->task_stack();
+                if (raise_timeout) wp->asgi->cancel_for_timeout();
             } else {
                 log_.log(level, id + what + "; its Python stack, innermost last:");
                 PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
@@ -110,7 +115,7 @@ bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLeve
 void RequestTimeouts::timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) {
     log_with_stack(w, seq, LogLevel::error, PYMPM_APLOGNO(00060),
                    "request ran the app for " + seconds_text(elapsed) + ", longer than PyRequestTimeout " +
-                       std::to_string(settings_.request_timeout_s) + " s; pympm.RequestTimeout is raised in it",
+                       std::to_string(settings_.request_timeout_s) + " s",
                    true);
 }
 

@@ -103,6 +103,15 @@ async def app(scope, receive, send):
     if path == "/sleep":
         await asyncio.sleep(float(query.get("s", "0.5")))
         return await text(send, "slept in %d\n" % os.getpid())
+    if path == "/spin":
+        # Never awaits: cancelling the task cannot stop it, and the loop
+        # (every ASGI request of the child) is blocked (PyRequestTimeout test).
+        print("spin begins")
+        while True:
+            pass
+    if path == "/block":
+        print("block begins")
+        time.sleep(600)  # blocks the loop in C
     if path == "/raise":
         raise RuntimeError("raised on purpose")
     if path == "/raise_after_start":

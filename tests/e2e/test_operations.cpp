@@ -163,6 +163,45 @@ BOOST_AUTO_TEST_CASE(requests_stuck_in_c_recycle_the_child) {
     }
 }
 
+// ASGI: the app's task is cancelled (asyncio's way to stop a coroutine at
+// its next await); a coroutine that never awaits, or blocks the loop in C,
+// recycles the child as a stuck WSGI request does.
+BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
+    const std::string config = kApp + "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n";
+    for (auto& v : variants(config)) {
+        BOOST_TEST_CONTEXT(v.name) {
+            HttpdServer srv(v.options);
+            srv.allow_log_error("PM00060|PM00062|PM00063");
+            srv.start();
+            const long pid = pid_answering(srv);
+            std::size_t mark = srv.log_mark();
+            auto r = http_get(srv.port(), "/a/sleep?s=60", 30s);
+            BOOST_TEST(r.status == 504);
+            BOOST_TEST(srv.count_log("PM00060: request ran the app .*GET /a/sleep.*its coroutine stack", mark) == 1u);
+            BOOST_TEST(srv.count_log("PM00060:   .*in app", mark) >= 1u, srv.log_since(mark));
+            BOOST_TEST(srv.count_log("PM00061: .*504 to the client", mark) == 1u);
+            BOOST_TEST(pid_answering(srv) == pid, "cancelled, not stuck: the child serves on");
+            BOOST_TEST(srv.count_log("PM00062", mark) == 0u);
+
+            for (const char* route : {"spin", "block"}) {
+                BOOST_TEST_CONTEXT(route) {
+                    const long before = pid_answering(srv);
+                    mark = srv.log_mark();
+                    auto reply = raw_exchange(srv.port(), std::string("GET /a/") + route + " HTTP/1.1\r\nHost: x\r\n\r\n", 40s);
+                    BOOST_TEST(!reply.timed_out, "the stuck request's connection is closed");
+                    BOOST_TEST(srv.count_log("PM00060: request ran the app", mark) == 1u);
+                    BOOST_TEST(srv.count_log(std::string("PM00062:   .*") + (route == std::string("spin") ? "while True" : "time.sleep"), mark) >= 1u,
+                               "the coroutine's stack is logged again: " << srv.log_since(mark));
+                    BOOST_TEST(!srv.wait_for_log("PM00063: child " + std::to_string(before) + " exits now", 20s, mark).empty());
+                    const long next = replacement_of(srv, before);
+                    BOOST_TEST(next > 0, "a new child replaces the one that left");
+                    BOOST_TEST(next != before);
+                }
+            }
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // --------------------------------------------------------------- recycling
