@@ -103,6 +103,18 @@ async def app(scope, receive, send):
     if path == "/sleep":
         await asyncio.sleep(float(query.get("s", "0.5")))
         return await text(send, "slept in %d\n" % os.getpid())
+    if path == "/error":
+        # An ErrorDocument target: httpd keeps the error's status.
+        return await text(send, "asgi error page at %s\n" % scope["path"], ctype=b"text/html")
+    if path == "/ssi":
+        # Under mod_include: each include is a subrequest into this app, run
+        # on the thread that is sending this response.
+        n = int(query.get("n", "2"))
+        html = "<p>outer</p>\n" + "".join('<!--#include virtual="%s/inner?i=%d" -->\n' % (scope["root_path"], i)
+                                          for i in range(n))
+        return await text(send, html, ctype=b"text/html")
+    if path == "/inner":
+        return await text(send, "<p>inner %s pid %d</p>" % (query.get("i", "?"), os.getpid()), ctype=b"text/html")
     if path == "/spin":
         # Never awaits: cancelling the task cannot stop it, and the loop
         # (every ASGI request of the child) is blocked (PyRequestTimeout test).

@@ -12,6 +12,7 @@
 
 #include <future>
 #include <set>
+#include <sstream>
 
 using namespace pympm_test;
 using namespace pympm_test::mpm;
@@ -165,6 +166,97 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(!ends_with(cut.data, "0\r\n\r\n"), "the response is cut, no last chunk");
     BOOST_TEST(srv.count_log("PM00020: app /a=.* raised an exception for /a/raise_after_start") == 1u);
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Where users meet an ASGI mount inside httpd: an ErrorDocument into it when
+// httpd refuses a body the app is receiving, mod_include's subrequests from
+// the output filter of its own response, mod_rewrite, HTTP/2. Under prefork
+// and one event child with PyThreads below and at ThreadsPerChild.
+BOOST_AUTO_TEST_SUITE(asgi_inside_httpd)
+
+std::vector<std::pair<std::string, HttpdOptions>> variants(const std::string& extra) {
+    std::vector<std::pair<std::string, HttpdOptions>> out;
+    out.emplace_back("prefork", prefork_one_child(kAsgi));
+    for (const char* py : {"1", "auto"})
+        out.emplace_back(std::string("event 1x4 PyThreads ") + py,
+                         threaded_one_child(Mpm::event, 4, kAsgi + "PyThreads " + py + "\n"));
+    for (auto& [name, o] : out) o.extra_config = extra;
+    return out;
+}
+
+std::string module_line(const std::string& name, const std::string& file) {
+    return "LoadModule " + name + " " + httpd_modules_dir() + "/" + file + "\n";
+}
+
+std::string chunk(const std::string& data) {
+    std::ostringstream o;
+    o << std::hex << data.size() << "\r\n" << data << "\r\n";
+    return o.str();
+}
+
+BOOST_AUTO_TEST_CASE(error_document_subrequests_rewrite_and_h2) {
+    const std::string extra = "ErrorDocument 400 /a/error\nErrorDocument 413 /a/error\nLimitRequestBody 1000\n" +
+                              module_line("include_module", "mod_include.so") +
+                              "<Location /a/ssi>\n    SetOutputFilter INCLUDES\n    Options +Includes\n</Location>\n" +
+                              module_line("rewrite_module", "mod_rewrite.so") +
+                              "RewriteEngine On\nRewriteRule ^/old/(.*)$ /a/$1 [PT]\n" +
+                              module_line("http2_module", "mod_http2.so") + "Protocols h2c http/1.1\n";
+    for (auto& [name, options] : variants(extra)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            const std::string pid = std::to_string(srv.child_pids().at(0));
+
+            // httpd refuses the body while the app awaits receive(): the
+            // error page comes from the app, on the same thread, nested.
+            auto bad = raw_exchange(srv.port(), "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                                "Connection: close\r\n\r\n" + chunk("hello") + "zz\r\nworld\r\n0\r\n\r\n", 20s);
+            BOOST_TEST(!bad.timed_out, "the child hangs");
+            BOOST_TEST(bad.data.rfind("HTTP/1.1 400 ", 0) == 0u, bad.data);
+            BOOST_TEST(contains(bad.data, "asgi error page at /a/error"), bad.data);
+            std::string big;
+            for (int i = 0; i < 4; ++i) big += chunk(std::string(400, 'a' + i));
+            auto over = raw_exchange(srv.port(), "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                                 "Connection: close\r\n\r\n" + big + "0\r\n\r\n", 20s);
+            BOOST_TEST(!over.timed_out, "the child hangs");
+            BOOST_TEST(over.data.rfind("HTTP/1.1 413 ", 0) == 0u, over.data);
+            BOOST_TEST(contains(over.data, "asgi error page at /a/error"), over.data);
+
+            // Subrequests from the output filter of the app's own response.
+            HttpConnection c(srv.port());
+            for (int i = 0; i < 3; ++i) {
+                HttpRequest r;
+                r.target = "/a/ssi?n=3";
+                r.keep_alive = true;
+                r.timeout = 20s;
+                auto ssi = c.request(r);
+                BOOST_TEST_REQUIRE(ssi.status == 200, ssi.body);
+                for (int k = 0; k < 3; ++k)
+                    BOOST_TEST(contains(ssi.body, "<p>inner " + std::to_string(k) + " pid " + pid), ssi.body);
+            }
+
+            // mod_rewrite into the mount: root_path is still the mount.
+            auto moved = parse_json(http_get(srv.port(), "/old/scope").body);
+            BOOST_TEST(moved.get<std::string>("root_path") == "/a");
+            BOOST_TEST(moved.get<std::string>("path") == "/a/scope");
+
+            // HTTP/2: 12 streams on one connection (one at a time under
+            // prefork, which mod_http2 does not support).
+            const int streams = options.mpm == Mpm::prefork ? 1 : 12;
+            auto h2 = run_command({"/usr/bin/h2load", "-n", "12", "-c", "1", "-m", std::to_string(streams),
+                                   "http://127.0.0.1:" + std::to_string(srv.port()) + "/a/sleep?s=0.2"},
+                                  60s);
+            BOOST_TEST(contains(h2.output, "status codes: 12 2xx"), h2.output);
+            auto v2 = run_command({"/usr/bin/curl", "-s", "--http2-prior-knowledge",
+                                   "http://127.0.0.1:" + std::to_string(srv.port()) + "/a/scope"}, 20s);
+            BOOST_TEST(parse_json(v2.output).get<std::string>("http_version") == "2", v2.output);
+
+            BOOST_TEST(std::to_string(srv.child_pids().at(0)) == pid, "the same child serves on");
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
