@@ -81,14 +81,25 @@ void HttpdRequestIO::request_line(RequestLine& out) {
     out.https = is_https();
     conn_rec* c = r_->connection;
     out.client_ip = r_->useragent_ip ? r_->useragent_ip : (c->client_ip ? c->client_ip : "");
-    out.client_port = c->client_addr ? c->client_addr->port : 0;
+    // mod_remoteip rewrites the user agent's address, port included.
+    out.client_port = r_->useragent_addr ? r_->useragent_addr->port : c->client_addr ? c->client_addr->port : 0;
     out.server_ip = c->local_ip ? c->local_ip : "";
     out.server_port = c->local_addr ? c->local_addr->port : 0;
     const apr_array_header_t* arr = apr_table_elts(r_->headers_in);
     const auto* elts = reinterpret_cast<const apr_table_entry_t*>(arr->elts);
     out.headers.reserve(static_cast<std::size_t>(arr->nelts));
-    for (int i = 0; i < arr->nelts; ++i)
-        if (elts[i].key && elts[i].val) out.headers.emplace_back(elts[i].key, elts[i].val);
+    for (int i = 0; i < arr->nelts; ++i) {
+        const char* key = elts[i].key;
+        if (!key || !elts[i].val) continue;
+        // As for WSGI (and CGI): proxy credentials stay with httpd, `Proxy`
+        // never reaches the app (httpoxy: ASGI-to-WSGI adapters turn it into
+        // HTTP_PROXY), and the credentials of a request httpd authenticated
+        // itself stay with httpd.
+        if (!strcasecmp(key, "Proxy") || !strcasecmp(key, "Proxy-Authorization") ||
+            (r_->user && !strcasecmp(key, "Authorization")))
+            continue;
+        out.headers.emplace_back(key, elts[i].val);
+    }
 }
 
 bool HttpdRequestIO::peer_closed() {

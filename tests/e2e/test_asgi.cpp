@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -59,7 +60,8 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
             srv.start();
             HttpRequest req;
             req.target = "/a/scope?x=1&y=%C3%A9";
-            req.headers = {{"X-Custom-Header", "Value"}};
+            req.headers = {{"X-Custom-Header", "Value"}, {"Authorization", "Bearer t0k"}, {"Proxy", "http://evil:1"},
+                           {"Proxy-Authorization", "Basic c2VjcmV0"}};
             auto r = http_request(srv.port(), req);
             BOOST_TEST_REQUIRE(r.status == 200, r.body);
             auto s = parse_json(r.body);
@@ -73,19 +75,38 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
             BOOST_TEST(s.get<std::string>("path") == "/a/scope", "the spec's path has the mount");
             BOOST_TEST(s.get<std::string>("raw_path") == "/a/scope");
             BOOST_TEST(s.get<std::string>("query_string") == "x=1&y=%C3%A9");
-            bool custom = false;
+            std::map<std::string, std::string> headers;
             for (auto& [k, pair] : s.get_child("headers")) {
                 std::vector<std::string> nv;
                 for (auto& [k2, v] : pair) nv.push_back(v.get_value<std::string>());
                 BOOST_TEST(nv.at(0) == [&] { std::string l = nv[0]; for (auto& c : l) c = static_cast<char>(std::tolower(c)); return l; }());
-                if (nv[0] == "x-custom-header") custom = nv[1] == "Value";
+                headers[nv.at(0)] = nv.at(1);
             }
-            BOOST_TEST(custom, "headers are lower-cased byte pairs, values as sent");
+            BOOST_TEST(headers["x-custom-header"] == "Value", "headers are lower-cased byte pairs, values as sent");
+            BOOST_TEST(headers["authorization"] == "Bearer t0k", "the app authenticates its own clients");
+            BOOST_TEST(headers.count("proxy") == 0u, "httpoxy: no Proxy header");
+            BOOST_TEST(headers.count("proxy-authorization") == 0u, "proxy credentials stay with httpd");
             BOOST_TEST(s.get<std::string>("client..") == "127.0.0.1");
             BOOST_TEST(s.get_child("server").back().second.get_value<int>() == srv.port());
             BOOST_TEST(s.get<long>("state.started_by") > 0, "the lifespan's state, copied");
         }
     }
+}
+
+// Credentials of a request httpd authenticated itself stay with httpd, as
+// for WSGI.
+BOOST_AUTO_TEST_CASE(httpd_authenticated_requests_keep_their_credentials) {
+    HttpdServer srv(prefork_one_child(kAsgi));
+    srv.options().extra_config = basic_auth_config(srv, "/a/scope");
+    srv.start();
+    BOOST_TEST(http_get(srv.port(), "/a/scope").status == 401);
+    HttpRequest req;
+    req.target = "/a/scope";
+    req.headers = {{"Authorization", "Basic YWxpY2U6c2VjcmV0"}};
+    auto r = http_request(srv.port(), req);
+    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+    BOOST_TEST(!contains(r.body, "authorization"), r.body);
+    BOOST_TEST(!contains(r.body, "YWxpY2U6c2VjcmV0"), r.body);
 }
 
 BOOST_AUTO_TEST_CASE(bodies_in_chunks_large_uploads_and_streaming) {

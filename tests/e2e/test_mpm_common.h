@@ -128,6 +128,22 @@ inline std::string read_text(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// httpd's Basic authentication of `location` for alice:secret
+// ("Authorization: Basic YWxpY2U6c2VjcmV0"), as extra config.
+inline std::string basic_auth_config(HttpdServer& srv, const std::string& location) {
+    auto pw = run_command({"/usr/bin/htpasswd", "-nbB", "alice", "secret"});
+    BOOST_REQUIRE_MESSAGE(pw.exit_code == 0, pw.output);
+    const std::string file = srv.add_app_file("auth/htpasswd", pw.output.substr(0, pw.output.find('\n')) + "\n");
+    const std::string mods = httpd_modules_dir();
+    return "LoadModule authn_core_module " + mods + "/mod_authn_core.so\n"
+           "LoadModule authn_file_module " + mods + "/mod_authn_file.so\n"
+           "LoadModule auth_basic_module " + mods + "/mod_auth_basic.so\n"
+           "LoadModule authz_user_module " + mods + "/mod_authz_user.so\n"
+           "<Location " + location + ">\n"
+           "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " + file + "\n"
+           "    Require valid-user\n</Location>\n";
+}
+
 // ROOT/apps/markers, where mpm_stop_app.py writes (the child runs as nobody).
 inline std::string make_markers_dir(const HttpdServer& srv) {
     std::string dir = srv.apps_dir() + "/markers";

@@ -32,20 +32,6 @@ double finalised_in(const HttpdServer& srv, long pid, std::size_t mark) {
     return std::stod(m[1].str());
 }
 
-std::string auth_config(HttpdServer& srv, const std::string& location) {
-    auto pw = run_command({"/usr/bin/htpasswd", "-nbB", "alice", "secret"});
-    BOOST_REQUIRE_MESSAGE(pw.exit_code == 0, pw.output);
-    const std::string file = srv.add_app_file("auth/htpasswd", pw.output.substr(0, pw.output.find('\n')) + "\n");
-    const std::string mods = httpd_modules_dir();
-    return "LoadModule authn_core_module " + mods + "/mod_authn_core.so\n"
-           "LoadModule authn_file_module " + mods + "/mod_authn_file.so\n"
-           "LoadModule auth_basic_module " + mods + "/mod_auth_basic.so\n"
-           "LoadModule authz_user_module " + mods + "/mod_authz_user.so\n"
-           "<Location " + location + ">\n"
-           "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " + file + "\n"
-           "    Require valid-user\n</Location>\n";
-}
-
 HttpResponse get_with(std::uint16_t port, const std::string& target, const std::string& authorization) {
     HttpRequest req;
     req.target = target;
@@ -143,7 +129,7 @@ BOOST_AUTO_TEST_CASE(item3_concurrent_requests_share_one_import_retry) {
 
 BOOST_AUTO_TEST_CASE(item4_authorization_reaches_the_app) {
     HttpdServer srv(prefork_one_child("PyApp /p @APPS@/python3_like/app.py\n"));
-    srv.options().extra_config = auth_config(srv, "/p/auth/private");
+    srv.options().extra_config = basic_auth_config(srv, "/p/auth/private");
     srv.start();
     // The app authenticates: it gets the header, as from any WSGI server.
     auto bearer = get_with(srv.port(), "/p/auth", "Bearer abc.def.ghi");

@@ -6,6 +6,7 @@
 // HTTP/2).
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_mpm_common.h"
 #include "test_support.h"
 
 #include <boost/property_tree/json_parser.hpp>
@@ -764,19 +765,7 @@ BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
 
 BOOST_AUTO_TEST_CASE(remote_user_and_auth_type_from_basic_auth) {
     HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py"));
-    auto pw = run_command({"/usr/bin/htpasswd", "-nbB", "alice", "secret"});
-    BOOST_REQUIRE_MESSAGE(pw.exit_code == 0, pw.output);
-    const std::string line = pw.output.substr(0, pw.output.find('\n'));
-    const std::string file = srv.add_app_file("auth/htpasswd", line + "\n");
-    const std::string mods = httpd_modules_dir();
-    srv.options().extra_config =
-        "LoadModule authn_core_module " + mods + "/mod_authn_core.so\n"
-        "LoadModule authn_file_module " + mods + "/mod_authn_file.so\n"
-        "LoadModule auth_basic_module " + mods + "/mod_auth_basic.so\n"
-        "LoadModule authz_user_module " + mods + "/mod_authz_user.so\n"
-        "<Location /env/private>\n"
-        "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " + file + "\n"
-        "    Require valid-user\n</Location>\n";
+    srv.options().extra_config = mpm::basic_auth_config(srv, "/env/private");
     srv.start();
     auto denied = http_get(srv.port(), "/env/private/x");
     BOOST_TEST(denied.status == 401);
