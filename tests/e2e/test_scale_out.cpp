@@ -9,10 +9,12 @@
 //      is from version 2;
 //  (b) one backend is killed with SIGKILL: the only requests that fail are
 //      ones already sent to it when it died (the front's log names it for
-//      each), a keep-alive GET among them is retried by the client, nothing
-//      sent after its death fails, and the front takes it out of rotation
-//      within the health-check interval (1 s) plus a margin for a loaded
-//      machine;
+//      each; mod_proxy cannot resend a request it has written, whatever the
+//      method: it answers 502, or closes a keep-alive client connection so
+//      that the client may resend a GET, which these clients do once),
+//      requests it refuses go to another backend, nothing sent after its
+//      death fails, and the front takes it out of rotation within the
+//      health-check interval (1 s) plus a margin for a loaded machine;
 //  (c) started again, it rejoins rotation by itself.
 #include "http_client.h"
 #include "httpd_server.h"
@@ -512,9 +514,9 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     }
 
     // (b) Only requests sent to the victim before it was gone may fail: at
-    // most one per client that is not a keep-alive GET (those retry), each
-    // with a line in the front's log saying that the victim's answer broke
-    // off, and none sent once it was dead.
+    // most one per client (one request in flight each), each with a line in
+    // the front's log saying that the victim's answer broke off, and none
+    // sent once it was dead.
     const std::regex victim_line(regex_escape(kVictim + ":" + std::to_string(backend_port)) + "|" + regex_escape(kVictim) + "$");
     std::size_t failed_in_kill = 0;
     for (const auto& o : all) {
