@@ -60,37 +60,43 @@ bool has_header(const std::vector<std::pair<std::string, std::string>>& hs, std:
 
 } // namespace
 
-int connect_loopback(std::uint16_t port, Clock::time_point deadline) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        throw HttpError(errno_text("socket"));
+int connect_to(const std::string& host, std::uint16_t port, Clock::time_point deadline) {
+    const std::string where = host + ":" + std::to_string(port);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+        throw HttpError("not a numeric IPv4 address: '" + host + "'");
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw HttpError(errno_text("socket"));
     int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     if (rc < 0 && errno != EINPROGRESS) {
         int e = errno;
         ::close(fd);
         errno = e;
-        throw HttpError(errno_text("connect to 127.0.0.1:" + std::to_string(port)));
+        throw HttpError(errno_text("connect to " + where));
     }
     if (rc < 0) {
         if (!wait_fd(fd, POLLOUT, deadline)) {
             ::close(fd);
-            throw HttpError("connect to 127.0.0.1:" + std::to_string(port) + " timed out");
+            throw HttpError("connect to " + where + " timed out");
         }
         int err = 0;
         socklen_t len = sizeof err;
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {
             ::close(fd);
-            throw HttpError("connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(err));
+            throw HttpError("connect to " + where + ": " + std::strerror(err));
         }
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
+}
+
+int connect_loopback(std::uint16_t port, Clock::time_point deadline) {
+    return connect_to("127.0.0.1", port, deadline);
 }
 
 std::uint16_t local_port_of(int fd) {
@@ -157,8 +163,11 @@ double HttpResponse::seconds(Clock::time_point from, Clock::time_point to) {
 }
 
 HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds connect_timeout)
-    : port_(port) {
-    fd_ = connect_loopback(port, Clock::now() + connect_timeout);
+    : HttpConnection(kDefaultHost, port, connect_timeout) {}
+
+HttpConnection::HttpConnection(const std::string& host, std::uint16_t port, std::chrono::milliseconds connect_timeout)
+    : host_(host), port_(port) {
+    fd_ = connect_to(host, port, Clock::now() + connect_timeout);
     connected_at_ = Clock::now();
     local_port_ = local_port_of(fd_);
 }
@@ -349,7 +358,7 @@ HttpResponse HttpConnection::request(const HttpRequest& req) {
     for (const auto& [n, v] : req.headers)
         out += n + ": " + v + "\r\n";
     if (!has_header(req.headers, "Host"))
-        out += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
+        out += "Host: " + host_ + ":" + std::to_string(port_) + "\r\n";
     if (!has_header(req.headers, "Connection"))
         out += req.keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     if (!req.chunks.empty()) {
@@ -387,24 +396,38 @@ HttpResponse HttpConnection::request(const HttpRequest& req) {
 }
 
 HttpResponse http_request(std::uint16_t port, const HttpRequest& req) {
+    return http_request(kDefaultHost, port, req);
+}
+
+HttpResponse http_request(const std::string& host, std::uint16_t port, const HttpRequest& req) {
     auto started = Clock::now();
-    HttpConnection conn(port, req.timeout);
+    HttpConnection conn(host, port, req.timeout);
     HttpResponse resp = conn.request(req);
     resp.started = started;
     return resp;
 }
 
 HttpResponse http_get(std::uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
+    return http_get(kDefaultHost, port, target, timeout);
+}
+
+HttpResponse http_get(const std::string& host, std::uint16_t port, const std::string& target,
+                      std::chrono::milliseconds timeout) {
     HttpRequest req;
     req.target = target;
     req.timeout = timeout;
-    return http_request(port, req);
+    return http_request(host, port, req);
 }
 
 RawReply raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout,
                       bool half_close) {
+    return raw_exchange(kDefaultHost, port, bytes, timeout, half_close);
+}
+
+RawReply raw_exchange(const std::string& host, std::uint16_t port, std::string_view bytes,
+                      std::chrono::milliseconds timeout, bool half_close) {
     auto deadline = Clock::now() + timeout;
-    int fd = connect_loopback(port, deadline);
+    int fd = connect_to(host, port, deadline);
     RawReply reply;
     reply.local_port = local_port_of(fd);
     try {

@@ -1,5 +1,6 @@
 // A small blocking HTTP/1.1 client over POSIX sockets for the end-to-end
-// tests. It talks to 127.0.0.1 only, records when bytes arrive (steady_clock)
+// tests. It talks to loopback addresses (127.0.0.1 unless a host is given:
+// any IPv4 address in 127.0.0.0/8), records when bytes arrive (steady_clock)
 // so tests can reason about streaming and concurrency, and can send arbitrary
 // bytes for malformed-request tests. Every wait is bounded by a timeout.
 #pragma once
@@ -18,6 +19,9 @@
 namespace pympm_test {
 
 using Clock = std::chrono::steady_clock;
+
+// Where requests go when no host is named.
+inline constexpr const char* kDefaultHost = "127.0.0.1";
 
 // Timeouts, protocol errors, connection failures.
 class HttpError : public std::runtime_error {
@@ -93,6 +97,9 @@ struct HttpResponse {
 class HttpConnection {
 public:
     explicit HttpConnection(std::uint16_t port, std::chrono::milliseconds connect_timeout = std::chrono::seconds(10));
+    // To `host` (a numeric IPv4 address) instead of 127.0.0.1.
+    HttpConnection(const std::string& host, std::uint16_t port,
+                   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10));
     ~HttpConnection();
     HttpConnection(const HttpConnection&) = delete;
     HttpConnection& operator=(const HttpConnection&) = delete;
@@ -101,6 +108,7 @@ public:
     bool is_open() const { return fd_ >= 0; }
     void close();
     int fd() const { return fd_; }
+    const std::string& host() const { return host_; }
     std::uint16_t port() const { return port_; }
     std::uint16_t local_port() const { return local_port_; }
 
@@ -117,6 +125,7 @@ private:
                     const std::function<void(const BodyPiece&)>& on_body);
 
     int fd_ = -1;
+    std::string host_;
     std::uint16_t port_;
     std::uint16_t local_port_ = 0;
     std::string buf_; // received, not yet consumed
@@ -127,6 +136,10 @@ private:
 // One request on a fresh connection (Connection: close unless keep_alive).
 HttpResponse http_request(std::uint16_t port, const HttpRequest& req);
 HttpResponse http_get(std::uint16_t port, const std::string& target,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// The same to `host` (a numeric IPv4 address) instead of 127.0.0.1.
+HttpResponse http_request(const std::string& host, std::uint16_t port, const HttpRequest& req);
+HttpResponse http_get(const std::string& host, std::uint16_t port, const std::string& target,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 struct RawReply {
@@ -140,6 +153,9 @@ struct RawReply {
 // closes the connection or `timeout` passes. half_close: shut down our write
 // side after sending (some servers wait for more otherwise).
 RawReply raw_exchange(std::uint16_t port, std::string_view bytes,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                      bool half_close = false);
+RawReply raw_exchange(const std::string& host, std::uint16_t port, std::string_view bytes,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
                       bool half_close = false);
 

@@ -1,6 +1,6 @@
 // HttpdServer: a real Apache httpd (/usr/sbin/apache2) for one end-to-end
-// test, in its own temporary server root, on a free loopback port, loading
-// mod_pympm. Its error log is scanned when it is torn down: an unexpected
+// test, in its own temporary server root, on a free loopback port (or the
+// address and port the test chooses), loading mod_pympm. Its error log is scanned when it is torn down: an unexpected
 // [pympm:error], a child killed by a signal (AH00052) or a core file fails
 // the test, and the whole log is printed whenever the test failed.
 //
@@ -35,6 +35,11 @@ const char* mpm_name(Mpm m);
 
 struct HttpdOptions {
     Mpm mpm = Mpm::prefork;
+    // Where httpd listens: a numeric IPv4 loopback address (any of
+    // 127.0.0.0/8, so several servers can share one port), and a port; 0
+    // picks a free one at every start().
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t port = 0;
     // MPM sizing; unset values get small defaults that keep the set of
     // children stable (no spare-server reaping) — see mpm_config().
     std::optional<int> start_servers;
@@ -59,6 +64,10 @@ struct HttpdOptions {
     // SIGTERM, then SIGKILL after this long (httpd itself escalates to SIGKILL
     // of its children at about 10 s).
     std::chrono::seconds stop_timeout{20};
+    // The teardown scan counts error-level (and worse) lines of every module,
+    // not only mod_pympm's: for servers whose whole log the test accounts for
+    // (allow the expected ones with allow_log_error/allow_client_errors).
+    bool scan_all_modules = false;
 };
 
 // One sanitizer report found under a server root.
@@ -116,9 +125,14 @@ public:
     // SIGWINCH (graceful stop: requests finish), then stop() if httpd is
     // still there after stop_timeout. The destructor uses it for threaded MPMs.
     void graceful_stop();
+    // SIGKILL to httpd and all its children at once, as when a machine dies;
+    // waits until they are gone. start() may follow (same root, and the same
+    // port if options().port is set).
+    void kill_all();
     bool running() const { return pid_ > 0; }
 
     std::uint16_t port() const { return port_; }
+    const std::string& address() const { return opts_.listen_address; }
     pid_t pid() const { return pid_; }
     const std::string& root() const { return root_; }
     std::string apps_dir() const { return root_ + "/apps"; }
@@ -194,6 +208,10 @@ private:
     bool started_once_ = false;
 };
 
+// A port in 20000-32000 that nothing listens on at any of `addresses` (for
+// servers on several loopback addresses sharing one port).
+std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses);
+
 // Runs a command (no shell) with a timeout; output is stdout+stderr. httpd
 // (args[0] == httpd_binary()) gets the sanitizer runtimes preloaded in a
 // sanitizer build, reports then going to its output.
@@ -206,9 +224,9 @@ std::string httpd_binary();
 std::string httpd_modules_dir();
 std::string pympm_module_path();
 std::string test_apps_dir();
+std::string source_dir(); // the checkout: conf/, scripts/ (for tests of shipped files)
 std::string python_executable();
 std::string python_version(); // "3.11"
-std::string project_source_dir();
 // The -DPYMPM_SANITIZE list this binary was built with ("" = plain build).
 std::string sanitizers();
 bool sanitizer_enabled(const std::string& name); // "address", "undefined"

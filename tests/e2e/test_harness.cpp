@@ -366,7 +366,7 @@ boost::test_tools::assertion_result asan_build(boost::unit_test::test_unit_id) {
 BOOST_AUTO_TEST_SUITE(harness_sanitizer)
 
 BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
-    const std::string src = project_source_dir();
+    const std::string src = source_dir();
     // ASan: a symbolised frame in mpm_bridge/, an unsymbolised one in the
     // module, and one in httpd and APR only.
     auto bridge = parse_sanitizer_log(
@@ -417,7 +417,7 @@ BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
 }
 
 BOOST_AUTO_TEST_CASE(ubsan_reports_are_found_in_the_error_log) {
-    const std::string src = project_source_dir();
+    const std::string src = source_dir();
     const std::string log =
         "[Mon Jan 01 00:00:00.000000 2024] [mpm_event:notice] [pid 1:tid 1] AH00489: resuming normal operations\n" +
         src + "/mpm_bridge/slot_gate.cpp:40:9: runtime error: load of value 7, which is not a valid value for type 'bool'\n"
@@ -462,7 +462,7 @@ BOOST_AUTO_TEST_CASE(scan_fails_only_reports_from_the_project) {
 
     // UBSan writes to httpd's stderr: the error log and logs/httpd.out.
     std::ofstream(srv.root() + "/logs/httpd.out")
-        << project_source_dir() + "/module/server_config.cpp:12:3: runtime error: division by zero\n";
+        << source_dir() + "/module/server_config.cpp:12:3: runtime error: division by zero\n";
     problems = srv.log_problems();
     BOOST_REQUIRE(problems.size() == 2u);
     BOOST_TEST(problems[1].find("(logs/httpd.out)") != std::string::npos, problems[1]);
