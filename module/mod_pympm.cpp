@@ -5,6 +5,7 @@
 
 #include "child_runtime.h"
 #include "effective_model.h"
+#include "health_endpoint.h"
 #include "httpd_child_control.h"
 #include "httpd_log_sink.h"
 #include "httpd_request_io.h"
@@ -189,6 +190,8 @@ int handler(request_rec* r) {
     }
 }
 
+int health_handler(request_rec* r) { return serve_health(r, g_runtime); }
+
 void register_hooks(apr_pool_t*) {
     static const char* const after_alias[] = {"mod_alias.c", nullptr};
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_LAST);
@@ -201,6 +204,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_translate_name(translate_name, after_alias, nullptr, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(health_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     register_status_hooks();
 }
 

@@ -43,7 +43,8 @@ void put(request_rec* r, const std::string& text) { ap_rwrite(text.data(), stati
 int status_handler(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) return DECLINED;
     try {
-        r->allowed |= (AP_METHOD_BIT << M_GET);
+        // The Allow header of a 405 comes from allowed_methods (GET implies HEAD).
+        ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
         if (!g_board) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00066)

@@ -139,7 +139,27 @@ ChildRuntime::~ChildRuntime() {
     if (stopper_.joinable()) stopper_.detach();
 }
 
+ChildHealth ChildRuntime::health() const {
+    ChildHealth h;
+    h.pid = static_cast<long>(::getpid());
+    h.generation = generation_;
+    if (stopping_notified_.load() || recycling_.leaving()) {
+        h.state = ChildHealth::State::stopping;
+    } else if (!python_ready_) {
+        h.state = ChildHealth::State::python_unavailable;
+    } else {
+        for (const App& app : apps_)
+            if (!app.usable->load()) {
+                std::string url = app.name.substr(0, app.name.find('='));
+                h.failed.push_back(url.empty() ? "/" : url);
+            }
+        if (!h.failed.empty()) h.state = ChildHealth::State::import_failed;
+    }
+    return h;
+}
+
 void ChildRuntime::start(int generation) {
+    generation_ = generation;
     const auto t0 = std::chrono::steady_clock::now();
     for (const auto& w : model_.warnings) log(LogLevel::warning, std::string(PYMPM_APLOGNO(00013)) + w);
 
@@ -281,6 +301,7 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
     }
     if (app.target.interface == AppTarget::Interface::asgi && !prepare_asgi_app(app, result.get())) return false;
     app.callable = result;
+    app.usable->store(app.lifespan_failure.empty());
     log(LogLevel::info, std::string(PYMPM_APLOGNO(00011)) + "imported app " + app.name + " in " +
                             seconds(std::chrono::steady_clock::now() - t0));
     return true;

@@ -5,6 +5,7 @@
 
 #include "asgi_context.h"
 #include "child_control.h"
+#include "child_health.h"
 #include "child_metrics.h"
 #include "child_recycling.h"
 #include "child_settings.h"
@@ -53,6 +54,9 @@ public:
     // Pool cleanup at child exit: the rest of the stop sequence.
     void shutdown() noexcept;
 
+    // For SetHandler pympm-health, from any thread, without the GIL.
+    ChildHealth health() const;
+
     const ChildSettings& settings() const { return settings_; }
     const EffectiveModel& model() const { return model_; }
     bool python_ready() const { return python_ready_; }
@@ -73,6 +77,9 @@ private:
         PyRef lifespan_state;
         std::string lifespan_failure;
         bool path_without_mount = false;
+        // Imported (and, for ASGI, its lifespan startup did not fail): what
+        // the health endpoint reads without the GIL.
+        std::unique_ptr<std::atomic<bool>> usable = std::make_unique<std::atomic<bool>>(false);
     };
 
     PyObject* app_callable(App& app);
@@ -114,6 +121,7 @@ private:
     bool shut_down_ = false;
     std::atomic<bool> stopping_notified_{false};
     std::thread stopper_; // signals pympm.stopping while requests finish
+    int generation_ = 0;
     StatusBoard* board_ = nullptr;
     ChildControl* control_ = nullptr;
     ChildMetrics metrics_;

@@ -2,7 +2,7 @@
 // 127.0.0.1 (conf/examples/balancer/front.conf: mod_proxy_balancer,
 // mod_proxy_hcheck, pooled keep-alive connections) over three mod_pympm
 // backends on 127.0.0.2-4, one port, each its own server root
-// (conf/examples/balancer/backend.conf, health.py). Twelve clients (GET and
+// (conf/examples/balancer/backend.conf, with SetHandler pympm-health). Twelve clients (GET and
 // POST, keep-alive and not) load the front for the whole test while:
 //  (a) scripts/rolling-deploy moves every backend from app version 1 to 2:
 //      no request fails, none needs a retry, and afterwards every response
@@ -26,6 +26,7 @@
 #include <array>
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -394,15 +395,13 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     const auto t_begin = Clock::now();
     const std::uint16_t backend_port = pick_free_port_on({kBackends.begin(), kBackends.end()});
 
-    // Backends: version 1 of the app and the shipped health endpoint.
+    // Backends: version 1 of the app, the shipped config with its health endpoint.
     std::vector<std::unique_ptr<HttpdServer>> backends;
     std::map<std::string, HttpdServer*> by_address;
-    const std::string health = read_source_file("conf/examples/balancer/health.py");
     for (const auto& address : kBackends) {
         auto srv = std::make_unique<HttpdServer>(backend_options(address, backend_port));
         srv->add_app_file("app/wsgi.py", app_source("1"));
         srv->add_app_file("app/wsgi_v2.py", app_source("2"));
-        srv->add_app_file("app/health.py", health);
         by_address[address] = srv.get();
         backends.push_back(std::move(srv));
     }
@@ -583,12 +582,15 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// conf/examples/balancer/health.py, the health endpoint the front checks:
-// 200 while every app of the child imported, 503 naming the mounts that did
-// not, and the generation a deploy script waits for.
+// SetHandler pympm-health, the health endpoint the front checks (as
+// backend.conf configures it): 200 while every app of the child imported,
+// 503 naming the mounts that did not, the generation a deploy script waits
+// for, and an answer at once while the child's PyThreads slots are busy.
 BOOST_AUTO_TEST_SUITE(scale_out_health)
 
 namespace {
+
+const std::string kHealthLocation = "<Location /health>\n    SetHandler pympm-health\n</Location>\n";
 
 HttpdOptions health_server(const std::string& apps) {
     HttpdOptions o;
@@ -598,7 +600,8 @@ HttpdOptions health_server(const std::string& apps) {
     o.threads_per_child = 4;
     o.thread_limit = 4;
     o.max_request_workers = 4;
-    o.pympm_config = apps + "PyApp /health @APPS@/app/health.py\n";
+    o.pympm_config = apps;
+    o.extra_config = kHealthLocation;
     return o;
 }
 
@@ -616,16 +619,17 @@ BOOST_AUTO_TEST_CASE(ok_with_the_generation_of_the_child) {
     HttpdServer srv(health_server("PyPath @APPS@/pkgdir\n"
                                   "PyApp / @APPS@/hello.py\n"
                                   "PyApp /pkg pympm_testpkg.wsgi:app\n"));
-    srv.add_app_file("app/health.py", read_source_file("conf/examples/balancer/health.py"));
     srv.start();
     auto r = http_get(srv.port(), "/health");
     BOOST_TEST(r.status == 200, r.body);
     auto kv = key_values(r.body);
     BOOST_TEST(kv["status"] == "ok");
     BOOST_TEST(kv["generation"] == "0");
-    BOOST_TEST(!kv["pid"].empty());
+    BOOST_TEST(kv["pid"] == std::to_string(srv.child_pids().at(0)));
     BOOST_TEST(kv.count("failed") == 0u);
     BOOST_TEST(r.headers.get("Cache-Control") == "no-store");
+    BOOST_TEST(r.headers.get("Content-Type") == "text/plain; charset=us-ascii");
+    BOOST_TEST(r.body == "status=ok\npid=" + kv["pid"] + "\ngeneration=0\n");
 
     HttpRequest head;
     head.method = "HEAD";
@@ -633,6 +637,14 @@ BOOST_AUTO_TEST_CASE(ok_with_the_generation_of_the_child) {
     auto h = http_request(srv.port(), head);
     BOOST_TEST(h.status == 200);
     BOOST_TEST(h.body.empty());
+
+    HttpRequest post;
+    post.method = "POST";
+    post.target = "/health";
+    post.body = "x";
+    auto p = http_request(srv.port(), post);
+    BOOST_TEST(p.status == 405);
+    BOOST_TEST(contains(p.headers.get("Allow"), "GET"), p.headers.get("Allow"));
 
     // A graceful restart: the new children report the next generation.
     srv.graceful_restart();
@@ -642,7 +654,6 @@ BOOST_AUTO_TEST_CASE(ok_with_the_generation_of_the_child) {
 BOOST_AUTO_TEST_CASE(unavailable_while_an_app_did_not_import) {
     HttpdServer srv(health_server("PyApp / @APPS@/hello.py\n"
                                   "PyApp /broken @APPS@/import_error_app.py\n"));
-    srv.add_app_file("app/health.py", read_source_file("conf/examples/balancer/health.py"));
     // The import fails in child_init; that is the point of the test.
     srv.allow_traceback_lines();
     srv.allow_log_error("pympm-test-import-failure");
@@ -654,6 +665,22 @@ BOOST_AUTO_TEST_CASE(unavailable_while_an_app_did_not_import) {
     BOOST_TEST(kv["status"] == "import-failed");
     BOOST_TEST(kv["failed"] == "/broken");
     BOOST_TEST(http_get(srv.port(), "/").status == 200, "the other app serves meanwhile");
+}
+
+// Under PyThreads 1 with the one slot taken by a slow request, the health
+// check still answers at once: it needs neither the slot nor the GIL.
+BOOST_AUTO_TEST_CASE(answers_while_every_slot_is_busy) {
+    HttpdServer srv(health_server("PyApp /h @APPS@/hardening_app.py\nPyThreads 1\n"));
+    srv.options().extra_config += "<Location /pympm-status>\n    SetHandler pympm-status\n</Location>\n";
+    srv.start();
+    auto slow = std::async(std::launch::async, [&] { return http_get(srv.port(), "/h/sleep?s=8", 30s); });
+    BOOST_TEST_REQUIRE(eventually([&] {
+        return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1");
+    }, 20s));
+    auto r = http_get(srv.port(), "/health", 5s);
+    BOOST_TEST(r.status == 200, r.body);
+    BOOST_TEST((slow.wait_for(0s) != std::future_status::ready), "answered while the slow request holds the slot");
+    BOOST_TEST(slow.get().status == 200);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
