@@ -260,7 +260,10 @@ void judge_stream(const H2Connection& conn, std::uint32_t id, const H2Call& call
     for (int st : s.interim)
         if (!(st == 100 && e.continue_allowed))
             problems.push_back("INTERIM: an unexpected " + std::to_string(st) + " on " + label);
-    if (s.reset) {
+    // RST_STREAM(NO_ERROR) after a complete response is how a server tells
+    // the client to stop sending a body it does not need (RFC 9113 8.1):
+    // mod_http2 does it when the app answered without reading it all.
+    if (s.reset && !(s.reset_code == 0 && s.end_stream)) {
         if (strict && !e.may_truncate)
             problems.push_back("RESET: " + label + " reset by the server (error code " + std::to_string(s.reset_code) + ")");
         return;

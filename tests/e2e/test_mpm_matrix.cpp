@@ -69,7 +69,8 @@ Pair burn_pair(const HttpdServer& srv, const std::string& row) {
 }
 
 // The same pair over HTTP/2 (h2c, prior knowledge), each on its own
-// connection, so that mod_http2's workers serve them.
+// connection, so that mod_http2's workers serve them. Needs SetHandler
+// pympm-status at /pympm-status.
 Pair burn_pair_h2(const HttpdServer& srv, const std::string& row) {
     const auto t0 = Clock::now();
     struct Reply {
@@ -86,8 +87,14 @@ Pair burn_pair_h2(const HttpdServer& srv, const std::string& row) {
         r.done = Clock::now();
         return r;
     };
+    // Starting curl takes a while, more on a loaded machine: the second
+    // starts once the first is in the app (the status page says so without
+    // a slot), so that their order at the gate is known.
     auto a = std::async(std::launch::async, one, 0ms);
-    auto b = std::async(std::launch::async, one, 150ms);
+    BOOST_TEST(eventually([&] {
+        return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1");
+    }, 30s), "the first request never ran");
+    auto b = std::async(std::launch::async, one, 0ms);
     Reply ra = a.get(), rb = b.get();
     BOOST_TEST_REQUIRE(ra.result.exit_code == 0, ra.result.output);
     BOOST_TEST_REQUIRE(rb.result.exit_code == 0, rb.result.output);
@@ -307,7 +314,8 @@ BOOST_AUTO_TEST_CASE(event_http2_py_threads_1_first_come_first_served) {
     // h2 requests run on mod_http2's worker threads, not the MPM's: the
     // PyThreads gate counts them all the same.
     HttpdOptions o = threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n");
-    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\n";
+    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\n"
+                     "<Location /pympm-status>\n    SetHandler pympm-status\n</Location>\n";
     HttpdServer srv(o);
     srv.start();
     auto p = burn_pair_h2(srv, "event 1x4 PyThreads 1, h2c");

@@ -31,6 +31,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -74,9 +75,21 @@ int fuzz_rounds() {
     return s.empty() ? 1 : std::max(1, std::stoi(s));
 }
 
+// Left out of the default run because they crash httpd itself, whatever
+// serves the request: DATA past a stream's content-length makes mod_http2
+// (Debian 12's httpd 2.4.71) segfault now and then in
+// ap_logio_add_bytes_out on the connection's thread, with mod_wsgi in place
+// of mod_pympm too (PYMPM_FUZZ_REFERENCE=mod_wsgi), more often under ASan.
+// PYMPM_FUZZ_ONLY=h2_data_beyond_length still runs them.
+bool crashes_httpd_itself(fuzz::Mutation m) { return m == fuzz::Mutation::h2_data_beyond_length; }
+
 std::vector<fuzz::Mutation> selected_kinds() {
     const std::string only = env("PYMPM_FUZZ_ONLY");
-    if (only.empty()) return fuzz::all_mutations();
+    if (only.empty()) {
+        std::vector<fuzz::Mutation> all = fuzz::all_mutations();
+        all.erase(std::remove_if(all.begin(), all.end(), crashes_httpd_itself), all.end());
+        return all;
+    }
     std::vector<fuzz::Mutation> out;
     std::istringstream in(only);
     for (std::string name; std::getline(in, name, ',');) {

@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -144,7 +146,11 @@ BOOST_AUTO_TEST_CASE(fifo_two_slots) {
     for (auto& t : threads) t.join();
     std::vector<int> expected(n);
     for (int i = 0; i < n; ++i) expected[static_cast<std::size_t>(i)] = i;
-    BOOST_TEST(rec.snapshot() == expected, boost::test_tools::per_element());
+    // The first two were admitted together: which of them records itself
+    // first is up to the scheduler. Every later one entered alone.
+    std::vector<int> seen = rec.snapshot();
+    std::sort(seen.begin(), seen.begin() + 2);
+    BOOST_TEST(seen == expected, boost::test_tools::per_element());
     BOOST_TEST(gate.stats().busy == 0);
 }
 
