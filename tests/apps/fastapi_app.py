@@ -76,3 +76,12 @@ async def links(request: Request):
 @app.get("/plain", response_class=PlainTextResponse)
 async def plain():
     return "plain text ✓"
+
+
+@app.websocket("/ws")
+async def websocket(ws):
+    # mod_pympm serves HTTP only: a handshake reaches the app as an http
+    # scope, which routes do not match to this (tests/e2e/test_asgi.cpp).
+    await ws.accept()
+    await ws.send_text("not reached through httpd")
+    await ws.close()
