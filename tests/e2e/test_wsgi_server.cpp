@@ -803,7 +803,7 @@ BOOST_AUTO_TEST_CASE(https_under_mod_ssl_and_http2) {
         "Protocols h2c http/1.1\n"
         "Listen 127.0.0.1:" + std::to_string(tls_port) + "\n"
         "<VirtualHost 127.0.0.1:" + std::to_string(tls_port) + ">\n"
-        "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n"
+        "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n    SSLOptions +StdEnvVars\n"
         "    SSLCertificateFile " + srv.app_path("tls/cert.pem") + "\n"
         "    SSLCertificateKeyFile " + srv.app_path("tls/key.pem") + "\n"
         "</VirtualHost>\n";
@@ -818,6 +818,9 @@ BOOST_AUTO_TEST_CASE(https_under_mod_ssl_and_http2) {
     BOOST_TEST(at(env, "SERVER_PORT") == std::to_string(tls_port));
     BOOST_TEST(at(env, "SERVER_PROTOCOL") == "HTTP/1.1");
     BOOST_TEST(at(env, "REQUEST_SCHEME") == "https");
+    // mod_ssl's variables (SSLOptions +StdEnvVars) come through.
+    BOOST_TEST(contains(at(env, "SSL_PROTOCOL"), "TLS"));
+    BOOST_TEST(!at(env, "SSL_CIPHER").empty());
 
     auto h2 = run_command({"/usr/bin/curl", "-sS", "-k", "--http2", "--max-time", "20", base + "/env/h2"});
     BOOST_TEST_REQUIRE(h2.exit_code == 0, h2.output);
