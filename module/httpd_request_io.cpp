@@ -7,7 +7,9 @@
 #include <http_request.h>
 #include <util_script.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <sys/socket.h>
 #include <string>
@@ -42,33 +44,177 @@ std::string HttpdRequestIO::describe() const {
 
 void HttpdRequestIO::end_keepalive() { r_->connection->keepalive = AP_CONN_CLOSE; }
 
-void HttpdRequestIO::cgi_vars(CgiVars& out) {
-    // The same variables httpd gives CGI scripts (HTTP_*, SERVER_*, REMOTE_*,
-    // HTTPS and SSL_* from mod_ssl, REMOTE_USER, AUTH_TYPE, ...), then the
-    // WSGI split of the path at the mount.
-    ap_add_common_vars(r_);
-    ap_add_cgi_vars(r_);
-    apr_table_t* env = r_->subprocess_env;
-    // CGI hides Authorization (unless CGIPassAuth On); an app mounted with
-    // PyApp is the authority for its own URLs and gets it, as from any WSGI
-    // server, unless httpd authenticated the request itself (REMOTE_USER
-    // then says who; the credentials stay with httpd).
-    if (!r_->user && !apr_table_get(env, "HTTP_AUTHORIZATION"))
-        if (const char* auth = apr_table_get(r_->headers_in, "Authorization"))
-            apr_table_setn(env, "HTTP_AUTHORIZATION", auth);
-    apr_table_setn(env, "SCRIPT_NAME", apr_pstrmemdup(r_->pool, r_->uri, script_name_len_));
-    apr_table_setn(env, "PATH_INFO", r_->uri + script_name_len_);
-    apr_table_unset(env, "PATH_TRANSLATED");
-    if (mount_.target.kind == AppTarget::Kind::script)
-        apr_table_setn(env, "SCRIPT_FILENAME", mount_.target.location.c_str());
-    else
-        apr_table_unset(env, "SCRIPT_FILENAME");
-    const apr_array_header_t* arr = apr_table_elts(env);
-    const auto* elts = reinterpret_cast<const apr_table_entry_t*>(arr->elts);
-    for (int i = 0; i < arr->nelts; ++i) {
-        if (!elts[i].key || !elts[i].val) continue;
-        out.emplace_back(elts[i].key, elts[i].val);
+namespace {
+
+// The request target of the request line as sent (REQUEST_URI), a view
+// into r->the_request.
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+
+std::string_view original_uri(const request_rec* r) {
+    if (!r->the_request) return std::string_view("", 0);
+    const char* p = r->the_request;
+    while (*p && !is_space(*p)) ++p; // the method
+    while (is_space(*p)) ++p;
+    const char* end = p;
+    while (*end && !is_space(*end)) ++end;
+    return std::string_view(p, static_cast<std::size_t>(end - p));
+}
+
+bool needs_html_escape(const char* s) {
+    for (; *s; ++s)
+        if (*s == '<' || *s == '>' || *s == '&' || *s == '"') return true;
+    return false;
+}
+
+std::string_view number(char (&buf)[12], unsigned value) {
+    char* end = buf + sizeof buf;
+    char* p = end;
+    do {
+        *--p = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value && p > buf);
+    return std::string_view(p, static_cast<std::size_t>(end - p));
+}
+
+// httpd's PATH and LD_LIBRARY_PATH, which CGI passes on: read once per
+// child (what the process was started with, whatever the app later does to
+// os.environ). Copies that live as long as the process.
+struct ProcessEnvironment {
+    const char* path;
+    const char* ld_library_path;
+};
+
+const ProcessEnvironment& process_environment() {
+    static const ProcessEnvironment env = [] {
+        const char* path = std::getenv("PATH");
+        const char* ld = std::getenv("LD_LIBRARY_PATH");
+        return ProcessEnvironment{path ? strdup(path) : DEFAULT_PATH, ld ? strdup(ld) : nullptr};
+    }();
+    return env;
+}
+
+// A request header CGI treats specially, or none. Most headers are not
+// compared at all: their length rules them out.
+enum class SpecialHeader { none, content_type, content_length, proxy, authorization, proxy_authorization };
+
+SpecialHeader special_header(const char* key) {
+    switch (std::strlen(key)) {
+    case 5: return !strcasecmp(key, "Proxy") ? SpecialHeader::proxy : SpecialHeader::none;
+    case 12: return !strcasecmp(key, "Content-Type") ? SpecialHeader::content_type : SpecialHeader::none;
+    case 13: return !strcasecmp(key, "Authorization") ? SpecialHeader::authorization : SpecialHeader::none;
+    case 14: return !strcasecmp(key, "Content-Length") ? SpecialHeader::content_length : SpecialHeader::none;
+    case 19:
+        return !strcasecmp(key, "Proxy-Authorization") ? SpecialHeader::proxy_authorization : SpecialHeader::none;
+    default: return SpecialHeader::none;
     }
+}
+
+} // namespace
+
+void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
+    // What ap_add_common_vars and ap_add_cgi_vars give CGI scripts, read
+    // straight from the request: r->subprocess_env is left as it is.
+    request_rec* r = r_;
+    conn_rec* c = r->connection;
+    auto* core = static_cast<core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
+    const bool pass_auth = core && core->cgi_pass_auth == AP_CGI_PASS_AUTH_ON;
+
+    // Variables httpd and its modules set (SetEnv, mod_ssl, mod_rewrite E=,
+    // REDIRECT_*). PATH_TRANSLATED is never given (a URL under a mount is
+    // not a file); SCRIPT_FILENAME only for a script mount.
+    const bool script = mount_.target.kind == AppTarget::Kind::script;
+    const apr_array_header_t* vars = apr_table_elts(r->subprocess_env);
+    const auto* ve = reinterpret_cast<const apr_table_entry_t*>(vars->elts);
+    const apr_array_header_t* hdrs = apr_table_elts(r->headers_in);
+    const auto* he = reinterpret_cast<const apr_table_entry_t*>(hdrs->elts);
+    out.named.reserve(static_cast<std::size_t>(vars->nelts + hdrs->nelts));
+    for (int i = 0; i < vars->nelts; ++i) {
+        if (!ve[i].key || !ve[i].val) continue;
+        if (!std::strcmp(ve[i].key, "PATH_TRANSLATED") || (!script && !std::strcmp(ve[i].key, "SCRIPT_FILENAME")))
+            continue;
+        out.named.push_back({ve[i].key, ve[i].val, false});
+    }
+    for (int i = 0; i < hdrs->nelts; ++i) {
+        const char* key = he[i].key;
+        if (!key || !he[i].val) continue;
+        switch (special_header(key)) {
+        case SpecialHeader::content_type: out.set(CgiKey::k_CONTENT_TYPE, he[i].val); break;
+        case SpecialHeader::content_length: out.set(CgiKey::k_CONTENT_LENGTH, he[i].val); break;
+        case SpecialHeader::proxy: break; // httpoxy: HTTP_PROXY configures HTTP clients
+        case SpecialHeader::authorization:
+            // CGI hides it (unless CGIPassAuth On); an app mounted with
+            // PyApp is the authority for its own URLs and gets it, as from
+            // any WSGI server, unless httpd authenticated the request itself
+            // (REMOTE_USER then says who; the credentials stay with httpd).
+            if (pass_auth || !r->user) out.named.push_back({key, he[i].val, true});
+            break;
+        case SpecialHeader::proxy_authorization:
+            if (pass_auth) out.named.push_back({key, he[i].val, true});
+            break;
+        case SpecialHeader::none: out.named.push_back({key, he[i].val, true}); break;
+        }
+    }
+
+    const char* path = apr_table_get(r->subprocess_env, "PATH");
+    out.set(CgiKey::k_PATH, path ? path : process_environment().path);
+    out.set(CgiKey::k_LD_LIBRARY_PATH, process_environment().ld_library_path);
+    out.set(CgiKey::k_SERVER_SIGNATURE, ap_psignature("", r));
+    out.set(CgiKey::k_SERVER_SOFTWARE, ap_get_server_banner());
+    const char* name = ap_get_server_name_for_url(r);
+    out.set(CgiKey::k_SERVER_NAME, name && needs_html_escape(name) ? ap_escape_html(r->pool, name) : name);
+    out.set(CgiKey::k_SERVER_ADDR, c->local_ip);
+    out.set(CgiKey::k_SERVER_PORT, number(server_port_, ap_get_server_port(r)));
+    out.set(CgiKey::k_REMOTE_HOST, ap_get_useragent_host(r, REMOTE_HOST, nullptr));
+    out.set(CgiKey::k_REMOTE_ADDR, r->useragent_ip);
+    out.set(CgiKey::k_DOCUMENT_ROOT, ap_document_root(r));
+    out.set(CgiKey::k_REQUEST_SCHEME, ap_http_scheme(r));
+    out.set(CgiKey::k_CONTEXT_PREFIX, ap_context_prefix(r));
+    out.set(CgiKey::k_CONTEXT_DOCUMENT_ROOT, ap_context_document_root(r));
+    out.set(CgiKey::k_SERVER_ADMIN, r->server->server_admin);
+    if (script)
+        out.set(CgiKey::k_SCRIPT_FILENAME, std::string_view(mount_.target.location));
+    out.set(CgiKey::k_REMOTE_PORT, number(remote_port_, c->client_addr ? c->client_addr->port : 0));
+    if (r->user) {
+        out.set(CgiKey::k_REMOTE_USER, r->user);
+    } else {
+        for (request_rec* back = r->prev; back; back = back->prev)
+            if (back->user) {
+                out.set(CgiKey::k_REDIRECT_REMOTE_USER, back->user);
+                break;
+            }
+    }
+    out.set(CgiKey::k_AUTH_TYPE, r->ap_auth_type);
+    out.set(CgiKey::k_REMOTE_IDENT, ap_get_remote_logname(r));
+    if (r->prev) {
+        // An ErrorDocument's or an internal redirect's: where it came from.
+        if (core && core->qualify_redirect_url == AP_CORE_CONFIG_ON) {
+            apr_uri_t uri = r->prev->parsed_uri;
+            if (!uri.scheme) uri.scheme = const_cast<char*>(ap_http_scheme(r->prev));
+            if (!uri.port) {
+                uri.port = ap_get_server_port(r->prev);
+                uri.port_str = apr_psprintf(r->pool, "%u", uri.port);
+            }
+            if (!uri.hostname) uri.hostname = const_cast<char*>(ap_get_server_name_for_url(r->prev));
+            out.set(CgiKey::k_REDIRECT_URL, apr_uri_unparse(r->pool, &uri, 0));
+        } else {
+            out.set(CgiKey::k_REDIRECT_URL, r->prev->uri);
+        }
+        out.set(CgiKey::k_REDIRECT_QUERY_STRING, r->prev->args);
+    }
+
+    out.set(CgiKey::k_GATEWAY_INTERFACE, std::string_view("CGI/1.1"));
+    out.set(CgiKey::k_SERVER_PROTOCOL, r->protocol);
+    out.set(CgiKey::k_REQUEST_METHOD, r->method);
+    out.set(CgiKey::k_QUERY_STRING, r->args ? r->args : "");
+    bool current_uri = false;
+    if (core && core->cgi_var_rules) {
+        const char* rule = static_cast<const char*>(apr_hash_get(core->cgi_var_rules, "REQUEST_URI", APR_HASH_KEY_STRING));
+        current_uri = rule && !std::strcmp(rule, "current-uri");
+    }
+    out.set(CgiKey::k_REQUEST_URI, current_uri ? std::string_view(r->uri) : original_uri(r));
+    // The WSGI split of the path at the mount.
+    out.set(CgiKey::k_SCRIPT_NAME, std::string_view(r->uri, script_name_len_));
+    out.set(CgiKey::k_PATH_INFO, r->uri + script_name_len_);
 }
 
 void HttpdRequestIO::request_line(RequestLine& out) {

@@ -17,7 +17,7 @@ class HttpdRequestIO final : public RequestIO {
 public:
     HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len);
 
-    void cgi_vars(CgiVars& out) override;
+    void cgi_environ(CgiEnviron& out) override;
     bool is_https() const override;
     void request_line(RequestLine& out) override;
     bool peer_closed() override;
@@ -62,6 +62,9 @@ private:
     // An ErrorDocument's internal redirect: the error status to answer with
     // unless the app gives another than 200.
     int error_status_ = 0;
+    // SERVER_PORT and REMOTE_PORT as text, for the environ.
+    char server_port_[12] = {};
+    char remote_port_[12] = {};
 };
 
 } // namespace pympm::httpd

@@ -7,17 +7,19 @@ namespace pympm {
 namespace {
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool is_tchar(unsigned char c) {
-    if (c >= '0' && c <= '9') return true;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
+// RFC 9110 tchar, as a table: header names are checked on every response.
+constexpr std::array<bool, 256> make_tchar_table() {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (char c : {'!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~'})
+        t[static_cast<unsigned char>(c)] = true;
+    return t;
 }
+constexpr std::array<bool, 256> kTchar = make_tchar_table();
+
+bool is_tchar(unsigned char c) { return kTchar[c]; }
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -59,12 +61,17 @@ bool is_valid_header_value(std::string_view value) {
 }
 
 bool is_hop_by_hop_header(std::string_view name) {
-    static constexpr std::array<std::string_view, 8> hop = {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-        "te", "trailers", "transfer-encoding", "upgrade"};
-    for (auto h : hop)
-        if (iequals(name, h)) return true;
-    return false;
+    // By length first: most names are compared with nothing.
+    switch (name.size()) {
+    case 2: return iequals(name, "te");
+    case 7: return iequals(name, "upgrade");
+    case 8: return iequals(name, "trailers");
+    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 17: return iequals(name, "transfer-encoding");
+    case 18: return iequals(name, "proxy-authenticate");
+    case 19: return iequals(name, "proxy-authorization");
+    default: return false;
+    }
 }
 
 } // namespace pympm

@@ -3,6 +3,7 @@
 // without the GIL when PyEnableThreads is On.
 #pragma once
 
+#include "cgi_environ.h"
 #include "log.h"
 
 #include <cstdint>
@@ -16,7 +17,6 @@
 namespace pympm {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
-using CgiVars = std::vector<std::pair<std::string_view, std::string_view>>;
 
 // The client went away (read or write failed). Maps to OSError in the app.
 class ClientGone : public std::runtime_error {
@@ -64,7 +64,7 @@ public:
     // CGI/WSGI variables (REQUEST_METHOD, HTTP_*, SCRIPT_NAME, PATH_INFO, ...)
     // as raw bytes; the core decodes them as latin-1 per PEP 3333. Valid
     // until the request ends.
-    virtual void cgi_vars(CgiVars& out) = 0;
+    virtual void cgi_environ(CgiEnviron& out) = 0;
     virtual bool is_https() const = 0;
     // The request line, headers and addresses (ASGI's scope).
     virtual void request_line(RequestLine& out) = 0;

@@ -46,7 +46,7 @@ std::optional<std::string> add_response_header(ResponseHead& head, std::optional
     if (is_hop_by_hop_header(name))
         return "hop-by-hop header " + quoted(name) + " is not allowed in " + interface_name +
                " response; httpd manages the connection";
-    if (iequals(name, "content-length")) {
+    if (name.size() == 14 && iequals(name, "content-length")) {
         std::uint64_t len = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
         if (ec != std::errc() || p != value.data() + value.size() || value.empty())

@@ -7,15 +7,23 @@ namespace pympm {
 EnvironKeys::Entry* EnvironKeys::get(std::string_view name) {
     auto it = keys_.find(name);
     if (it != keys_.end()) return &it->second;
-    PyObject* s = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()), nullptr);
-    if (!s) return nullptr;
-    PyUnicode_InternInPlace(&s);
+    PyObject* s = nullptr;
+    if (names_ == Names::http_header) {
+        const std::string key = cgi_header_name(name);
+        if (!key.empty() && !(s = PyUnicode_DecodeLatin1(key.data(), static_cast<Py_ssize_t>(key.size()), nullptr)))
+            return nullptr;
+    } else if (!(s = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()), nullptr))) {
+        return nullptr;
+    }
+    if (s) PyUnicode_InternInPlace(&s);
+    const int fixed = names_ == Names::as_given ? cgi_key_index(name) : -1;
     if (keys_.size() >= kMaxKeys) {
-        spare_ = Entry{PyRef::steal(s), PyRef(), std::string(), kMaxChanges};
+        spare_ = Entry{PyRef::steal(s), PyRef(), std::string(), kMaxChanges, fixed};
         return &spare_;
     }
     Entry& e = keys_[std::string(name)];
     e.key = PyRef::steal(s);
+    e.fixed = fixed;
     return &e;
 }
 
@@ -56,7 +64,18 @@ bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiproces
     key_url_scheme = interned("wsgi.url_scheme");
     key_input = interned("wsgi.input");
 
-    PyRef t = PyRef::steal(PyDict_New());
+    for (std::size_t i = 0; i < kCgiKeyCount; ++i) {
+        fixed_keys[i] = EnvironKeys::Entry{interned(cgi_key_name(static_cast<CgiKey>(i))), PyRef(), std::string(), 0};
+        if (!fixed_keys[i].key) {
+            PyErr_Clear();
+            error = "could not build the WSGI environ keys";
+            return false;
+        }
+    }
+    // Room for a whole environ: PyDict_Copy of a dict without deletions
+    // copies its table as it is, so the copy is not resized while a
+    // request's variables go in (about 40 with a browser's headers).
+    PyRef t = PyRef::steal(_PyDict_NewPresized(64));
     PyRef version = PyRef::steal(Py_BuildValue("(ii)", 1, 0));
     bool ok = t && version &&
               PyDict_SetItemString(t.get(), "wsgi.version", version.get()) == 0 &&
@@ -77,8 +96,28 @@ bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiproces
     return true;
 }
 
+bool WsgiContext::adopt_template(const CgiEnviron& cgi, bool https) {
+    PyObject* t = environ_template.get();
+    for (std::size_t i = 0; i < kCgiKeyCount; ++i) {
+        const std::string_view raw = cgi.fixed[i];
+        if (!raw.data() || !cgi_key_usually_constant(static_cast<CgiKey>(i))) continue;
+        PyRef v = PyRef::steal(PyUnicode_DecodeLatin1(raw.data(), static_cast<Py_ssize_t>(raw.size()), nullptr));
+        if (!v || PyDict_SetItem(t, fixed_keys[i].key.get(), v.get()) != 0) return false;
+        template_raw[i].assign(raw);
+        template_has[i] = true;
+    }
+    if (PyDict_SetItem(t, key_url_scheme.get(), https ? str_https.get() : str_http.get()) != 0) return false;
+    template_https = https;
+    template_adopted = true;
+    return true;
+}
+
 void WsgiContext::clear() {
     keys.clear();
+    header_keys.clear();
+    for (auto& e : fixed_keys) e = EnvironKeys::Entry{};
+    template_adopted = false;
+    template_has.fill(false);
     environ_template.reset();
     start_response_type.reset();
     input_type.reset();

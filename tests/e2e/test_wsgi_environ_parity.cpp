@@ -28,6 +28,11 @@ std::string features(HttpdServer& srv) {
            "LoadModule setenvif_module " + mods + "/mod_setenvif.so\n"
            "LoadModule rewrite_module " + mods + "/mod_rewrite.so\n"
            "SetEnv APP_MODE parity\n"
+           // Variables named like CGI's: the computed value wins where CGI
+           // gives one (SERVER_NAME), the module's stays where it does not
+           // (REMOTE_HOST without HostnameLookups).
+           "SetEnv SERVER_NAME from-setenv\n"
+           "SetEnv REMOTE_HOST from-setenv\n"
            "SetEnvIf User-Agent Parity UA_PARITY=1\n"
            "RewriteEngine On\n"
            "RewriteRule ^/old/(.*)$ /env/$1 [PT,E=REWRITTEN:yes]\n"

@@ -763,6 +763,34 @@ BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
     BOOST_TEST(at(w, "PATH_INFO") == "/x");
 }
 
+// One child, requests whose variables differ from the first one's (which
+// the environ template keeps): each environ has its own request's values,
+// and nothing of another's.
+BOOST_AUTO_TEST_CASE(each_request_has_its_own_variables) {
+    HttpdServer srv(one_child("PyPath @APPS@\nPyApp /env @APPS@/wsgi_environ_app.py\n"
+                              "PyApp /mod wsgi_environ_app:application\n"));
+    srv.start();
+    auto first = parse_flat_json(get_ok(srv, "/env/a?x=1"));
+    BOOST_TEST(at(first, "SCRIPT_FILENAME") == srv.app_path("wsgi_environ_app.py"));
+    BOOST_TEST(at(first, "REQUEST_METHOD") == "GET");
+    HttpRequest post;
+    post.method = "POST";
+    post.target = "/mod/b";
+    post.body = "x";
+    auto r = http_request(srv.port(), post);
+    BOOST_TEST_REQUIRE(r.status == 200);
+    auto mod = parse_flat_json(r.body);
+    BOOST_TEST(mod.count("SCRIPT_FILENAME") == 0u, "a module mount has no script file");
+    BOOST_TEST(at(mod, "SCRIPT_NAME") == "/mod");
+    BOOST_TEST(at(mod, "REQUEST_METHOD") == "POST");
+    BOOST_TEST(at(mod, "QUERY_STRING") == "");
+    auto again = parse_flat_json(get_ok(srv, "/env/c?y=2"));
+    BOOST_TEST(at(again, "SCRIPT_FILENAME") == srv.app_path("wsgi_environ_app.py"));
+    BOOST_TEST(at(again, "SCRIPT_NAME") == "/env");
+    BOOST_TEST(at(again, "QUERY_STRING") == "y=2");
+    BOOST_TEST(at(again, "REQUEST_METHOD") == "GET");
+}
+
 BOOST_AUTO_TEST_CASE(remote_user_and_auth_type_from_basic_auth) {
     HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py"));
     srv.options().extra_config = mpm::basic_auth_config(srv, "/env/private");
