@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""Checks that every bench app (bench/apps/*.py) is a valid WSGI app.
+"""Checks that every bench app (bench/apps/*.py) is a valid WSGI app, or
+for asgi_*.py a valid ASGI 3 app.
 
 Imports each app with this interpreter (run it with /usr/bin/python3, the one
-mod_pympm embeds), calls it through wsgiref.validate with a fake environ and
-checks the body. Exit status 0 if all apps are valid. Used by the test suite
-(label `unit`); the bench itself is not part of the suite.
+mod_pympm embeds), calls it through wsgiref.validate with a fake environ (an
+ASGI app: with a fake scope, receive and send on an asyncio loop, lifespan
+included, checking the messages against the spec) and checks the body. No
+network; well under a second. Exit status 0 if all apps are valid. Used by
+the test suite (label `unit`); the bench itself is not part of the suite.
 """
+import asyncio
 import importlib.util
+import inspect
 import io
 import os
 import shutil
@@ -18,12 +23,93 @@ import wsgiref.validate
 APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps")
 
 
-def load(path):
+def load(path, callable_name="application"):
     name = "bench_app_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.application
+    return getattr(module, callable_name)
+
+
+def asgi_lifespan(app):
+    """Runs the lifespan protocol: startup, then shutdown, both complete."""
+    events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent = []
+
+    async def receive():
+        if events:
+            return events.pop(0)
+        await asyncio.sleep(3600)  # the server never sends a third event
+
+    async def send(message):
+        sent.append(message["type"])
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    if sent != ["lifespan.startup.complete", "lifespan.shutdown.complete"]:
+        raise AssertionError("lifespan sent %r" % sent)
+
+
+def asgi_call(app, method="GET", body=b"", query=""):
+    """One HTTP request through an ASGI 3 app; checks the messages as a
+    strict server would and returns (status line, body)."""
+    if not inspect.iscoroutinefunction(app) or len(inspect.signature(app).parameters) != 3:
+        raise AssertionError("not an ASGI 3 app: async def app(scope, receive, send)")
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": method, "scheme": "http", "path": "/",
+             "raw_path": b"/", "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"localhost")], "client": ["127.0.0.1", 50000],
+             "server": ["127.0.0.1", 80]}
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+    seen = {"status": None, "headers": [], "body": [], "done": False}
+
+    async def receive():
+        if requests:
+            return requests.pop(0)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        kind = message.get("type")
+        if seen["done"]:
+            raise AssertionError("%s after the response was complete" % kind)
+        if kind == "http.response.start":
+            if seen["status"] is not None:
+                raise AssertionError("http.response.start twice")
+            status = message["status"]
+            if not isinstance(status, int) or not 200 <= status <= 599:
+                raise AssertionError("status %r" % (status,))
+            for pair in message.get("headers", []):
+                name, value = pair
+                if not isinstance(name, bytes) or not isinstance(value, bytes):
+                    raise AssertionError("header %r: names and values must be bytes" % (pair,))
+                if name != name.lower():
+                    raise AssertionError("header name %r is not lower case" % name)
+            seen["status"], seen["headers"] = status, list(message.get("headers", []))
+        elif kind == "http.response.body":
+            if seen["status"] is None:
+                raise AssertionError("http.response.body before http.response.start")
+            chunk = message.get("body", b"")
+            if not isinstance(chunk, bytes):
+                raise AssertionError("body %r is not bytes" % type(chunk))
+            seen["body"].append(chunk)
+            seen["done"] = not message.get("more_body", False)
+        else:
+            raise AssertionError("unexpected message %r" % kind)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    if not seen["done"]:
+        raise AssertionError("the app returned before the last body part")
+    out = b"".join(seen["body"])
+    length = dict(seen["headers"]).get(b"content-length")
+    if length is not None and int(length) != len(out):
+        raise AssertionError("content-length %s but %d bytes sent" % (length.decode(), len(out)))
+    return "%d " % seen["status"], out
+
+
+def check_asgi(path, **spec):
+    app = load(path, "app")
+    asgi_lifespan(app)
+    return asgi_call(app, **spec)
 
 
 def call(app, method="GET", body=b"", query=""):
@@ -71,13 +157,19 @@ def main():
             "echo.py": dict(method="POST", body=b"x" * 300000 + b"end",
                             check=lambda out: out == b"x" * 300000 + b"end"),
             "cpu.py": dict(query="ms=2", check=lambda out: out.startswith(b"ok ")),
+            "asgi_hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
+            "asgi_sleep.py": dict(check=lambda out: out == b"Hello, World!\n"),
         }
         names = sorted(n for n in os.listdir(tmp) if n.endswith(".py"))
         for name in names:
             spec = dict(expected.get(name, {}))
             check = spec.pop("check", lambda out: True)
             try:
-                status, out = call(load(os.path.join(tmp, name)), **spec)
+                path = os.path.join(tmp, name)
+                if name.startswith("asgi_"):
+                    status, out = check_asgi(path, **spec)
+                else:
+                    status, out = call(load(path), **spec)
                 if not status.startswith("200 "):
                     raise AssertionError("status %r" % status)
                 if not check(out):
