@@ -127,12 +127,11 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     const auto* ve = reinterpret_cast<const apr_table_entry_t*>(vars->elts);
     const apr_array_header_t* hdrs = apr_table_elts(r->headers_in);
     const auto* he = reinterpret_cast<const apr_table_entry_t*>(hdrs->elts);
-    out.named.reserve(static_cast<std::size_t>(vars->nelts + hdrs->nelts));
     for (int i = 0; i < vars->nelts; ++i) {
         if (!ve[i].key || !ve[i].val) continue;
         if (!std::strcmp(ve[i].key, "PATH_TRANSLATED") || (!script && !std::strcmp(ve[i].key, "SCRIPT_FILENAME")))
             continue;
-        out.named.push_back({ve[i].key, ve[i].val, false});
+        out.add(ve[i].key, ve[i].val, false);
     }
     for (int i = 0; i < hdrs->nelts; ++i) {
         const char* key = he[i].key;
@@ -146,12 +145,12 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
             // PyApp is the authority for its own URLs and gets it, as from
             // any WSGI server, unless httpd authenticated the request itself
             // (REMOTE_USER then says who; the credentials stay with httpd).
-            if (pass_auth || !r->user) out.named.push_back({key, he[i].val, true});
+            if (pass_auth || !r->user) out.add(key, he[i].val, true);
             break;
         case SpecialHeader::proxy_authorization:
-            if (pass_auth) out.named.push_back({key, he[i].val, true});
+            if (pass_auth) out.add(key, he[i].val, true);
             break;
-        case SpecialHeader::none: out.named.push_back({key, he[i].val, true}); break;
+        case SpecialHeader::none: out.add(key, he[i].val, true); break;
         }
     }
 

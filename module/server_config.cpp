@@ -123,6 +123,20 @@ const char* set_utf8_mode(cmd_parms* cmd, void*, int on) {
     return nullptr;
 }
 
+const char* set_asyncio_loop(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    AsyncioLoop loop;
+    if (!strcasecmp(value, "auto")) loop = AsyncioLoop::automatic;
+    else if (!strcasecmp(value, "asyncio")) loop = AsyncioLoop::asyncio;
+    else if (!strcasecmp(value, "uvloop")) loop = AsyncioLoop::uvloop;
+    else
+        return error_text(cmd, std::string("'") + value +
+                                   "' is not an event loop; write auto (uvloop when it is installed, else asyncio's), "
+                                   "asyncio or uvloop");
+    server_config(cmd->server)->asyncio_loop = loop;
+    return nullptr;
+}
+
 bool parse_int(const char* s, long lo, long hi, long& out) {
     char* end = nullptr;
     errno = 0;
@@ -255,6 +269,7 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.max_requests = main->max_requests;
     settings.max_requests_jitter = main->max_requests_jitter;
     settings.max_memory_mib = main->max_memory_mib;
+    settings.asyncio_loop = main->asyncio_loop;
     for (server_rec* s = main_server; s; s = s->next) {
         for (auto& m : server_config(s)->mounts) {
             const std::string key = m.target.describe();
@@ -297,6 +312,9 @@ extern const command_rec directives[] = {
     AP_INIT_TAKE1("PyMaxMemory", as_cmd_func(set_max_memory), nullptr, RSRC_CONF,
                   "PyMaxMemory MiB: a child leaves gracefully after a request that ends with its resident memory "
                   "above this (default 0: no limit)"),
+    AP_INIT_TAKE1("PyAsyncioLoop", as_cmd_func(set_asyncio_loop), nullptr, RSRC_CONF,
+                  "PyAsyncioLoop auto|asyncio|uvloop: the event loop of ASGI apps (default auto: uvloop when it is "
+                  "installed, else asyncio's)"),
     {}};
 
 } // namespace pympm::httpd

@@ -33,6 +33,7 @@ struct ServerConfig {
     int shutdown_timeout_s = 5;
     int utf8_mode = -1; // -1 unset (On)
     int request_timeout_s = 0;
+    AsyncioLoop asyncio_loop = AsyncioLoop::automatic;
     long max_requests = 0;
     long max_requests_jitter = 0;
     long max_memory_mib = 0;

@@ -59,7 +59,16 @@ struct CgiEnviron {
     std::array<std::string_view, kCgiKeyCount> fixed{};
     // In order: variables httpd and its modules set, then request headers.
     // Fixed keys override both, a header overrides a variable of its name.
-    std::vector<Named> named;
+    // Kept in place up to kInline (no allocation per request).
+    void add(std::string_view name, std::string_view value, bool header) {
+        if (count_ < kInline) inline_[count_++] = Named{name, value, header};
+        else overflow_.push_back(Named{name, value, header});
+    }
+    template <typename F> void for_each_named(F&& f) const {
+        for (std::size_t i = 0; i < count_; ++i) f(inline_[i]);
+        for (const auto& n : overflow_) f(n);
+    }
+    std::size_t named_count() const { return count_ + overflow_.size(); }
 
     void set(CgiKey key, std::string_view value) { fixed[static_cast<std::size_t>(key)] = value; }
     void set(CgiKey key, const char* value) {
@@ -67,6 +76,12 @@ struct CgiEnviron {
     }
     void unset(CgiKey key) { fixed[static_cast<std::size_t>(key)] = std::string_view(); }
     std::string_view get(CgiKey key) const { return fixed[static_cast<std::size_t>(key)]; }
+
+private:
+    static constexpr std::size_t kInline = 48;
+    std::array<Named, kInline> inline_{};
+    std::size_t count_ = 0;
+    std::vector<Named> overflow_;
 };
 
 } // namespace pympm

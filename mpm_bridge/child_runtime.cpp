@@ -177,6 +177,12 @@ void ChildRuntime::start(int generation) {
         thread_binding::release();
         return;
     }
+    {
+        // Before the apps are imported: an ASGI app's import starts the loop.
+        PyRef choice = PyRef::steal(PyUnicode_FromString(asyncio_loop_name(settings_.asyncio_loop)));
+        if (!choice || PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_loop_choice", choice.get()) != 0)
+            PyErr_Clear();
+    }
     ctx_.release_gil = model_.enable_threads;
     ctx_.response_ready = &ChildRuntime::response_ready;
     ctx_.response_ready_owner = this;

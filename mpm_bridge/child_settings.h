@@ -14,6 +14,10 @@ struct Mount {
     AppTarget target;
 };
 
+// PyAsyncioLoop: the event loop ASGI apps run on.
+enum class AsyncioLoop { automatic, asyncio, uvloop };
+const char* asyncio_loop_name(AsyncioLoop loop); // "auto", "asyncio", "uvloop"
+
 struct ChildSettings {
     std::vector<Mount> mounts;
     std::vector<std::string> python_path; // PyPath, prepended to sys.path in order
@@ -26,6 +30,7 @@ struct ChildSettings {
     long max_requests = 0;                // PyMaxRequests N; 0 = off
     long max_requests_jitter = 0;         //   and its jitter
     long max_memory_mib = 0;              // PyMaxMemory; 0 = off
+    AsyncioLoop asyncio_loop = AsyncioLoop::automatic; // PyAsyncioLoop
 };
 
 } // namespace pympm

@@ -382,12 +382,31 @@ _asgi_lifespans = []
 _stopping_waiters = []  # (loop, future) of wait_stopping() callers
 
 
+_asgi_loop_choice = "auto"  # PyAsyncioLoop, set by the module
+
+
+def _asgi_new_loop():
+    """The event loop PyAsyncioLoop asks for: uvloop's (auto: when it can be
+    imported, as uvicorn does), else asyncio's. Returns (loop, name)."""
+    import asyncio
+    if _asgi_loop_choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+            return uvloop.new_event_loop(), "uvloop " + getattr(uvloop, "__version__", "?")
+        except ImportError as exc:
+            if _asgi_loop_choice == "uvloop":
+                _pympm.log(3, "PM00077: PyAsyncioLoop uvloop, but uvloop cannot be imported (%s; on Debian: "
+                              "apt install python3-uvloop); ASGI apps run on asyncio's loop" % (exc,))
+    return asyncio.new_event_loop(), "asyncio"
+
+
 def _asgi_start_loop():
     global _asgi_loop, _asgi_thread
     if _asgi_loop is not None:
         return _asgi_loop
     import asyncio
-    loop = asyncio.new_event_loop()
+    loop, name = _asgi_new_loop()
+    _child_info["asyncio_loop"] = name
     ready = threading.Event()
 
     def run():

@@ -19,13 +19,19 @@ PyRef WsgiRequest::build_environ() {
         return val && PyDict_SetItem(env.get(), key.key.get(), val.get()) == 0;
     };
     std::array<bool, kCgiKeyCount> shadowed{}; // a variable took a fixed key's name
-    for (const auto& n : cgi.named) {
+    bool ok = true;
+    cgi.for_each_named([&](const CgiEnviron::Named& n) {
+        if (!ok) return;
         EnvironKeys::Entry* key = n.header ? wsgi_.header_keys.get(n.name) : wsgi_.keys.get(n.name);
-        if (!key) return PyRef();
-        if (!key->key) continue; // a header name CGI does not pass
+        if (!key) {
+            ok = false;
+            return;
+        }
+        if (!key->key) return; // a header name CGI does not pass
         if (key->fixed >= 0) shadowed[static_cast<std::size_t>(key->fixed)] = true;
-        if (!put(*key, n.value)) return PyRef();
-    }
+        ok = put(*key, n.value);
+    });
+    if (!ok) return PyRef();
     for (std::size_t i = 0; i < kCgiKeyCount; ++i) {
         const std::string_view raw = cgi.fixed[i];
         if (wsgi_.template_has[i]) {

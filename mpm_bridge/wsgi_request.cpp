@@ -77,9 +77,17 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
     PyObject* status = nullptr;
     PyObject* headers = nullptr;
     PyObject* exc_info = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", const_cast<char**>(kwlist), &status,
-                                     &headers, &exc_info))
+    const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (!kwargs && (nargs == 2 || nargs == 3)) {
+        // How apps call it: positional arguments only (the generic parser
+        // costs more than the rest of start_response).
+        status = PyTuple_GET_ITEM(args, 0);
+        headers = PyTuple_GET_ITEM(args, 1);
+        if (nargs == 3) exc_info = PyTuple_GET_ITEM(args, 2);
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", const_cast<char**>(kwlist), &status,
+                                            &headers, &exc_info)) {
         return nullptr;
+    }
 
     if (exc_info != Py_None) {
         if (core_.io.head_sent() || core_.response.sent() > 0) {
@@ -130,7 +138,7 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
         }
     }
     core_.response.set_head(std::move(head), declared);
-    return PyObject_GetAttr(start_response_obj_.get(), wsgi_.str_write.get());
+    return new_write_callable(start_response_obj_.get());
 }
 
 bool WsgiRequest::require_head(const char* what) {
@@ -214,6 +222,8 @@ std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
 }
 
 void WsgiRequest::call_close(PyObject* result) {
+    // Lists and tuples (most responses) have no close().
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;
     if (!PyObject_HasAttr(result, wsgi_.str_close.get())) return;
     PyRef r = PyRef::steal(PyObject_CallMethodObjArgs(result, wsgi_.str_close.get(), nullptr));
     if (!r) {

@@ -73,6 +73,7 @@ private:
 bool make_wsgi_types(PyRef& start_response_type, PyRef& input_type, std::string& error);
 // Wraps a request in the per-request Python objects.
 PyObject* new_start_response(PyObject* type, WsgiRequest* req);
+PyObject* new_write_callable(PyObject* start_response);
 PyObject* new_input(PyObject* type, WsgiRequest* req);
 // Detaches the objects from a finished request (calls after it raise).
 void detach_request_object(PyObject* obj);

@@ -159,6 +159,9 @@ bool make_wsgi_types(PyRef& start_response_type, PyRef& input_type, std::string&
 }
 
 PyObject* new_start_response(PyObject* type, WsgiRequest* req) { return new_request_object(type, req); }
+
+// What getattr(start_response, "write") gives, without the attribute lookup.
+PyObject* new_write_callable(PyObject* start_response) { return PyCFunction_NewEx(&sr_methods[0], start_response, nullptr); }
 PyObject* new_input(PyObject* type, WsgiRequest* req) { return new_request_object(type, req); }
 
 void detach_request_object(PyObject* obj) {

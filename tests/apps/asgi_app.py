@@ -135,6 +135,11 @@ async def app(scope, receive, send):
     if path == "/bad_header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-bad", b"a\r\nb")]})
         return
+    if path == "/info":
+        info = pympm.child_info()
+        return await text(send, json.dumps({"asyncio_loop": info.get("asyncio_loop"),
+                                            "running_loop": type(asyncio.get_running_loop()).__module__}),
+                          ctype=b"application/json")
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
     return await text(send, "no route %s\n" % path, status=404)

@@ -23,8 +23,12 @@ namespace {
 
 const std::string kAsgi = "PyApp /a @APPS@/asgi_app.py:app asgi\n";
 
+// Prefork and event on the default loop (uvloop, installed for the tests),
+// and event on asyncio's own loop.
 std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
-    return {{"prefork", prefork_one_child(config)}, {"event", threaded_one_child(Mpm::event, 4, config)}};
+    return {{"prefork", prefork_one_child(config)},
+            {"event", threaded_one_child(Mpm::event, 4, config)},
+            {"event, PyAsyncioLoop asyncio", threaded_one_child(Mpm::event, 4, config + "PyAsyncioLoop asyncio\n")}};
 }
 
 HttpRequest post(const std::string& target, std::string body, std::chrono::milliseconds timeout = 60s) {
@@ -318,15 +322,24 @@ double burst_seconds(const HttpdServer& srv, int n) {
 }
 
 BOOST_AUTO_TEST_CASE(the_loop_interleaves_and_py_threads_1_serialises) {
-    {
-        // 20 requests that each await asyncio.sleep(0.5): together in
-        // ~0.5 s, not 10 s one after the other.
-        HttpdOptions o = threaded_one_child(Mpm::event, 20, kAsgi);
-        HttpdServer srv(o);
-        srv.start();
-        const double t = burst_seconds(srv, 20);
-        BOOST_TEST_MESSAGE("20 x sleep(0.5), ThreadsPerChild 20: " << t << " s");
-        BOOST_TEST(t < 4.0, "took " << t << " s");
+    // On uvloop (the default when it is installed, as here) and on asyncio's.
+    for (const char* loop : {"auto", "asyncio"}) {
+        BOOST_TEST_CONTEXT("PyAsyncioLoop " << loop) {
+            // 20 requests that each await asyncio.sleep(0.5): together in
+            // ~0.5 s, not 10 s one after the other.
+            HttpdOptions o = threaded_one_child(Mpm::event, 20, kAsgi + "PyAsyncioLoop " + loop + "\n");
+            HttpdServer srv(o);
+            srv.start();
+            auto info = parse_json(http_get(srv.port(), "/a/info").body);
+            const std::string expected = std::string(loop) == "auto" ? "uvloop" : "asyncio";
+            BOOST_TEST(info.get<std::string>("asyncio_loop").rfind(expected, 0) == 0u,
+                       info.get<std::string>("asyncio_loop"));
+            BOOST_TEST(info.get<std::string>("running_loop").rfind(expected, 0) == 0u,
+                       info.get<std::string>("running_loop"));
+            const double t = burst_seconds(srv, 20);
+            BOOST_TEST_MESSAGE("20 x sleep(0.5), ThreadsPerChild 20, " << loop << ": " << t << " s");
+            BOOST_TEST(t < 4.0, "took " << t << " s");
+        }
     }
     {
         HttpdServer srv(threaded_one_child(Mpm::event, 20, kAsgi + "PyThreads 1\n"));
@@ -489,6 +502,12 @@ BOOST_AUTO_TEST_CASE(what_cannot_work_is_refused) {
         auto t = srv.config_test();
         BOOST_TEST(t.exit_code != 0);
         BOOST_TEST(contains(t.output, "ASGI apps need PyEnableThreads On"), t.output);
+    }
+    {
+        HttpdServer srv(prefork_one_child(kAsgi + "PyAsyncioLoop trio\n"));
+        auto t = srv.config_test();
+        BOOST_TEST(t.exit_code != 0);
+        BOOST_TEST(contains(t.output, "'trio' is not an event loop; write auto"), t.output);
     }
     {
         HttpdServer srv(prefork_one_child("PyApp /a @APPS@/asgi_app.py:app gsgi\n"));
