@@ -38,25 +38,54 @@ AsgiRequest::~AsgiRequest() { detach_asgi_channel(channel_.get()); }
 void AsgiRequest::post(Event&& e) {
     {
         std::lock_guard lock(mutex_);
+        for (Event& h : held_) events_.push_back(std::move(h));
+        held_.clear();
         events_.push_back(std::move(e));
     }
     cv_.notify_one();
 }
 
-std::deque<AsgiRequest::Event> AsgiRequest::wait_events(std::optional<std::chrono::milliseconds> timeout) {
-    std::deque<Event> out;
-    // Waiting for the app is not waiting for the client: the GIL goes, the
-    // PyThreads slot stays (the request is in the app).
-    PyThreadState* saved = PyEval_SaveThread();
-    {
-        std::unique_lock lock(mutex_);
-        auto ready = [&] { return !events_.empty(); };
-        if (timeout) cv_.wait_for(lock, *timeout, ready);
-        else cv_.wait(lock, ready);
-        out.swap(events_); // moves references, touches no reference count
+void AsgiRequest::hold(Event&& e) {
+    held_.push_back(std::move(e));
+    if (flush_scheduled_) return;
+    PyRef callback = PyRef::steal(PyObject_GetAttr(channel_.get(), asgi_.k_flush.get()));
+    PyRef r = callback ? PyRef::steal(PyObject_CallOneArg(asgi_.call_soon.get(), callback.get())) : PyRef();
+    if (r) {
+        flush_scheduled_ = true;
+        return;
     }
-    PyEval_RestoreThread(saved);
+    PyErr_Clear();
+    flush();
+}
+
+void AsgiRequest::flush() {
+    flush_scheduled_ = false;
+    if (held_.empty()) return;
+    {
+        std::lock_guard lock(mutex_);
+        for (Event& h : held_) events_.push_back(std::move(h));
+    }
+    held_.clear();
+    cv_.notify_one();
+}
+
+std::deque<AsgiRequest::Event> AsgiRequest::wait_events(std::optional<std::chrono::milliseconds> timeout) {
+    // Waiting for the app is not waiting for the client: the PyThreads slot
+    // stays (the request is in the app).
+    std::deque<Event> out;
+    std::unique_lock lock(mutex_);
+    auto ready = [&] { return !events_.empty(); };
+    if (timeout) cv_.wait_for(lock, *timeout, ready);
+    else cv_.wait(lock, ready);
+    out.swap(events_); // moves references, touches no reference count
     return out;
+}
+
+bool AsgiRequest::needs_python(const Event& e) const {
+    // A receive() reads into bytes, futures are resolved on the loop, an
+    // exception is logged with its traceback, and a receive() waiting for
+    // the end is answered when the response completes.
+    return e.kind == Event::Kind::receive || e.future || e.exception || waiting_disconnect_;
 }
 
 void AsgiRequest::resolve(PyObject* future, PyObject* value) {
@@ -210,20 +239,48 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
                                                                 app, scope.get(), channel_.get(), nullptr));
     if (!scheduled) return core_.fail("could not be started on the ASGI event loop");
     int status = 0;
-    for (bool running = true; running;) {
-        // With a receive() waiting for the end, the client is looked at
-        // once a second: its going away is what that receive() waits for.
-        std::optional<std::chrono::milliseconds> timeout;
-        if (waiting_disconnect_) timeout = std::chrono::milliseconds(1000);
-        std::deque<Event> events = wait_events(timeout);
-        if (events.empty() && waiting_disconnect_ && core_.io.peer_closed()) {
-            disconnected_ = true;
-            resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
-            waiting_disconnect_.reset();
+    // The events' references die with the GIL: declared before the lease,
+    // destroyed after it gives the GIL back.
+    std::deque<Event> events;
+    {
+        // The request thread runs without the GIL while the app runs: it
+        // takes it back only for what needs Python, so a small response
+        // costs it no contention with the busy loop thread.
+        GilRelease released;
+        for (bool running = true; running;) {
+            // With a receive() waiting for the end, the client is looked at
+            // once a second: its going away is what that receive() waits for.
+            std::optional<std::chrono::milliseconds> timeout;
+            if (waiting_disconnect_) timeout = std::chrono::milliseconds(1000);
+            events = wait_events(timeout);
+            if (events.empty() && waiting_disconnect_ && core_.io.peer_closed()) {
+                GilRelease::Back gil(released);
+                disconnected_ = true;
+                resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+                waiting_disconnect_.reset();
+            }
+            while (!events.empty()) {
+                Event e = std::move(events.front());
+                events.pop_front();
+                if (needs_python(e)) {
+                    GilRelease::Back gil(released);
+                    running = handle(e, status) && running;
+                    unreleased_.clear();
+                    e = Event{};
+                } else {
+                    // Handled without Python: its references wait for the
+                    // GIL, whatever happens.
+                    struct Keep {
+                        AsgiRequest& r;
+                        Event& e;
+                        ~Keep() { if (e.body) r.unreleased_.push_back(std::move(e.body)); }
+                    } keep{*this, e};
+                    running = handle(e, status) && running;
+                }
+            }
         }
-        for (Event& e : events)
-            if (!handle(e, status)) running = false;
     }
+    unreleased_.clear();
     if (waiting_disconnect_) resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
     detach_asgi_channel(channel_.get());
     return status;
@@ -319,7 +376,7 @@ PyObject* AsgiRequest::send(PyObject* message) {
             return nullptr;
         }
         started_ = true;
-        post(std::move(e));
+        hold(std::move(e));
         Py_RETURN_NONE;
     }
     if (!started_) {
@@ -343,7 +400,7 @@ PyObject* AsgiRequest::send(PyObject* message) {
         // The last part: the app goes on at once, the request thread ends
         // the response.
         completed_ = true;
-        post(std::move(e));
+        hold(std::move(e));
         Py_RETURN_NONE;
     }
     // A part of a stream: the app waits until it is on its way (flow
@@ -357,7 +414,7 @@ PyObject* AsgiRequest::send(PyObject* message) {
 
 void AsgiRequest::done(PyObject* exc) {
     post(Event{Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false,
-               exc == Py_None ? PyRef() : PyRef::borrow(exc)});
+                exc == Py_None ? PyRef() : PyRef::borrow(exc)});
 }
 
 std::string AsgiRequest::task_stack() {

@@ -4,7 +4,9 @@
 // which reads the body or writes the response for them without the GIL and
 // resolves their futures on the loop. Messages that need no I/O complete at
 // once on the loop (a request without a body, the response head, the last
-// body part), so a small request costs the request thread one wake-up.
+// body part), so a small request costs the request thread one wake-up; the
+// request thread takes the GIL only for events that need Python (a body
+// read, a future to resolve, an exception), not to write a response.
 //
 // The body reader, the response writer and the error rules are the request's
 // core (request_core.h), which WSGI shares.
@@ -13,10 +15,12 @@
 #include "asgi_context.h"
 #include "request_core.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace pympm {
 
@@ -46,11 +50,13 @@ public:
     PyObject* receive();
     PyObject* send(PyObject* message);
     void done(PyObject* exc);
+    // Posts the events held back (called on the loop's next iteration).
+    void flush();
     void set_task(PyObject* task) { task_ = PyRef::borrow(task); }
 
 private:
     struct Event {
-        enum class Kind { receive, start, body, done } kind;
+        enum class Kind { receive, start, body, done } kind = Kind::done;
         PyRef future;        // to resolve, or null
         ResponseHead head;   // start
         std::optional<std::uint64_t> content_length;
@@ -60,9 +66,20 @@ private:
     };
 
     PyRef build_scope(PyObject* state, bool mount_relative_path);
+    // Posts `e` after the events held back: one wake-up of the request
+    // thread for all.
     void post(Event&& e);
+    // Holds back an event that needs no answer (the response head, the last
+    // body part) until the next post or the loop's next iteration: most apps
+    // send both and return in one step, which then wakes the request thread
+    // once.
+    void hold(Event&& e);
     // Waits (without the GIL) for events, or `timeout` when one is given.
+    // The events hold references: they die with the GIL held.
     std::deque<Event> wait_events(std::optional<std::chrono::milliseconds> timeout);
+    // Whether handling `e` needs the GIL (else the request thread handles
+    // it without).
+    bool needs_python(const Event& e) const;
     // Handles one event; false once the app is done.
     bool handle(Event& e, int& status);
     void answer_receive(PyObject* future);
@@ -75,16 +92,21 @@ private:
     AsgiContext& asgi_;
     PyRef channel_;
     PyRef task_;
-    // Shared with the loop thread (under the GIL): what the app saw.
-    bool started_ = false;      // http.response.start sent by the app
-    bool completed_ = false;    // its last body part sent
-    bool body_delivered_ = false;
-    bool disconnected_ = false; // the client went away
+    // Shared with the loop thread: what the app saw.
+    std::atomic<bool> started_{false};      // http.response.start sent by the app
+    std::atomic<bool> completed_{false};    // its last body part sent
+    std::atomic<bool> body_delivered_{false};
+    std::atomic<bool> disconnected_{false}; // the client went away
     bool cancelled_for_timeout_ = false;
     PyRef waiting_disconnect_;  // a receive() after the body, answered at the end
+    std::vector<PyRef> unreleased_; // let go of without the GIL; dropped with it
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Event> events_;
+    // Loop thread only (GIL): the events held back, and whether a flush()
+    // is scheduled.
+    std::vector<Event> held_;
+    bool flush_scheduled_ = false;
 };
 
 // The Python type of the native channel (its methods call the request).

@@ -42,6 +42,13 @@ PyObject* ch_done(PyObject* self, PyObject* exc) {
     });
 }
 
+PyObject* ch_flush(PyObject* self, PyObject*) {
+    return python_entry([&]() -> PyObject* {
+        if (AsgiRequest* req = reinterpret_cast<ChannelObject*>(self)->req) req->flush();
+        Py_RETURN_NONE;
+    });
+}
+
 int ch_set_task(PyObject* self, PyObject* value, void*) {
     return python_entry([&]() -> int {
         if (AsgiRequest* req = reinterpret_cast<ChannelObject*>(self)->req; req && value) req->set_task(value);
@@ -61,6 +68,7 @@ PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised"},
+    {"flush", ch_flush, METH_NOARGS, "flush(): post the events held back"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {

@@ -56,6 +56,19 @@ public:
     GilRelease(const GilRelease&) = delete;
     GilRelease& operator=(const GilRelease&) = delete;
 
+    // Takes the GIL back for a scope inside the release (where Python is
+    // needed after all), and lets it go again.
+    class Back {
+    public:
+        explicit Back(GilRelease& r) : r_(r) { if (r_.state_) PyEval_RestoreThread(r_.state_); }
+        ~Back() { if (r_.state_) r_.state_ = PyEval_SaveThread(); }
+        Back(const Back&) = delete;
+        Back& operator=(const Back&) = delete;
+
+    private:
+        GilRelease& r_;
+    };
+
 private:
     PyThreadState* state_;
 };
