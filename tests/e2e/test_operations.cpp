@@ -379,6 +379,10 @@ BOOST_AUTO_TEST_CASE(json_and_prometheus_count_what_the_test_sent) {
             srv.allow_log_error("RuntimeError: raised on purpose");
             srv.allow_traceback_lines();
             srv.start();
+            // A child is on the status board once it is ready: every child
+            // httpd started is, before the board is read.
+            BOOST_TEST_REQUIRE(eventually(
+                [&] { return srv.count_log("PM00010: child ready") >= srv.child_pids().size(); }, 20s));
             send_known_mix(srv);
             auto j = status_json(srv);
             const auto& t = j.get_child("totals");
@@ -473,6 +477,7 @@ BOOST_AUTO_TEST_CASE(html_page_renders_every_child_in_a_browser) {
     HttpdServer srv(o);
     srv.start();
     BOOST_TEST_REQUIRE(eventually([&] { return srv.child_pids().size() == 3u; }, 20s));
+    BOOST_TEST_REQUIRE(eventually([&] { return srv.count_log("PM00010: child ready") >= 3u; }, 20s));
     send_known_mix(srv);
     const std::string profile = srv.root() + "/chromium-profile";
     auto dom = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
