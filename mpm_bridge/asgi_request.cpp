@@ -18,14 +18,8 @@ bool bytes_of(PyObject* o, std::string& out, const char* what) {
         out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
         return true;
     }
-    PyRef b = PyRef::steal(PyBytes_FromObject(o));
-    if (!b) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
-        return false;
-    }
-    out.assign(PyBytes_AS_STRING(b.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(b.get())));
-    return true;
+    return take_bytes(PyBytes_FromObject(o), out, PyExc_TypeError, "%s must be bytes, not %.100s", what,
+                      Py_TYPE(o)->tp_name);
 }
 
 } // namespace

@@ -1,11 +1,14 @@
 // The few RAII types every use of the CPython C API goes through: an owned
 // reference, a GIL acquire guard for threads outside our request path, and a
-// GIL release guard around blocking calls.
+// GIL release guard around blocking calls; and the bytes-out-of-a-conversion
+// step that both interfaces' header checks share.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstdarg>
+#include <string>
 #include <utility>
 
 namespace pympm {
@@ -33,6 +36,24 @@ private:
     explicit PyRef(PyObject* o) : obj_(o) {}
     PyObject* obj_ = nullptr;
 };
+
+// The bytes of `converted` (a new reference from a conversion such as
+// PyBytes_FromObject, or null) into `out`. A failed conversion's exception
+// becomes `error_type` with the caller's message: the app reads what it got
+// wrong, not CPython's internals.
+inline bool take_bytes(PyObject* converted, std::string& out, PyObject* error_type, const char* format, ...) {
+    PyRef b = PyRef::steal(converted);
+    if (!b || !PyBytes_Check(b.get())) {
+        PyErr_Clear();
+        va_list args;
+        va_start(args, format);
+        PyErr_FormatV(error_type, format, args);
+        va_end(args);
+        return false;
+    }
+    out.assign(PyBytes_AS_STRING(b.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(b.get())));
+    return true;
+}
 
 // Takes the GIL on any thread (PyGILState_Ensure); for rare paths such as the
 // child_stopping hook, never for requests (they use RequestThread).

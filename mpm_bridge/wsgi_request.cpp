@@ -31,14 +31,8 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
                    static_cast<std::size_t>(PyUnicode_GET_LENGTH(o)));
         return true;
     }
-    PyRef b = PyRef::steal(PyUnicode_AsLatin1String(o));
-    if (!b) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s %R is not latin-1 (PEP 3333 native string)", what, o);
-        return false;
-    }
-    out.assign(PyBytes_AS_STRING(b.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(b.get())));
-    return true;
+    return take_bytes(PyUnicode_AsLatin1String(o), out, PyExc_ValueError, "%s %R is not latin-1 (PEP 3333 native string)",
+                      what, o);
 }
 
 } // namespace

@@ -135,6 +135,9 @@ async def app(scope, receive, send):
     if path == "/bad_header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-bad", b"a\r\nb")]})
         return
+    if path == "/str_header":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-str", "not bytes")]})
+        return
     if path == "/info":
         info = pympm.child_info()
         return await text(send, json.dumps({"asyncio_loop": info.get("asyncio_loop"),

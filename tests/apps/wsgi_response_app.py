@@ -202,6 +202,9 @@ def application(environ, start_response):
     if path == "/hop_by_hop":
         start_response("200 OK", plain + [("Connection", "close")])
         return [b"MUST-NOT-BE-SENT"]
+    if path == "/header_not_latin1":
+        start_response("200 OK", plain + [("X-Snowman", "\u2603")])
+        return [b"MUST-NOT-BE-SENT"]
     if path == "/not_iterable":
         start_response("200 OK", plain)
         return 42

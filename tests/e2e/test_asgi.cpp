@@ -181,11 +181,14 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     srv.allow_log_error("PM00022: app /a=.*: the ASGI app returned without sending http.response.start");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/bad_header");
     srv.allow_log_error("ValueError: invalid value for response header 'x-bad'");
+    srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/str_header");
     srv.allow_traceback_lines();
     srv.start();
     BOOST_TEST(http_get(srv.port(), "/a/raise").status == 500);
     BOOST_TEST(http_get(srv.port(), "/a/no_response").status == 500);
     BOOST_TEST(http_get(srv.port(), "/a/bad_header").status == 500);
+    BOOST_TEST(http_get(srv.port(), "/a/str_header").status == 500);
+    BOOST_TEST(srv.count_log("TypeError: a header value must be bytes, not str") == 1u);
     auto cut = raw_exchange(srv.port(), "GET /a/raise_after_start HTTP/1.1\r\nHost: x\r\n\r\n", 20s);
     BOOST_TEST(contains(cut.data, "part"));
     BOOST_TEST(!ends_with(cut.data, "0\r\n\r\n"), "the response is cut, no last chunk");

@@ -612,6 +612,7 @@ void check_error_paths(Mpm mpm) {
         {"/exc_info_too_late", Expect::aborted, "KeyError: 'pympm-test-exc-info-too-late'"},
         {"/close_raises", Expect::complete, "ValueError: pympm-test-close-boom close_raises"},
         {"/hop_by_hop", Expect::status500, "hop-by-hop header 'Connection' is not allowed"},
+        {"/header_not_latin1", Expect::status500, "ValueError: header value '.+' is not latin-1 \\(PEP 3333 native string\\)"},
         {"/not_iterable", Expect::status500, "'int' object is not iterable"},
     };
     for (const auto& c : cases) {
