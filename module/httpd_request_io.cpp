@@ -300,8 +300,24 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
     if (!in_) in_ = apr_brigade_create(r_->pool, c->bucket_alloc);
     std::size_t got = 0;
     while (got == 0 && !in_eos_) {
+        const bool ended_before = r_->eos_sent;
         apr_status_t rv = ap_get_brigade(r_->input_filters, in_, AP_MODE_READBYTES, APR_BLOCK_READ,
                                          static_cast<apr_off_t>(len));
+        if (rv == APR_SUCCESS && !ended_before && r_->eos_sent) {
+            // httpd's input filter refuses a malformed chunk or a body over
+            // LimitRequestBody by sending an error and the end of the
+            // response down the output filters. Once the head is out nothing
+            // turns that into AP_FILTER_ERROR: the read "succeeds" with the
+            // refused bytes (the bad chunk line, the excess) as body, and
+            // the response has ended (the last chunk went out). Neither the
+            // bytes nor anything the app sends after them belong on the wire.
+            apr_brigade_cleanup(in_);
+            in_eos_ = true;
+            error_sent_ = true;
+            throw BadRequestBody(HTTP_BAD_REQUEST,
+                                 "httpd refused the request body (a malformed chunk, or more than LimitRequestBody) "
+                                 "after the response had begun, and ended the response");
+        }
         if (rv != APR_SUCCESS) {
             apr_brigade_cleanup(in_);
             in_eos_ = true;

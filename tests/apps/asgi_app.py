@@ -84,6 +84,22 @@ async def app(scope, receive, send):
         if body is None:
             return
         return await text(send, "%d %s %d\n" % (len(body), hashlib.md5(body).hexdigest(), events))
+    if path == "/stream_echo":
+        # Each piece of the body back as it arrives: the response is under
+        # way while the body is read.
+        begun = False
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the response ends here
+            if not begun:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/octet-stream")]})
+                begun = True
+            more = message.get("more_body", False)
+            await send({"type": "http.response.body", "body": message.get("body", b""), "more_body": more})
+            if not more:
+                return
     if path == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         for i in range(int(query.get("n", "3"))):

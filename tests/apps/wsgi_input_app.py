@@ -132,6 +132,17 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
+    if name == "write_then_read":
+        # The response begins before the body is read: a body httpd refuses
+        # now ends a response that is under way.
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"begun\n")
+        try:
+            got = len(inp.read())
+        except OSError:
+            return []  # the response ends here
+        return [("read %d bytes\n" % got).encode()]
+
     if name == "read_ticks":
         # How far a background thread got while this request was blocked
         # reading a body the client sends slowly: the read must not hold

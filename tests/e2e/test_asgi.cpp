@@ -3,6 +3,7 @@
 // lifespan, concurrency on the event loop and PyThreads, FastAPI, Starlette
 // and async Django from Debian's packages, WSGI and ASGI side by side, and
 // what the configuration check refuses.
+#include "http1_response_parser.h"
 #include "http_client.h"
 #include "httpd_server.h"
 #include "test_mpm_common.h"
@@ -283,6 +284,62 @@ BOOST_AUTO_TEST_CASE(error_document_subrequests_rewrite_and_h2) {
 
             BOOST_TEST(std::to_string(srv.child_pids().at(0)) == pid, "the same child serves on");
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
+    }
+}
+
+// Found by the request fuzzer. httpd refuses a malformed chunk, or a chunked
+// body over LimitRequestBody, by sending an error and the end of the response
+// down the output filters; when the response is already under way (an app
+// that answers while it reads) the read seemed to succeed, with the refused
+// bytes (the bad chunk line, the excess) as body, and what the app sent next
+// went out raw after the response's last chunk. The response must end where
+// httpd ended it, and nothing follow it on the connection. WSGI (write()
+// before reading wsgi.input) reads the same way.
+BOOST_AUTO_TEST_CASE(a_body_refused_once_the_response_began_ends_it) {
+    for (auto& [name, options] : variants("LimitRequestBody 1000\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            options.pympm_config += "PyApp /in @APPS@/wsgi_input_app.py\n";
+            HttpdServer srv(options);
+            srv.start();
+            const std::string a600(600, 'a'), b600(600, 'b');
+            const std::string malformed = "3\r\nabc\r\n;5\r\nhello\r\n0\r\n\r\n";
+            const std::string over_limit = chunk(a600) + chunk(b600) + "0\r\n\r\n";
+            struct Case {
+                std::string target, chunks, what;
+            };
+            for (const Case& c : {Case{"/a/stream_echo", malformed, "ASGI, a malformed chunk"},
+                                  Case{"/a/stream_echo", over_limit, "ASGI, over LimitRequestBody"},
+                                  Case{"/in/write_then_read", malformed, "WSGI, a malformed chunk"},
+                                  Case{"/in/write_then_read", over_limit, "WSGI, over LimitRequestBody"}}) {
+                BOOST_TEST_CONTEXT(c.what) {
+                    // A pipelined request after it: httpd closes the
+                    // connection instead of reading the rest as a request.
+                    auto r = raw_exchange(srv.port(),
+                                          "POST " + c.target + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                          "\r\n" + c.chunks + "GET /a/hello HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          20s, true);
+                    BOOST_TEST_REQUIRE(!r.timed_out, "the child hangs");
+                    std::size_t pos = 0;
+                    auto p = parse_http1_response(r.data, pos, false, r.closed);
+                    BOOST_TEST_REQUIRE((p.state == WireParse::complete), p.error << ": " << c_escape(r.data, 400));
+                    BOOST_TEST(p.response.status == 200);
+                    BOOST_TEST(pos == r.data.size(), "after the response: \"" << c_escape(r.data.substr(pos), 200) << "\"");
+                    const std::string& body = p.response.body;
+                    if (c.target == "/in/write_then_read") {
+                        BOOST_TEST(body == "begun\n");
+                    } else if (c.chunks == malformed) {
+                        BOOST_TEST(body == "abc");
+                    } else {
+                        // What came within the limit, as it came.
+                        BOOST_TEST(body.size() <= 1000u);
+                        BOOST_TEST(body.substr(0, 600) == a600);
+                        BOOST_TEST(body.substr(std::min<std::size_t>(600, body.size())) ==
+                                   std::string(body.size() > 600 ? body.size() - 600 : 0, 'b'));
+                    }
+                }
+            }
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
         }
     }
 }
