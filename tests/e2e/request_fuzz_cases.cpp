@@ -131,10 +131,9 @@ Expect hostile_expect(World& w) {
     return e;
 }
 
-std::string echo_target(Rng& rng) {
+std::string echo_target(Rng& rng, const World& w, bool streamed_ok = true) {
     static const std::vector<std::string> mounts = {"/app", "/app", "/rw", "/gz", "/small", "/inc"};
-    static const std::vector<std::string> styles = {"read", "readn", "readline", "iter", "readlines", "cl"};
-    return pick(rng, mounts) + "/echo?style=" + pick(rng, styles);
+    return pick(rng, mounts) + "/echo?style=" + pick(rng, echo_styles(w, streamed_ok));
 }
 
 std::string post_head(const std::string& target, const std::string& token, const std::string& framing) {
@@ -156,7 +155,7 @@ H1Case make_chunk_bad_size(Rng& rng, World& w) {
     Expect e = hostile_expect(w);
     const std::string size = pick(rng, sizes);
     H1Case k = h1_case(Mutation::chunk_bad_size, "chunk-size line \"" + size + "\"");
-    std::string body = post_head(echo_target(rng), e.token, "Transfer-Encoding: chunked\r\n");
+    std::string body = post_head(echo_target(rng, w), e.token, "Transfer-Encoding: chunked\r\n");
     if (chance(rng, 0.5)) body += "3\r\nabc\r\n";
     body += size + "\r\nhello\r\n0\r\n\r\n";
     k.bytes = body;
@@ -196,7 +195,7 @@ H1Case make_chunk_framing(Rng& rng, World& w) {
     const Variant& v = pick(rng, variants);
     Expect e = hostile_expect(w);
     H1Case k = h1_case(Mutation::chunk_framing, v.what);
-    k.bytes = post_head(echo_target(rng), e.token, "Transfer-Encoding: chunked\r\n") + v.chunks;
+    k.bytes = post_head(echo_target(rng, w), e.token, "Transfer-Encoding: chunked\r\n") + v.chunks;
     k.expects = {e};
     maybe_follow(k, rng, w);
     return k;
@@ -208,7 +207,7 @@ H1Case make_chunk_huge(Rng& rng, World& w) {
     const std::string size = pick(rng, sizes);
     Expect e = hostile_expect(w);
     H1Case k = h1_case(Mutation::chunk_huge, "chunk size 0x" + size + ", a few bytes, then the client stops");
-    k.bytes = post_head(echo_target(rng), e.token, "Transfer-Encoding: chunked\r\n") + size + "\r\n" +
+    k.bytes = post_head(echo_target(rng, w), e.token, "Transfer-Encoding: chunked\r\n") + size + "\r\n" +
               random_body(rng, static_cast<std::size_t>(uniform(rng, 0, 3000)));
     k.expects = {e};
     return k;
@@ -220,7 +219,7 @@ H1Case make_chunk_truncated(Rng& rng, World& w) {
     const std::size_t cut = static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(full.size()) - 3));
     H1Case k = h1_case(Mutation::chunk_truncated, "chunked body cut after " + std::to_string(cut) + " of " +
                                                       std::to_string(full.size()) + " bytes, then the client stops");
-    k.bytes = post_head(echo_target(rng), e.token, "Transfer-Encoding: chunked\r\n") + full.substr(0, cut);
+    k.bytes = post_head(echo_target(rng, w), e.token, "Transfer-Encoding: chunked\r\n") + full.substr(0, cut);
     k.expects = {e};
     return k;
 }
@@ -231,7 +230,7 @@ H1Case make_body_short(Rng& rng, World& w) {
     const std::size_t sent = static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(declared) - 1));
     H1Case k = h1_case(Mutation::body_short, "Content-Length " + std::to_string(declared) + ", " +
                                                  std::to_string(sent) + " bytes sent, then the client stops");
-    k.bytes = post_head(echo_target(rng), e.token, "Content-Length: " + std::to_string(declared) + "\r\n") +
+    k.bytes = post_head(echo_target(rng, w), e.token, "Content-Length: " + std::to_string(declared) + "\r\n") +
               random_body(rng, sent);
     k.expects = {e};
     return k;
@@ -309,7 +308,7 @@ H1Case make_cl_te_conflict(Rng& rng, World& w) {
     const Variant& v = pick(rng, variants);
     Expect e = hostile_expect(w);
     H1Case k = h1_case(Mutation::cl_te_conflict, v.what);
-    k.bytes = post_head(echo_target(rng), e.token, v.framing) + v.body;
+    k.bytes = post_head(echo_target(rng, w), e.token, v.framing) + v.body;
     k.expects = {e};
     maybe_follow(k, rng, w);
     return k;
@@ -319,7 +318,7 @@ H1Case make_vanish_mid_body(Rng& rng, World& w) {
     Expect e = hostile_expect(w);
     const bool chunked = chance(rng, 0.4);
     const std::string body = random_body(rng, static_cast<std::size_t>(uniform(rng, 10, 200000)));
-    const std::string head = post_head(echo_target(rng), e.token,
+    const std::string head = post_head(echo_target(rng, w), e.token,
                                        chunked ? "Transfer-Encoding: chunked\r\n"
                                                : "Content-Length: " + std::to_string(body.size()) + "\r\n");
     H1Case k = h1_case(Mutation::vanish_mid_body, "");
@@ -647,7 +646,7 @@ H1Case make_error_document(Rng& rng, World& w) {
         break;
     }
     case 5: { // a malformed chunk while the app reads (400 page)
-        const std::string target = echo_target(rng);
+        const std::string target = echo_target(rng, w, false); // the page, not a 200 begun before the bad chunk
         k.bytes = post_head(target, e.token, "Transfer-Encoding: chunked\r\n") + "5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n";
         k.what = "malformed chunk while the app reads (400 page): POST " + target;
         e.statuses = {400, 413};
@@ -809,7 +808,7 @@ H2Case make_h2_normal(Rng& rng, World& w, Mutation kind, int lo, int hi) {
 H2Case make_h2_data_beyond_length(Rng& rng, World& w) {
     H2Call h;
     h.method = "POST";
-    h.path = echo_target(rng);
+    h.path = echo_target(rng, w);
     h.body = random_body(rng, static_cast<std::size_t>(uniform(rng, 1, 3000)));
     const std::size_t declared = static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(h.body.size()) - 1));
     h.headers.emplace_back("content-length", std::to_string(declared));
@@ -823,7 +822,7 @@ H2Case make_h2_data_beyond_length(Rng& rng, World& w) {
 H2Case make_h2_rst_mid_body(Rng& rng, World& w) {
     H2Call h;
     h.method = "POST";
-    h.path = echo_target(rng);
+    h.path = echo_target(rng, w);
     h.body = random_body(rng, static_cast<std::size_t>(uniform(rng, 2, 60000)));
     if (chance(rng, 0.7)) h.headers.emplace_back("content-length", std::to_string(h.body.size()));
     h.expect = hostile_expect(w);

@@ -116,6 +116,7 @@ struct World {
     std::uint16_t port = 0;
     std::string file;        // the content of the data file the app sends with wsgi.file_wrapper
     std::string token_prefix; // tokens are <prefix><counter>, alphanumeric
+    bool asgi = false;        // the app is fuzz_asgi_app.py (its /echo also has style=stream)
     unsigned long next_token = 0;
     std::string token() { return token_prefix + std::to_string(next_token++); }
 };

@@ -25,6 +25,16 @@ std::string body_size_pick(Rng& rng) {
 
 } // namespace
 
+const std::vector<std::string>& echo_styles(const World& w, bool streamed_ok) {
+    static const std::vector<std::string> styles = {"read", "readn", "readline", "iter", "readlines", "cl"};
+    static const std::vector<std::string> asgi_styles = [] {
+        auto v = styles;
+        v.push_back("stream");
+        return v;
+    }();
+    return w.asgi && streamed_ok ? asgi_styles : styles;
+}
+
 // --------------------------------------------------------- the app's routes
 
 const std::string kText = "included-text\n";
@@ -68,7 +78,6 @@ std::optional<std::string> ssi_page(const std::string& what, const World& w) {
 } // namespace
 
 Call route_call(Route r, Rng& rng, World& w) {
-    static const std::vector<std::string> styles = {"read", "readn", "readline", "iter", "readlines", "cl"};
     const std::string mount = chance(rng, 0.2) ? "/rw" : "/app";
     switch (r) {
     case Route::text: return ok_call(w, "GET", mount + "/text", kText);
@@ -90,7 +99,7 @@ Call route_call(Route r, Rng& rng, World& w) {
         std::string body = body_size_pick(rng);
         std::string m = body.size() <= 1024 && chance(rng, 0.3) ? "/small" : mount;
         Call c = ok_call(w, pick(rng, std::vector<std::string>{"POST", "POST", "PUT"}),
-                         m + "/echo?style=" + pick(rng, styles), body);
+                         m + "/echo?style=" + pick(rng, echo_styles(w)), body);
         c.body = std::move(body);
         c.chunked = chance(rng, 0.4);
         return c;

@@ -32,6 +32,12 @@ extern const std::string kWrite; // /write
 std::string stream_body(int n, int size); // /stream?n=&size=
 std::string error_page(int status);       // /error, the ErrorDocument page
 
+// How /echo reads the body (?style=, fuzz_app.py's read_body). The ASGI twin
+// also has "stream": it answers each piece as it arrives, so its 200 begins
+// before httpd has judged the whole body; left out where the answer must be
+// httpd's refusal (`streamed_ok` false).
+const std::vector<std::string>& echo_styles(const World& w, bool streamed_ok = true);
+
 // A well-formed request and exactly what it gets back.
 struct Call {
     std::string method = "GET";

@@ -4,7 +4,10 @@
 // combine what users put around an app server: ErrorDocument pages inside
 // the mount, a small LimitRequestBody, mod_include subrequests into the app,
 // mod_deflate, mod_rewrite, h2c and TraceEnable Off. One test case per
-// MPM/PyThreads configuration, each with its own httpd.
+// MPM/PyThreads configuration, each with its own httpd: around the WSGI app
+// (tests/apps/fuzz_app.py), and around its ASGI twin
+// (tests/apps/fuzz_asgi_app.py), which answers every route with the same
+// bytes.
 //
 // After every case: each answer was well-formed HTTP in step with its
 // request, or a clean close (request_fuzz_runner.h); nothing hung past its
@@ -19,7 +22,8 @@
 // PYMPM_FUZZ_CONFIG=name only that configuration, PYMPM_FUZZ_VERBOSE=1 prints
 // every case with its time and every failing case in full (not only the
 // first few of each kind). PYMPM_FUZZ_REFERENCE=mod_wsgi serves the app with
-// mod_wsgi instead (if installed), to tell httpd's behaviour from the module's.
+// mod_wsgi instead (if installed), to tell httpd's behaviour from the module's
+// (the ASGI configurations are skipped then).
 #include "http1_response_parser.h"
 #include "http_client.h"
 #include "httpd_server.h"
@@ -104,23 +108,27 @@ struct FuzzConfig {
     std::string name;
     Mpm mpm;
     std::string py_threads;
-    int index; // part of every batch's seed
+    int index;         // part of every batch's seed
+    bool asgi = false; // mount fuzz_asgi_app.py instead of fuzz_app.py
+    std::string extra; // more mod_pympm directives
 };
 
 // The features users put around an app: all of them at once, around four
-// mounts of the same app.
-std::string feature_config() {
+// mounts of the same app. An ASGI app cannot see REDIRECT_STATUS: its error
+// pages are told the status in their URL.
+std::string feature_config(bool asgi) {
     const std::string mods = httpd_modules_dir();
+    std::string error_documents;
+    for (const char* status : {"400", "404", "413", "500"})
+        error_documents += std::string("ErrorDocument ") + status + " /app/error" +
+                           (asgi ? std::string("?s=") + status : "") + "\n";
     return "LoadModule include_module " + mods + "/mod_include.so\n"
            "LoadModule deflate_module " + mods + "/mod_deflate.so\n"
            "LoadModule rewrite_module " + mods + "/mod_rewrite.so\n"
            "LoadModule http2_module " + mods + "/mod_http2.so\n"
            "Protocols h2c http/1.1\n"
-           "TraceEnable Off\n"
-           "ErrorDocument 400 /app/error\n"
-           "ErrorDocument 404 /app/error\n"
-           "ErrorDocument 413 /app/error\n"
-           "ErrorDocument 500 /app/error\n"
+           "TraceEnable Off\n" +
+           error_documents +
            "RewriteEngine On\n"
            "RewriteRule ^/rw/(.*)$ /app/$1 [PT]\n"
            "<Location /inc>\n    Options +Includes\n    SetOutputFilter INCLUDES\n</Location>\n"
@@ -142,7 +150,7 @@ HttpdOptions options_for(const FuzzConfig& c) {
         o.thread_limit = 4;
         o.max_request_workers = 4;
     }
-    o.extra_config = feature_config();
+    o.extra_config = feature_config(c.asgi);
     if (env("PYMPM_FUZZ_REFERENCE") == "mod_wsgi") {
         // The same cases against mod_wsgi: what fails there too is httpd's
         // behaviour or the fuzzer's mistake, not mod_pympm's.
@@ -153,11 +161,10 @@ HttpdOptions options_for(const FuzzConfig& c) {
             o.extra_config += std::string("WSGIScriptAlias ") + mount + " @APPS@/fuzz_app.py\n";
         return o;
     }
-    o.pympm_config = "PyApp /app @APPS@/fuzz_app.py\n"
-                     "PyApp /inc @APPS@/fuzz_app.py\n"
-                     "PyApp /gz @APPS@/fuzz_app.py\n"
-                     "PyApp /small @APPS@/fuzz_app.py\n"
-                     "PyThreads " + c.py_threads;
+    const std::string app = c.asgi ? "@APPS@/fuzz_asgi_app.py:app asgi" : "@APPS@/fuzz_app.py";
+    for (const char* mount : {"/app", "/inc", "/gz", "/small"})
+        o.pympm_config += std::string("PyApp ") + mount + " " + app + "\n";
+    o.pympm_config += "PyThreads " + c.py_threads + "\n" + c.extra;
     // Longer than a case's deadline: a request that waits for httpd's
     // Timeout is a hang.
     o.timeout_seconds = 20;
@@ -170,15 +177,17 @@ HttpdOptions options_for(const FuzzConfig& c) {
 // fails the test at teardown).
 void allow_deliberate_errors(HttpdServer& srv) {
     srv.allow_traceback_lines();
-    srv.allow_log_error(R"(PM00020: app \S+ (raised an exception|failed while producing its response) for \S*/fail_(before|after|midstream)\b)");
-    srv.allow_log_error(R"(PM00025: app \S+ sent \d+ bytes but declared Content-Length \d+ for \S*/cl_(short|huge)\b)");
-    srv.allow_log_error(R"(PM00023: app \S+ produced more than its Content-Length of 5 bytes for \S*/cl_long\b)");
+    // (An ASGI app's name ends in " (asgi)".)
+    srv.allow_log_error(R"(PM00020: app \S+( \(asgi\))? (raised an exception|failed while producing its response) for \S*/fail_(before|after|midstream)\b)");
+    srv.allow_log_error(R"(PM00025: app \S+( \(asgi\))? sent \d+ bytes but declared Content-Length \d+ for \S*/cl_(short|huge)\b)");
+    srv.allow_log_error(R"(PM00023: app \S+( \(asgi\))? produced more than its Content-Length of 5 bytes for \S*/cl_long\b)");
     // Statuses an app must not send (1xx): refusing them is an app error,
     // whatever the message that names the request.
     srv.allow_log_error(R"(\[pympm:error\] .*/status\?s=[0-9]+)");
 }
 
-// Deterministic file content for wsgi.file_wrapper (every byte value).
+// Deterministic content of the file the apps send (wsgi.file_wrapper, or in
+// parts from the ASGI twin): every byte value.
 std::string data_file(std::uint32_t seed) {
     std::mt19937 rng(seed);
     std::string s(200000, '\0');
@@ -275,6 +284,7 @@ private:
         world.port = srv.port();
         world.file = file;
         world.token_prefix = "t" + std::to_string(static_cast<int>(kind)) + "r" + std::to_string(round) + "n";
+        world.asgi = config_.asgi;
         const auto cases = fuzz::make_cases(kind, fuzz::cases_per_round(kind), world, rng);
         const std::size_t batch_mark = srv.log_mark();
         KindStats& stats = stats_[kind];
@@ -425,6 +435,10 @@ void fuzz_config(const FuzzConfig& config) {
         BOOST_TEST_MESSAGE("fuzz " << config.name << ": skipped (PYMPM_FUZZ_CONFIG=" << only << ")");
         return;
     }
+    if (config.asgi && !env("PYMPM_FUZZ_REFERENCE").empty()) {
+        BOOST_TEST_MESSAGE("fuzz " << config.name << ": skipped (the reference serves WSGI only)");
+        return;
+    }
     BOOST_TEST_MESSAGE("fuzz " << config.name << ": seed " << fuzz_seed() << " (PYMPM_FUZZ_SEED overrides)");
     ConfigRun(config, fuzz_seed()).run();
 }
@@ -434,15 +448,31 @@ void fuzz_config(const FuzzConfig& config) {
 BOOST_AUTO_TEST_SUITE(hardening_fuzz)
 
 BOOST_AUTO_TEST_CASE(prefork) {
-    fuzz_config({"prefork", Mpm::prefork, "auto", 0});
+    fuzz_config({"prefork", Mpm::prefork, "auto", 0, false, ""});
 }
 
 BOOST_AUTO_TEST_CASE(event_pythreads_1) {
-    fuzz_config({"event_pythreads_1", Mpm::event, "1", 1});
+    fuzz_config({"event_pythreads_1", Mpm::event, "1", 1, false, ""});
 }
 
 BOOST_AUTO_TEST_CASE(event_pythreads_auto) {
-    fuzz_config({"event_pythreads_auto", Mpm::event, "auto", 2});
+    fuzz_config({"event_pythreads_auto", Mpm::event, "auto", 2, false, ""});
+}
+
+// The ASGI twin: each request's app runs as a task on the child's event
+// loop while httpd's request thread reads and writes for it. Prefork and a
+// threaded child on uvloop (the default when installed), and one request at
+// a time in the app on asyncio's own loop. (ASGI needs PyEnableThreads On.)
+BOOST_AUTO_TEST_CASE(asgi_prefork) {
+    fuzz_config({"asgi_prefork", Mpm::prefork, "auto", 3, true, ""});
+}
+
+BOOST_AUTO_TEST_CASE(asgi_event_pythreads_auto) {
+    fuzz_config({"asgi_event_pythreads_auto", Mpm::event, "auto", 4, true, ""});
+}
+
+BOOST_AUTO_TEST_CASE(asgi_event_pythreads_1_asyncio) {
+    fuzz_config({"asgi_event_pythreads_1_asyncio", Mpm::event, "1", 5, true, "PyAsyncioLoop asyncio\n"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
