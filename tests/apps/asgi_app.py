@@ -129,14 +129,24 @@ async def app(scope, receive, send):
         html = "<p>outer</p>\n" + "".join('<!--#include virtual="%s/inner?i=%d" -->\n' % (scope["root_path"], i)
                                           for i in range(n))
         return await text(send, html, ctype=b"text/html")
+    if path == "/ssi_then_sleep":
+        # An include (a nested request on this request's thread), then a
+        # wait that only PyRequestTimeout ends.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "more_body": True,
+                    "body": b'<p>outer</p>\n<!--#include virtual="%s/inner?i=0" -->\n' % scope["root_path"].encode()})
+        await asyncio.sleep(60)
+        await send({"type": "http.response.body", "body": b"<p>never</p>\n"})
+        return
     if path == "/inner":
         return await text(send, "<p>inner %s pid %d</p>" % (query.get("i", "?"), os.getpid()), ctype=b"text/html")
     if path == "/spin":
         # Never awaits: cancelling the task cannot stop it, and the loop
         # (every ASGI request of the child) is blocked (PyRequestTimeout test).
         print("spin begins")
-        while True:
-            pass
+        # One line: Python versions differ in which line of a loop a frame
+        # is on.
+        while True: pass  # noqa: E701
     if path == "/block":
         print("block begins")
         time.sleep(600)  # blocks the loop in C
