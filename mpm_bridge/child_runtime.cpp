@@ -459,9 +459,14 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
         return {500, false, 0};
     }
     AsgiRequest req(ctx_, asgi_, io, app.name);
-    timeouts_.watch_asgi(&req);
+    // A nested request (a subrequest from this thread's outer ASGI
+    // response) gives the outer request its watch back.
+    struct Watch {
+        RequestTimeouts& t;
+        AsgiRequest* outer;
+        ~Watch() { t.watch_asgi(outer); }
+    } watch{timeouts_, timeouts_.watch_asgi(&req)};
     const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
-    timeouts_.watch_asgi(nullptr);
     return {status, req.app_raised(), req.response_status()};
 }
 

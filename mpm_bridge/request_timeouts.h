@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <utility>
 
 namespace pympm {
 
@@ -46,9 +47,10 @@ public:
     // time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
     void request_ends();
-    // The ASGI request the current thread's request runs (null: none).
-    void watch_asgi(AsgiRequest* req) {
-        if (watchdog_) RequestWatch::this_thread().asgi = req;
+    // The ASGI request the current thread's request runs (null: none);
+    // returns the one it replaces (a nested request gives it back).
+    AsgiRequest* watch_asgi(AsgiRequest* req) {
+        return watchdog_ ? std::exchange(RequestWatch::this_thread().asgi, req) : nullptr;
     }
 
     void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) override;

@@ -202,6 +202,35 @@ BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
     }
 }
 
+// A request nested in an ASGI request (mod_include's subrequest into the
+// mount, run on the outer request's thread while it sends) must give the
+// outer request its watch back: the outer task is cancelled at its timeout,
+// not taken for stuck.
+BOOST_AUTO_TEST_CASE(an_asgi_request_that_ran_a_subrequest_is_still_cancelled) {
+    const std::string config = kApp + "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n" +
+                               module_line("include_module", "mod_include.so") +
+                               "<Location /a/ssi_then_sleep>\n    SetOutputFilter INCLUDES\n    Options +Includes\n"
+                               "</Location>\n";
+    for (auto& v : variants(config)) {
+        BOOST_TEST_CONTEXT(v.name) {
+            HttpdServer srv(v.options);
+            srv.allow_log_error("PM00060");
+            srv.start();
+            const long pid = pid_answering(srv);
+            const std::size_t mark = srv.log_mark();
+            auto reply = raw_exchange(srv.port(), "GET /a/ssi_then_sleep HTTP/1.1\r\nHost: x\r\n\r\n", 30s);
+            BOOST_TEST(!reply.timed_out);
+            BOOST_TEST(contains(reply.data, "<p>inner 0 pid "), reply.data);
+            BOOST_TEST(!contains(reply.data, "never"));
+            BOOST_TEST(srv.count_log("PM00060: request ran the app .*its task is cancelled \\(GET /a/ssi_then_sleep", mark) ==
+                           1u,
+                       srv.log_since(mark));
+            BOOST_TEST(srv.count_log("PM00062", mark) == 0u, "cancelled, not stuck: " << srv.log_since(mark));
+            BOOST_TEST(pid_answering(srv) == pid, "the child serves on");
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // --------------------------------------------------------------- recycling
