@@ -32,7 +32,7 @@ bool AsgiContext::start(const PympmModule& py, std::string& error) {
     k_raw_path = interned("raw_path"); k_query_string = interned("query_string"); k_root_path = interned("root_path");
     k_headers = interned("headers"); k_client = interned("client"); k_server = interned("server");
     k_state = interned("state"); k_body = interned("body"); k_more_body = interned("more_body");
-    k_status = interned("status"); k_trailers = interned("trailers"); k_cancel = interned("cancel");
+    k_status = interned("status"); k_trailers = interned("trailers");
     k_flush = interned("flush");
     v_http = interned("http"); v_https = interned("https"); v_http_request = interned("http.request");
     v_http_disconnect = interned("http.disconnect"); v_response_start = interned("http.response.start");

@@ -24,7 +24,7 @@ struct AsgiContext {
     PyRef asgi_version;         // {"version": "3.0", "spec_version": "2.3"}
     // Scope keys and message keys and values.
     PyRef k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path, k_query_string, k_root_path,
-        k_headers, k_client, k_server, k_state, k_body, k_more_body, k_status, k_trailers, k_cancel, k_flush;
+        k_headers, k_client, k_server, k_state, k_body, k_more_body, k_status, k_trailers, k_flush;
     PyRef v_http, v_https, v_http_request, v_http_disconnect, v_response_start, v_response_body, v_1_0, v_1_1, v_2;
     PyRef empty_bytes;
     PyRef disconnect_message; // {"type": "http.disconnect"}, one per child

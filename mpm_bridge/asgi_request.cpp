@@ -411,22 +411,25 @@ void AsgiRequest::done(PyObject* exc) {
                 exc == Py_None ? PyRef() : PyRef::borrow(exc)});
 }
 
-std::string AsgiRequest::task_stack() {
-    std::string stack;
-    if (!task_) return stack;
-    PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.task_stack.get(), task_.get(), nullptr));
-    if (text && PyUnicode_Check(text.get()))
-        if (const char* s = PyUnicode_AsUTF8(text.get())) stack = s;
-    PyErr_Clear();
-    return stack;
+AsgiRequest::TimeoutTarget AsgiRequest::timeout_target(bool cancelling) {
+    if (cancelling && task_) cancelled_for_timeout_ = true;
+    return {task_, asgi_.task_stack, asgi_.call_soon_threadsafe};
 }
 
-void AsgiRequest::cancel_for_timeout() {
-    if (!task_) return;
-    cancelled_for_timeout_ = true;
-    PyRef cancel = PyRef::steal(PyObject_GetAttr(task_.get(), asgi_.k_cancel.get()));
-    PyRef r = cancel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), cancel.get(),
-                                                                 nullptr))
+std::string AsgiRequest::TimeoutTarget::stack() const {
+    std::string out;
+    if (!task) return out;
+    PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack.get(), task.get(), nullptr));
+    if (text && PyUnicode_Check(text.get()))
+        if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
+    PyErr_Clear();
+    return out;
+}
+
+void AsgiRequest::TimeoutTarget::cancel() const {
+    if (!task) return;
+    PyRef method = PyRef::steal(PyObject_GetAttrString(task.get(), "cancel"));
+    PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe.get(), method.get(), nullptr))
                      : PyRef();
     PyErr_Clear();
 }

@@ -41,10 +41,18 @@ public:
     int response_status() const { return core_.response.head_set() ? core_.response.head().status : 0; }
     bool app_raised() const { return core_.app_raised(); }
 
-    // For PyRequestTimeout, GIL held: the app task's coroutine stack (or
-    // ""), and its cancellation (on the loop).
-    std::string task_stack();
-    void cancel_for_timeout();
+    // For PyRequestTimeout: the app's task with what reports and cancels
+    // it. Taken with the GIL held before any Python runs, while the request
+    // is surely alive; used after Python code that may let the GIL go (and
+    // the request end), so it owns what it needs.
+    struct TimeoutTarget {
+        PyRef task, task_stack, call_soon_threadsafe;
+        std::string stack() const; // its coroutine stack, or ""
+        void cancel() const;       // on the loop
+    };
+    // `cancelling`: the task will be cancelled; its CancelledError is then
+    // reported as the timeout.
+    TimeoutTarget timeout_target(bool cancelling);
 
     // The channel's methods, on the loop thread, GIL held.
     PyObject* receive();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 
@@ -76,18 +77,19 @@ bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLeve
     // waiting for it.
     auto job = [this, wp = &w, seq, level, id, head, raise_timeout] {
         RequestWatch::if_current(wp, seq, [&] {
-            // What is done about it depends on the interface.
+            // An ASGI app runs as a task on the event loop: its coroutines'
+            // stack, and the task is cancelled. Taken before any Python runs
+            // here: the request is alive until this thread lets the GIL go.
+            std::optional<AsgiRequest::TimeoutTarget> asgi;
+            if (wp->asgi) asgi = wp->asgi->timeout_target(raise_timeout);
             const char* action = !raise_timeout ? ""
-                                 : wp->asgi     ? "; its task is cancelled"
+                                 : asgi         ? "; its task is cancelled"
                                                 : "; pympm.RequestTimeout is raised in it";
             const std::string what = head + action + " (" + wp->io->describe() + ", app " + *wp->app + ")";
             std::string stack;
-            if (wp->asgi) {
-                // An ASGI app runs as a task on the event loop: its
-                // coroutines' stack, and the task is cancelled.
+            if (asgi) {
                 log_.log(level, id + what + "; its coroutine stack, innermost last:");
-                stack = wp->asgi->task_stack();
-                if (raise_timeout) wp->asgi->cancel_for_timeout();
+                stack = asgi->stack();
             } else {
                 log_.log(level, id + what + "; its Python stack, innermost last:");
                 PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
@@ -97,14 +99,21 @@ bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLeve
                 if (text && PyUnicode_Check(text.get()))
                     if (const char* t = PyUnicode_AsUTF8(text.get())) stack = t;
                 PyErr_Clear();
-                if (raise_timeout) {
-                    PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
-                    wp->exception_sent = true;
-                }
             }
-            if (raise_timeout) metrics_.timed_out();
+            // The whole stack is in the log before the request can end: the
+            // cancellation (Python code on asyncio's loop) may let the GIL go.
             for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
                           [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
+            // Still the same request? Python code above may have let the
+            // GIL go, and the request end meanwhile.
+            if (!raise_timeout || wp->seq.load() != seq || wp->admitted_ns.load() == 0) return;
+            if (asgi) {
+                asgi->cancel();
+            } else {
+                PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
+                wp->exception_sent = true;
+            }
+            metrics_.timed_out();
         });
     };
     if (runner_->run(job, std::chrono::seconds(2))) return true;
