@@ -23,22 +23,11 @@ fuzz_app.py (their error lines are what the test allows in the error log)."""
 import asyncio
 import os
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DATA_FILE = os.path.join(HERE, "fuzz_data", "file.bin")  # written by the test
-TEXT = b"included-text\n"
-WRITE_PARTS = (b"written-1\n", b"written-2\n")
-RETURNED = b"returned\n"
+# The bytes every route sends, shared with the WSGI app by construction (its
+# folder is on sys.path, as for any script mounted with PyApp).
+from fuzz_app import DATA_FILE, RETURNED, SSI_TARGETS, TEXT, WRITE_PARTS, stream_piece
+
 FILE_BLOCK = 8192
-# What the SSI page includes, by ?inc=...: fixed targets only.
-SSI_TARGETS = {
-    "text": "/app/text",
-    "stream": "/app/stream?n=3&size=5",
-    "file": "/app/file",
-    "write": "/app/write",
-    "fail": "/app/fail_before",
-    "nested": "/inc/ssi?inc=text",
-    "echo": "/app/echo",
-}
 OCTETS = [(b"content-type", b"application/octet-stream")]
 TEXT_PLAIN = [(b"content-type", b"text/plain")]
 
@@ -65,10 +54,6 @@ def token_headers(scope):
     if token and token.isascii() and token.isalnum():
         return [(b"X-Fuzz-Token", token.encode())]
     return []
-
-
-def stream_piece(i, size):
-    return bytes([ord("a") + i % 26]) * size
 
 
 async def start(send, status, headers):
