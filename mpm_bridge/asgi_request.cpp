@@ -29,11 +29,15 @@ AsgiRequest::AsgiRequest(RequestContext& ctx, AsgiContext& asgi, RequestIO& io, 
 
 AsgiRequest::~AsgiRequest() { detach_asgi_channel(channel_.get()); }
 
+void AsgiRequest::release_held() {
+    for (Event& h : held_) events_.push_back(std::move(h));
+    held_.clear();
+}
+
 void AsgiRequest::post(Event&& e) {
     {
         std::lock_guard lock(mutex_);
-        for (Event& h : held_) events_.push_back(std::move(h));
-        held_.clear();
+        release_held();
         events_.push_back(std::move(e));
     }
     cv_.notify_one();
@@ -57,9 +61,8 @@ void AsgiRequest::flush() {
     if (held_.empty()) return;
     {
         std::lock_guard lock(mutex_);
-        for (Event& h : held_) events_.push_back(std::move(h));
+        release_held();
     }
-    held_.clear();
     cv_.notify_one();
 }
 
@@ -258,9 +261,9 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
                 events.pop_front();
                 if (needs_python(e)) {
                     GilRelease::Back gil(released);
-                    running = handle(e, status) && running;
+                    Event mine = std::move(e); // its references die before the GIL goes again
+                    running = handle(mine, status) && running;
                     unreleased_.clear();
-                    e = Event{};
                 } else {
                     // Handled without Python: its references wait for the
                     // GIL, whatever happens.

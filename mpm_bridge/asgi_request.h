@@ -82,6 +82,9 @@ private:
     // send both and return in one step, which then wakes the request thread
     // once.
     void hold(Event&& e);
+    // Moves the events held back to the request thread's queue (mutex_
+    // held).
+    void release_held();
     // Waits (without the GIL) for events, or `timeout` when one is given.
     // The events hold references: they die with the GIL held.
     std::deque<Event> wait_events(std::optional<std::chrono::milliseconds> timeout);

@@ -57,7 +57,6 @@ bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiproces
     str_fileno = interned("fileno");
     str_read = interned("read");
     str_tell = interned("tell");
-    str_write = interned("write");
     str_filelike = interned("filelike");
     str_https = interned("https");
     str_http = interned("http");
@@ -121,7 +120,7 @@ void WsgiContext::clear() {
     environ_template.reset();
     start_response_type.reset();
     input_type.reset();
-    str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset(); str_write.reset(); str_filelike.reset();
+    str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset(); str_filelike.reset();
     str_https.reset(); str_http.reset(); key_url_scheme.reset(); key_input.reset();
 }
 

@@ -70,7 +70,6 @@ struct WsgiContext {
     PyRef str_fileno;
     PyRef str_read;
     PyRef str_tell;
-    PyRef str_write;
     PyRef str_filelike;
     PyRef str_https;          // "https" / "http" values
     PyRef str_http;
