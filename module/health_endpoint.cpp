@@ -1,7 +1,7 @@
 #include "health_endpoint.h"
 
-#include "child_runtime.h"
-#include "log.h"
+#include "runtime/child_runtime.h"
+#include "base/log.h"
 #include "pympm_module.h"
 
 #include <ap_mpm.h>

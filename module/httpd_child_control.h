@@ -16,7 +16,7 @@
 
 #include "pympm_module.h"
 
-#include "child_control.h"
+#include "child/child_control.h"
 
 namespace pympm::httpd {
 

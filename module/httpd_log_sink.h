@@ -3,7 +3,7 @@
 
 #include "pympm_module.h"
 
-#include "log.h"
+#include "base/log.h"
 
 namespace pympm::httpd {
 

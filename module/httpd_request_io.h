@@ -3,7 +3,7 @@
 
 #include "pympm_module.h"
 
-#include "request_io.h"
+#include "request/request_io.h"
 
 #include <apr_buckets.h>
 

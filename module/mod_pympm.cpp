@@ -3,8 +3,8 @@
 // claimed in translate_name and served by the handler.
 #include "pympm_module.h"
 
-#include "child_runtime.h"
-#include "effective_model.h"
+#include "runtime/child_runtime.h"
+#include "config/effective_model.h"
 #include "health_endpoint.h"
 #include "httpd_child_control.h"
 #include "httpd_log_sink.h"

@@ -1,6 +1,6 @@
 #include "server_config.h"
 
-#include "python_home.h"
+#include "config/python_home.h"
 
 #include <http_core.h>
 #include <apr_strings.h>

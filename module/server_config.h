@@ -6,9 +6,9 @@
 
 #include "pympm_module.h"
 
-#include "app_target.h"
-#include "child_settings.h"
-#include "mount_table.h"
+#include "config/app_target.h"
+#include "config/child_settings.h"
+#include "config/mount_table.h"
 
 #include <string>
 #include <vector>

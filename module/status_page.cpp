@@ -1,7 +1,7 @@
 #include "status_page.h"
 
-#include "log.h"
-#include "status_report.h"
+#include "base/log.h"
+#include "status/status_report.h"
 
 #include <ap_mpm.h>
 #include <apr_optional_hooks.h>

@@ -6,7 +6,7 @@
 
 #include "pympm_module.h"
 
-#include "status_board.h"
+#include "status/status_board.h"
 
 namespace pympm::httpd {
 

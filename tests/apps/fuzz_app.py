@@ -1,4 +1,4 @@
-"""Target of the request fuzzer (tests/e2e/test_request_fuzz.cpp), mounted
+"""Target of the request fuzzer (tests/e2e/fuzz/test_request_fuzz.cpp), mounted
 several times (/app, /inc with mod_include, /gz with mod_deflate, /small
 with a small LimitRequestBody). Routes by the last segment of PATH_INFO, so
 rewritten, dot-segment and error-document paths reach the same code.

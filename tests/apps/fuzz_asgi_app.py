@@ -1,5 +1,5 @@
 """The ASGI twin of fuzz_app.py for the request fuzzer's ASGI servers
-(tests/e2e/test_request_fuzz.cpp): raw ASGI 3, no framework, mounted as
+(tests/e2e/fuzz/test_request_fuzz.cpp): raw ASGI 3, no framework, mounted as
 fuzz_app.py is (/app, /inc, /gz, /small). Each route sends the bytes and
 headers its WSGI namesake sends, so the fuzzer's expectations hold for both.
 

@@ -1,5 +1,5 @@
 // PyApp target parsing: the three forms and the config errors.
-#include "app_target.h"
+#include "config/app_target.h"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,6 +1,6 @@
 // The CGI names of request headers (as httpd's http2env makes them) and the
 // fixed CGI keys' names.
-#include "cgi_environ.h"
+#include "request/cgi_environ.h"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,7 +1,7 @@
 // The effective model: every MPM x PyThreads x PyEnableThreads combination,
 // the warnings for lowered values and the error for Off with several request
 // threads per child.
-#include "effective_model.h"
+#include "config/effective_model.h"
 
 #include <boost/test/unit_test.hpp>
 

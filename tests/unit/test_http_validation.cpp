@@ -1,5 +1,5 @@
 // What an app hands to start_response is checked before it reaches the wire.
-#include "http_validation.h"
+#include "request/http_validation.h"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,5 +1,5 @@
 // PyApp mounts: normalisation, longest prefix, segment boundaries.
-#include "mount_table.h"
+#include "config/mount_table.h"
 
 #include <boost/test/unit_test.hpp>
 

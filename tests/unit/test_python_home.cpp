@@ -1,6 +1,6 @@
 // PyHome checks: pyvenv.cfg parsing and the messages naming both versions,
 // on throw-away directories.
-#include "python_home.h"
+#include "config/python_home.h"
 
 #include <boost/test/unit_test.hpp>
 

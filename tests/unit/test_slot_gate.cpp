@@ -1,7 +1,7 @@
 // The PyThreads gate admits requests strictly in arrival order. Arrival order
 // is made deterministic by starting each waiter only once the previous one is
 // seen waiting in the gate's statistics (polled, never slept on).
-#include "slot_gate.h"
+#include "admission/slot_gate.h"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,7 +1,7 @@
 // The status board laid out in ordinary memory (as the parent lays it out
 // in shared memory), and its three renderings.
-#include "status_board.h"
-#include "status_report.h"
+#include "status/status_board.h"
+#include "status/status_report.h"
 
 #include <boost/test/unit_test.hpp>
 

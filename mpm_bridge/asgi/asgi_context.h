@@ -1,0 +1,38 @@
+// What every ASGI request of a child shares: the event loop and the
+// bootstrap's functions that run requests on it, the native channel type,
+// and the interned strings of scopes and messages. Owned by ChildRuntime;
+// used with the GIL held.
+#pragma once
+
+#include "python/interpreter.h"
+#include "python/python_ref.h"
+
+#include <string>
+
+namespace pympm {
+
+struct AsgiContext {
+    PyRef loop;
+    PyRef call_soon_threadsafe; // loop.call_soon_threadsafe
+    PyRef call_soon;            // loop.call_soon (on the loop thread)
+    PyRef begin;                // _asgi_begin(app, scope, channel)
+    PyRef resolve;              // _asgi_resolve(future, value)
+    PyRef reject;               // _asgi_reject(future, exc)
+    PyRef task_stack;           // _asgi_task_stack(task)
+    PyRef create_future;        // loop.create_future
+    PyRef channel_type;
+    PyRef asgi_version;         // {"version": "3.0", "spec_version": "2.3"}
+    // Scope keys and message keys and values.
+    PyRef k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path, k_query_string, k_root_path,
+        k_headers, k_client, k_server, k_state, k_body, k_more_body, k_status, k_trailers, k_flush;
+    PyRef v_http, v_https, v_http_request, v_http_disconnect, v_response_start, v_response_body, v_1_0, v_1_1, v_2;
+    PyRef empty_bytes;
+    PyRef disconnect_message; // {"type": "http.disconnect"}, one per child
+
+    bool started() const { return static_cast<bool>(loop); }
+    // Starts the loop thread and looks up what requests need. GIL held.
+    bool start(const PympmModule& py, std::string& error);
+    void clear();
+};
+
+} // namespace pympm

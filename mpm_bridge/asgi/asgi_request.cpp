@@ -1,0 +1,440 @@
+#include "asgi/asgi_request.h"
+
+#include "request/response_head.h"
+
+#include <chrono>
+
+namespace pympm {
+
+namespace {
+
+using IoLock = RequestCore::IoLock;
+
+constexpr std::size_t kBodyChunk = 64 * 1024;
+
+// bytes-like -> its bytes, for header names and values.
+bool bytes_of(PyObject* o, std::string& out, const char* what) {
+    if (PyBytes_Check(o)) {
+        out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
+        return true;
+    }
+    return take_bytes(PyBytes_FromObject(o), out, PyExc_TypeError, "%s must be bytes, not %.100s", what,
+                      Py_TYPE(o)->tp_name);
+}
+
+} // namespace
+
+AsgiRequest::AsgiRequest(RequestContext& ctx, AsgiContext& asgi, RequestIO& io, const std::string& app_name)
+    : core_(ctx, io, app_name), asgi_(asgi) {}
+
+AsgiRequest::~AsgiRequest() { detach_asgi_channel(channel_.get()); }
+
+void AsgiRequest::release_held() {
+    for (Event& h : held_) events_.push_back(std::move(h));
+    held_.clear();
+}
+
+void AsgiRequest::post(Event&& e) {
+    {
+        std::lock_guard lock(mutex_);
+        release_held();
+        events_.push_back(std::move(e));
+    }
+    cv_.notify_one();
+}
+
+void AsgiRequest::hold(Event&& e) {
+    held_.push_back(std::move(e));
+    if (flush_scheduled_) return;
+    PyRef callback = PyRef::steal(PyObject_GetAttr(channel_.get(), asgi_.k_flush.get()));
+    PyRef r = callback ? PyRef::steal(PyObject_CallOneArg(asgi_.call_soon.get(), callback.get())) : PyRef();
+    if (r) {
+        flush_scheduled_ = true;
+        return;
+    }
+    PyErr_Clear();
+    flush();
+}
+
+void AsgiRequest::flush() {
+    flush_scheduled_ = false;
+    if (held_.empty()) return;
+    {
+        std::lock_guard lock(mutex_);
+        release_held();
+    }
+    cv_.notify_one();
+}
+
+std::deque<AsgiRequest::Event> AsgiRequest::wait_events(std::optional<std::chrono::milliseconds> timeout) {
+    // Waiting for the app is not waiting for the client: the PyThreads slot
+    // stays (the request is in the app).
+    std::deque<Event> out;
+    std::unique_lock lock(mutex_);
+    auto ready = [&] { return !events_.empty(); };
+    if (timeout) cv_.wait_for(lock, *timeout, ready);
+    else cv_.wait(lock, ready);
+    out.swap(events_); // moves references, touches no reference count
+    return out;
+}
+
+bool AsgiRequest::needs_python(const Event& e) const {
+    // A receive() reads into bytes, futures are resolved on the loop, an
+    // exception is logged with its traceback, and a receive() waiting for
+    // the end is answered when the response completes.
+    return e.kind == Event::Kind::receive || e.future || e.exception || waiting_disconnect_;
+}
+
+void AsgiRequest::resolve(PyObject* future, PyObject* value) {
+    if (!future) return;
+    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),
+                                                        future, value, nullptr));
+    if (!r) PyErr_Clear(); // the loop is closed: nobody waits any more
+}
+
+void AsgiRequest::reject_disconnected(PyObject* future) {
+    if (!future) return;
+    PyRef exc = PyRef::steal(PyObject_CallFunction(core_.ctx.py.client_disconnected.get(), "s",
+                                                   "the client went away"));
+    PyRef r = exc ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.reject.get(),
+                                                              future, exc.get(), nullptr))
+                  : PyRef();
+    if (!r) PyErr_Clear();
+}
+
+void AsgiRequest::complete_response() {
+    completed_ = true;
+    if (waiting_disconnect_) {
+        // A receive() after the body learns that the response is done.
+        resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+        waiting_disconnect_.reset();
+    }
+}
+
+void AsgiRequest::answer_receive(PyObject* future) {
+    if (disconnected_ || completed_) {
+        resolve(future, asgi_.disconnect_message.get());
+        return;
+    }
+    if (body_delivered_) {
+        // Nothing more to read: answered when the response completes or the
+        // client goes away.
+        if (waiting_disconnect_) resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+        waiting_disconnect_ = PyRef::borrow(future);
+        return;
+    }
+    PyRef chunk;
+    {
+        IoLock lock(core_, IoLock::Entry::internal);
+        chunk = PyRef::steal(core_.body.read_some(kBodyChunk));
+    }
+    if (!chunk) {
+        // The client went away, or httpd refused the body (413, 400): either
+        // way the app hears no more of it.
+        PyErr_Clear();
+        disconnected_ = true;
+        resolve(future, asgi_.disconnect_message.get());
+        return;
+    }
+    const bool more = !core_.body.ended();
+    if (!more) body_delivered_ = true;
+    PyRef message = PyRef::steal(PyDict_New());
+    if (!message || PyDict_SetItem(message.get(), asgi_.k_type.get(), asgi_.v_http_request.get()) != 0 ||
+        PyDict_SetItem(message.get(), asgi_.k_body.get(), chunk.get()) != 0 ||
+        PyDict_SetItem(message.get(), asgi_.k_more_body.get(), more ? Py_True : Py_False) != 0) {
+        PyErr_Clear();
+        return;
+    }
+    resolve(future, message.get());
+}
+
+bool AsgiRequest::handle(Event& e, int& status) {
+    switch (e.kind) {
+    case Event::Kind::receive:
+        answer_receive(e.future.get());
+        return true;
+    case Event::Kind::start:
+        core_.response.set_head(std::move(e.head), e.content_length);
+        if (core_.ctx.response_ready) core_.ctx.response_ready(core_.ctx.response_ready_owner, core_.io);
+        return true;
+    case Event::Kind::body: {
+        const char* data = PyBytes_AS_STRING(e.body.get());
+        const auto len = static_cast<std::size_t>(PyBytes_GET_SIZE(e.body.get()));
+        bool ok = !disconnected_ && core_.response.send(data, len, e.more_body ? RequestIO::Send::flush
+                                                                               : RequestIO::Send::buffer);
+        if (ok && !e.more_body) {
+            status = core_.response.finish();
+            ok = !core_.response.client_gone();
+        }
+        if (!ok) {
+            disconnected_ = true;
+            reject_disconnected(e.future.get());
+            if (waiting_disconnect_) {
+                resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+                waiting_disconnect_.reset();
+            }
+        } else {
+            resolve(e.future.get(), Py_None);
+        }
+        if (!e.more_body) complete_response();
+        return true;
+    }
+    case Event::Kind::done:
+        status = finish_after_done(e.exception.get());
+        return false;
+    }
+    return true;
+}
+
+int AsgiRequest::finish_after_done(PyObject* exc) {
+    if (exc) {
+        if (cancelled_for_timeout_ && PyErr_GivenExceptionMatches(exc, PyExc_BaseException) &&
+            std::string(Py_TYPE(exc)->tp_name) == "CancelledError") {
+            // Cancelled by PyRequestTimeout: reported as the timeout.
+            PyErr_SetNone(core_.ctx.py.request_timeout.get());
+        } else {
+            // The app's exception becomes the pending one, traceback and
+            // all (PyErr_Restore takes the three references).
+            PyObject* tb = PyException_GetTraceback(exc); // new reference or null
+            Py_INCREF(Py_TYPE(exc));
+            Py_INCREF(exc);
+            PyErr_Restore(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc, tb);
+        }
+        const int status = core_.error_response("raised an exception");
+        if (completed_ || core_.io.head_sent()) return 0;
+        return status;
+    }
+    if (!started_) {
+        // httpd refused the body (it may have answered already), or the
+        // client went away: nobody waits for an answer from the app.
+        if (const int refused = core_.body.error_status()) return core_.io.head_sent() ? 0 : refused;
+        if (disconnected_) return 400;
+        return core_.fail_message("the ASGI app returned without sending http.response.start");
+    }
+    if (!completed_) {
+        // It returned without its last body part: the response ends here.
+        const int status = core_.response.finish();
+        complete_response();
+        return status;
+    }
+    return 0;
+}
+
+int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
+    std::string why;
+    if (int refused = core_.io.refuse_body_early(why)) {
+        core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +
+                                      std::string(core_.io.uri()) + " refused with " + std::to_string(refused) +
+                                      " before calling " + core_.app_name + ": " + why);
+        return refused;
+    }
+    PyRef scope = build_scope(state, mount_relative_path);
+    if (!scope) return core_.fail("could not get an ASGI scope");
+    channel_ = PyRef::steal(new_asgi_channel(asgi_.channel_type.get(), this));
+    if (!channel_) return core_.fail("could not get an ASGI channel");
+    PyRef scheduled = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.begin.get(),
+                                                                app, scope.get(), channel_.get(), nullptr));
+    if (!scheduled) return core_.fail("could not be started on the ASGI event loop");
+    int status = 0;
+    // The events' references die with the GIL: declared before the lease,
+    // destroyed after it gives the GIL back.
+    std::deque<Event> events;
+    {
+        // The request thread runs without the GIL while the app runs: it
+        // takes it back only for what needs Python, so a small response
+        // costs it no contention with the busy loop thread.
+        GilRelease released;
+        for (bool running = true; running;) {
+            // With a receive() waiting for the end, the client is looked at
+            // once a second: its going away is what that receive() waits for.
+            std::optional<std::chrono::milliseconds> timeout;
+            if (waiting_disconnect_) timeout = std::chrono::milliseconds(1000);
+            events = wait_events(timeout);
+            if (events.empty() && waiting_disconnect_ && core_.io.peer_closed()) {
+                GilRelease::Back gil(released);
+                disconnected_ = true;
+                resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+                waiting_disconnect_.reset();
+            }
+            while (!events.empty()) {
+                Event e = std::move(events.front());
+                events.pop_front();
+                if (needs_python(e)) {
+                    GilRelease::Back gil(released);
+                    Event mine = std::move(e); // its references die before the GIL goes again
+                    running = handle(mine, status) && running;
+                    unreleased_.clear();
+                } else {
+                    // Handled without Python: its references wait for the
+                    // GIL, whatever happens.
+                    struct Keep {
+                        AsgiRequest& r;
+                        Event& e;
+                        ~Keep() { if (e.body) r.unreleased_.push_back(std::move(e.body)); }
+                    } keep{*this, e};
+                    running = handle(e, status) && running;
+                }
+            }
+        }
+    }
+    unreleased_.clear();
+    if (waiting_disconnect_) resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
+    detach_asgi_channel(channel_.get());
+    return status;
+}
+
+// The loop's side -------------------------------------------------------------------
+
+PyObject* AsgiRequest::receive() {
+    if (disconnected_ || completed_) return PyDict_Copy(asgi_.disconnect_message.get());
+    if (!body_delivered_ && core_.io.body_length() == std::optional<std::uint64_t>(0)) {
+        // No body: nothing to read from httpd.
+        body_delivered_ = true;
+        return Py_BuildValue("{O:O,O:O,O:O}", asgi_.k_type.get(), asgi_.v_http_request.get(), asgi_.k_body.get(),
+                             asgi_.empty_bytes.get(), asgi_.k_more_body.get(), Py_False);
+    }
+    PyRef future = PyRef::steal(PyObject_CallNoArgs(asgi_.create_future.get()));
+    if (!future) return nullptr;
+    post(Event{Event::Kind::receive, future, {}, std::nullopt, PyRef(), false, PyRef()});
+    return future.release();
+}
+
+PyObject* AsgiRequest::send(PyObject* message) {
+    if (!PyDict_Check(message)) {
+        PyErr_Format(PyExc_TypeError, "an ASGI message must be a dict, not %.100s", Py_TYPE(message)->tp_name);
+        return nullptr;
+    }
+    PyObject* type = PyDict_GetItemWithError(message, asgi_.k_type.get()); // borrowed
+    if (!type) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an ASGI message needs a 'type'");
+        return nullptr;
+    }
+    const bool is_start = PyUnicode_Check(type) && PyUnicode_Compare(type, asgi_.v_response_start.get()) == 0;
+    const bool is_body = !is_start && PyUnicode_Check(type) && PyUnicode_Compare(type, asgi_.v_response_body.get()) == 0;
+    if (!is_start && !is_body) {
+        PyErr_Format(PyExc_ValueError, "unknown ASGI message type %R for an HTTP request", type);
+        return nullptr;
+    }
+    if (completed_) {
+        PyErr_Format(PyExc_RuntimeError, "%S sent after the response was complete", type);
+        return nullptr;
+    }
+    if (disconnected_) {
+        PyErr_SetString(core_.ctx.py.client_disconnected.get(), "the client went away");
+        return nullptr;
+    }
+    if (is_start) {
+        if (started_) {
+            PyErr_SetString(PyExc_RuntimeError, "http.response.start sent twice");
+            return nullptr;
+        }
+        PyObject* status = PyDict_GetItemWithError(message, asgi_.k_status.get());
+        if (!status || !PyLong_Check(status)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "http.response.start needs an integer 'status'");
+            return nullptr;
+        }
+        Event e{Event::Kind::start, PyRef(), {}, std::nullopt, PyRef(), false, PyRef()};
+        const long code = PyLong_AsLong(status);
+        if (code == -1 && PyErr_Occurred()) return nullptr;
+        e.head.status = static_cast<int>(code);
+        if (const char* problem = status_code_problem(e.head.status)) {
+            PyErr_Format(PyExc_ValueError, "status %ld %s", code, problem);
+            return nullptr;
+        }
+        PyObject* trailers = PyDict_GetItemWithError(message, asgi_.k_trailers.get());
+        if (trailers && PyObject_IsTrue(trailers) == 1) {
+            PyErr_SetString(PyExc_ValueError, "response trailers are not supported by mod_pympm");
+            return nullptr;
+        }
+        if (PyErr_Occurred()) return nullptr;
+        if (PyObject* headers = PyDict_GetItemWithError(message, asgi_.k_headers.get())) {
+            PyRef iter = PyRef::steal(PyObject_GetIter(headers));
+            if (!iter) return nullptr;
+            while (PyRef pair = PyRef::steal(PyIter_Next(iter.get()))) {
+                PyRef fast = PyRef::steal(PySequence_Fast(pair.get(), "each response header must be a pair"));
+                if (!fast) return nullptr;
+                if (PySequence_Fast_GET_SIZE(fast.get()) != 2) {
+                    PyErr_Format(PyExc_ValueError, "response header %R must be a [name, value] pair", pair.get());
+                    return nullptr;
+                }
+                std::string name, value;
+                if (!bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 0), name, "a header name") ||
+                    !bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 1), value, "a header value"))
+                    return nullptr;
+                if (auto problem = add_response_header(e.head, e.content_length, std::move(name), std::move(value),
+                                                       "an ASGI")) {
+                    PyErr_SetString(PyExc_ValueError, problem->c_str());
+                    return nullptr;
+                }
+            }
+            if (PyErr_Occurred()) return nullptr;
+        } else if (PyErr_Occurred()) {
+            return nullptr;
+        }
+        started_ = true;
+        hold(std::move(e));
+        Py_RETURN_NONE;
+    }
+    if (!started_) {
+        PyErr_SetString(PyExc_RuntimeError, "http.response.body sent before http.response.start");
+        return nullptr;
+    }
+    Event e{Event::Kind::body, PyRef(), {}, std::nullopt, PyRef(), false, PyRef()};
+    PyObject* body = PyDict_GetItemWithError(message, asgi_.k_body.get());
+    if (body) {
+        e.body = PyBytes_Check(body) ? PyRef::borrow(body) : PyRef::steal(PyBytes_FromObject(body));
+        if (!e.body) return nullptr;
+    } else if (PyErr_Occurred()) {
+        return nullptr;
+    } else {
+        e.body = asgi_.empty_bytes;
+    }
+    PyObject* more = PyDict_GetItemWithError(message, asgi_.k_more_body.get());
+    if (!more && PyErr_Occurred()) return nullptr;
+    e.more_body = more && PyObject_IsTrue(more) == 1;
+    if (!e.more_body) {
+        // The last part: the app goes on at once, the request thread ends
+        // the response.
+        completed_ = true;
+        hold(std::move(e));
+        Py_RETURN_NONE;
+    }
+    // A part of a stream: the app waits until it is on its way (flow
+    // control).
+    e.future = PyRef::steal(PyObject_CallNoArgs(asgi_.create_future.get()));
+    if (!e.future) return nullptr;
+    PyRef future = e.future;
+    post(std::move(e));
+    return future.release();
+}
+
+void AsgiRequest::done(PyObject* exc) {
+    post(Event{Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false,
+                exc == Py_None ? PyRef() : PyRef::borrow(exc)});
+}
+
+AsgiRequest::TimeoutTarget AsgiRequest::timeout_target(bool cancelling) {
+    if (cancelling && task_) cancelled_for_timeout_ = true;
+    return {task_, asgi_.task_stack, asgi_.call_soon_threadsafe};
+}
+
+std::string AsgiRequest::TimeoutTarget::stack() const {
+    std::string out;
+    if (!task) return out;
+    PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack.get(), task.get(), nullptr));
+    if (text && PyUnicode_Check(text.get()))
+        if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
+    PyErr_Clear();
+    return out;
+}
+
+void AsgiRequest::TimeoutTarget::cancel() const {
+    if (!task) return;
+    PyRef method = PyRef::steal(PyObject_GetAttrString(task.get(), "cancel"));
+    PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe.get(), method.get(), nullptr))
+                     : PyRef();
+    PyErr_Clear();
+}
+
+} // namespace pympm

@@ -1,0 +1,120 @@
+#include "request/request_core.h"
+
+#include "python/thread_binding.h"
+
+namespace pympm {
+
+RequestCore::RequestCore(RequestContext& c, RequestIO& i, const std::string& name)
+    : ctx(c), io(i), app_name(name), body(*this), response(*this) {}
+
+RequestCore::IoLock::IoLock(RequestCore& core, Entry entry) : core_(core) {
+    if (core_.io_owner_.load() == std::this_thread::get_id()) {
+        if (entry == Entry::internal) {
+            locked_ = true; // held further up this thread's stack
+            return;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this request is already reading or writing on this thread (a nested request's app used "
+                        "the outer request's wsgi.input or write())");
+        return;
+    }
+    if (!core_.io_mutex_.try_lock()) {
+        // Held by a thread that waits on httpd without the GIL and needs it
+        // back to finish: never wait for the lock holding the GIL.
+        PyThreadState* saved = thread_binding::holds_gil() ? PyEval_SaveThread() : nullptr;
+        core_.io_mutex_.lock();
+        if (saved) PyEval_RestoreThread(saved);
+    }
+    core_.io_owner_ = std::this_thread::get_id();
+    locked_ = owns_ = true;
+}
+
+RequestCore::IoLock::~IoLock() {
+    if (!owns_) return;
+    core_.io_owner_ = std::thread::id();
+    core_.io_mutex_.unlock();
+}
+
+void RequestCore::log(LogLevel level, const std::string& message) {
+    IoLock lock(*this, IoLock::Entry::internal);
+    io.log(level, message);
+}
+
+void RequestCore::log_lines(LogLevel level, const std::string& head, const std::string& text) {
+    log(level, head);
+    for_each_line(text, [&](std::string_view line) {
+        log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line));
+    });
+}
+
+int RequestCore::fail(const char* what) {
+    app_raised_ = true;
+    std::string trace = take_python_error(ctx.py);
+    log_lines(LogLevel::error,
+              std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + what + " for " + std::string(io.uri()) +
+                  ":",
+              trace);
+    return 500;
+}
+
+int RequestCore::fail_message(const std::string& message) {
+    log(LogLevel::error, std::string(PYMPM_APLOGNO(00022)) + "app " + app_name + ": " + message + " (" +
+                             std::string(io.uri()) + ")");
+    return 500;
+}
+
+void RequestCore::log_client_gone(const char* doing, const char* why) {
+    log(LogLevel::info, std::string(PYMPM_APLOGNO(00024)) + "client went away while " + app_name + " was " + doing +
+                            " " + std::string(io.uri()) + ": " + why);
+}
+
+// The app raised ClientDisconnected/RequestBodyError that we raised in it
+// because the client went away or httpd refused the body: not an app bug.
+bool RequestCore::disconnect_error_pending() const {
+    if (!response.client_gone() && !body.input_gone() && !body.error_status()) return false;
+    return PyErr_ExceptionMatches(ctx.py.client_disconnected.get()) ||
+           PyErr_ExceptionMatches(ctx.py.request_body_error.get());
+}
+
+int RequestCore::error_response(const char* what) {
+    if (PyErr_Occurred() && PyErr_ExceptionMatches(ctx.py.request_timeout.get())) {
+        // PyRequestTimeout: the watchdog logged the request and its stack.
+        PyErr_Clear();
+        app_raised_ = true;
+        log(LogLevel::warning, std::string(PYMPM_APLOGNO(00061)) + "app " + app_name + " stopped serving " +
+                                   std::string(io.uri()) + " on pympm.RequestTimeout" +
+                                   (io.head_sent() ? "; the response is cut short" : "; 504 to the client"));
+        if (io.head_sent()) {
+            response.abort();
+            return 0;
+        }
+        return 504;
+    }
+    if (PyErr_Occurred()) {
+        if (disconnect_error_pending()) {
+            PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
+            PyErr_Fetch(&t, &v, &tb);
+            PyRef type = PyRef::steal(t), value = PyRef::steal(v), trace = PyRef::steal(tb);
+            PyRef text = value ? PyRef::steal(PyObject_Str(value.get())) : PyRef();
+            const char* msg = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+            PyErr_Clear();
+            log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name + " stopped serving " +
+                                    std::string(io.uri()) + ": " +
+                                    reinterpret_cast<PyTypeObject*>(type.get())->tp_name + ": " + (msg ? msg : "?"));
+        } else {
+            fail(what);
+        }
+    }
+    if (body.error_status()) return io.head_sent() ? 0 : body.error_status();
+    if (io.head_sent()) {
+        // Bytes are out: a second status line is impossible, so the client
+        // must see the response cut short.
+        response.abort();
+        return 0;
+    }
+    // The client went away while sending the body: nobody reads an answer.
+    if (body.input_gone()) return 400;
+    return 500;
+}
+
+} // namespace pympm

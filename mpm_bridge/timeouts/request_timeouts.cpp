@@ -1,0 +1,161 @@
+#include "timeouts/request_timeouts.h"
+
+#include "asgi/asgi_request.h"
+#include "request/request_io.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <thread>
+#include <unistd.h>
+
+namespace pympm {
+
+namespace {
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f s", s);
+    return buf;
+}
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+} // namespace
+
+void RequestTimeouts::start(ChildControl* control, StatusBoard* board, SlotGate* gate) {
+    control_ = control;
+    board_ = board;
+    gate_ = gate;
+    using namespace std::chrono;
+    const milliseconds timeout = seconds(settings_.request_timeout_s);
+    if (timeout.count() == 0 && !board) return; // nothing to watch or sample
+    // A quarter of the timeout, so a timeout is acted on within 25 % of it;
+    // once a second at most for sampling.
+    milliseconds tick = milliseconds(1000);
+    if (timeout.count() > 0) tick = std::clamp(timeout / 4, milliseconds(50), milliseconds(1000));
+    if (timeout.count() > 0) runner_ = std::make_unique<GilRunner>();
+    watchdog_ = std::make_unique<RequestWatchdog>(timeout, tick, *this);
+}
+
+void RequestTimeouts::stop() {
+    if (watchdog_) watchdog_->stop();
+    if (runner_) runner_->stop();
+}
+
+void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
+                                     std::chrono::steady_clock::time_point admitted) {
+    if (!watchdog_ || settings_.request_timeout_s == 0) return;
+    RequestWatch& w = RequestWatch::this_thread();
+    w.phase.store(0, std::memory_order_relaxed);
+    w.py_ident = PyThread_get_thread_ident();
+    w.io = &io;
+    w.app = &app;
+    w.exception_sent = false;
+    w.seq.fetch_add(1, std::memory_order_release);
+    w.admitted_ns.store(steady_ns(admitted), std::memory_order_release);
+}
+
+void RequestTimeouts::request_ends() {
+    if (!watchdog_ || settings_.request_timeout_s == 0) return;
+    RequestWatch& w = RequestWatch::this_thread();
+    w.admitted_ns.store(0, std::memory_order_release);
+    w.seq.fetch_add(1, std::memory_order_release);
+    if (w.exception_sent) {
+        // Raised too late to be seen (the app had already returned): it
+        // must not go off in this thread's next request.
+        PyThreadState_SetAsyncExc(w.py_ident, nullptr);
+        w.exception_sent = false;
+    }
+}
+
+bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLevel level, const std::string& id,
+                                     const std::string& head, bool raise_timeout) {
+    // The job owns copies of what it needs: it may run after we stopped
+    // waiting for it.
+    auto job = [this, wp = &w, seq, level, id, head, raise_timeout] {
+        RequestWatch::if_current(wp, seq, [&] {
+            // An ASGI app runs as a task on the event loop: its coroutines'
+            // stack, and the task is cancelled. Taken before any Python runs
+            // here: the request is alive until this thread lets the GIL go.
+            std::optional<AsgiRequest::TimeoutTarget> asgi;
+            if (wp->asgi) asgi = wp->asgi->timeout_target(raise_timeout);
+            const char* action = !raise_timeout ? ""
+                                 : asgi         ? "; its task is cancelled"
+                                                : "; pympm.RequestTimeout is raised in it";
+            const std::string what = head + action + " (" + wp->io->describe() + ", app " + *wp->app + ")";
+            std::string stack;
+            if (asgi) {
+                log_.log(level, id + what + "; its coroutine stack, innermost last:");
+                stack = asgi->stack();
+            } else {
+                log_.log(level, id + what + "; its Python stack, innermost last:");
+                PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
+                PyRef text = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(py_.thread_stack.get(), ident.get(),
+                                                                               nullptr))
+                                   : PyRef();
+                if (text && PyUnicode_Check(text.get()))
+                    if (const char* t = PyUnicode_AsUTF8(text.get())) stack = t;
+                PyErr_Clear();
+            }
+            // The whole stack is in the log before the request can end: the
+            // cancellation (Python code on asyncio's loop) may let the GIL go.
+            for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
+                          [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
+            // Still the same request? Python code above may have let the
+            // GIL go, and the request end meanwhile.
+            if (!raise_timeout || wp->seq.load() != seq || wp->admitted_ns.load() == 0) return;
+            if (asgi) {
+                asgi->cancel();
+            } else {
+                PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
+                wp->exception_sent = true;
+            }
+            metrics_.timed_out();
+        });
+    };
+    if (runner_->run(job, std::chrono::seconds(2))) return true;
+    log_.log(level, id + head + "; its stack could not be taken: another thread holds the GIL in C code");
+    return false;
+}
+
+void RequestTimeouts::timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) {
+    log_with_stack(w, seq, LogLevel::error, PYMPM_APLOGNO(00060),
+                   "request ran the app for " + seconds_text(elapsed) + ", longer than PyRequestTimeout " +
+                       std::to_string(settings_.request_timeout_s) + " s",
+                   true);
+}
+
+void RequestTimeouts::still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) {
+    stuck_.fetch_add(1);
+    log_with_stack(w, seq, LogLevel::error, PYMPM_APLOGNO(00062),
+                   "request still in the app after " + seconds_text(elapsed) + " (twice PyRequestTimeout " +
+                       std::to_string(settings_.request_timeout_s) +
+                       " s): it does not return (blocked in C, or it caught pympm.RequestTimeout); the child is "
+                       "recycled",
+                   false);
+    recycling_.leave(LeaveReason::request_timeout,
+                     "a request is stuck in the app past twice PyRequestTimeout");
+    // Requests waiting for the stuck one's PyThreads slot get one.
+    if (gate_) gate_->add_slot();
+    // The stuck thread will never let httpd's graceful stop finish: the
+    // other requests get up to PyShutdownTimeout, then the child exits.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(settings_.shutdown_timeout_s);
+    while (in_flight_.load() > stuck_.load() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int others = std::max(0, in_flight_.load() - stuck_.load());
+    log_.log(LogLevel::error, std::string(PYMPM_APLOGNO(00063)) + "child " + std::to_string(::getpid()) +
+                                  " exits now with " + std::to_string(stuck_.load()) + " stuck request(s)" +
+                                  (others ? " and " + std::to_string(others) + " other(s) still running" : "") +
+                                  "; their connections are closed and Python is not finalised");
+    if (board_) board_->release(metrics_.stats(), LeaveReason::request_timeout);
+    if (control_) control_->exit_now();
+}
+
+void RequestTimeouts::tick() {
+    metrics_.set_rss(resident_bytes());
+}
+
+} // namespace pympm
