@@ -1,6 +1,6 @@
 #include "health_endpoint.h"
 
-#include "runtime/child_runtime.h"
+#include "runtime/python_child.h"
 #include "base/log.h"
 #include "pympm_module.h"
 
@@ -15,7 +15,7 @@
 
 namespace pympm::httpd {
 
-int serve_health(request_rec* r, const ChildRuntime* runtime) {
+int serve_health(request_rec* r, const PythonChild* runtime) {
     if (!r->handler || std::strcmp(r->handler, "pympm-health") != 0) return DECLINED;
     try {
         // The Allow header of a 405 comes from allowed_methods (GET implies HEAD).

@@ -6,13 +6,13 @@
 #include <httpd.h>
 
 namespace pympm {
-class ChildRuntime;
+class PythonChild;
 }
 
 namespace pympm::httpd {
 
 // A handler hook's body: DECLINED unless r->handler is pympm-health.
 // `runtime` is null when the child has no Python runtime.
-int serve_health(request_rec* r, const ChildRuntime* runtime);
+int serve_health(request_rec* r, const PythonChild* runtime);
 
 } // namespace pympm::httpd

@@ -3,7 +3,7 @@
 // claimed in translate_name and served by the handler.
 #include "pympm_module.h"
 
-#include "runtime/child_runtime.h"
+#include "runtime/python_child.h"
 #include "config/effective_model.h"
 #include "health_endpoint.h"
 #include "httpd_child_control.h"
@@ -32,10 +32,10 @@ namespace {
 
 const char kHandlerName[] = "pympm";
 
-// The child's runtime. A plain pointer, not a static object: nothing that
-// owns Python state may be destroyed by the C++ runtime when httpd unloads
-// the module (the child pool's cleanup deletes it).
-ChildRuntime* g_runtime = nullptr;
+// The child's Python side. A plain pointer, not a static object: nothing
+// that owns Python state may be destroyed by the C++ runtime when httpd
+// unloads the module (the child pool's cleanup deletes it).
+PythonChild* g_runtime = nullptr;
 ServerLogSink* g_child_log = nullptr;
 HttpdChildControl* g_control = nullptr;
 
@@ -105,9 +105,9 @@ apr_status_t child_exit(void*) {
     if (g_runtime) {
         g_runtime->shutdown();
         // If Python could not be finalised (stuck threads, or a request
-        // interrupted on this thread), the runtime's Python references must
-        // not be released: the process is about to exit anyway.
-        if (g_runtime->disposable()) delete g_runtime;
+        // interrupted on this thread), its references are left alone: the
+        // process is about to exit anyway (PythonChild's destructor).
+        delete g_runtime;
         g_runtime = nullptr;
     }
     delete g_child_log;
@@ -125,7 +125,7 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
         MpmModel mpm = query_mpm(s);
         g_child_log = new ServerLogSink(s);
         g_control = new HttpdChildControl(mpm.threaded && mpm.name != "prefork");
-        g_runtime = new ChildRuntime(std::move(settings), std::move(mpm), *g_child_log);
+        g_runtime = new PythonChild(std::move(settings), std::move(mpm), *g_child_log);
         g_runtime->set_status_board(status_board());
         g_runtime->set_control(g_control);
         apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
