@@ -55,11 +55,20 @@ def asgi_call(app, method="GET", body=b"", query=""):
     strict server would and returns (status line, body)."""
     if not inspect.iscoroutinefunction(app) or len(inspect.signature(app).parameters) != 3:
         raise AssertionError("not an ASGI 3 app: async def app(scope, receive, send)")
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "method": method, "scheme": "http", "path": "/",
-             "raw_path": b"/", "query_string": query.encode(), "root_path": "",
-             "headers": [(b"host", b"localhost")], "client": ["127.0.0.1", 50000],
-             "server": ["127.0.0.1", 80]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ["127.0.0.1", 50000],
+        "server": ["127.0.0.1", 80],
+    }
     requests = [{"type": "http.request", "body": body, "more_body": False}]
     seen = {"status": None, "headers": [], "body": [], "done": False}
 
@@ -113,8 +122,14 @@ def check_asgi(path, **spec):
 
 
 def call(app, method="GET", body=b"", query=""):
-    environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": "/", "QUERY_STRING": query,
-               "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr}
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+    }
     if body:
         environ["CONTENT_LENGTH"] = str(len(body))
         environ["CONTENT_TYPE"] = "application/octet-stream"
@@ -154,8 +169,9 @@ def main():
             "hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
             "body64k.py": dict(check=lambda out: len(out) == 65536),
             "file10m.py": dict(check=lambda out: out == data),
-            "echo.py": dict(method="POST", body=b"x" * 300000 + b"end",
-                            check=lambda out: out == b"x" * 300000 + b"end"),
+            "echo.py": dict(
+                method="POST", body=b"x" * 300000 + b"end", check=lambda out: out == b"x" * 300000 + b"end"
+            ),
             "cpu.py": dict(query="ms=2", check=lambda out: out.startswith(b"ok ")),
             "asgi_hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
             "asgi_sleep.py": dict(check=lambda out: out == b"Hello, World!\n"),

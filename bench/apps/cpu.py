@@ -20,6 +20,5 @@ def application(environ, start_response):
     while time.thread_time() < end:
         n += 1
     body = b"ok %d\n" % n
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(body)))])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

@@ -14,6 +14,5 @@ def application(environ, start_response):
         chunks.append(chunk)
         remaining -= len(chunk)
     body = b"".join(chunks)
-    start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                              ("Content-Length", str(len(body)))])
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
     return [body]
