@@ -1,0 +1,58 @@
+"""The goals issues set for the bench's figures, checked against a run:
+issue 12's throughput ratios, issue 14's for ASGI, issue 5's PyThreads
+latency one, and peak RSS per child against mod_wsgi."""
+
+from .report import fmt_ms, ratio
+
+
+def speed_goals(scenarios):
+    """(scenario, peer, least mod_pympm ÷ peer)."""
+    goals = [("hello-prefork-2", "uwsgi", 1.0), ("hello-prefork-2", "floor", 0.85)]
+    for s in scenarios:
+        if s["app"] in ("bench/apps/hello.py", "bench/apps/body64k.py"):
+            goals.append((s["name"], "nginx+uwsgi", 2.0 if s["mpm"] == "prefork" else 1.75))
+            goals.append((s["name"], "nginx+gunicorn", 4.0))
+    goals += [
+        ("post-1m", "mod_wsgi", 1.1),
+        ("post-1m", "nginx+uwsgi", 1.0),
+        ("file-10m", "ceiling", 0.95),
+        ("asgi-hello", "nginx+uvicorn", 1.5),
+    ]
+    return goals
+
+
+def check(results):
+    """The targets as measured in this run: [{target, measured, goal, met}]."""
+    sc = {s["name"]: {e["label"]: e["summary"] for e in s["entries"] if e["summary"]} for s in results["scenarios"]}
+    out = []
+
+    def add(text, value, goal, ok):
+        out.append({"target": text, "measured": value, "goal": goal, "met": ok})
+
+    def rps(name, label):
+        return sc.get(name, {}).get(label, {}).get("rps_median")
+
+    for name, peer, goal in speed_goals(results["scenarios"]):
+        r = ratio(rps(name, "mod_pympm"), rps(name, peer))
+        if r is not None:
+            add("%s: mod_pympm / %s" % (name, peer), "%.2f" % r, "≥ %.2f" % goal, r >= goal)
+    for name, rows in sc.items():
+        mine = [s["rss_peak_kib"] for label, s in rows.items() if label.startswith("mod_pympm") and s["rss_peak_kib"]]
+        theirs = rows.get("mod_wsgi", {}).get("rss_peak_kib")
+        if mine and theirs:
+            add(
+                "%s: peak RSS per child, mod_pympm vs mod_wsgi" % name,
+                "%.1f vs %.1f MiB" % (max(mine) / 1024, theirs / 1024),
+                "≤",
+                max(mine) <= theirs,
+            )
+    rows = sc.get("cpu-20ms", {})
+    t1, t8 = rows.get("mod_pympm PyThreads 1"), rows.get("mod_pympm PyThreads 8")
+    if t1 and t8:
+        add(
+            "cpu-20ms: p50 PyThreads 1 < PyThreads 8",
+            "%s vs %s ms" % (fmt_ms(t1["p50_ms"]), fmt_ms(t8["p50_ms"])),
+            "<",
+            t1["p50_ms"] < t8["p50_ms"],
+        )
+    return out
