@@ -71,8 +71,9 @@ def parse_args(doc):
         "results.json (with --publish, also docs/benchmarks.md)",
     )
     args = ap.parse_args()
-    args.rounds = args.rounds or (2 if args.quick else 3)
-    args.duration = args.duration or (2 if args.quick else 5)
+    # 0 is refused below, not taken for the default.
+    args.rounds = (2 if args.quick else 3) if args.rounds is None else args.rounds
+    args.duration = (2 if args.quick else 5) if args.duration is None else args.duration
     args.warmup = 1 if args.warmup is None else args.warmup
     chosen = []
     for s in args.servers.split(","):
