@@ -7,6 +7,35 @@
 # and loads mod_pympm.so with dlopen, which ASan refuses ("ASan runtime does
 # not come first in initial library list") unless its runtime was loaded with
 # the program.
+
+# pympm_sanitizer_preload(<sanitizers> <out>): the runtimes of <sanitizers>
+# (comma-separated), colon-separated, in the order LD_PRELOAD needs them.
+# Also used by a plain build that runs its e2e suites against a sanitizer
+# build's module (tests/CMakeLists.txt, PYMPM_SANITIZED_BUILD_DIR).
+function(pympm_sanitizer_preload sanitizers out)
+  string(REPLACE "," ";" _pympm_sanitizers "${sanitizers}")
+  set(_pympm_runtimes "")
+  if("address" IN_LIST _pympm_sanitizers)
+    list(APPEND _pympm_runtimes asan)   # must come first in LD_PRELOAD
+  endif()
+  if("undefined" IN_LIST _pympm_sanitizers)
+    list(APPEND _pympm_runtimes ubsan)
+  endif()
+  set(_pympm_preload "")
+  foreach(rt IN LISTS _pympm_runtimes)
+    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=lib${rt}.so
+                    OUTPUT_VARIABLE _so OUTPUT_STRIP_TRAILING_WHITESPACE)
+    # gcc prints the bare name when it has no such runtime.
+    if(NOT IS_ABSOLUTE "${_so}" OR NOT EXISTS "${_so}")
+      message(FATAL_ERROR "PYMPM_SANITIZE: ${CMAKE_CXX_COMPILER} has no lib${rt}.so (on Debian it comes with g++ through libgcc-12-dev)")
+    endif()
+    file(REAL_PATH "${_so}" _so)  # the dev symlink -> the real libasan.so.N
+    list(APPEND _pympm_preload "${_so}")
+  endforeach()
+  string(REPLACE ";" ":" _joined "${_pympm_preload}")
+  set(${out} "${_joined}" PARENT_SCOPE)
+endfunction()
+
 set(PYMPM_SANITIZE "" CACHE STRING
     "Sanitizers for the module and the tests, comma-separated: address, undefined (empty: none)")
 set(PYMPM_SANITIZER_PRELOAD "")
@@ -34,24 +63,6 @@ if(PYMPM_SANITIZE)
   add_compile_options(-fsanitize=${PYMPM_SANITIZE} -fno-omit-frame-pointer -O1 -Wno-maybe-uninitialized)
   add_link_options(-fsanitize=${PYMPM_SANITIZE})
 
-  set(_pympm_runtimes "")
-  if("address" IN_LIST _pympm_sanitizers)
-    list(APPEND _pympm_runtimes asan)   # must come first in LD_PRELOAD
-  endif()
-  if("undefined" IN_LIST _pympm_sanitizers)
-    list(APPEND _pympm_runtimes ubsan)
-  endif()
-  set(_pympm_preload "")
-  foreach(rt IN LISTS _pympm_runtimes)
-    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=lib${rt}.so
-                    OUTPUT_VARIABLE _so OUTPUT_STRIP_TRAILING_WHITESPACE)
-    # gcc prints the bare name when it has no such runtime.
-    if(NOT IS_ABSOLUTE "${_so}" OR NOT EXISTS "${_so}")
-      message(FATAL_ERROR "PYMPM_SANITIZE: ${CMAKE_CXX_COMPILER} has no lib${rt}.so (on Debian it comes with g++ through libgcc-12-dev)")
-    endif()
-    file(REAL_PATH "${_so}" _so)  # the dev symlink -> the real libasan.so.N
-    list(APPEND _pympm_preload "${_so}")
-  endforeach()
-  string(REPLACE ";" ":" PYMPM_SANITIZER_PRELOAD "${_pympm_preload}")
+  pympm_sanitizer_preload("${PYMPM_SANITIZE}" PYMPM_SANITIZER_PRELOAD)
   message(STATUS "Sanitizers: ${PYMPM_SANITIZE}; e2e tests preload ${PYMPM_SANITIZER_PRELOAD} into httpd")
 endif()

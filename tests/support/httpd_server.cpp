@@ -187,7 +187,7 @@ std::vector<std::string> inherited_environment() {
 // library of the process, which a dlopen'ed module cannot be) with their
 // options. Reports go to files under `log_dir` (stderr if empty).
 std::vector<std::string> httpd_environment(const std::string& log_dir) {
-    const std::string preload = PYMPM_SANITIZER_PRELOAD;
+    const std::string preload = sanitizer_preload();
     if (preload.empty())
         return inherited_environment();
     std::vector<std::string> env;
@@ -293,7 +293,10 @@ std::string test_apps_dir() { return env_or("PYMPM_TEST_APPS_DIR", PYMPM_TEST_AP
 std::string source_dir() { return env_or("PYMPM_SOURCE_DIR", PYMPM_SOURCE_DIR); }
 std::string python_executable() { return env_or("PYMPM_PYTHON", PYMPM_PYTHON); }
 std::string python_version() { return PYMPM_PYTHON_VERSION; }
-std::string sanitizers() { return PYMPM_SANITIZE; }
+// The e2e binary is built once; CI runs it against the plain module and
+// against build-asan's (tests/CMakeLists.txt, asan.* tests), which sets these.
+std::string sanitizers() { return env_or("PYMPM_SANITIZE", PYMPM_SANITIZE); }
+std::string sanitizer_preload() { return env_or("PYMPM_SANITIZER_PRELOAD", PYMPM_SANITIZER_PRELOAD); }
 
 bool sanitizer_enabled(const std::string& name) {
     std::istringstream in(sanitizers());

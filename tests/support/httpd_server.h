@@ -227,8 +227,10 @@ std::string test_apps_dir();
 std::string source_dir(); // the checkout: conf/, scripts/ (for tests of shipped files)
 std::string python_executable();
 std::string python_version(); // "3.11"
-// The -DPYMPM_SANITIZE list this binary was built with ("" = plain build).
+// The -DPYMPM_SANITIZE list the module under test was built with ("" =
+// plain build), and the runtimes preloaded into httpd for it.
 std::string sanitizers();
+std::string sanitizer_preload();
 bool sanitizer_enabled(const std::string& name); // "address", "undefined"
 
 // `text` as a regex that matches it literally.
