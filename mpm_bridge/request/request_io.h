@@ -93,7 +93,9 @@ public:
     // Throws ClientGone or BadRequestBody.
     virtual std::size_t read_body(char* buf, std::size_t len) = 0;
 
-    // Sets status and headers; sends nothing yet.
+    // Sets status and headers; sends nothing yet. Called once, just before
+    // the first send, finish() or abort() (httpd adds each header it is
+    // given).
     virtual void set_head(const ResponseHead& head) = 0;
     // Sends body bytes to the client. Blocks. Throws ClientGone.
     //   buffer: httpd may hold small amounts until more follows;
@@ -108,7 +110,8 @@ public:
     // writing it after this returns, as it does for a static file;
     // otherwise it is on the wire before this returns.
     virtual void send_file(int fd, std::uint64_t offset, std::uint64_t len, bool last) = 0;
-    // Ends the response normally (EOS). Blocks. Throws ClientGone.
+    // Ends the response normally (EOS); nothing to do once a `last` send
+    // ended it. Blocks. Throws ClientGone.
     virtual void finish() = 0;
     // Ends the response after an error once bytes were sent: the client sees
     // a truncated response and the connection is closed.

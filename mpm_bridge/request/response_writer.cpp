@@ -20,13 +20,18 @@ void ResponseWriter::declare_length(std::uint64_t length) {
     declared_length_ = length;
 }
 
+bool ResponseWriter::has_head() {
+    if (head_set_ || core_.io.head_sent()) return true;
+    core_.fail_message("the app produced body bytes before it gave its status and headers");
+    return false;
+}
+
+// Called just before something is passed to httpd, which sends the head with
+// it: httpd adds every header it is given again, so it gets the head once.
 bool ResponseWriter::send_head_if_needed() {
     IoLock lock(core_, IoLock::Entry::internal);
     if (core_.io.head_sent()) return true;
-    if (!head_set_) {
-        core_.fail_message("the app produced body bytes before it gave its status and headers");
-        return false;
-    }
+    if (!has_head()) return false;
     core_.io.set_head(head_);
     return true;
 }
@@ -42,11 +47,11 @@ void ResponseWriter::log_excess() {
 bool ResponseWriter::send(const char* data, std::size_t len, RequestIO::Send mode) {
     IoLock lock(core_, IoLock::Entry::internal);
     if (client_gone_) return false;
-    if (!send_head_if_needed()) return false;
     // 204 and 304 have no body (RFC 9110): what the app yields is dropped
-    // (finish() ends the response), and a Content-Length describes the
-    // resource, not this response.
-    if (no_body()) return true;
+    // (finish() sends the head and ends the response), and a Content-Length
+    // describes the resource, not this response.
+    if (no_body()) return has_head();
+    if (!send_head_if_needed()) return false;
     // HEAD: the app's body is counted, not sent (mod_http2 would send it as
     // DATA where HTTP/1 drops it); the head goes out when it would for GET.
     const bool head_only = core_.io.is_head();
@@ -79,8 +84,8 @@ int ResponseWriter::send_file(int fd, std::uint64_t offset, std::uint64_t len) {
     } else if (!core_.io.head_sent()) {
         declare_length(len);
     }
-    if (!send_head_if_needed()) return 500;
     if (len > 0 && !no_body() && !core_.io.is_head()) {
+        if (!send_head_if_needed()) return 500;
         // The file completes the response: it goes with the end of the
         // response in one pass (finish() below then has nothing to do).
         const bool last = !declared_length_ || sent_ + len >= *declared_length_;
@@ -102,7 +107,7 @@ int ResponseWriter::finish() {
     if (client_gone_) return 0;
     if (!core_.io.head_sent()) {
         if (!head_set_) return 500; // the interface logged why
-        core_.io.set_head(head_);
+        core_.io.set_head(head_); // goes out with the end below
     }
     if (declared_length_ && sent_ < *declared_length_ && !core_.io.is_head() && !no_body()) {
         // HEAD is exempt: frameworks answer it with the GET's Content-Length

@@ -53,6 +53,8 @@ public:
     void log_excess();
 
 private:
+    // A head to send (the app's, or httpd's already out); logs when not.
+    bool has_head();
     bool send_head_if_needed();
     bool no_body() const { return head_.status == 204 || head_.status == 304; }
 
