@@ -137,7 +137,7 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
 
 bool WsgiRequest::require_head(const char* what) {
     if (core_.response.head_set() || core_.io.head_sent()) return true;
-    core_.fail_message(std::string("the app ") + what + " without calling start_response() first (PEP 3333)");
+    core_.fail_message(std::string("the app ") + what + " (PEP 3333)");
     return false;
 }
 
@@ -148,7 +148,7 @@ bool WsgiRequest::send_chunk(PyObject* item, RequestIO::Send mode) {
         return false;
     }
     if (PyBytes_GET_SIZE(item) == 0 && mode != RequestIO::Send::last) return true;
-    if (!require_head("produced body bytes")) return false;
+    if (!require_head("produced body bytes without calling start_response() first")) return false;
     // The item stays referenced (by the caller) while the GIL is released.
     return core_.response.send(PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item)), mode);
 }

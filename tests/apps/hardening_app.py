@@ -63,14 +63,6 @@ def application(environ, start_response):
         write(b"hello")
         return environ["wsgi.file_wrapper"](open(q["file"], "rb"))
 
-    if path == "/status":
-        start_response(q["s"], [("Content-Type", "text/plain"), ("Content-Length", q.get("cl", "0"))])
-        return [q.get("body", "").encode()]
-
-    if path == "/huge_cl":
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(2 ** 63))])
-        return [b"x"]
-
     if path == "/read_cpu":
         # CPU time this child spends in wsgi.input.read() of the whole body.
         inp = environ["wsgi.input"]

@@ -1,12 +1,12 @@
-"""wsgi.input, read back through one reading method chosen by PATH_INFO; the
-body is echoed so the test can compare it byte for byte. Also: an app that
-never reads its body, and the body errors the app sees (LimitRequestBody,
-client gone), recorded in LAST_ERROR for a later request (one child)."""
+"""wsgi.input where httpd takes part, chosen by PATH_INFO: the body read and
+echoed, an app that never reads its body, a read the client makes wait, and
+the body errors the app sees (LimitRequestBody, client gone), recorded in
+LAST_ERROR for a later request (one child). Each reading method is a unit
+test (tests/unit/test_wsgi_input.cpp)."""
 import json
 import os
 import threading
 import time
-from urllib.parse import parse_qs
 
 LAST_ERROR = {}
 TICKS = [0]
@@ -21,89 +21,15 @@ def _ticker():
 _ticker_thread = None
 
 
-def read_all(inp, n):
-    return inp.read()
-
-
-def read_minus1(inp, n):
-    return inp.read(-1)
-
-
-def read_none(inp, n):
-    return inp.read(None)
-
-
-def read_n(inp, n):
-    parts = []
-    while True:
-        b = inp.read(n)
-        if not b:
-            break
-        assert len(b) <= n, (len(b), n)
-        parts.append(b)
-    return b"".join(parts)
-
-
-def readline(inp, n):
-    parts = []
-    while True:
-        line = inp.readline()
-        if not line:
-            break
-        parts.append(line)
-    return b"".join(parts)
-
-
-def readline_limit(inp, n):
-    parts = []
-    while True:
-        line = inp.readline(n)
-        if not line:
-            break
-        assert len(line) <= n, (len(line), n)
-        parts.append(line)
-    return b"".join(parts)
-
-
-def readlines(inp, n):
-    return b"".join(inp.readlines())
-
-
-def readlines_hint(inp, n):
-    parts = []
-    while True:
-        lines = inp.readlines(n)
-        if not lines:
-            break
-        parts.extend(lines)
-    return b"".join(parts)
-
-
-def iterate(inp, n):
-    return b"".join(line for line in inp)
-
-
-METHODS = {
-    "read": read_all, "read_minus1": read_minus1, "read_none": read_none, "read_n": read_n,
-    "readline": readline, "readline_limit": readline_limit, "readlines": readlines,
-    "readlines_hint": readlines_hint, "iter": iterate,
-}
-
-
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
-    q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     inp = environ["wsgi.input"]
     name = path.strip("/")
 
-    if name in METHODS:
-        body = METHODS[name](inp, int(q.get("n", "8192")))
-        # At the end of the body every method keeps returning nothing.
-        assert inp.read() == b"" and inp.read(10) == b"" and inp.readline() == b""
+    if name == "read":
+        body = inp.read()
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(body))),
-                                  ("X-Input-Terminated", str(environ.get("wsgi.input_terminated"))),
-                                  ("X-Content-Length", environ.get("CONTENT_LENGTH", "<absent>"))])
+                                  ("Content-Length", str(len(body)))])
         return [body]
 
     if name == "ignore":

@@ -1,6 +1,8 @@
 // End-to-end tests of the module's foundation: directives and their config
-// errors, mounts, the WSGI environ, response validation, error handling,
+// errors, mounts, the WSGI environ, an app's exception in the error log,
 // logging of the app's output, the child-ready line and graceful restarts.
+// (What start_response accepts and what the module sends for a bad
+// response are unit tests: tests/unit/test_wsgi_*.cpp.)
 #include "http_client.h"
 #include "httpd_server.h"
 #include "test_support.h"
@@ -274,36 +276,6 @@ BOOST_AUTO_TEST_CASE(keep_alive_requests_reach_the_app) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// ========================================================= response errors
-
-BOOST_AUTO_TEST_SUITE(foundation_start_response)
-
-BOOST_AUTO_TEST_CASE(invalid_status_and_headers_give_500) {
-    HttpdServer srv(prefork_one_child("PyApp /bad @APPS@/bad_response.py"));
-    srv.start();
-    for (const std::string c : {"status_abc", "status_2000", "status_99", "header_name_space", "header_name_colon",
-                                "header_value_crlf", "header_value_lf", "header_value_ctl", "header_not_tuple"}) {
-        BOOST_TEST_CONTEXT("case " << c) {
-            std::size_t mark = srv.log_mark();
-            auto reply = raw_exchange(srv.port(),
-                                      "GET /bad/" + c + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-            auto [head, body] = split_head(reply.data);
-            BOOST_TEST(head.rfind("HTTP/1.1 500", 0) == 0u, head);
-            BOOST_TEST(!contains(reply.data, "MUST-NOT-BE-SENT"));
-            BOOST_TEST(!contains(reply.data, "Injected"));
-            BOOST_TEST(!contains(reply.data, "Bad Header"));
-            BOOST_TEST(!contains(reply.data, "Bad:Header"));
-            BOOST_TEST(!contains(reply.data, "X-Evil"));
-            expect_request_error_logged(srv, reply.local_port, mark);
-        }
-    }
-    auto ok = http_get(srv.port(), "/bad/fine");
-    BOOST_TEST(ok.status == 200);
-    BOOST_TEST(ok.body == "valid response\n");
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
 // ============================================================= app errors
 
 BOOST_AUTO_TEST_SUITE(foundation_app_errors)
@@ -334,42 +306,6 @@ BOOST_AUTO_TEST_CASE(exception_gives_500_and_traceback_child_survives) {
     auto pid_after = http_get(srv.port(), "/errors/pid");
     BOOST_TEST(pid_after.status == 200);
     BOOST_TEST(pid_after.body == pid_before.body, "the same child serves after the exceptions");
-}
-
-BOOST_AUTO_TEST_CASE(str_body_gives_500) {
-    HttpdServer srv(prefork_one_child("PyApp /errors @APPS@/errors_app.py"));
-    srv.start();
-    std::size_t mark = srv.log_mark();
-    auto r = http_get(srv.port(), "/errors/str_body");
-    BOOST_TEST(r.status == 500);
-    BOOST_TEST(!contains(r.body, "pympm-test-a-str-not-bytes"));
-    expect_request_error_logged(srv, r.local_port, mark);
-    BOOST_TEST(http_get(srv.port(), "/errors/ok").status == 200);
-}
-
-BOOST_AUTO_TEST_CASE(close_is_always_called) {
-    HttpdServer srv(prefork_one_child("PyApp /errors @APPS@/errors_app.py"));
-    srv.start();
-    srv.allow_traceback_lines();
-    srv.allow_log_error("pympm-test-iter-boom");
-
-    auto ok = http_get(srv.port(), "/errors/closing");
-    BOOST_TEST(ok.status == 200);
-    BOOST_TEST(ok.body == "part1 part2");
-
-    std::size_t mark = srv.log_mark();
-    auto raises = http_get(srv.port(), "/errors/closing_raises");
-    BOOST_TEST(raises.status == 500);
-    expect_request_error_logged(srv, raises.local_port, mark);
-
-    mark = srv.log_mark();
-    auto str = http_get(srv.port(), "/errors/closing_str");
-    BOOST_TEST(str.status == 500);
-    expect_request_error_logged(srv, str.local_port, mark);
-
-    auto closed = http_get(srv.port(), "/errors/closed");
-    BOOST_TEST(closed.status == 200);
-    BOOST_TEST(closed.body == "closing,closing_raises,closing_str");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -253,7 +253,10 @@ BOOST_AUTO_TEST_CASE(item8_thread_states_of_exited_h2_workers_are_deleted) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// ---------------------------------------------------------- items 3, 6, 7
+// ------------------------------------------------------------- items 3, 6
+// (Item 7, the statuses and Content-Lengths an app may give, and 204/304
+// without a body: unit tests in tests/unit/test_wsgi_start_response.cpp and
+// test_wsgi_response.cpp.)
 BOOST_AUTO_TEST_SUITE(hardening_responses)
 
 BOOST_AUTO_TEST_CASE(item3_file_wrapper_after_write_keeps_the_connection_in_sync) {
@@ -293,64 +296,6 @@ BOOST_AUTO_TEST_CASE(item6_trace_enable_off_applies_under_a_mount) {
             BOOST_TEST(!contains(r.body, "hello from"), r.body);
         }
     }
-}
-
-BOOST_AUTO_TEST_CASE(item7_interim_and_out_of_range_statuses_are_refused) {
-    HttpdServer srv(prefork_one_child(kApp));
-    srv.allow_log_error("PM00020: app /h=.* raised an exception for /h/status");
-    srv.allow_log_error("ValueError: status '(100 Continue|101 Switching Protocols|103 Early Hints|600 Odd)'");
-    srv.allow_traceback_lines();
-    srv.start();
-    const std::string pid = pid_of(srv.port());
-    for (const char* status : {"100%20Continue", "101%20Switching%20Protocols", "103%20Early%20Hints", "600%20Odd"}) {
-        BOOST_TEST_CONTEXT(status) {
-            // Exactly one response, a 500 (httpd closes the connection after
-            // it): before, the interim status line went out and the client
-            // took the body for the next response.
-            auto r = raw_request(srv.port(), std::string("GET /h/status?s=") + status +
-                                                 "&body=BODY HTTP/1.1\r\nHost: x\r\n\r\n");
-            BOOST_TEST(r.status == 500, r.head);
-            BOOST_TEST(!contains(r.body, "BODY"), r.body);
-            BOOST_TEST(!contains(r.body, "HTTP/1.1"), r.body);
-            BOOST_TEST(pid_of(srv.port()) == pid);
-        }
-    }
-    BOOST_TEST(srv.count_log("ValueError: status '100 Continue' is an interim \\(1xx\\) response") == 1u);
-}
-
-BOOST_AUTO_TEST_CASE(item7_no_content_and_not_modified_send_no_body) {
-    HttpdServer srv(prefork_one_child(kApp));
-    srv.start();
-    for (const char* status : {"304%20Not%20Modified", "204%20No%20Content"}) {
-        BOOST_TEST_CONTEXT(status) {
-            // A Content-Length (of the resource) and no body, then the same
-            // with a body the app should not have sent: both end cleanly and
-            // the connection stays in sync.
-            for (const char* body : {"", "0123456789"}) {
-                HttpConnection c(srv.port());
-                auto r = c.request(request("GET", std::string("/h/status?s=") + status + "&cl=10&body=" + body, true));
-                BOOST_TEST(r.status == std::stoi(std::string(status).substr(0, 3)));
-                BOOST_TEST(r.body.empty(), r.body);
-                BOOST_TEST(!r.connection_closed);
-                auto next = c.request(request("GET", "/h/hello", true));
-                BOOST_TEST(next.status == 200);
-                BOOST_TEST(next.body.rfind("hello from ", 0) == 0u, next.body);
-            }
-        }
-    }
-    BOOST_TEST(srv.count_log("PM00025") == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(item7_content_length_above_int64_is_refused) {
-    HttpdServer srv(prefork_one_child(kApp));
-    srv.allow_log_error("PM00020: app /h=.* raised an exception for /h/huge_cl");
-    srv.allow_log_error("ValueError: Content-Length '9223372036854775808' is larger than httpd can send");
-    srv.allow_traceback_lines();
-    srv.start();
-    auto r = raw_request(srv.port(), "GET /h/huge_cl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    BOOST_TEST(r.status == 500, r.head);
-    BOOST_TEST(!contains(r.head, "Content-Length: -1"), r.head);
-    BOOST_TEST(srv.count_log("is larger than httpd can send") == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
