@@ -11,7 +11,19 @@
 
 namespace pympm {
 
-struct AsgiContext {
+// The interned strings of scopes and messages, and b'': what checking a
+// message needs (asgi_messages.h), without an event loop.
+struct AsgiNames {
+    PyRef k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path, k_query_string, k_root_path,
+        k_headers, k_client, k_server, k_state, k_body, k_more_body, k_status, k_trailers, k_flush;
+    PyRef v_http, v_https, v_http_request, v_http_disconnect, v_response_start, v_response_body, v_1_0, v_1_1, v_2;
+    PyRef empty_bytes;
+
+    // GIL held; false with a Python exception set.
+    bool intern();
+};
+
+struct AsgiContext : AsgiNames {
     PyRef loop;
     PyRef call_soon_threadsafe; // loop.call_soon_threadsafe
     PyRef call_soon;            // loop.call_soon (on the loop thread)
@@ -22,11 +34,6 @@ struct AsgiContext {
     PyRef create_future;        // loop.create_future
     PyRef channel_type;
     PyRef asgi_version;         // {"version": "3.0", "spec_version": "2.3"}
-    // Scope keys and message keys and values.
-    PyRef k_type, k_asgi, k_http_version, k_method, k_scheme, k_path, k_raw_path, k_query_string, k_root_path,
-        k_headers, k_client, k_server, k_state, k_body, k_more_body, k_status, k_trailers, k_flush;
-    PyRef v_http, v_https, v_http_request, v_http_disconnect, v_response_start, v_response_body, v_1_0, v_1_1, v_2;
-    PyRef empty_bytes;
     PyRef disconnect_message; // {"type": "http.disconnect"}, one per child
 
     bool started() const { return static_cast<bool>(loop); }

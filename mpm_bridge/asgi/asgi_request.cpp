@@ -1,6 +1,6 @@
 #include "asgi/asgi_request.h"
 
-#include "request/response_head.h"
+#include "asgi/asgi_messages.h"
 
 #include <chrono>
 
@@ -11,16 +11,6 @@ namespace {
 using IoLock = RequestCore::IoLock;
 
 constexpr std::size_t kBodyChunk = 64 * 1024;
-
-// bytes-like -> its bytes, for header names and values.
-bool bytes_of(PyObject* o, std::string& out, const char* what) {
-    if (PyBytes_Check(o)) {
-        out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
-        return true;
-    }
-    return take_bytes(PyBytes_FromObject(o), out, PyExc_TypeError, "%s must be bytes, not %.100s", what,
-                      Py_TYPE(o)->tp_name);
-}
 
 } // namespace
 
@@ -300,23 +290,12 @@ PyObject* AsgiRequest::receive() {
 }
 
 PyObject* AsgiRequest::send(PyObject* message) {
-    if (!PyDict_Check(message)) {
-        PyErr_Format(PyExc_TypeError, "an ASGI message must be a dict, not %.100s", Py_TYPE(message)->tp_name);
-        return nullptr;
-    }
-    PyObject* type = PyDict_GetItemWithError(message, asgi_.k_type.get()); // borrowed
-    if (!type) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an ASGI message needs a 'type'");
-        return nullptr;
-    }
-    const bool is_start = PyUnicode_Check(type) && PyUnicode_Compare(type, asgi_.v_response_start.get()) == 0;
-    const bool is_body = !is_start && PyUnicode_Check(type) && PyUnicode_Compare(type, asgi_.v_response_body.get()) == 0;
-    if (!is_start && !is_body) {
-        PyErr_Format(PyExc_ValueError, "unknown ASGI message type %R for an HTTP request", type);
-        return nullptr;
-    }
+    const std::optional<AsgiSendType> type = asgi_send_type(asgi_, message);
+    if (!type) return nullptr;
+    const bool is_start = *type == AsgiSendType::response_start;
     if (completed_) {
-        PyErr_Format(PyExc_RuntimeError, "%S sent after the response was complete", type);
+        PyErr_Format(PyExc_RuntimeError, "%S sent after the response was complete",
+                     is_start ? asgi_.v_response_start.get() : asgi_.v_response_body.get());
         return nullptr;
     }
     if (disconnected_) {
@@ -328,50 +307,9 @@ PyObject* AsgiRequest::send(PyObject* message) {
             PyErr_SetString(PyExc_RuntimeError, "http.response.start sent twice");
             return nullptr;
         }
-        PyObject* status = PyDict_GetItemWithError(message, asgi_.k_status.get());
-        if (!status || !PyLong_Check(status)) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "http.response.start needs an integer 'status'");
-            return nullptr;
-        }
-        Event e{Event::Kind::start, PyRef(), {}, std::nullopt, PyRef(), false, PyRef()};
-        const long code = PyLong_AsLong(status);
-        if (code == -1 && PyErr_Occurred()) return nullptr;
-        e.head.status = static_cast<int>(code);
-        if (const char* problem = status_code_problem(e.head.status)) {
-            PyErr_Format(PyExc_ValueError, "status %ld %s", code, problem);
-            return nullptr;
-        }
-        PyObject* trailers = PyDict_GetItemWithError(message, asgi_.k_trailers.get());
-        if (trailers && PyObject_IsTrue(trailers) == 1) {
-            PyErr_SetString(PyExc_ValueError, "response trailers are not supported by mod_pympm");
-            return nullptr;
-        }
-        if (PyErr_Occurred()) return nullptr;
-        if (PyObject* headers = PyDict_GetItemWithError(message, asgi_.k_headers.get())) {
-            PyRef iter = PyRef::steal(PyObject_GetIter(headers));
-            if (!iter) return nullptr;
-            while (PyRef pair = PyRef::steal(PyIter_Next(iter.get()))) {
-                PyRef fast = PyRef::steal(PySequence_Fast(pair.get(), "each response header must be a pair"));
-                if (!fast) return nullptr;
-                if (PySequence_Fast_GET_SIZE(fast.get()) != 2) {
-                    PyErr_Format(PyExc_ValueError, "response header %R must be a [name, value] pair", pair.get());
-                    return nullptr;
-                }
-                std::string name, value;
-                if (!bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 0), name, "a header name") ||
-                    !bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 1), value, "a header value"))
-                    return nullptr;
-                if (auto problem = add_response_header(e.head, e.content_length, std::move(name), std::move(value),
-                                                       "an ASGI")) {
-                    PyErr_SetString(PyExc_ValueError, problem->c_str());
-                    return nullptr;
-                }
-            }
-            if (PyErr_Occurred()) return nullptr;
-        } else if (PyErr_Occurred()) {
-            return nullptr;
-        }
+        AsgiResponseStart start;
+        if (!parse_response_start(asgi_, message, start)) return nullptr;
+        Event e{Event::Kind::start, PyRef(), std::move(start.head), start.content_length, PyRef(), false, PyRef()};
         started_ = true;
         hold(std::move(e));
         Py_RETURN_NONE;
@@ -380,19 +318,9 @@ PyObject* AsgiRequest::send(PyObject* message) {
         PyErr_SetString(PyExc_RuntimeError, "http.response.body sent before http.response.start");
         return nullptr;
     }
-    Event e{Event::Kind::body, PyRef(), {}, std::nullopt, PyRef(), false, PyRef()};
-    PyObject* body = PyDict_GetItemWithError(message, asgi_.k_body.get());
-    if (body) {
-        e.body = PyBytes_Check(body) ? PyRef::borrow(body) : PyRef::steal(PyBytes_FromObject(body));
-        if (!e.body) return nullptr;
-    } else if (PyErr_Occurred()) {
-        return nullptr;
-    } else {
-        e.body = asgi_.empty_bytes;
-    }
-    PyObject* more = PyDict_GetItemWithError(message, asgi_.k_more_body.get());
-    if (!more && PyErr_Occurred()) return nullptr;
-    e.more_body = more && PyObject_IsTrue(more) == 1;
+    AsgiResponseBody part;
+    if (!parse_response_body(asgi_, message, part)) return nullptr;
+    Event e{Event::Kind::body, PyRef(), {}, std::nullopt, std::move(part.body), part.more_body, PyRef()};
     if (!e.more_body) {
         // The last part: the app goes on at once, the request thread ends
         // the response.
