@@ -125,6 +125,7 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
         MpmModel mpm = query_mpm(s);
         g_child_log = new ServerLogSink(s);
         g_control = new HttpdChildControl(mpm.threaded && mpm.name != "prefork");
+        g_control->track_connections();
         g_runtime = new PythonChild(std::move(settings), std::move(mpm), *g_child_log);
         g_runtime->set_status_board(status_board());
         g_runtime->set_control(g_control);
@@ -205,6 +206,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_map_to_storage(map_to_storage, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(health_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    register_leaving_hooks();
     register_status_hooks();
 }
 

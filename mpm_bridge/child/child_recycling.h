@@ -1,7 +1,7 @@
 // PyMaxRequests N [jitter] and PyMaxMemory: when a child should leave, and
 // telling it to, once. Leaving is httpd's own graceful child stop (the
-// module's ChildControl): requests in flight finish, the next ones go to
-// other children or a new one.
+// module's ChildControl): requests in flight finish, connections kept
+// alive are drained, the next requests go to other children or a new one.
 #pragma once
 
 #include "child/child_control.h"
@@ -27,7 +27,8 @@ public:
     // leaves after it. True if so: the response should not keep the
     // connection alive.
     bool count_request();
-    // After the request: leaves if count_request() decided so.
+    // Leaves if count_request() decided so: as soon as the response is
+    // ready (before it is sent), else after the request.
     void leave_if_due();
     // Leaves for `reason` (first call only); `why` goes to the log.
     void leave(LeaveReason reason, const std::string& why);

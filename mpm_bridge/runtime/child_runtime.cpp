@@ -243,7 +243,12 @@ void ChildRuntime::response_ready(void* owner, RequestIO& io) {
     auto* self = static_cast<ChildRuntime*>(owner);
     if (RequestScope::depth() != 1 || t_request_counted) return;
     t_request_counted = true;
-    if (self->recycling_.count_request()) io.end_keepalive();
+    if (!self->recycling_.count_request()) return;
+    io.end_keepalive();
+    // Leaves now, before this response ends: over HTTP/2 the GOAWAY then
+    // reaches the client ahead of this stream's end, so a client sending
+    // one request at a time opens its next stream on a new connection.
+    self->recycling_.leave_if_due();
 }
 
 void ChildRuntime::leave_board() {

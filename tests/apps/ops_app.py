@@ -58,6 +58,15 @@ def application(environ, start_response):
             spin_forever()
         start_response("200 OK", [("Content-Type", "text/plain")])
         return body()
+    if path == "/trickle":
+        # A response whose head goes out at once and whose end comes `ms`
+        # later (test_leaving: a child begins to leave meanwhile).
+        def pieces():
+            yield b"first piece from %d\n" % os.getpid()
+            time.sleep(int(q.get("ms", "1000")) / 1000)
+            yield b"last piece\n"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return pieces()
     if path == "/status":
         code = int(q.get("code", "200"))
         return _text(start_response, "status %d\n" % code, status="%d Status %d" % (code, code))
