@@ -3,6 +3,7 @@
 // mod_pympm (so these pass whatever state the module is in).
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_support.h"
 
 #include <boost/test/unit_test.hpp>
 
@@ -354,12 +355,6 @@ std::string asan_report(const std::string& frames) {
 const std::string httpd_frames = "    #0 0x55d0 in ap_queue_pop_something (/usr/sbin/apache2+0x8a1f0)\n"
                                  "    #1 0x7f20 in apr_pool_destroy (/lib/x86_64-linux-gnu/libapr-1.so.0+0x2a0b7)\n"
                                  "    #2 0x7f30 in start_thread nptl/pthread_create.c:442\n";
-
-boost::test_tools::assertion_result asan_build(boost::unit_test::test_unit_id) {
-    boost::test_tools::assertion_result r(sanitizer_enabled("address"));
-    r.message() << "needs an ASan build (-DPYMPM_SANITIZE=address,...)";
-    return r;
-}
 
 } // namespace
 

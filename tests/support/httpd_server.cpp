@@ -826,10 +826,10 @@ namespace {
 // or a source path under the project's module/ or mpm_bridge/ (symbolised
 // frames, UBSan's location line).
 bool has_project_frame(const std::string& text) {
-    static const std::string module_dir = source_dir() + "/module/";
-    static const std::string bridge_dir = source_dir() + "/mpm_bridge/";
-    return text.find("mod_pympm.so") != std::string::npos || text.find(module_dir) != std::string::npos ||
-           text.find(bridge_dir) != std::string::npos;
+    // A symbolised frame names its source file, absolute or (with
+    // CCACHE_BASEDIR) relative to the build tree; an unsymbolised one the .so.
+    static const std::regex project_source(R"([ /](module|mpm_bridge)/[A-Za-z0-9_/]+\.(cpp|h):[0-9])");
+    return text.find("mod_pympm.so") != std::string::npos || std::regex_search(text, project_source);
 }
 
 // UBSan's first line, "file:line:col: runtime error: ...", written raw (httpd's

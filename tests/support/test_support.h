@@ -7,6 +7,7 @@
 #include "httpd_server.h"
 
 #include <boost/property_tree/json_parser.hpp>
+#include <boost/test/unit_test.hpp>
 #include <boost/property_tree/ptree.hpp>
 
 #include <sys/types.h>
@@ -21,6 +22,21 @@
 namespace pympm_test {
 
 using StringMap = std::map<std::string, std::string>;
+
+// Preconditions (`* boost::unit_test::precondition(...)`) that ask the module
+// under test, not the test binary: one e2e binary runs against the plain and
+// the sanitized module (PYMPM_SANITIZE), so a compile-time check would lie.
+inline boost::test_tools::assertion_result asan_build(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result r(sanitizer_enabled("address"));
+    r.message() << "needs an ASan build of the module (PYMPM_SANITIZE=address,...)";
+    return r;
+}
+
+inline boost::test_tools::assertion_result no_asan_build(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result r(!sanitizer_enabled("address"));
+    r.message() << "not under ASan: its allocator reports and aborts instead of failing under RLIMIT_AS";
+    return r;
+}
 
 inline boost::property_tree::ptree parse_json(const std::string& text) {
     boost::property_tree::ptree tree;
