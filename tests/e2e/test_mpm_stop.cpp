@@ -121,7 +121,7 @@ HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
 
 // ========================================================= stop sequence
 
-BOOST_AUTO_TEST_SUITE(mpm_stop)
+BOOST_AUTO_TEST_SUITE(mpm_stop, * boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
     for (const Variant& v : variants(1)) {

@@ -375,7 +375,7 @@ BOOST_AUTO_TEST_CASE(max_memory_recycles_an_app_that_grows) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ----------------------------------------------------------- status page
-BOOST_AUTO_TEST_SUITE(ops_status)
+BOOST_AUTO_TEST_SUITE(ops_status, * boost::unit_test::label("slow"))
 
 std::string status_config() {
     return module_line("authz_host_module", "mod_authz_host.so") + module_line("status_module", "mod_status.so") +

@@ -445,7 +445,7 @@ void fuzz_config(const FuzzConfig& config) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(hardening_fuzz)
+BOOST_AUTO_TEST_SUITE(hardening_fuzz, * boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(prefork) {
     fuzz_config({"prefork", Mpm::prefork, "auto", 0, false, ""});
