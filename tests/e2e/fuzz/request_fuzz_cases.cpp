@@ -2,7 +2,7 @@
 
 #include "request_fuzz_routes.h"
 
-#include "h2_client.h"
+#include "raw_h2_connection.h"
 #include "http1_response_parser.h"
 
 #include <algorithm>

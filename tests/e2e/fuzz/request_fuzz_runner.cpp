@@ -1,6 +1,6 @@
 #include "request_fuzz_runner.h"
 
-#include "h2_client.h"
+#include "raw_h2_connection.h"
 #include "http1_response_parser.h"
 
 #include <sys/socket.h>
@@ -253,7 +253,7 @@ Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds ti
 
 // ------------------------------------------------------------------ HTTP/2
 
-void judge_stream(const H2Connection& conn, std::uint32_t id, const H2Call& call, bool strict, const std::string& label,
+void judge_stream(const RawH2Connection& conn, std::uint32_t id, const H2Call& call, bool strict, const std::string& label,
                   std::vector<std::string>& problems) {
     const H2Stream& s = conn.stream(id);
     const Expect& e = call.expect;
@@ -291,9 +291,9 @@ Outcome run_h2(const H2Case& k, std::uint16_t port, std::chrono::milliseconds ti
     Outcome out;
     out.requests = k.calls.size();
     const auto deadline = Clock::now() + timeout;
-    std::unique_ptr<H2Connection> conn;
+    std::unique_ptr<RawH2Connection> conn;
     try {
-        conn = std::make_unique<H2Connection>(port, deadline);
+        conn = std::make_unique<RawH2Connection>(port, deadline);
     } catch (const HttpError& e) {
         out.hang = Clock::now() >= deadline;
         out.problems.push_back(std::string(out.hang ? "HANG: " : "") + "h2c connection setup failed: " + e.what());

@@ -4,6 +4,8 @@
 // what the server sends. Errors in the server's encoding throw HpackError.
 #pragma once
 
+#include "h2_stream.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -15,7 +17,6 @@
 
 namespace pympm_test {
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class HpackError : public std::runtime_error {
 public:

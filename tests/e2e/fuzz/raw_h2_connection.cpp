@@ -1,4 +1,4 @@
-#include "h2_client.h"
+#include "raw_h2_connection.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,13 +44,7 @@ constexpr std::uint32_t kOurWindow = 1u << 30;
 
 } // namespace
 
-std::string H2Stream::header(const std::string& name) const {
-    for (const auto& [n, v] : headers)
-        if (n == name) return v;
-    return {};
-}
-
-H2Connection::H2Connection(std::uint16_t port, Clock::time_point deadline) : port_(port) {
+RawH2Connection::RawH2Connection(std::uint16_t port, Clock::time_point deadline) : port_(port) {
     fd_ = connect_loopback(port, deadline);
     local_port_ = local_port_of(fd_);
     std::string hello(h2::kPreface);
@@ -62,17 +56,17 @@ H2Connection::H2Connection(std::uint16_t port, Clock::time_point deadline) : por
                                 : "no SETTINGS from the server in time");
 }
 
-H2Connection::~H2Connection() {
+RawH2Connection::~RawH2Connection() {
     close();
 }
 
-void H2Connection::close() {
+void RawH2Connection::close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     closed_ = true;
 }
 
-void H2Connection::write_all(std::string_view bytes) {
+void RawH2Connection::write_all(std::string_view bytes) {
     sent_.append(bytes);
     if (fd_ < 0 || closed_) return; // the server is gone: what is lost is lost
     try {
@@ -82,26 +76,26 @@ void H2Connection::write_all(std::string_view bytes) {
     }
 }
 
-void H2Connection::send_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view payload) {
+void RawH2Connection::send_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view payload) {
     write_all(h2::frame(type, flags, stream, payload));
 }
 
-void H2Connection::send_raw(std::string_view bytes) {
+void RawH2Connection::send_raw(std::string_view bytes) {
     write_all(bytes);
 }
 
-void H2Connection::skip_stream_ids_to(std::uint32_t id) {
+void RawH2Connection::skip_stream_ids_to(std::uint32_t id) {
     for (; next_id_ < id; next_id_ += 2) {
         streams_[next_id_].id = next_id_;
         send_windows_[next_id_] = peer_initial_window_;
     }
 }
 
-void H2Connection::send_rst(std::uint32_t stream, std::uint32_t code) {
+void RawH2Connection::send_rst(std::uint32_t stream, std::uint32_t code) {
     send_frame(h2::RST_STREAM, 0, stream, h2::u32(code));
 }
 
-std::uint32_t H2Connection::open_raw(const HeaderList& fields, bool end_stream) {
+std::uint32_t RawH2Connection::open_raw(const HeaderList& fields, bool end_stream) {
     const std::uint32_t id = next_id_;
     next_id_ += 2;
     streams_[id].id = id;
@@ -122,7 +116,7 @@ std::uint32_t H2Connection::open_raw(const HeaderList& fields, bool end_stream) 
     return id;
 }
 
-std::uint32_t H2Connection::open(const std::string& method, const std::string& path, const HeaderList& extra,
+std::uint32_t RawH2Connection::open(const std::string& method, const std::string& path, const HeaderList& extra,
                                  bool end_stream) {
     HeaderList fields = {{":method", method},
                          {":scheme", "http"},
@@ -132,7 +126,7 @@ std::uint32_t H2Connection::open(const std::string& method, const std::string& p
     return open_raw(fields, end_stream);
 }
 
-void H2Connection::send_data(std::uint32_t stream, std::string_view data, bool end_stream, Clock::time_point deadline) {
+void RawH2Connection::send_data(std::uint32_t stream, std::string_view data, bool end_stream, Clock::time_point deadline) {
     do {
         std::int64_t window = std::min(conn_send_window_, send_windows_[stream]);
         if (!data.empty() && window <= 0) {
@@ -152,7 +146,7 @@ void H2Connection::send_data(std::uint32_t stream, std::string_view data, bool e
     } while (!data.empty() && !closed_);
 }
 
-bool H2Connection::read_some(Clock::time_point deadline) {
+bool RawH2Connection::read_some(Clock::time_point deadline) {
     if (closed_) return true;
     if (!wait_readable(fd_, deadline)) return false;
     char buf[65536];
@@ -169,7 +163,7 @@ bool H2Connection::read_some(Clock::time_point deadline) {
     }
 }
 
-bool H2Connection::pump_until(const std::function<bool()>& done, Clock::time_point deadline) {
+bool RawH2Connection::pump_until(const std::function<bool()>& done, Clock::time_point deadline) {
     for (;;) {
         handle_frames();
         if (done()) return true;
@@ -178,35 +172,35 @@ bool H2Connection::pump_until(const std::function<bool()>& done, Clock::time_poi
     }
 }
 
-bool H2Connection::finished(std::uint32_t stream) const {
+bool RawH2Connection::finished(std::uint32_t stream) const {
     auto it = streams_.find(stream);
     if (it != streams_.end() && (it->second.end_stream || it->second.reset)) return true;
     return closed_ || (goaway_ && stream > goaway_last_stream_);
 }
 
-bool H2Connection::wait_finished(const std::vector<std::uint32_t>& ids, Clock::time_point deadline) {
+bool RawH2Connection::wait_finished(const std::vector<std::uint32_t>& ids, Clock::time_point deadline) {
     return pump_until([&] { return std::all_of(ids.begin(), ids.end(), [&](auto id) { return finished(id); }); },
                       deadline);
 }
 
-bool H2Connection::ping(Clock::time_point deadline) {
+bool RawH2Connection::ping(Clock::time_point deadline) {
     const std::uint64_t want = ++pings_sent_;
     std::string payload = h2::u32(0x70696e67) + h2::u32(static_cast<std::uint32_t>(want));
     send_frame(h2::PING, 0, 0, payload);
     return pump_until([&] { return pings_acked_ >= want; }, deadline) && pings_acked_ >= want;
 }
 
-const H2Stream& H2Connection::stream(std::uint32_t id) const {
+const H2Stream& RawH2Connection::stream(std::uint32_t id) const {
     static const H2Stream none;
     auto it = streams_.find(id);
     return it == streams_.end() ? none : it->second;
 }
 
-void H2Connection::violation(std::string what) {
+void RawH2Connection::violation(std::string what) {
     violations_.push_back(std::move(what));
 }
 
-void H2Connection::handle_frames() {
+void RawH2Connection::handle_frames() {
     while (in_.size() >= 9) {
         const std::size_t len = static_cast<std::size_t>(static_cast<std::uint8_t>(in_[0])) << 16 |
                                 static_cast<std::size_t>(static_cast<std::uint8_t>(in_[1])) << 8 |
@@ -231,7 +225,7 @@ void H2Connection::handle_frames() {
     }
 }
 
-void H2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view p) {
+void RawH2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view p) {
     auto known = [&](const char* what) -> H2Stream* {
         auto it = streams_.find(stream);
         if (stream == 0 || it == streams_.end()) {
@@ -335,7 +329,7 @@ void H2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_t s
     }
 }
 
-void H2Connection::header_block_done(std::uint32_t stream, bool end_stream) {
+void RawH2Connection::header_block_done(std::uint32_t stream, bool end_stream) {
     H2Stream& s = streams_[stream];
     HeaderList fields;
     try {

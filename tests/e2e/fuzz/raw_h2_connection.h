@@ -1,4 +1,6 @@
-// A small HTTP/2 client for the end-to-end tests: cleartext with prior
+// The request fuzzer's HTTP/2 client, built from hand-made frames because it
+// must send what a library refuses to (tests that need only well-formed h2
+// traffic use H2Session, over libnghttp2: h2_session.h). Cleartext with prior
 // knowledge (h2c, RFC 9113 section 3.3) on 127.0.0.1. It sends the
 // connection preface and SETTINGS, requests as HEADERS (HPACK literals, see
 // hpack.h) and DATA with send-side flow control, and RST_STREAM,
@@ -12,6 +14,7 @@
 // recorded in violations(), not thrown: a test decides what is a failure.
 #pragma once
 
+#include "h2_stream.h"
 #include "hpack.h"
 #include "http_client.h"
 
@@ -44,28 +47,14 @@ std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, s
 std::string u32(std::uint32_t v); // big-endian
 } // namespace h2
 
-struct H2Stream {
-    std::uint32_t id = 0;
-    int status = 0;                  // :status of the final response, 0 until it arrives
-    std::vector<int> interim;        // 1xx statuses before it
-    HeaderList headers;              // the final response's fields (pseudo-headers included)
-    HeaderList trailers;
-    std::string body;
-    bool end_stream = false;         // the server ended the stream
-    bool reset = false;              // RST_STREAM from the server
-    std::uint32_t reset_code = 0;
-    // First value of a field (lower-case name) of the final response, or "".
-    std::string header(const std::string& name) const;
-};
-
-class H2Connection {
+class RawH2Connection {
 public:
     // Connects, sends the preface and our SETTINGS (no push, large windows)
     // and waits for the server's SETTINGS. Throws HttpError on failure.
-    H2Connection(std::uint16_t port, Clock::time_point deadline);
-    ~H2Connection();
-    H2Connection(const H2Connection&) = delete;
-    H2Connection& operator=(const H2Connection&) = delete;
+    RawH2Connection(std::uint16_t port, Clock::time_point deadline);
+    ~RawH2Connection();
+    RawH2Connection(const RawH2Connection&) = delete;
+    RawH2Connection& operator=(const RawH2Connection&) = delete;
 
     // A request's HEADERS on a new stream: :method, :scheme http, :path,
     // :authority, then `extra` (lower-case names). Returns the stream id.
