@@ -21,9 +21,12 @@
 #include <http_request.h>
 #include <apr_strings.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <strings.h>
 #include <memory>
+#include <unistd.h>
 
 using namespace pympm;
 using namespace pympm::httpd;
@@ -116,10 +119,27 @@ apr_status_t child_exit(void*) {
     return APR_SUCCESS;
 }
 
+// httpd points fd 2 of its processes at the main server's error log (unless
+// the log is syslog); fd 1 of a child is whatever httpd was started with
+// (/dev/null once it daemonised). A child that runs Python points fd 1 at the
+// error log too: sys.stdout.fileno() is 1, and what subprocesses, C
+// extensions and os.write(1, ...) print must land in the log, as fd 2's does.
+void route_stdout_to_error_log(server_rec* s) {
+    if (!s->error_log) return;
+    apr_os_file_t fd = -1;
+    if (apr_os_file_get(&fd, s->error_log) != APR_SUCCESS || fd < 0 || fd == STDOUT_FILENO) return;
+    std::fflush(stdout);
+    if (::dup2(fd, STDOUT_FILENO) < 0)
+        ap_log_error(
+            APLOG_MARK, APLOG_WARNING, errno, s,
+            PYMPM_APLOGNO(00130) "could not point descriptor 1 at the error log: what the app writes to it is lost");
+}
+
 void child_init(apr_pool_t* pchild, server_rec* s) {
     try {
         ChildSettings settings = collect_child_settings(s);
         if (settings.mounts.empty()) return; // nothing mounted: Python never starts
+        route_stdout_to_error_log(s);
         int generation = 0;
         ap_mpm_query(AP_MPMQ_GENERATION, &generation);
         MpmModel mpm = query_mpm(s);

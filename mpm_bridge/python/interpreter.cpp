@@ -188,12 +188,17 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     out.request_timeout = get("RequestTimeout");
     out.thread_stack = get("_thread_stack");
     out.child_info = get("_child_info");
-    PyRef log_stream = get("LogStream");
+    PyRef log_stream = get("_log_stream");
 
-    // sys.stdout at notice, sys.stderr and wsgi.errors at error (as mod_wsgi).
-    PyRef out_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 5, "<stdout>"));
-    PyRef err_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "<stderr>"));
-    out.errors_stream = PyRef::steal(PyObject_CallFunction(log_stream.get(), "is", 3, "wsgi.errors"));
+    // sys.stdout at notice, sys.stderr and wsgi.errors at error (mod_wsgi: all at error);
+    // their fileno() is the descriptor the module points at the error log.
+    auto make_stream = [&](LogLevel level, const char* name, int fd) {
+        if (!log_stream) return PyRef();
+        return PyRef::steal(PyObject_CallFunction(log_stream.get(), "isi", static_cast<int>(level), name, fd));
+    };
+    PyRef out_stream = make_stream(LogLevel::notice, "<stdout>", STDOUT_FILENO);
+    PyRef err_stream = make_stream(LogLevel::error, "<stderr>", STDERR_FILENO);
+    out.errors_stream = make_stream(LogLevel::error, "wsgi.errors", STDERR_FILENO);
     if (!out_stream || !err_stream || !out.errors_stream || !out.load_app || !out.shutdown || !out.request_timeout ||
         !out.thread_stack) {
         error = "the pympm bootstrap is incomplete";

@@ -85,14 +85,20 @@ def child_info():
     return info
 
 
-class LogStream(io.TextIOBase):
-    """A text stream writing whole lines to httpd's error log."""
+class _LogWriter(io.BufferedIOBase):
+    """The binary stream under sys.stdout, sys.stderr and wsgi.errors: each
+    line written becomes one entry of httpd's error log ("PM00040: line");
+    flush() sends an unfinished line as it is. fileno() is the process's
+    descriptor of the same name (1 or 2), which the module points at httpd's
+    error log: what writes to it directly (faulthandler, subprocesses, C
+    code) lands there too, unformatted."""
 
-    def __init__(self, level, name):
+    def __init__(self, level, name, fd):
         super().__init__()
         self._level = level
         self._name = name
-        self._pending = ""
+        self._fd = fd
+        self._pending = b""
         self._lock = threading.Lock()
 
     @property
@@ -100,12 +106,8 @@ class LogStream(io.TextIOBase):
         return self._name
 
     @property
-    def encoding(self):
-        return "utf-8"
-
-    @property
-    def errors(self):
-        return "backslashreplace"
+    def mode(self):
+        return "wb"
 
     def writable(self):
         return True
@@ -113,26 +115,54 @@ class LogStream(io.TextIOBase):
     def isatty(self):
         return False
 
-    def write(self, s):
-        if not isinstance(s, str):
-            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        with self._lock:
-            data = self._pending + s
-            lines = data.split("\n")
-            self._pending = lines.pop()
-        for line in lines:
-            _pympm.log(self._level, "PM00040: " + line)
-        return len(s)
+    def fileno(self):
+        return self._fd
 
-    def writelines(self, lines):
+    # An unfinished line is held up to this size: httpd cuts an entry at
+    # about 8 KiB anyway, and a stream never written a newline must not grow.
+    _MAX_PENDING = 8192
+
+    def write(self, b):
+        if isinstance(b, str):
+            raise TypeError("a bytes-like object is required, not 'str'")
+        data = memoryview(b).tobytes()
+        with self._lock:
+            lines = (self._pending + data).split(b"\n")
+            pending = lines.pop()
+            while len(pending) > self._MAX_PENDING:
+                lines.append(pending[: self._MAX_PENDING])
+                pending = pending[self._MAX_PENDING :]
+            self._pending = pending
         for line in lines:
-            self.write(line)
+            _pympm.log(self._level, b"PM00040: " + line)
+        return len(data)
 
     def flush(self):
         with self._lock:
-            data, self._pending = self._pending, ""
+            data, self._pending = self._pending, b""
         if data:
-            _pympm.log(self._level, "PM00040: " + data)
+            _pympm.log(self._level, b"PM00040: " + data)
+
+    def close(self):
+        # The error log is httpd's: closing a stream (wsgi.errors is shared by
+        # every request) sends what is pending and leaves it usable.
+        self.flush()
+
+
+def _log_stream(level, name, fd):
+    """A text stream into httpd's error log at `level`, like python3's
+    sys.stdout: a TextIOWrapper over a binary stream, so .buffer, .encoding
+    and the rest are there. Line buffered and written through: each complete
+    line is logged as soon as it is written."""
+    stream = io.TextIOWrapper(
+        _LogWriter(level, name, fd),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+        write_through=True,
+    )
+    stream.mode = "w"
+    return stream
 
 
 class FileWrapper:
