@@ -95,7 +95,15 @@ const ProcessEnvironment& process_environment() {
 
 // A request header CGI treats specially, or none. Most headers are not
 // compared at all: their length rules them out.
-enum class SpecialHeader { none, content_type, content_length, proxy, authorization, proxy_authorization };
+enum class SpecialHeader {
+    none,
+    content_type,
+    content_length,
+    transfer_encoding,
+    proxy,
+    authorization,
+    proxy_authorization
+};
 
 SpecialHeader special_header(const char* key) {
     switch (std::strlen(key)) {
@@ -103,6 +111,7 @@ SpecialHeader special_header(const char* key) {
     case 12: return !strcasecmp(key, "Content-Type") ? SpecialHeader::content_type : SpecialHeader::none;
     case 13: return !strcasecmp(key, "Authorization") ? SpecialHeader::authorization : SpecialHeader::none;
     case 14: return !strcasecmp(key, "Content-Length") ? SpecialHeader::content_length : SpecialHeader::none;
+    case 17: return !strcasecmp(key, "Transfer-Encoding") ? SpecialHeader::transfer_encoding : SpecialHeader::none;
     case 19:
         return !strcasecmp(key, "Proxy-Authorization") ? SpecialHeader::proxy_authorization : SpecialHeader::none;
     default: return SpecialHeader::none;
@@ -139,6 +148,11 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
         switch (special_header(key)) {
         case SpecialHeader::content_type: out.set(CgiKey::k_CONTENT_TYPE, he[i].val); break;
         case SpecialHeader::content_length: out.set(CgiKey::k_CONTENT_LENGTH, he[i].val); break;
+        case SpecialHeader::transfer_encoding:
+            // httpd has taken the chunked coding off (it refuses any other):
+            // wsgi.input is the body itself, read to its end. An app told
+            // "chunked" would de-chunk it a second time (dulwich.web does).
+            break;
         case SpecialHeader::proxy: break; // httpoxy: HTTP_PROXY configures HTTP clients
         case SpecialHeader::authorization:
             // CGI hides it (unless CGIPassAuth On); an app mounted with

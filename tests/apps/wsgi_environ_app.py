@@ -1,7 +1,8 @@
 """The environ as a flat JSON object for the environ tests: str values as they
 are (ASCII-escaped), others as repr(); plus the PEP 3333 checks the test
 cannot do from outside: every CGI value is a native string (str that encodes
-to latin-1), and PATH_INFO/SCRIPT_NAME as their latin-1 bytes in hex."""
+to latin-1), PATH_INFO/SCRIPT_NAME as their latin-1 bytes in hex, and the
+request body."""
 import json
 
 
@@ -23,6 +24,9 @@ def application(environ, start_response):
     out["pympm.PATH_INFO_HEX"] = environ.get("PATH_INFO", "").encode("latin-1").hex()
     out["pympm.SCRIPT_NAME_HEX"] = environ.get("SCRIPT_NAME", "").encode("latin-1").hex()
     out["pympm.input_terminated"] = repr(environ.get("wsgi.input_terminated"))
+    # Read to its end, as wsgi.input_terminated allows (no CONTENT_LENGTH for
+    # a chunked body).
+    out["pympm.body"] = environ["wsgi.input"].read().decode("latin-1")
     payload = json.dumps(out, sort_keys=True).encode("ascii")
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     return [payload]

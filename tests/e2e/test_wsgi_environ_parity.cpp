@@ -141,4 +141,35 @@ BOOST_AUTO_TEST_CASE(cgi_variables_are_mod_wsgis) {
     BOOST_TEST_CONTEXT("HTTP/1.0 without Host") { compare(raw_env(wsgi), raw_env(pympm)); }
 }
 
+// A chunked body, which mod_wsgi accepts with WSGIChunkedRequest On: both
+// de-chunk it, give no CONTENT_LENGTH and set wsgi.input_terminated; mod_wsgi
+// passes HTTP_TRANSFER_ENCODING, mod_pympm leaves it out (docs/wsgi.md: an
+// app told "chunked" would de-chunk the body a second time).
+BOOST_AUTO_TEST_CASE(a_chunked_body_is_mod_wsgis_without_transfer_encoding) {
+    HttpdServer wsgi(mod_wsgi_server());
+    const std::string load = "LoadModule wsgi_module " + httpd_modules_dir() + "/mod_wsgi.so\n";
+    wsgi.options().extra_config = load + "WSGIChunkedRequest On\nWSGIScriptAlias /env @APPS@/wsgi_environ_app.py\n";
+    HttpdServer pympm(prefork_one_child("PyApp /env @APPS@/wsgi_environ_app.py\n"));
+    wsgi.start();
+    pympm.start();
+    HttpRequest req;
+    req.method = "POST";
+    req.target = "/env/upload";
+    req.headers = {{"Content-Type", "application/octet-stream"}};
+    req.chunks = {"first chunk, ", "second chunk"};
+    auto a = parse_flat_json(http_request(wsgi.port(), req).body);
+    auto b = parse_flat_json(http_request(pympm.port(), req).body);
+    BOOST_TEST(at(a, "HTTP_TRANSFER_ENCODING") == "chunked");
+    BOOST_TEST(b.count("HTTP_TRANSFER_ENCODING") == 0u);
+    BOOST_TEST(a.count("CONTENT_LENGTH") == 0u);
+    BOOST_TEST(b.count("CONTENT_LENGTH") == 0u);
+    BOOST_TEST(at(a, "pympm.input_terminated") == "True");
+    BOOST_TEST(at(b, "pympm.input_terminated") == "True");
+    BOOST_TEST(at(a, "pympm.body") == "first chunk, second chunk");
+    BOOST_TEST(at(b, "pympm.body") == "first chunk, second chunk");
+    auto want = cgi_part(a, wsgi);
+    want.erase("HTTP_TRANSFER_ENCODING");
+    BOOST_TEST((cgi_part(b, pympm) == want), "the other CGI variables are mod_wsgi's");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
