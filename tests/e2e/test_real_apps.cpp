@@ -4,8 +4,8 @@
 // clone and a chunked git push. Each under prefork and event.
 //
 // Under the harness the children run as nobody when the tests run as root:
-// the repositories in the server root are made writable by everyone, and the
-// clients get a HOME of their own (the test's HOME has the tester's config).
+// the repositories in the server root are made writable by everyone. Neither
+// the clients nor the server read the tester's ~/.hgrc or ~/.gitconfig.
 #include "http_client.h"
 #include "httpd_server.h"
 #include "test_mpm_common.h"
@@ -13,6 +13,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -24,8 +25,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What keeps hg, git and the apps from the tester's configuration: a HOME
+// of their own, no hgrc but the repository's, no system or global git config.
+std::vector<std::string> isolated_environment(const std::string& home) {
+    return {"HOME=" + home, "XDG_CONFIG_HOME=" + home + "/.config", "LANG=C.UTF-8", "HGRCPATH=", "HGPLAIN=1",
+            "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"};
+}
+
+// httpd (and so hgweb and dulwich) runs with the test's environment but for
+// isolated_environment(), with a HOME that does not exist.
 std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
-    return {{"prefork", prefork_children(2, config)}, {"event", threaded_one_child(Mpm::event, 8, config)}};
+    std::vector<std::pair<std::string, HttpdOptions>> out = {
+        {"prefork", prefork_children(2, config)}, {"event", threaded_one_child(Mpm::event, 8, config)}};
+    for (auto& [name, options] : out) options.environment = isolated_environment("/nonexistent");
+    return out;
 }
 
 // Incompressible bytes: the pushes carry as much as the file is large.
@@ -59,13 +72,14 @@ struct Client {
 
     explicit Client(const HttpdServer& srv) : home(srv.root() + "/client-home") {
         fs::create_directories(home);
-        env = {"/usr/bin/env", "HOME=" + home, "XDG_CONFIG_HOME=" + home + "/.config", "LANG=C.UTF-8",
-               // Mercurial: no hgrc but the repository's, no localisation.
-               "HGRCPATH=", "HGPLAIN=1", "HGUSER=pympm test <pympm@example.invalid>",
-               // git: no /etc/gitconfig, a fixed identity.
-               "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_AUTHOR_NAME=pympm test",
+        // Nothing of the tester's environment but PATH (no GIT_DIR of a hook,
+        // no GIT_CONFIG_PARAMETERS, no EMAIL), and a fixed identity.
+        const char* path = std::getenv("PATH");
+        env = {"/usr/bin/env", "-i", std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "GIT_TERMINAL_PROMPT=0",
+               "HGUSER=pympm test <pympm@example.invalid>", "GIT_AUTHOR_NAME=pympm test",
                "GIT_AUTHOR_EMAIL=pympm@example.invalid", "GIT_COMMITTER_NAME=pympm test",
                "GIT_COMMITTER_EMAIL=pympm@example.invalid"};
+        for (auto& var : isolated_environment(home)) env.push_back(var);
     }
 
     CommandResult run(std::vector<std::string> args, std::vector<std::string> extra_env = {}) const {
@@ -87,7 +101,7 @@ std::string tail_of(const std::string& text) { return text.substr(text.size() > 
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(real_apps)
+BOOST_AUTO_TEST_SUITE(real_apps, * boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(hgweb_serves_hg_clone_push_and_pull) {
     for (auto& [name, options] : prefork_and_event("PyApp /hg @APPS@/real_apps/hgweb.wsgi\n")) {

@@ -342,6 +342,17 @@ CommandResult run_process(const std::vector<std::string>& args, std::chrono::sec
     return result;
 }
 
+// `env` with the NAME=value pairs of `overrides` put in place of (or beside)
+// its own.
+std::vector<std::string> overlaid(std::vector<std::string> env, const std::vector<std::string>& overrides) {
+    for (const auto& var : overrides) {
+        const std::string name = var.substr(0, var.find('=') + 1);
+        std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
+        env.push_back(var);
+    }
+    return env;
+}
+
 } // namespace
 
 CommandResult run_command(const std::vector<std::string>& args, std::chrono::seconds timeout) {
@@ -550,7 +561,7 @@ void HttpdServer::start() {
         std::size_t mark = log_mark();
         std::size_t out_mark = read_file(out_path).size();
         pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path,
-                             httpd_environment(sanitizer_log_dir()));
+                             overlaid(httpd_environment(sanitizer_log_dir()), opts_.environment));
         started_once_ = true;
         auto deadline = Clock::now() + opts_.start_timeout;
         bool retry = false;
@@ -593,7 +604,7 @@ CommandResult HttpdServer::start_expect_failure() {
     const std::string out_path = root_ + "/logs/httpd.out";
     std::size_t out_mark = read_file(out_path).size();
     pid_ = spawn_process({httpd_binary(), "-d", root_, "-f", conf_path(), "-DFOREGROUND"}, out_path,
-                         httpd_environment(sanitizer_log_dir()));
+                         overlaid(httpd_environment(sanitizer_log_dir()), opts_.environment));
     started_once_ = true;
     CommandResult result;
     auto rc = wait_exit(pid_, opts_.start_timeout);
@@ -614,7 +625,7 @@ CommandResult HttpdServer::config_test() {
         port_ = opts_.port ? opts_.port : pick_port({opts_.listen_address});
     write_config();
     CommandResult r = run_process({httpd_binary(), "-t", "-d", root_, "-f", conf_path()}, std::chrono::seconds(60),
-                                  httpd_environment(sanitizer_log_dir()));
+                                  overlaid(httpd_environment(sanitizer_log_dir()), opts_.environment));
     // httpd's stderr, as for start(): the teardown scan finds UBSan reports there.
     std::ofstream(root_ + "/logs/httpd.out", std::ios::app) << r.output;
     r.error_log = error_log();

@@ -68,6 +68,9 @@ struct HttpdOptions {
     // not only mod_pympm's: for servers whose whole log the test accounts for
     // (allow the expected ones with allow_log_error/allow_client_errors).
     bool scan_all_modules = false;
+    // NAME=value pairs httpd (and so the apps) runs with, over the test's own
+    // environment: to keep an app from the tester's ~/.hgrc, ~/.gitconfig, ...
+    std::vector<std::string> environment;
 };
 
 // One sanitizer report found under a server root.
