@@ -5,7 +5,7 @@
 // state.
 #include "asgi/asgi_request.h"
 
-#include <cctype>
+#include <string>
 
 namespace pympm {
 
@@ -61,13 +61,17 @@ PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
         return PyRef();
     PyRef headers = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(line.headers.size())));
     if (!headers) return PyRef();
+    // Names are lower-cased here, before their bytes objects exist: CPython
+    // hands out one shared object for every 1-byte (and every empty) bytes,
+    // so writing into a new one could change b"X" for the whole child.
+    std::string lower;
     for (std::size_t i = 0; i < line.headers.size(); ++i) {
         const auto& [name, value] = line.headers[i];
-        PyObject* n = bytes_of(name);
+        lower.assign(name);
+        for (char& c : lower)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a'); // ASCII tokens; no locale
+        PyObject* n = bytes_of(lower);
         if (!n) return PyRef();
-        // Lower-cased in place: the object is ours alone until it is stored.
-        char* p = PyBytes_AS_STRING(n);
-        for (std::size_t k = 0; k < name.size(); ++k) p[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(p[k])));
         PyObject* pair = Py_BuildValue("(NN)", n, bytes_of(value));
         if (!pair) return PyRef();
         PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);

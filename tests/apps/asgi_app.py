@@ -79,6 +79,20 @@ async def app(scope, receive, send):
         shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
         shown["state"] = scope.get("state")
         return await text(send, json.dumps(shown), ctype=b"application/json")
+    if path == "/one_byte_objects":
+        # CPython shares one object per 1-byte bytes value: the byte values
+        # they no longer hold, after this request's scope was built. Also
+        # the header names as the scope gives them.
+        wrong = [c for c in range(256) if bytes([c])[0] != c]
+        names = [n.decode("latin-1") for n, _ in scope["headers"]]
+        shown = {
+            "wrong": wrong,
+            "bytes_88": bytes([88]).decode("latin-1"),
+            "names": names,
+            "raw_path": scope["raw_path"].decode("latin-1"),
+            "query_string": scope["query_string"].decode("latin-1"),
+        }
+        return await text(send, json.dumps(shown), ctype=b"application/json")
     if path == "/echo":
         body, events = await read_body(receive)
         if body is None:

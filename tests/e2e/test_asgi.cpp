@@ -98,6 +98,39 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
     }
 }
 
+// CPython hands out one shared object for every 1-byte bytes value. Header
+// names were lower-cased in place after PyBytes_FromStringAndSize, so one
+// request with `X: 1` turned bytes([88]) into b"x" for every app of the
+// child, until it exited. Names of 1 and 2 bytes, a 1-byte query string.
+BOOST_AUTO_TEST_CASE(one_letter_header_names_leave_cpythons_shared_bytes_alone) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            HttpConnection c(srv.port());
+            for (int i = 0; i < 2; ++i) {
+                BOOST_TEST_CONTEXT("request " << i) {
+                    HttpRequest req;
+                    req.target = "/a/one_byte_objects?q";
+                    req.keep_alive = true;
+                    req.headers = {{"X", "1"}, {"Ab", "1"}, {"Q", "2"}};
+                    auto r = c.request(req);
+                    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                    auto s = parse_json(r.body);
+                    BOOST_TEST(s.get<std::string>("bytes_88") == "X");
+                    BOOST_TEST(s.get_child("wrong").empty(), "1-byte bytes objects changed: " << r.body);
+                    std::set<std::string> names;
+                    for (auto& [k, v] : s.get_child("names")) names.insert(v.get_value<std::string>());
+                    for (const char* n : {"x", "ab", "q"}) BOOST_TEST(names.count(n) == 1u, n << " in " << r.body);
+                    BOOST_TEST(s.get<std::string>("query_string") == "q");
+                    BOOST_TEST(s.get<std::string>("raw_path") == "/a/one_byte_objects");
+                }
+            }
+            BOOST_TEST(srv.child_pids().size() == 1u, "one child served both");
+        }
+    }
+}
+
 // Credentials of a request httpd authenticated itself stay with httpd, as
 // for WSGI.
 BOOST_AUTO_TEST_CASE(httpd_authenticated_requests_keep_their_credentials) {
