@@ -44,13 +44,18 @@ bool ChildRecycling::count_request() {
     }
     if (reason == LeaveReason::none) return false;
     std::uint32_t none = 0;
-    if (due_.compare_exchange_strong(none, static_cast<std::uint32_t>(reason))) due_why_ = why;
+    if (due_.compare_exchange_strong(none, kDeciding)) {
+        due_why_ = std::move(why);
+        due_.store(static_cast<std::uint32_t>(reason), std::memory_order_release);
+    }
     return true;
 }
 
 void ChildRecycling::leave_if_due() {
-    const std::uint32_t due = due_.load();
-    if (due && !leaving()) leave(static_cast<LeaveReason>(due), due_why_);
+    // While another thread is still deciding, that thread leaves after its
+    // own request.
+    const std::uint32_t due = due_.load(std::memory_order_acquire);
+    if (due && due != kDeciding && !leaving()) leave(static_cast<LeaveReason>(due), due_why_);
 }
 
 void ChildRecycling::leave(LeaveReason reason, const std::string& why) {

@@ -47,8 +47,12 @@ private:
     std::uint64_t limit_ = 0; // 0: none
     std::atomic<std::uint64_t> served_{0};
     std::atomic<std::uint32_t> reason_{0};
-    std::atomic<std::uint32_t> due_{0}; // decided, not yet acted on
-    std::string due_why_;               // written once, by the thread that set due_
+    // Decided, not yet acted on: 0, kDeciding while the thread that decided
+    // writes due_why_, then the LeaveReason (released once due_why_ is
+    // written: a thread that acquires a reason may read it).
+    static constexpr std::uint32_t kDeciding = 0xFFFFFFFFu;
+    std::atomic<std::uint32_t> due_{0};
+    std::string due_why_; // written once, by the thread that moved due_ off 0
 };
 
 } // namespace pympm
