@@ -432,13 +432,32 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         const auto admitted = std::chrono::steady_clock::now();
         if (gated) metrics_.wait_ends(scope.waited(), admitted - arrived);
         if (!scope.outermost()) return serve(app, io).status;
+        // From here, the request's end is accounted on every way out, a C++
+        // exception included (then as the 500 answered below): else in_app
+        // stays one too high, the recycling count misses the request and
+        // the timeout watchdog keeps watching it. Runs before `scope` gives
+        // the GIL back.
         metrics_.app_begins();
-        timeouts_.request_begins(io, app.name, admitted);
-        auto [status, raised, app_status] = serve(app, io);
-        timeouts_.request_ends();
-        account(io, admitted, status ? status : app_status, raised);
+        Served served{500, false, 0};
+        {
+            struct RequestEnds {
+                ChildRuntime& rt;
+                RequestIO& io;
+                std::chrono::steady_clock::time_point admitted;
+                const Served& s;
+                ~RequestEnds() {
+                    rt.timeouts_.request_ends();
+                    try {
+                        rt.account(io, admitted, s.status ? s.status : s.app_status, s.raised);
+                    } catch (...) {
+                    }
+                }
+            } ends{*this, io, admitted, served};
+            timeouts_.request_begins(io, app.name, admitted);
+            served = serve(app, io);
+        }
         if (!model_.enable_threads) warn_about_app_threads();
-        return status;
+        return served.status;
     } catch (const std::exception& e) {
         io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " +
                                     std::string(io.uri()) + ": " + e.what());
