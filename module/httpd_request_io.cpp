@@ -129,8 +129,7 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     const bool pass_auth = core && core->cgi_pass_auth == AP_CGI_PASS_AUTH_ON;
 
     // Variables httpd and its modules set (SetEnv, mod_ssl, mod_rewrite E=,
-    // REDIRECT_*). PATH_TRANSLATED is never given (a URL under a mount is
-    // not a file); SCRIPT_FILENAME only for a script mount.
+    // REDIRECT_*); SCRIPT_FILENAME only for a script mount.
     const bool script = mount_.target.kind == AppTarget::Kind::script;
     const apr_array_header_t* vars = apr_table_elts(r->subprocess_env);
     const auto* ve = reinterpret_cast<const apr_table_entry_t*>(vars->elts);
@@ -138,8 +137,7 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     const auto* he = reinterpret_cast<const apr_table_entry_t*>(hdrs->elts);
     for (int i = 0; i < vars->nelts; ++i) {
         if (!ve[i].key || !ve[i].val) continue;
-        if (!std::strcmp(ve[i].key, "PATH_TRANSLATED") || (!script && !std::strcmp(ve[i].key, "SCRIPT_FILENAME")))
-            continue;
+        if (!script && !std::strcmp(ve[i].key, "SCRIPT_FILENAME")) continue;
         out.add(ve[i].key, ve[i].val, false);
     }
     for (int i = 0; i < hdrs->nelts; ++i) {
@@ -228,6 +226,7 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     // The WSGI split of the path at the mount.
     out.set(CgiKey::k_SCRIPT_NAME, std::string_view(r->uri, script_name_len_));
     out.set(CgiKey::k_PATH_INFO, r->uri + script_name_len_);
+    out.set(CgiKey::k_PATH_TRANSLATED, path_translated_);
 }
 
 void HttpdRequestIO::request_line(RequestLine& out) {

@@ -17,6 +17,10 @@ class HttpdRequestIO final : public RequestIO {
 public:
     HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len);
 
+    // CGI's PATH_TRANSLATED for the environ (null: none), found by the
+    // handler before the request waits for its slot.
+    void set_path_translated(const char* value) { path_translated_ = value; }
+
     void cgi_environ(CgiEnviron& out) override;
     bool is_https() const override;
     void request_line(RequestLine& out) override;
@@ -45,6 +49,7 @@ private:
     request_rec* r_;
     const MountEntry& mount_;
     std::size_t script_name_len_;
+    const char* path_translated_ = nullptr;
     apr_bucket_brigade* out_ = nullptr;
     apr_bucket_brigade* in_ = nullptr;
     bool in_eos_ = false;

@@ -188,6 +188,29 @@ int map_to_storage(request_rec* r) {
     return ap_get_module_config(r->request_config, &pympm_module) ? OK : DECLINED;
 }
 
+// CGI's PATH_TRANSLATED, as ap_add_cgi_vars finds it: PATH_INFO looked up
+// as a URL (re-escaped: the URI was unescaped before it was split). Only
+// for a PATH_INFO: the lookup is a whole subrequest (translate, storage,
+// access checks), which may run other modules' blocking hooks, so it is made
+// here, before the request waits for its slot and takes the GIL. A URL of a
+// mount is its script and the path below the mount, as mod_wsgi's lookup
+// gives for a WSGIScriptAlias; a module mount has no file, hence none.
+const char* path_translated(request_rec* r, const RequestMatch& match) {
+    const char* path_info = r->uri + match.script_name_len;
+    if (!*path_info) return nullptr;
+    request_rec* sub = ap_sub_req_lookup_uri(ap_escape_uri(r->pool, path_info), r, nullptr);
+    const char* out = nullptr;
+    if (const auto* in_mount = static_cast<const RequestMatch*>(ap_get_module_config(sub->request_config, &pympm_module))) {
+        if (in_mount->mount->target.kind == AppTarget::Kind::script)
+            out = apr_pstrcat(r->pool, in_mount->mount->target.location.c_str(), sub->uri + in_mount->script_name_len,
+                              nullptr);
+    } else if (sub->filename) {
+        out = apr_pstrcat(r->pool, sub->filename, sub->path_info, nullptr);
+    }
+    ap_destroy_sub_req(sub);
+    return out;
+}
+
 int handler(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) return DECLINED;
     auto* match = static_cast<RequestMatch*>(ap_get_module_config(r->request_config, &pympm_module));
@@ -203,6 +226,8 @@ int handler(request_rec* r) {
     }
     try {
         HttpdRequestIO io(r, *match->mount, match->script_name_len);
+        if (match->mount->target.interface == AppTarget::Interface::wsgi)
+            io.set_path_translated(path_translated(r, *match));
         int status = g_runtime->handle(match->mount->app_index, io);
         return status == 0 ? OK : status;
     } catch (...) {

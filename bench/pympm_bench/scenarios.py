@@ -87,6 +87,9 @@ class Scenario:
     # measured load runs (say, a graceful restart half-way); what it raises
     # fails the run.
     during: Optional[Callable] = None
+    # Where mod_pympm and mod_wsgi mount the app: / (PATH_INFO is `path`);
+    # profile-callgrind --mount sets `path` itself for an empty PATH_INFO.
+    mount: str = "/"
 
     @property
     def model(self):

@@ -51,9 +51,9 @@ class PympmServer(Httpd):
         if self.sc.interface == "asgi":
             # ASGI needs PyEnableThreads On (the default; the child's event
             # loop runs on a thread of its own): said explicitly.
-            lines += ["PyEnableThreads On", "PyApp / %s/%s.py:app asgi" % (self.tree.apps, self.sc.app)]
+            lines += ["PyEnableThreads On", "PyApp %s %s/%s.py:app asgi" % (self.sc.mount, self.tree.apps, self.sc.app)]
         else:
-            lines.append("PyApp / %s/%s.py" % (self.tree.apps, self.sc.app))
+            lines.append("PyApp %s %s/%s.py" % (self.sc.mount, self.tree.apps, self.sc.app))
         if self.entry.py_threads is not None:
             lines.append("PyThreads %d" % self.entry.py_threads)
         return "\n".join(lines) + "\n"
@@ -69,8 +69,9 @@ class ModWsgiServer(Httpd):
     def extra_conf(self):
         return (
             "LoadModule wsgi_module %s\n"
-            "WSGIScriptAlias / %s/%s.py\n"
-            "WSGIApplicationGroup %%{GLOBAL}\nWSGIEnableSendfile On\n" % (MOD_WSGI, self.tree.apps, self.sc.app)
+            "WSGIScriptAlias %s %s/%s.py\n"
+            "WSGIApplicationGroup %%{GLOBAL}\nWSGIEnableSendfile On\n"
+            % (MOD_WSGI, self.sc.mount, self.tree.apps, self.sc.app)
         )
 
 

@@ -27,12 +27,19 @@ std::string features(HttpdServer& srv) {
            "LoadModule env_module " + mods + "/mod_env.so\n"
            "LoadModule setenvif_module " + mods + "/mod_setenvif.so\n"
            "LoadModule rewrite_module " + mods + "/mod_rewrite.so\n"
+           "LoadModule alias_module " + mods + "/mod_alias.so\n"
            "SetEnv APP_MODE parity\n"
            // Variables named like CGI's: the computed value wins where CGI
            // gives one (SERVER_NAME), the module's stays where it does not
            // (REMOTE_HOST without HostnameLookups).
            "SetEnv SERVER_NAME from-setenv\n"
            "SetEnv REMOTE_HOST from-setenv\n"
+           // CGI computes PATH_TRANSLATED only for a request with a
+           // PATH_INFO: the variable shows without one.
+           "SetEnv PATH_TRANSLATED from-setenv\n"
+           // PATH_TRANSLATED is PATH_INFO looked up as a URL: mod_alias
+           // maps this one.
+           "Alias /aliased " + srv.root() + "/aliased-dir\n"
            "SetEnvIf User-Agent Parity UA_PARITY=1\n"
            "RewriteEngine On\n"
            "RewriteRule ^/old/(.*)$ /env/$1 [PT,E=REWRITTEN:yes]\n"
@@ -63,10 +70,9 @@ StringMap cgi_part(const StringMap& env, const HttpdServer& srv) {
     // REMOTE_PORT: each server sees its own client connection.
     // HTTP_AUTHORIZATION: mod_wsgi hides it unless WSGIPassAuthorization On;
     // mod_pympm passes it unless httpd authenticated the request.
-    // PATH_TRANSLATED: mod_pympm never sets it (a URL under a mount is not a
-    // file under DocumentRoot). PATH: mod_wsgi leaves it out, mod_pympm
-    // passes httpd's, as CGI does (docs/wsgi.md).
-    static const std::set<std::string> differ = {"REMOTE_PORT", "HTTP_AUTHORIZATION", "PATH_TRANSLATED", "PATH"};
+    // PATH: mod_wsgi leaves it out, mod_pympm passes httpd's, as CGI does
+    // (docs/wsgi.md).
+    static const std::set<std::string> differ = {"REMOTE_PORT", "HTTP_AUTHORIZATION", "PATH"};
     static const std::regex wsgi_banner(" mod_wsgi/\\S+ Python/\\S+");
     StringMap out;
     for (const auto& [k, v] : env)
@@ -104,6 +110,11 @@ BOOST_AUTO_TEST_CASE(cgi_variables_are_mod_wsgis) {
          {"Proxy-Authorization", "Basic eA=="}, {"Cookie", "k=v"}});
     add("POST", "/env/post", {{"Content-Type", "application/x-www-form-urlencoded"}}, "a=1&b=2");
     add("GET", "/env", {});
+    // PATH_INFO of the mount itself, mapped by mod_alias, %-encoded, and
+    // under the mount (the script and the path below it).
+    add("GET", "/env/", {});
+    add("GET", "/env/aliased/x%20y.txt", {});
+    add("GET", "/env/env/inner?z=1", {});
     add("GET", "/old/rewritten?q=1", {});
     add("GET", "/missing/page?from=404", {{"X-Before", "error"}});
     add("GET", "/env/private/x", {{"Authorization", "Basic YWxpY2U6c2VjcmV0"}});

@@ -25,7 +25,8 @@ BOOST_AUTO_TEST_CASE(fixed_keys_have_their_names) {
     BOOST_TEST(std::string(cgi_key_name(CgiKey::k_CONTENT_TYPE)) == "CONTENT_TYPE");
     BOOST_TEST(std::string(cgi_key_name(CgiKey::k_REMOTE_HOST)) == "REMOTE_HOST");
     BOOST_TEST(std::string(cgi_key_name(CgiKey::k_PATH_INFO)) == "PATH_INFO");
-    BOOST_TEST(std::string(cgi_key_name(static_cast<CgiKey>(kCgiKeyCount - 1))) == "PATH_INFO");
+    BOOST_TEST(std::string(cgi_key_name(CgiKey::k_PATH_TRANSLATED)) == "PATH_TRANSLATED");
+    BOOST_TEST(std::string(cgi_key_name(static_cast<CgiKey>(kCgiKeyCount - 1))) == "PATH_TRANSLATED");
 }
 
 BOOST_AUTO_TEST_CASE(absent_and_empty_values_differ) {
