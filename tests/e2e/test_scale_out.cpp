@@ -332,6 +332,12 @@ private:
                 break;
             }
             o.end = Clock::now();
+            // A request still in flight when the backend is killed belongs
+            // to phase (b), whenever it started: the kill may break it.
+            // (set_phase(killed) comes before the kill: one that ends in
+            // between is counted there too, where a failure must still be
+            // the kill's.)
+            if (o.phase < killed && phase_.load() >= killed) o.phase = killed;
             {
                 std::lock_guard lock(mutex_);
                 outcomes_.push_back(std::move(o));
