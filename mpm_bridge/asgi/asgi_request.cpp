@@ -34,6 +34,7 @@ void AsgiRequest::post(Event&& e) {
 }
 
 void AsgiRequest::hold(Event&& e) {
+    PYMPM_ASSERT_GIL();
     held_.push_back(std::move(e));
     if (flush_scheduled_) return;
     PyRef callback = PyRef::steal(PyObject_GetAttr(channel_.get(), asgi_.k_flush.get()));
@@ -76,7 +77,8 @@ bool AsgiRequest::needs_python(const Event& e) const {
 }
 
 void AsgiRequest::resolve(PyObject* future, PyObject* value) {
-    if (!future) return;
+    if (!future) return; // also without the GIL (a body part that nobody awaits)
+    PYMPM_ASSERT_GIL();
     PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),
                                                         future, value, nullptr));
     if (!r) PyErr_Clear(); // the loop is closed: nobody waits any more
@@ -102,6 +104,7 @@ void AsgiRequest::complete_response() {
 }
 
 void AsgiRequest::answer_receive(PyObject* future) {
+    PYMPM_ASSERT_GIL();
     if (disconnected_ || completed_) {
         resolve(future, asgi_.disconnect_message.get());
         return;
@@ -178,6 +181,7 @@ bool AsgiRequest::handle(Event& e, int& status) {
 
 int AsgiRequest::finish_after_done(PyObject* exc) {
     if (exc) {
+        PYMPM_ASSERT_GIL(); // (without an exception, handled without the GIL)
         if (cancelled_for_timeout_ && PyErr_GivenExceptionMatches(exc, PyExc_BaseException) &&
             std::string(Py_TYPE(exc)->tp_name) == "CancelledError") {
             // Cancelled by PyRequestTimeout: reported as the timeout.
@@ -211,6 +215,7 @@ int AsgiRequest::finish_after_done(PyObject* exc) {
 }
 
 int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
+    PYMPM_ASSERT_GIL();
     std::string why;
     if (int refused = core_.io.refuse_body_early(why)) {
         core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +

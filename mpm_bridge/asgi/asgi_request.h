@@ -111,8 +111,8 @@ private:
     bool cancelled_for_timeout_ = false;
     PyRef waiting_disconnect_;  // a receive() after the body, answered at the end
     std::vector<PyRef> unreleased_; // let go of without the GIL; dropped with it
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    LeafMutex mutex_;
+    LeafCondition cv_;
     std::deque<Event> events_;
     // Loop thread only (GIL): the events held back, and whether a flush()
     // is scheduled.
