@@ -347,27 +347,47 @@ void AsgiRequest::done(PyObject* exc) {
                 exc == Py_None ? PyRef() : PyRef::borrow(exc)});
 }
 
-AsgiRequest::TimeoutTarget AsgiRequest::timeout_target(bool cancelling) {
+namespace {
+
+// The app's task; owns its references (see TimeoutTarget).
+class TaskTarget final : public TimeoutTarget {
+public:
+    TaskTarget(PyRef task, PyRef task_stack, PyRef call_soon_threadsafe)
+        : task_(std::move(task)), task_stack_(std::move(task_stack)),
+          call_soon_threadsafe_(std::move(call_soon_threadsafe)) {}
+    const char* stack_name() const override { return "its coroutine stack"; }
+    const char* cancel_action() const override { return "its task is cancelled"; }
+    std::string stack() const override {
+        PYMPM_ASSERT_GIL();
+        std::string out;
+        if (!task_) return out;
+        PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack_.get(), task_.get(), nullptr));
+        if (text && PyUnicode_Check(text.get()))
+            if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
+        PyErr_Clear();
+        return out;
+    }
+    void cancel() override {
+        PYMPM_ASSERT_GIL();
+        if (!task_) return;
+        // On the loop: the task belongs to it.
+        PyRef method = PyRef::steal(PyObject_GetAttrString(task_.get(), "cancel"));
+        PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe_.get(), method.get(),
+                                                                     nullptr))
+                         : PyRef();
+        PyErr_Clear();
+    }
+
+private:
+    PyRef task_, task_stack_, call_soon_threadsafe_;
+};
+
+} // namespace
+
+std::unique_ptr<TimeoutTarget> AsgiRequest::timeout_target(bool cancelling) {
+    PYMPM_ASSERT_GIL();
     if (cancelling && task_) cancelled_for_timeout_ = true;
-    return {task_, asgi_.task_stack, asgi_.call_soon_threadsafe};
-}
-
-std::string AsgiRequest::TimeoutTarget::stack() const {
-    std::string out;
-    if (!task) return out;
-    PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack.get(), task.get(), nullptr));
-    if (text && PyUnicode_Check(text.get()))
-        if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
-    PyErr_Clear();
-    return out;
-}
-
-void AsgiRequest::TimeoutTarget::cancel() const {
-    if (!task) return;
-    PyRef method = PyRef::steal(PyObject_GetAttrString(task.get(), "cancel"));
-    PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe.get(), method.get(), nullptr))
-                     : PyRef();
-    PyErr_Clear();
+    return std::make_unique<TaskTarget>(task_, asgi_.task_stack, asgi_.call_soon_threadsafe);
 }
 
 } // namespace pympm

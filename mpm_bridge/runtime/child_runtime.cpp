@@ -468,9 +468,9 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     // response) gives the outer request its watch back.
     struct Watch {
         RequestTimeouts& t;
-        AsgiRequest* outer;
-        ~Watch() { t.watch_asgi(outer); }
-    } watch{timeouts_, timeouts_.watch_asgi(&req)};
+        TimeoutSource* outer;
+        ~Watch() { t.watch_source(outer); }
+    } watch{timeouts_, timeouts_.watch_source(&req)};
     const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
     return {status, req.app_raised(), req.response_status()};
 }
