@@ -4,6 +4,10 @@
 // runs in a forked child; the parent reads what it wrote to stderr.
 #include "base/lock_order.h"
 
+#include "embedded_python.h"
+#include "python/gil.h"
+#include "python/python_ref.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
@@ -11,6 +15,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <thread>
@@ -118,6 +123,42 @@ BOOST_AUTO_TEST_CASE(waiting_for_the_io_lock_with_a_leaf_mutex_held_aborts) {
         lock_order::outer_lock_wanted("lock_without_gil");
     });
     BOOST_TEST(o.aborted, o.stderr_text);
+}
+
+// The same through the real guards and an embedded CPython: a thread that
+// holds a leaf mutex and then takes the GIL (GilAcquire, as the
+// child_stopping hook does) aborts before it waits for the GIL.
+BOOST_AUTO_TEST_CASE(gil_acquire_with_a_leaf_mutex_held_aborts_before_waiting_for_the_gil) {
+    pympm_test::EmbeddedPython::get(); // started here, on the main thread, before the fork
+    const Outcome o = in_child([] {
+        static LeafMutex m;
+        lock_the_leaf(m);
+        GilAcquire gil;
+        std::fputs("the GIL was taken\n", stderr);
+    });
+    BOOST_TEST(o.aborted, o.stderr_text);
+    BOOST_TEST(contains(o.stderr_text, "the GIL is taken while a leaf mutex is held at PyGILState_Ensure"),
+               o.stderr_text);
+    BOOST_TEST(!contains(o.stderr_text, "the GIL was taken"), o.stderr_text);
+    BOOST_TEST(contains(o.stderr_text.substr(o.stderr_text.find("held, locked at:")), "lock_the_leaf"),
+               o.stderr_text);
+}
+
+// A reference dropped may run __del__ (Python): with the GIL held but a
+// leaf mutex locked after it, a PyRef's decref aborts.
+BOOST_AUTO_TEST_CASE(dropping_a_python_reference_with_a_leaf_mutex_held_aborts) {
+    pympm_test::EmbeddedPython::get();
+    const Outcome o = in_child([] {
+        pympm_test::with_python([] {
+            PyRef list = PyRef::steal(PyList_New(0));
+            static LeafMutex m;
+            std::lock_guard lock(m);
+            list.reset();
+            return 0;
+        });
+    });
+    BOOST_TEST(o.aborted, o.stderr_text);
+    BOOST_TEST(contains(o.stderr_text, "Python runs while a leaf mutex is held at decref"), o.stderr_text);
 }
 
 BOOST_AUTO_TEST_CASE(the_gil_after_the_leaf_is_unlocked_is_fine) {
