@@ -97,7 +97,7 @@ void violation(const char* problem, const char* where) noexcept {
         put(std::string("mod_pympm lock check failed (pid ") + std::to_string(::getpid()) + ", tid " +
             std::to_string(::gettid()) + "): " + problem + " at " + where +
             "; the lock order is PyThreads slot -> GIL -> I/O lock -> leaf mutexes "
-            "(docs/architecture.md, \"Locks\")\n");
+            "(docs/architecture.md, \"Threads and locks\")\n");
         void* frames[kFrames];
         const int depth = backtrace(frames, kFrames);
         put("  this thread, now:\n");

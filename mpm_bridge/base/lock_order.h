@@ -1,4 +1,4 @@
-// The lock order of a child (docs/architecture.md, "Locks"):
+// The lock order of a child (docs/architecture.md, "Threads and locks"):
 //
 //     PyThreads slot -> GIL -> I/O lock (and the import lock) -> leaf mutexes
 //
