@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_never_deadlocks_threads_serving_their_first_reque
 // is served.
 BOOST_AUTO_TEST_CASE(timeouts_recycling_restarts_and_fresh_threads_at_once) {
     constexpr int kThreads = 100;
-    constexpr auto kDuration = 20s;
+    constexpr auto kDuration = 15s;
     HttpdOptions o = threaded_one_child(Mpm::event, kThreads,
                                         kApps + "PyRequestTimeout 1\nPyShutdownTimeout 2\nPyMaxRequests 300 100\n");
     o.server_limit = 4; // room for children that leave while their successor starts
