@@ -1,6 +1,7 @@
 # -DPYMPM_SANITIZE=address,undefined builds every target of the project
 # (mod_pympm.so, pympm_bridge, the unit and e2e test binaries) with those
-# sanitizers. See README.md, "Sanitizers".
+# sanitizers; -DPYMPM_SANITIZE=thread with ThreadSanitizer (alone: it cannot
+# be combined with ASan). See README.md, "Sanitizers".
 #
 # Sets PYMPM_SANITIZER_PRELOAD: the sanitizer runtimes, colon-separated, that
 # the e2e harness preloads into /usr/sbin/apache2. httpd is not instrumented
@@ -17,6 +18,9 @@ function(pympm_sanitizer_preload sanitizers out)
   set(_pympm_runtimes "")
   if("address" IN_LIST _pympm_sanitizers)
     list(APPEND _pympm_runtimes asan)   # must come first in LD_PRELOAD
+  endif()
+  if("thread" IN_LIST _pympm_sanitizers)
+    list(APPEND _pympm_runtimes tsan)   # the same: httpd dlopens the module
   endif()
   if("undefined" IN_LIST _pympm_sanitizers)
     list(APPEND _pympm_runtimes ubsan)
@@ -37,7 +41,7 @@ function(pympm_sanitizer_preload sanitizers out)
 endfunction()
 
 set(PYMPM_SANITIZE "" CACHE STRING
-    "Sanitizers for the module and the tests, comma-separated: address, undefined (empty: none)")
+    "Sanitizers for the module and the tests, comma-separated: address, undefined, or thread alone (empty: none)")
 set(PYMPM_SANITIZER_PRELOAD "")
 
 if(PYMPM_SANITIZE)
@@ -47,11 +51,15 @@ if(PYMPM_SANITIZE)
   endif()
   string(REPLACE "," ";" _pympm_sanitizers "${PYMPM_SANITIZE}")
   foreach(s IN LISTS _pympm_sanitizers)
-    if(NOT s MATCHES "^(address|undefined)$")
-      message(FATAL_ERROR "PYMPM_SANITIZE: '${s}' is not supported; use address, undefined or both "
+    if(NOT s MATCHES "^(address|undefined|thread)$")
+      message(FATAL_ERROR "PYMPM_SANITIZE: '${s}' is not supported; use address, undefined or both, or thread "
                           "(the e2e harness preloads and scans only those)")
     endif()
   endforeach()
+  list(LENGTH _pympm_sanitizers _n)
+  if("thread" IN_LIST _pympm_sanitizers AND _n GREATER 1)
+    message(FATAL_ERROR "PYMPM_SANITIZE: thread goes alone (ThreadSanitizer excludes the others)")
+  endif()
 
   # Directory-wide, before the subdirectories: every target gets them (link
   # options apply to executables and to the MODULE library alike).

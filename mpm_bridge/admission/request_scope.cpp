@@ -96,7 +96,7 @@ void BlockingSection::leave() {
         t.gate->end_io(*t.holder); // may wait: before the GIL, never after
     }
     if (saved_) {
-        PyEval_RestoreThread(saved_);
+        take_gil(saved_);
         saved_ = nullptr;
     }
 }

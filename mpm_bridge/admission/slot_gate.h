@@ -12,10 +12,10 @@
 // order of admission.
 #pragma once
 
+#include "base/lock_order.h"
+
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 
 namespace pympm {
 
@@ -77,8 +77,8 @@ private:
     void unlink_io(Holder& h);
     void wake_waiters();
 
-    mutable std::mutex mutex_;
-    std::condition_variable cv_;
+    mutable LeafMutex mutex_;
+    LeafCondition cv_;
     int slots_;
     const std::chrono::milliseconds lend_after_;
     int free_;

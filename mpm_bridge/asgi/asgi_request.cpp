@@ -34,6 +34,7 @@ void AsgiRequest::post(Event&& e) {
 }
 
 void AsgiRequest::hold(Event&& e) {
+    PYMPM_ASSERT_GIL();
     held_.push_back(std::move(e));
     if (flush_scheduled_) return;
     PyRef callback = PyRef::steal(PyObject_GetAttr(channel_.get(), asgi_.k_flush.get()));
@@ -76,7 +77,8 @@ bool AsgiRequest::needs_python(const Event& e) const {
 }
 
 void AsgiRequest::resolve(PyObject* future, PyObject* value) {
-    if (!future) return;
+    if (!future) return; // also without the GIL (a body part that nobody awaits)
+    PYMPM_ASSERT_GIL();
     PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),
                                                         future, value, nullptr));
     if (!r) PyErr_Clear(); // the loop is closed: nobody waits any more
@@ -102,6 +104,7 @@ void AsgiRequest::complete_response() {
 }
 
 void AsgiRequest::answer_receive(PyObject* future) {
+    PYMPM_ASSERT_GIL();
     if (disconnected_ || completed_) {
         resolve(future, asgi_.disconnect_message.get());
         return;
@@ -178,6 +181,7 @@ bool AsgiRequest::handle(Event& e, int& status) {
 
 int AsgiRequest::finish_after_done(PyObject* exc) {
     if (exc) {
+        PYMPM_ASSERT_GIL(); // (without an exception, handled without the GIL)
         if (cancelled_for_timeout_ && PyErr_GivenExceptionMatches(exc, PyExc_BaseException) &&
             std::string(Py_TYPE(exc)->tp_name) == "CancelledError") {
             // Cancelled by PyRequestTimeout: reported as the timeout.
@@ -211,6 +215,7 @@ int AsgiRequest::finish_after_done(PyObject* exc) {
 }
 
 int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
+    PYMPM_ASSERT_GIL();
     std::string why;
     if (int refused = core_.io.refuse_body_early(why)) {
         core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +
@@ -342,27 +347,47 @@ void AsgiRequest::done(PyObject* exc) {
                 exc == Py_None ? PyRef() : PyRef::borrow(exc)});
 }
 
-AsgiRequest::TimeoutTarget AsgiRequest::timeout_target(bool cancelling) {
+namespace {
+
+// The app's task; owns its references (see TimeoutTarget).
+class TaskTarget final : public TimeoutTarget {
+public:
+    TaskTarget(PyRef task, PyRef task_stack, PyRef call_soon_threadsafe)
+        : task_(std::move(task)), task_stack_(std::move(task_stack)),
+          call_soon_threadsafe_(std::move(call_soon_threadsafe)) {}
+    const char* stack_name() const override { return "its coroutine stack"; }
+    const char* cancel_action() const override { return "its task is cancelled"; }
+    std::string stack() const override {
+        PYMPM_ASSERT_GIL();
+        std::string out;
+        if (!task_) return out;
+        PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack_.get(), task_.get(), nullptr));
+        if (text && PyUnicode_Check(text.get()))
+            if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
+        PyErr_Clear();
+        return out;
+    }
+    void cancel() override {
+        PYMPM_ASSERT_GIL();
+        if (!task_) return;
+        // On the loop: the task belongs to it.
+        PyRef method = PyRef::steal(PyObject_GetAttrString(task_.get(), "cancel"));
+        PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe_.get(), method.get(),
+                                                                     nullptr))
+                         : PyRef();
+        PyErr_Clear();
+    }
+
+private:
+    PyRef task_, task_stack_, call_soon_threadsafe_;
+};
+
+} // namespace
+
+std::unique_ptr<TimeoutTarget> AsgiRequest::timeout_target(bool cancelling) {
+    PYMPM_ASSERT_GIL();
     if (cancelling && task_) cancelled_for_timeout_ = true;
-    return {task_, asgi_.task_stack, asgi_.call_soon_threadsafe};
-}
-
-std::string AsgiRequest::TimeoutTarget::stack() const {
-    std::string out;
-    if (!task) return out;
-    PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack.get(), task.get(), nullptr));
-    if (text && PyUnicode_Check(text.get()))
-        if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
-    PyErr_Clear();
-    return out;
-}
-
-void AsgiRequest::TimeoutTarget::cancel() const {
-    if (!task) return;
-    PyRef method = PyRef::steal(PyObject_GetAttrString(task.get(), "cancel"));
-    PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe.get(), method.get(), nullptr))
-                     : PyRef();
-    PyErr_Clear();
+    return std::make_unique<TaskTarget>(task_, asgi_.task_stack, asgi_.call_soon_threadsafe);
 }
 
 } // namespace pympm

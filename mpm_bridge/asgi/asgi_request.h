@@ -13,20 +13,19 @@
 #pragma once
 
 #include "asgi/asgi_context.h"
+#include "base/lock_order.h"
 #include "request/request_core.h"
+#include "timeouts/timeout_target.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 namespace pympm {
 
-struct RequestWatch;
-
-class AsgiRequest {
+// A TimeoutSource: PyRequestTimeout reports and cancels the app's task.
+class AsgiRequest final : public TimeoutSource {
 public:
     AsgiRequest(RequestContext& ctx, AsgiContext& asgi, RequestIO& io, const std::string& app_name);
     ~AsgiRequest();
@@ -41,18 +40,10 @@ public:
     int response_status() const { return core_.response.head_set() ? core_.response.head().status : 0; }
     bool app_raised() const { return core_.app_raised(); }
 
-    // For PyRequestTimeout: the app's task with what reports and cancels
-    // it. Taken with the GIL held before any Python runs, while the request
-    // is surely alive; used after Python code that may let the GIL go (and
-    // the request end), so it owns what it needs.
-    struct TimeoutTarget {
-        PyRef task, task_stack, call_soon_threadsafe;
-        std::string stack() const; // its coroutine stack, or ""
-        void cancel() const;       // on the loop
-    };
-    // `cancelling`: the task will be cancelled; its CancelledError is then
-    // reported as the timeout.
-    TimeoutTarget timeout_target(bool cancelling);
+    // For PyRequestTimeout: the app's task, its coroutine stack, cancelled
+    // on the loop. `cancelling`: its CancelledError is then reported as the
+    // timeout.
+    std::unique_ptr<TimeoutTarget> timeout_target(bool cancelling) override;
 
     // The channel's methods, on the loop thread, GIL held.
     PyObject* receive();
@@ -111,8 +102,8 @@ private:
     bool cancelled_for_timeout_ = false;
     PyRef waiting_disconnect_;  // a receive() after the body, answered at the end
     std::vector<PyRef> unreleased_; // let go of without the GIL; dropped with it
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    LeafMutex mutex_;
+    LeafCondition cv_;
     std::deque<Event> events_;
     // Loop thread only (GIL): the events held back, and whether a flush()
     // is scheduled.

@@ -27,6 +27,7 @@ PyObject* address(std::string_view ip, int port) {
 } // namespace
 
 PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
+    PYMPM_ASSERT_GIL();
     RequestLine line;
     core_.io.request_line(line);
     PyRef scope = PyRef::steal(_PyDict_NewPresized(15));

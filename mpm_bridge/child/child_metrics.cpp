@@ -7,19 +7,21 @@
 namespace pympm {
 
 void ChildMetrics::wait_ends(bool waited, std::chrono::nanoseconds took) {
-    if (!s_) return;
-    s_->waiting.fetch_sub(1, std::memory_order_relaxed);
+    ChildStats* s = stats();
+    if (!s) return;
+    s->waiting.fetch_sub(1, std::memory_order_relaxed);
     if (!waited) return;
     const auto ns = static_cast<std::uint64_t>(took.count());
-    s_->counters.slot_waits.fetch_add(1, std::memory_order_relaxed);
-    s_->counters.slot_wait_ns.fetch_add(ns, std::memory_order_relaxed);
-    std::uint64_t max = s_->slot_wait_max_ns.load(std::memory_order_relaxed);
-    while (ns > max && !s_->slot_wait_max_ns.compare_exchange_weak(max, ns, std::memory_order_relaxed)) {}
+    s->counters.slot_waits.fetch_add(1, std::memory_order_relaxed);
+    s->counters.slot_wait_ns.fetch_add(ns, std::memory_order_relaxed);
+    std::uint64_t max = s->slot_wait_max_ns.load(std::memory_order_relaxed);
+    while (ns > max && !s->slot_wait_max_ns.compare_exchange_weak(max, ns, std::memory_order_relaxed)) {}
 }
 
 void ChildMetrics::app_ends(std::chrono::nanoseconds took, int status, bool raised) {
-    if (!s_) return;
-    StatusCounters& c = s_->counters;
+    ChildStats* s = stats();
+    if (!s) return;
+    StatusCounters& c = s->counters;
     const double seconds = std::chrono::duration<double>(took).count();
     c.requests.fetch_add(1, std::memory_order_relaxed);
     c.app_time_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
@@ -27,7 +29,7 @@ void ChildMetrics::app_ends(std::chrono::nanoseconds took, int status, bool rais
     if (status >= 400 && status < 500) c.app_4xx.fetch_add(1, std::memory_order_relaxed);
     else if (status >= 500) c.app_5xx.fetch_add(1, std::memory_order_relaxed);
     if (raised) c.exceptions.fetch_add(1, std::memory_order_relaxed);
-    s_->in_app.fetch_sub(1, std::memory_order_relaxed);
+    s->in_app.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::uint64_t resident_bytes() {

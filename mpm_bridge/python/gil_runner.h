@@ -4,8 +4,9 @@
 // for good inside C code; the watchdog must still act.
 #pragma once
 
+#include "base/lock_order.h"
+
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,8 +35,8 @@ private:
     };
     void loop();
 
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    LeafMutex mutex_;
+    LeafCondition cv_;
     std::deque<std::shared_ptr<Job>> queue_;
     bool stopping_ = false;
     std::thread thread_;

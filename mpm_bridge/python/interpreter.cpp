@@ -213,6 +213,7 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
 }
 
 std::string take_python_error(const PympmModule& m) {
+    PYMPM_ASSERT_GIL();
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
     if (!t) return "(no Python exception)";

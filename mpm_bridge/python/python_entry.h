@@ -3,7 +3,8 @@
 // exception (std::bad_alloc from a std::string, say) must never unwind
 // through the interpreter's C frames, which would skip their cleanup and
 // leave the thread's Python state inconsistent. It becomes a Python
-// exception instead.
+// exception instead. Python is running, so the GIL is held and no leaf
+// mutex may be (checked with PYMPM_LOCK_CHECKS).
 #pragma once
 
 #include "python/python_ref.h"
@@ -22,6 +23,7 @@ auto python_entry(F&& body) noexcept -> decltype(body()) {
         if constexpr (std::is_pointer_v<Result>) return nullptr;
         else return static_cast<Result>(-1);
     };
+    PYMPM_ASSERT_GIL();
     try {
         return body();
     } catch (const std::bad_alloc&) {

@@ -1,11 +1,12 @@
-// The few RAII types every use of the CPython C API goes through: an owned
-// reference, a GIL acquire guard for threads outside our request path, and a
-// GIL release guard around blocking calls; and the bytes-out-of-a-conversion
-// step that both interfaces' header checks share.
+// An owned reference, the RAII type every use of the CPython C API goes
+// through, and the bytes-out-of-a-conversion step that both interfaces'
+// header checks share. The GIL guards are in python/gil.h.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "python/gil.h"
 
 #include <cstdarg>
 #include <string>
@@ -13,27 +14,39 @@
 
 namespace pympm {
 
-// Owns one strong reference.
+// Owns one strong reference. With PYMPM_LOCK_CHECKS, a reference count
+// changed without the GIL, or with a leaf mutex held (a decref may run
+// __del__), aborts (pybind11's debug builds check the GIL the same way).
 class PyRef {
 public:
     PyRef() = default;
     // Takes ownership of a new reference (may be null).
     static PyRef steal(PyObject* o) { return PyRef(o); }
     // Adds a reference to a borrowed one.
-    static PyRef borrow(PyObject* o) { Py_XINCREF(o); return PyRef(o); }
+    static PyRef borrow(PyObject* o) { incref(o); return PyRef(o); }
 
-    PyRef(const PyRef& other) : obj_(other.obj_) { Py_XINCREF(obj_); }
+    PyRef(const PyRef& other) : obj_(other.obj_) { incref(obj_); }
     PyRef(PyRef&& other) noexcept : obj_(std::exchange(other.obj_, nullptr)) {}
     PyRef& operator=(PyRef other) noexcept { std::swap(obj_, other.obj_); return *this; }
-    ~PyRef() { Py_XDECREF(obj_); }
+    ~PyRef() { decref(obj_); }
 
     PyObject* get() const { return obj_; }
     PyObject* release() { return std::exchange(obj_, nullptr); }
-    void reset() { Py_CLEAR(obj_); }
+    void reset() { decref(std::exchange(obj_, nullptr)); }
     explicit operator bool() const { return obj_ != nullptr; }
 
 private:
     explicit PyRef(PyObject* o) : obj_(o) {}
+    static void incref(PyObject* o) {
+        if (!o) return;
+        PYMPM_ASSERT_GIL();
+        Py_INCREF(o);
+    }
+    static void decref(PyObject* o) {
+        if (!o) return;
+        PYMPM_ASSERT_GIL();
+        Py_DECREF(o);
+    }
     PyObject* obj_ = nullptr;
 };
 
@@ -54,44 +67,5 @@ inline bool take_bytes(PyObject* converted, std::string& out, PyObject* error_ty
     out.assign(PyBytes_AS_STRING(b.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(b.get())));
     return true;
 }
-
-// Takes the GIL on any thread (PyGILState_Ensure); for rare paths such as the
-// child_stopping hook, never for requests (they use RequestThread).
-class GilAcquire {
-public:
-    GilAcquire() : state_(PyGILState_Ensure()) {}
-    ~GilAcquire() { PyGILState_Release(state_); }
-    GilAcquire(const GilAcquire&) = delete;
-    GilAcquire& operator=(const GilAcquire&) = delete;
-
-private:
-    PyGILState_STATE state_;
-};
-
-// Releases the GIL for the scope of a blocking call, when `active`
-// (PyEnableThreads On); under Off the request thread keeps it.
-class GilRelease {
-public:
-    explicit GilRelease(bool active = true) : state_(active ? PyEval_SaveThread() : nullptr) {}
-    ~GilRelease() { if (state_) PyEval_RestoreThread(state_); }
-    GilRelease(const GilRelease&) = delete;
-    GilRelease& operator=(const GilRelease&) = delete;
-
-    // Takes the GIL back for a scope inside the release (where Python is
-    // needed after all), and lets it go again.
-    class Back {
-    public:
-        explicit Back(GilRelease& r) : r_(r) { if (r_.state_) PyEval_RestoreThread(r_.state_); }
-        ~Back() { if (r_.state_) r_.state_ = PyEval_SaveThread(); }
-        Back(const Back&) = delete;
-        Back& operator=(const Back&) = delete;
-
-    private:
-        GilRelease& r_;
-    };
-
-private:
-    PyThreadState* state_;
-};
 
 } // namespace pympm

@@ -1,5 +1,8 @@
 #include "python/thread_binding.h"
 
+#include "python/gil.h"
+#include "base/lock_order.h"
+
 #include <atomic>
 #include <mutex>
 #include <unistd.h>
@@ -18,7 +21,7 @@ struct ExitedThread {
     PyThreadState* state;
     unsigned long ident;
 };
-std::mutex g_exited_mutex;
+LeafMutex g_exited_mutex;
 std::vector<ExitedThread> g_exited;
 std::atomic<bool> g_have_exited{false};
 // PyEnableThreads Off: the thread that keeps the GIL (0: none yet).
@@ -106,7 +109,7 @@ bool acquire() {
         // for PyGILState_Ensure, so C extensions find it.
         t_binding.state = PyThreadState_New(PyInterpreterState_Main());
     }
-    PyEval_RestoreThread(t_binding.state);
+    take_gil(t_binding.state);
     return true;
 }
 
@@ -123,6 +126,7 @@ bool gil_kept_elsewhere() {
 
 void delete_exited_thread_states() {
     if (!g_have_exited.load(std::memory_order_relaxed)) return;
+    PYMPM_ASSERT_GIL();
     std::vector<ExitedThread> exited;
     {
         std::lock_guard lock(g_exited_mutex);

@@ -82,6 +82,7 @@ bool RequestBody::fill(std::size_t want) {
 
 
 PyObject* RequestBody::read(Py_ssize_t size) {
+    PYMPM_ASSERT_GIL();
     const std::size_t avail = inbuf_.size - inpos_;
     if (read_error_.empty() && !in_eof_ && (size < 0 || static_cast<std::size_t>(size) > avail)) {
         // Read straight into the bytes object that read() returns: as much
@@ -151,6 +152,7 @@ PyObject* RequestBody::read_direct(Py_ssize_t size, std::size_t target) {
 }
 
 PyObject* RequestBody::read_some(std::size_t max) {
+    PYMPM_ASSERT_GIL();
     if (max == 0) max = kReadChunk;
     if (inbuf_.size == inpos_) {
         // Nothing buffered: one read straight into the bytes object.
@@ -193,6 +195,7 @@ PyObject* RequestBody::read_buffered(Py_ssize_t size) {
 
 
 PyObject* RequestBody::readline(Py_ssize_t limit) {
+    PYMPM_ASSERT_GIL();
     if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
     std::size_t scanned = 0;
     for (;;) {
@@ -223,6 +226,7 @@ PyObject* RequestBody::readline(Py_ssize_t limit) {
 }
 
 PyObject* RequestBody::readlines(Py_ssize_t hint) {
+    PYMPM_ASSERT_GIL();
     PyRef lines = PyRef::steal(PyList_New(0));
     if (!lines) return nullptr;
     Py_ssize_t total = 0;

@@ -1,6 +1,6 @@
 #include "request/request_core.h"
 
-#include "python/thread_binding.h"
+#include "python/gil.h"
 
 namespace pympm {
 
@@ -18,13 +18,9 @@ RequestCore::IoLock::IoLock(RequestCore& core, Entry entry) : core_(core) {
                         "the outer request's wsgi.input or write())");
         return;
     }
-    if (!core_.io_mutex_.try_lock()) {
-        // Held by a thread that waits on httpd without the GIL and needs it
-        // back to finish: never wait for the lock holding the GIL.
-        PyThreadState* saved = thread_binding::holds_gil() ? PyEval_SaveThread() : nullptr;
-        core_.io_mutex_.lock();
-        if (saved) PyEval_RestoreThread(saved);
-    }
+    // Held by a thread that waits on httpd without the GIL and needs it back
+    // to finish: never waited for holding the GIL.
+    lock_without_gil(core_.io_mutex_);
     core_.io_owner_ = std::this_thread::get_id();
     locked_ = owns_ = true;
 }
@@ -48,6 +44,7 @@ void RequestCore::log_lines(LogLevel level, const std::string& head, const std::
 }
 
 int RequestCore::fail(const char* what) {
+    PYMPM_ASSERT_GIL();
     app_raised_ = true;
     std::string trace = take_python_error(ctx.py);
     log_lines(LogLevel::error,
@@ -77,6 +74,7 @@ bool RequestCore::disconnect_error_pending() const {
 }
 
 int RequestCore::error_response(const char* what) {
+    PYMPM_ASSERT_GIL();
     if (PyErr_Occurred() && PyErr_ExceptionMatches(ctx.py.request_timeout.get())) {
         // PyRequestTimeout: the watchdog logged the request and its stack.
         PyErr_Clear();

@@ -109,8 +109,8 @@ public:
     StopWatchdog& operator=(const StopWatchdog&) = delete;
 
 private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    LeafMutex mutex_;
+    LeafCondition cv_;
     bool done_ = false;
     std::thread thread_; // last: starts once the members above exist
 };
@@ -259,6 +259,7 @@ void ChildRuntime::leave_board() {
 }
 
 void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised) {
+    PYMPM_ASSERT_GIL();
     const auto now = std::chrono::steady_clock::now();
     metrics_.app_ends(now - admitted, status, raised);
     // Python threads alive: counted at most once a second, with the GIL.
@@ -291,6 +292,7 @@ void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
 }
 
 bool ChildRuntime::import_app(App& app, bool at_startup) {
+    PYMPM_ASSERT_GIL();
     const auto t0 = std::chrono::steady_clock::now();
     ++app.attempts;
     PyRef kind = PyRef::steal(PyUnicode_FromString(app.target.kind == AppTarget::Kind::script ? "script" : "module"));
@@ -363,15 +365,12 @@ bool ChildRuntime::prepare_asgi_app(App& app, PyObject* callable) {
 }
 
 PyObject* ChildRuntime::app_callable(App& app) {
+    PYMPM_ASSERT_GIL();
     if (app.callable) return app.callable.get();
     // The import is retried on a request. Two at once would each see the
     // other's half-executed module in sys.modules.
     const unsigned seen = app.attempts;
-    if (!app.import_mutex->try_lock()) {
-        PyThreadState* saved = PyEval_SaveThread(); // the importer needs the GIL
-        app.import_mutex->lock();
-        PyEval_RestoreThread(saved);
-    }
+    lock_without_gil(*app.import_mutex); // the importer needs the GIL
     std::lock_guard lock(*app.import_mutex, std::adopt_lock);
     if (!app.callable && app.attempts == seen) import_app(app, false);
     return app.callable.get();
@@ -469,6 +468,7 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 }
 
 ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
+    PYMPM_ASSERT_GIL();
     PyObject* callable = app_callable(app);
     if (!callable) return {500, false, 0};
     if (app.target.interface == AppTarget::Interface::wsgi) {
@@ -487,9 +487,9 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     // response) gives the outer request its watch back.
     struct Watch {
         RequestTimeouts& t;
-        AsgiRequest* outer;
-        ~Watch() { t.watch_asgi(outer); }
-    } watch{timeouts_, timeouts_.watch_asgi(&req)};
+        TimeoutSource* outer;
+        ~Watch() { t.watch_source(outer); }
+    } watch{timeouts_, timeouts_.watch_source(&req)};
     const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
     return {status, req.app_raised(), req.response_status()};
 }
@@ -526,6 +526,7 @@ void ChildRuntime::notify_stopping() noexcept {
 // the threads still running, if Python must not be finalised. Every Python
 // temporary dies inside this function, before any finalisation.
 bool ChildRuntime::run_stop_sequence(std::string& stuck_names) {
+    PYMPM_ASSERT_GIL();
     PyRef stuck = PyRef::steal(PyObject_CallFunction(ctx_.py.shutdown.get(), "d",
                                                      static_cast<double>(settings_.shutdown_timeout_s)));
     if (!stuck) {

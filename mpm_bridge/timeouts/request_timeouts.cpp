@@ -1,6 +1,5 @@
 #include "timeouts/request_timeouts.h"
 
-#include "asgi/asgi_request.h"
 #include "request/request_io.h"
 
 #include <algorithm>
@@ -22,6 +21,38 @@ std::string seconds_text(double s) {
 std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
+
+// The default target: the request's own thread (a WSGI app runs there).
+class ThreadTarget final : public TimeoutTarget {
+public:
+    ThreadTarget(const PympmModule& py, std::shared_ptr<RequestWatch> w)
+        : thread_stack_(py.thread_stack), request_timeout_(py.request_timeout), watch_(std::move(w)),
+          ident_(watch_->py_ident) {}
+    const char* stack_name() const override { return "its Python stack"; }
+    const char* cancel_action() const override { return "pympm.RequestTimeout is raised in it"; }
+    std::string stack() const override {
+        PYMPM_ASSERT_GIL();
+        std::string out;
+        PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(ident_));
+        PyRef text = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(thread_stack_.get(), ident.get(), nullptr))
+                           : PyRef();
+        if (text && PyUnicode_Check(text.get()))
+            if (const char* t = PyUnicode_AsUTF8(text.get())) out = t;
+        PyErr_Clear();
+        return out;
+    }
+    void cancel() override {
+        PYMPM_ASSERT_GIL();
+        PyThreadState_SetAsyncExc(ident_, request_timeout_.get());
+        // Cleared at the request's end if it came too late to be seen.
+        watch_->exception_sent = true;
+    }
+
+private:
+    PyRef thread_stack_, request_timeout_;
+    std::shared_ptr<RequestWatch> watch_;
+    unsigned long ident_;
+};
 
 } // namespace
 
@@ -48,6 +79,7 @@ void RequestTimeouts::stop() {
 void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
                                      std::chrono::steady_clock::time_point admitted) {
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
+    PYMPM_ASSERT_GIL();
     RequestWatch& w = RequestWatch::this_thread();
     w.phase.store(0, std::memory_order_relaxed);
     w.py_ident = PyThread_get_thread_ident();
@@ -60,6 +92,7 @@ void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
 
 void RequestTimeouts::request_ends() {
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
+    PYMPM_ASSERT_GIL();
     RequestWatch& w = RequestWatch::this_thread();
     w.admitted_ns.store(0, std::memory_order_release);
     w.seq.fetch_add(1, std::memory_order_release);
@@ -71,66 +104,48 @@ void RequestTimeouts::request_ends() {
     }
 }
 
-bool RequestTimeouts::log_with_stack(RequestWatch& w, std::uint64_t seq, LogLevel level, const std::string& id,
-                                     const std::string& head, bool raise_timeout) {
-    // The job owns copies of what it needs: it may run after we stopped
-    // waiting for it.
-    auto job = [this, wp = &w, seq, level, id, head, raise_timeout] {
-        RequestWatch::if_current(wp, seq, [&] {
-            // An ASGI app runs as a task on the event loop: its coroutines'
-            // stack, and the task is cancelled. Taken before any Python runs
-            // here: the request is alive until this thread lets the GIL go.
-            std::optional<AsgiRequest::TimeoutTarget> asgi;
-            if (wp->asgi) asgi = wp->asgi->timeout_target(raise_timeout);
-            const char* action = !raise_timeout ? ""
-                                 : asgi         ? "; its task is cancelled"
-                                                : "; pympm.RequestTimeout is raised in it";
-            const std::string what = head + action + " (" + wp->io->describe() + ", app " + *wp->app + ")";
-            std::string stack;
-            if (asgi) {
-                log_.log(level, id + what + "; its coroutine stack, innermost last:");
-                stack = asgi->stack();
-            } else {
-                log_.log(level, id + what + "; its Python stack, innermost last:");
-                PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(wp->py_ident));
-                PyRef text = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(py_.thread_stack.get(), ident.get(),
-                                                                               nullptr))
-                                   : PyRef();
-                if (text && PyUnicode_Check(text.get()))
-                    if (const char* t = PyUnicode_AsUTF8(text.get())) stack = t;
-                PyErr_Clear();
-            }
-            // The whole stack is in the log before the request can end: the
-            // cancellation (Python code on asyncio's loop) may let the GIL go.
-            for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
-                          [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
-            // Still the same request? Python code above may have let the
-            // GIL go, and the request end meanwhile.
-            if (!raise_timeout || wp->seq.load() != seq || wp->admitted_ns.load() == 0) return;
-            if (asgi) {
-                asgi->cancel();
-            } else {
-                PyThreadState_SetAsyncExc(wp->py_ident, py_.request_timeout.get());
-                wp->exception_sent = true;
-            }
-            metrics_.timed_out();
-        });
+bool RequestTimeouts::log_with_stack(std::shared_ptr<RequestWatch> w, std::uint64_t seq, LogLevel level,
+                                     const std::string& id, const std::string& head, bool raise_timeout) {
+    // The job owns copies of what it needs, the watch too: it may run after
+    // we stopped waiting for it, and after the request's thread exited. No
+    // lock is held while it runs Python.
+    auto job = [this, w = std::move(w), seq, level, id, head, raise_timeout] {
+        PYMPM_ASSERT_GIL();
+        if (!w->current(seq)) return;
+        // Taken before any Python runs here: the request is alive until
+        // this thread lets the GIL go. An ASGI app runs as a task on the
+        // event loop: its coroutines' stack, and the task is cancelled.
+        std::unique_ptr<TimeoutTarget> target =
+            w->source ? w->source->timeout_target(raise_timeout) : std::make_unique<ThreadTarget>(py_, w);
+        const std::string what = head + (raise_timeout ? std::string("; ") + target->cancel_action() : "") + " (" +
+                                 w->io->describe() + ", app " + *w->app + ")";
+        log_.log(level, id + what + "; " + target->stack_name() + ", innermost last:");
+        const std::string stack = target->stack();
+        // The whole stack is in the log before the request can end: the
+        // cancellation (Python code on asyncio's loop) may let the GIL go.
+        for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
+                      [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
+        // Still the same request? The stack's Python code may have let the
+        // GIL go, and the request end meanwhile.
+        if (!raise_timeout || !w->current(seq)) return;
+        target->cancel();
+        metrics_.timed_out();
     };
-    if (runner_->run(job, std::chrono::seconds(2))) return true;
+    if (runner_->run(std::move(job), std::chrono::seconds(2))) return true;
     log_.log(level, id + head + "; its stack could not be taken: another thread holds the GIL in C code");
     return false;
 }
 
-void RequestTimeouts::timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) {
-    log_with_stack(w, seq, LogLevel::error, PYMPM_APLOGNO(00060),
+void RequestTimeouts::timed_out(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) {
+    log_with_stack(std::move(w), seq, LogLevel::error, PYMPM_APLOGNO(00060),
                    "request ran the app for " + seconds_text(elapsed) + ", longer than PyRequestTimeout " +
                        std::to_string(settings_.request_timeout_s) + " s",
                    true);
 }
 
-void RequestTimeouts::still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) {
+void RequestTimeouts::still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) {
     stuck_.fetch_add(1);
-    log_with_stack(w, seq, LogLevel::error, PYMPM_APLOGNO(00062),
+    log_with_stack(std::move(w), seq, LogLevel::error, PYMPM_APLOGNO(00062),
                    "request still in the app after " + seconds_text(elapsed) + " (twice PyRequestTimeout " +
                        std::to_string(settings_.request_timeout_s) +
                        " s): it does not return (blocked in C, or it caught pympm.RequestTimeout); the child is "

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "timeouts/request_watchdog.h"
 #include "admission/slot_gate.h"
+#include "timeouts/timeout_target.h"
 
 #include <atomic>
 #include <chrono>
@@ -40,27 +41,32 @@ public:
     void stop();
 
     // Around an outermost request, from its arrival (before it waits for a
-    // slot) to its end: a child that leaves lets these finish.
-    void request_arrives() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    // slot) to its end: a child that leaves lets these finish. The thread's
+    // watch is registered here, before the request takes the GIL.
+    void request_arrives() {
+        in_flight_.fetch_add(1, std::memory_order_relaxed);
+        if (watchdog_) RequestWatch::this_thread();
+    }
     void request_leaves() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
     // The request thread, holding the GIL, around an outermost request's
     // time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
     void request_ends();
-    // The ASGI request the current thread's request runs (null: none);
-    // returns the one it replaces (a nested request gives it back).
-    AsgiRequest* watch_asgi(AsgiRequest* req) {
-        return watchdog_ ? std::exchange(RequestWatch::this_thread().asgi, req) : nullptr;
+    // What times out for the current thread's request instead of the
+    // thread (an ASGI request's task; null: the thread); returns the one it
+    // replaces (a nested request gives it back). GIL held.
+    TimeoutSource* watch_source(TimeoutSource* source) {
+        return watchdog_ ? std::exchange(RequestWatch::this_thread().source, source) : nullptr;
     }
 
-    void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) override;
-    void still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) override;
+    void timed_out(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) override;
+    void still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) override;
     void tick() override;
 
 private:
     // Logs `head` and the stack of the watched request's thread; false if
     // the GIL could not be had in time (the head is logged without it).
-    bool log_with_stack(RequestWatch& w, std::uint64_t seq, LogLevel level, const std::string& id,
+    bool log_with_stack(std::shared_ptr<RequestWatch> w, std::uint64_t seq, LogLevel level, const std::string& id,
                         const std::string& head, bool raise_timeout);
 
     const ChildSettings& settings_;

@@ -9,31 +9,40 @@ namespace pympm {
 
 namespace {
 
-// Every thread's watch; a thread's entry leaves with the thread.
-std::mutex g_watches_mutex;
-std::vector<RequestWatch*> g_watches;
+// Every thread's watch. Leaked: a thread may exit after static destruction
+// began (httpd's children end with exit()).
+struct Registry {
+    LeafMutex mutex;
+    std::vector<std::shared_ptr<RequestWatch>> watches;
+};
+Registry& registry() {
+    static Registry* r = new Registry;
+    return *r;
+}
+
+// A thread's entry, withdrawn when the thread exits (a job may still hold
+// the watch).
+struct ThreadWatch {
+    std::shared_ptr<RequestWatch> watch = std::make_shared<RequestWatch>();
+    ThreadWatch() {
+        Registry& r = registry();
+        std::lock_guard lock(r.mutex);
+        r.watches.push_back(watch);
+    }
+    ~ThreadWatch() {
+        Registry& r = registry();
+        std::lock_guard lock(r.mutex);
+        r.watches.erase(std::remove(r.watches.begin(), r.watches.end(), watch), r.watches.end());
+    }
+    ThreadWatch(const ThreadWatch&) = delete;
+    ThreadWatch& operator=(const ThreadWatch&) = delete;
+};
 
 } // namespace
 
-std::mutex& RequestWatch::registry_mutex() { return g_watches_mutex; }
-
-bool RequestWatch::registered(RequestWatch* w) {
-    return std::find(g_watches.begin(), g_watches.end(), w) != g_watches.end();
-}
-
-RequestWatch::RequestWatch() {
-    std::lock_guard lock(g_watches_mutex);
-    g_watches.push_back(this);
-}
-
-RequestWatch::~RequestWatch() {
-    std::lock_guard lock(g_watches_mutex);
-    g_watches.erase(std::remove(g_watches.begin(), g_watches.end(), this), g_watches.end());
-}
-
 RequestWatch& RequestWatch::this_thread() {
-    thread_local RequestWatch watch;
-    return watch;
+    thread_local ThreadWatch t;
+    return *t.watch;
 }
 
 RequestWatchdog::RequestWatchdog(std::chrono::milliseconds timeout, std::chrono::milliseconds tick,
@@ -74,15 +83,16 @@ void RequestWatchdog::check(Clock::time_point now) {
     const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     const std::int64_t limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout_).count();
     struct Due {
-        RequestWatch* watch;
+        std::shared_ptr<RequestWatch> watch;
         std::uint64_t seq;
         double elapsed;
         bool stuck;
     };
     std::vector<Due> due;
     {
-        std::lock_guard lock(g_watches_mutex);
-        for (RequestWatch* w : g_watches) {
+        Registry& r = registry();
+        std::lock_guard lock(r.mutex);
+        for (const std::shared_ptr<RequestWatch>& w : r.watches) {
             const std::uint64_t seq = w->seq.load(std::memory_order_acquire);
             const std::int64_t admitted = w->admitted_ns.load(std::memory_order_acquire);
             if (admitted == 0) continue;
@@ -104,11 +114,12 @@ void RequestWatchdog::check(Clock::time_point now) {
             else if (phase == 1 && elapsed_ns >= 2 * limit_ns && advance(1)) due.push_back({w, seq, elapsed, true});
         }
     }
-    // Acted on outside the registry's lock: the handler's Python jobs check
-    // the watch again under it (RequestWatch::if_current).
-    for (const Due& d : due) {
-        if (d.stuck) handler_.still_stuck(*d.watch, d.seq, d.elapsed);
-        else handler_.timed_out(*d.watch, d.seq, d.elapsed);
+    // Acted on outside the registry's lock, which is a leaf: the handler's
+    // Python jobs hold the watches themselves and check them again under
+    // the GIL (RequestWatch::current).
+    for (Due& d : due) {
+        if (d.stuck) handler_.still_stuck(std::move(d.watch), d.seq, d.elapsed);
+        else handler_.timed_out(std::move(d.watch), d.seq, d.elapsed);
     }
 }
 

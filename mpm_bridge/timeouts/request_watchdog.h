@@ -4,21 +4,25 @@
 //
 // A watch is published and withdrawn by its request thread while it holds
 // the GIL, so a Python job (run with the GIL) that finds the watch still at
-// the sequence number it was given sees the same request, alive.
+// the sequence number it was given sees the same request, alive. The jobs
+// hold the watch by a shared_ptr: no lock is held while they run Python
+// (the registry's mutex is a leaf, held only to add, remove or list
+// watches).
 #pragma once
+
+#include "base/lock_order.h"
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <thread>
 
 namespace pympm {
 
 class RequestIO;
-class AsgiRequest;
+class TimeoutSource;
 
 struct RequestWatch {
     // Steady-clock nanoseconds the request got its slot; 0: no request.
@@ -30,29 +34,17 @@ struct RequestWatch {
     unsigned long py_ident = 0;
     RequestIO* io = nullptr;
     const std::string* app = nullptr;
-    bool exception_sent = false; // under the GIL
-    AsgiRequest* asgi = nullptr;  // an ASGI request: its task is what times out
+    bool exception_sent = false;     // under the GIL
+    TimeoutSource* source = nullptr; // gives the target instead of the thread (an ASGI request)
 
-    RequestWatch();
-    ~RequestWatch();
+    RequestWatch() = default;
     RequestWatch(const RequestWatch&) = delete;
     RequestWatch& operator=(const RequestWatch&) = delete;
 
-    // The calling thread's watch.
+    // The calling thread's watch, registered on its first use.
     static RequestWatch& this_thread();
-    // Runs f() if `w` is still a live thread's watch at `seq` with a request
-    // admitted; the watch stays alive meanwhile. Returns whether f ran.
-    template <class F>
-    static bool if_current(RequestWatch* w, std::uint64_t seq, F&& f) {
-        std::lock_guard lock(registry_mutex());
-        if (!registered(w) || w->seq.load() != seq || w->admitted_ns.load() == 0) return false;
-        f();
-        return true;
-    }
-
-private:
-    static std::mutex& registry_mutex();
-    static bool registered(RequestWatch* w);
+    // Under the GIL: still the request at `s`, in the app.
+    bool current(std::uint64_t s) const { return seq.load() == s && admitted_ns.load() != 0; }
 };
 
 class RequestWatchdog {
@@ -62,10 +54,12 @@ public:
     class Handler {
     public:
         virtual ~Handler() = default;
-        // The request of `w` (at `seq`) ran longer than the timeout.
-        virtual void timed_out(RequestWatch& w, std::uint64_t seq, double elapsed) = 0;
+        // The request of `w` (at `seq`) ran longer than the timeout. The
+        // watch stays valid as long as the handler keeps `w`, even once
+        // its thread has exited.
+        virtual void timed_out(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) = 0;
         // ... and still runs one timeout later.
-        virtual void still_stuck(RequestWatch& w, std::uint64_t seq, double elapsed) = 0;
+        virtual void still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) = 0;
         // Once per tick, whatever the requests do (sampling figures).
         virtual void tick() = 0;
     };
@@ -84,8 +78,8 @@ private:
     const std::chrono::milliseconds timeout_;
     const std::chrono::milliseconds tick_;
     Handler& handler_;
-    std::mutex mutex_;
-    std::condition_variable cv_;
+    LeafMutex mutex_;
+    LeafCondition cv_;
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -6,6 +6,7 @@
 namespace pympm {
 
 PyRef WsgiRequest::build_environ() {
+    PYMPM_ASSERT_GIL();
     CgiEnviron cgi;
     core_.io.cgi_environ(cgi);
     const bool https = core_.io.is_https();

@@ -2,7 +2,6 @@
 
 #include "request/http_validation.h"
 #include "request/response_head.h"
-#include "python/thread_binding.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,12 +48,9 @@ void WsgiRequest::end_calls() {
     if (calls_.load() == 0) return;
     // An app thread is still inside write() or a wsgi.input read; it needs
     // the GIL to finish, whatever the PyEnableThreads mode.
-    PyThreadState* saved = thread_binding::holds_gil() ? PyEval_SaveThread() : nullptr;
-    {
-        std::unique_lock lock(calls_mutex_);
-        calls_done_.wait(lock, [&] { return calls_.load() == 0; });
-    }
-    if (saved) PyEval_RestoreThread(saved);
+    GilReleaseIfHeld released;
+    std::unique_lock lock(calls_mutex_);
+    calls_done_.wait(lock, [&] { return calls_.load() == 0; });
 }
 
 void WsgiRequest::call_finished() {
@@ -294,6 +290,7 @@ int WsgiRequest::send_iterable(PyObject* result) {
 }
 
 int WsgiRequest::run(PyObject* app) {
+    PYMPM_ASSERT_GIL();
     std::string why;
     if (int refused = core_.io.refuse_body_early(why)) {
         core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +

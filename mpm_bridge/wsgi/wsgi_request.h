@@ -8,12 +8,11 @@
 // does not end while such a call is still running on another thread.
 #pragma once
 
+#include "base/lock_order.h"
 #include "request/request_core.h"
 #include "wsgi/wsgi_context.h"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -65,8 +64,8 @@ private:
     PyRef start_response_obj_;
     PyRef input_obj_;
     std::atomic<int> calls_{0};
-    std::mutex calls_mutex_;
-    std::condition_variable calls_done_;
+    LeafMutex calls_mutex_;
+    LeafCondition calls_done_;
 };
 
 // Creates the Python types for start_response and wsgi.input.

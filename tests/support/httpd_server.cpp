@@ -195,7 +195,8 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
     for (auto& var : inherited_environment()) {
         if (var.starts_with("LD_PRELOAD="))
             inherited_preload = var.substr(11);
-        else if (!var.starts_with("ASAN_OPTIONS=") && !var.starts_with("UBSAN_OPTIONS="))
+        else if (!var.starts_with("ASAN_OPTIONS=") && !var.starts_with("UBSAN_OPTIONS=") &&
+                 !var.starts_with("TSAN_OPTIONS="))
             env.push_back(var);
     }
     env.push_back("LD_PRELOAD=" + preload + (inherited_preload.empty() ? "" : ":" + inherited_preload));
@@ -224,6 +225,18 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
         ubsan += std::string(":") + extra;
     env.push_back("ASAN_OPTIONS=" + asan);
     env.push_back("UBSAN_OPTIONS=" + ubsan);
+    if (sanitizer_enabled("thread")) {
+        // ThreadSanitizer goes on after a report, as UBSan; libpython, APR
+        // and httpd are not instrumented, and what they race on among
+        // themselves is not ours to judge (tests/tsan.supp). Reports go to
+        // ROOT/sanitizer/tsan.PID.
+        std::string tsan = "halt_on_error=0:second_deadlock_stack=1:suppressions=" + source_dir() +
+                           "/tests/tsan.supp";
+        if (!log_dir.empty()) tsan += ":log_path=" + log_dir + "/tsan";
+        if (const char* extra = std::getenv("PYMPM_TEST_TSAN_OPTIONS"); extra && *extra)
+            tsan += std::string(":") + extra;
+        env.push_back("TSAN_OPTIONS=" + tsan);
+    }
     return env;
 }
 
@@ -850,8 +863,9 @@ bool is_ubsan_start(const std::string& line) {
 }
 
 bool is_report_start(const std::string& line) {
-    // ASan: a line of '=' before "==PID==ERROR: AddressSanitizer: ..."
-    if (line.size() >= 20 && line.find_first_not_of('=') == std::string::npos)
+    // ASan: a line of '=' before "==PID==ERROR: AddressSanitizer: ..."; TSan
+    // (18 of them) before "WARNING: ThreadSanitizer: ..."
+    if (line.size() >= 18 && line.find_first_not_of('=') == std::string::npos)
         return true;
     return is_ubsan_start(line);
 }
@@ -859,7 +873,7 @@ bool is_report_start(const std::string& line) {
 } // namespace
 
 std::vector<SanitizerReport> parse_sanitizer_log(const std::string& file, const std::string& text) {
-    static const std::regex error_line(R"(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|: runtime error: )");
+    static const std::regex error_line(R"(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|: runtime error: |WARNING: ThreadSanitizer: )");
     std::vector<SanitizerReport> reports;
     for (auto& line : split_lines(text)) {
         if (reports.empty() || is_report_start(line))
