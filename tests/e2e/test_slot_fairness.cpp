@@ -197,10 +197,10 @@ void a_get_is_not_kept_out(const Variant& v, const std::string& mount, ClientFn 
                               << shortest << " s and more");
     BOOST_TEST(shortest > 4.0); // they really were slow
     BOOST_TEST((get.complete < first_done), "the GET was answered only after a slow client was done");
-    // Typically 0.2-0.5 s against 4.5-6 s; with no lending at all it would
-    // wait for whole uploads (for all six under PyThreads 1).
-    BOOST_TEST(waited < shortest / 2.5,
-               "the GET waited " << waited << " s behind clients that took " << shortest << " s");
+    // Typically 0.15-0.65 s against 4.5-6 s (4-5 s when returning requests
+    // went first); with no lending at all it would wait for whole uploads
+    // (for all six under PyThreads 1). 2 s leaves room for a loaded machine.
+    BOOST_TEST(waited < 2.0, "the GET waited " << waited << " s behind clients that took " << shortest << " s");
 
     auto stats = parse_json(http_get(srv.port(), "/f/max_inside", 20s).body);
     BOOST_TEST(stats.get<int>("slots_lent") >= 1); // the clients did lend their slots
