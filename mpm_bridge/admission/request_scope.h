@@ -10,7 +10,9 @@
 //    same thread, so it adds no concurrency) and gives them back after.
 //  - BlockingSection: the request waits on httpd or its client (reading the
 //    body, passing a brigade). The GIL is released (PyEnableThreads On) and
-//    the slot may be lent to a waiting request if the wait is long.
+//    the slot may be lent to a waiting request if the wait is long; the
+//    request then queues for a slot again, behind those already waiting,
+//    when the section ends.
 //
 // Lock order is always slot, then GIL: nothing waits for a slot while
 // holding the GIL.
@@ -62,7 +64,7 @@ public:
 private:
     friend class RequestScope;
     void enter(); // release the GIL, let the slot be lent
-    void leave(); // take the slot back (may wait), then the GIL
+    void leave(); // take the slot back (may queue for it), then the GIL
 
     bool release_gil_;
     PyThreadState* saved_ = nullptr;

@@ -34,15 +34,15 @@ bool SlotGate::take_slot(Clock::time_point now, Clock::time_point& wake) {
 }
 
 void SlotGate::wake_waiters() {
-    if (waiting_ > 0 || returning_ > 0) cv_.notify_all();
+    if (waiting_ > 0) cv_.notify_all();
 }
 
-bool SlotGate::acquire(Holder& h) {
-    std::unique_lock lock(mutex_);
+bool SlotGate::wait_turn(std::unique_lock<std::mutex>& lock) {
+    // New and returning requests draw from one sequence: whoever joined the
+    // queue first is admitted first, so nobody is overtaken.
     const std::uint64_t ticket = next_ticket_++;
-    auto my_turn = [&] { return ticket == next_to_admit_ && returning_ == 0; };
     Clock::time_point wake = Clock::time_point::max();
-    const bool waits = !(my_turn() && take_slot(Clock::now(), wake));
+    const bool waits = !(ticket == next_to_admit_ && take_slot(Clock::now(), wake));
     if (waits) {
         const auto start = Clock::now();
         ++waiting_;
@@ -52,18 +52,24 @@ bool SlotGate::acquire(Holder& h) {
             if (wake == Clock::time_point::max()) cv_.wait(lock);
             else cv_.wait_until(lock, wake);
             wake = Clock::time_point::max();
-            if (my_turn() && take_slot(Clock::now(), wake)) break;
+            if (ticket == next_to_admit_ && take_slot(Clock::now(), wake)) break;
         }
         --waiting_;
-        ++waited_;
         total_wait_ += Clock::now() - start;
     }
     ++next_to_admit_;
-    ++admitted_;
-    h.holds_ = true;
     // The next ticket may be admissible too if several slots are free.
     wake_waiters();
     return waits;
+}
+
+bool SlotGate::acquire(Holder& h) {
+    std::unique_lock lock(mutex_);
+    const bool waited = wait_turn(lock);
+    ++admitted_;
+    if (waited) ++waited_;
+    h.holds_ = true;
+    return waited;
 }
 
 void SlotGate::release(Holder& h) {
@@ -90,29 +96,19 @@ void SlotGate::begin_io(Holder& h) {
     wake_waiters();
 }
 
-void SlotGate::end_io(Holder& h) {
+bool SlotGate::end_io(Holder& h) {
     std::unique_lock lock(mutex_);
     if (h.holds_) {
         unlink_io(h);
-        return;
+        return false;
     }
-    // The slot was lent while this request waited on its client: it comes
-    // back ahead of requests that have not started.
-    const std::uint64_t ticket = next_return_++;
-    ++returning_;
-    Clock::time_point wake = Clock::time_point::max();
-    auto my_turn = [&] { return ticket == next_return_to_admit_; };
-    const auto start = Clock::now();
-    while (!(my_turn() && take_slot(Clock::now(), wake))) {
-        if (wake == Clock::time_point::max()) cv_.wait(lock);
-        else cv_.wait_until(lock, wake);
-        wake = Clock::time_point::max();
-    }
-    total_wait_ += Clock::now() - start;
-    --returning_;
-    ++next_return_to_admit_;
+    // The slot was lent while this request waited on its client: it queues
+    // again behind everyone already waiting. Going ahead of them instead
+    // would let a few slow clients, coming back in turn, keep the queue
+    // from ever moving.
+    wait_turn(lock);
     h.holds_ = true;
-    wake_waiters();
+    return true;
 }
 
 void SlotGate::add_slot() {
@@ -127,7 +123,7 @@ SlotGateStats SlotGate::stats() const {
     SlotGateStats s;
     s.slots = slots_;
     s.busy = slots_ - free_;
-    s.waiting = waiting_ + returning_;
+    s.waiting = waiting_;
     s.admitted = admitted_;
     s.waited = waited_;
     s.lent = lent_;

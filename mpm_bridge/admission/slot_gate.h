@@ -1,15 +1,20 @@
 // First-come-first-served gate limiting how many requests of one child run
-// Python at once (PyThreads). Requests take a ticket on arrival and are
-// admitted strictly in ticket order as slots free up, so a burst of
-// CPU-bound requests completes one after the other instead of interleaving
-// under the GIL. Callers wait here without holding the GIL.
+// Python at once (PyThreads). Requests take a ticket when they join the
+// queue and are admitted strictly in ticket order as slots free up, so a
+// burst of CPU-bound requests completes one after the other instead of
+// interleaving under the GIL. Callers wait here without holding the GIL.
 //
 // A request waiting on its client (reading the body, or sending to a client
 // that reads slowly) runs no Python, so it must not keep others out: once it
-// has waited longer than `lend_after`, its slot is lent to the next waiting
-// request. When its I/O completes it takes a slot back ahead of requests
-// that have not started yet. I/O that completes promptly never changes the
-// order of admission.
+// has waited longer than `lend_after`, its slot is lent to the request at
+// the head of the queue. When its I/O completes it joins the queue again,
+// with a new ticket, exactly as if it arrived then: returning requests and
+// new ones are admitted in one order, that of the time they (re)joined.
+// A returning request therefore never overtakes one already waiting, and a
+// waiting request is overtaken by nobody: it waits for at most one turn of
+// each request ahead of it (until that one finishes, or waits on its client
+// for `lend_after`), however often slow clients come back. I/O that
+// completes within `lend_after` never changes the order of admission.
 #pragma once
 
 #include "base/lock_order.h"
@@ -60,9 +65,9 @@ public:
     void release(Holder& h);
     // The holder now waits on its client: its slot may be lent.
     void begin_io(Holder& h);
-    // The holder's I/O is over: if its slot was lent, waits for one, ahead
-    // of new arrivals.
-    void end_io(Holder& h);
+    // The holder's I/O is over. If its slot was lent meanwhile, it queues
+    // for one like a request arriving now; true then.
+    bool end_io(Holder& h);
 
     // One more slot, for good: a request stuck past recovery keeps its
     // slot while the child finishes the others before it leaves.
@@ -71,6 +76,9 @@ public:
     SlotGateStats stats() const;
 
 private:
+    // Under the lock: joins the queue with a new ticket and waits for its
+    // turn and a slot; true if it had to wait.
+    bool wait_turn(std::unique_lock<std::mutex>& lock);
     // Under the lock: takes a free or lendable slot for a waiter; otherwise
     // sets `wake` to when one becomes lendable (unchanged if none will).
     bool take_slot(Clock::time_point now, Clock::time_point& wake);
@@ -84,12 +92,9 @@ private:
     int free_;
     Holder* io_head_ = nullptr; // holders in I/O, oldest first
     Holder* io_tail_ = nullptr;
-    std::uint64_t next_ticket_ = 0;   // handed to the next arrival
+    std::uint64_t next_ticket_ = 0;   // handed to the next to join the queue
     std::uint64_t next_to_admit_ = 0; // lowest ticket not yet admitted
-    std::uint64_t next_return_ = 0;   // the same for returning holders
-    std::uint64_t next_return_to_admit_ = 0;
     int waiting_ = 0;
-    int returning_ = 0;
     std::uint64_t admitted_ = 0;
     std::uint64_t waited_ = 0;
     std::uint64_t lent_ = 0;
