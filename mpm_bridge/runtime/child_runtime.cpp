@@ -1,6 +1,7 @@
 #include "runtime/child_runtime.h"
 
 #include "python/interpreter.h"
+#include "status/test_pause.h"
 #include "admission/request_scope.h"
 #include "python/thread_binding.h"
 #include "asgi/asgi_request.h"
@@ -227,6 +228,7 @@ void ChildRuntime::join_board(int generation) {
                                    std::to_string(::getpid()) + " is not shown on pympm-status");
         return;
     }
+    test_pause::at("claim:live");
     g_stats_entry = entry;
     std::snprintf(entry->mpm, sizeof entry->mpm, "%s", mpm_.name.c_str());
     entry->threads_per_child = mpm_.threads_per_child;

@@ -1,11 +1,14 @@
 #include "status/status_board.h"
 
+#include "status/test_pause.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
 #include <signal.h>
 #include <thread>
+#include <unistd.h>
 
 namespace pympm {
 
@@ -113,6 +116,7 @@ bool StatusBoard::fold(ChildStats& e, int pid, LeaveReason reason) {
     // The lock is taken before the entry stops counting as live, so that no
     // reader ever sees its counters in neither place.
     lock_fold();
+    if (pid == static_cast<int>(::getpid())) test_pause::at("release"); // its own entry: leaving
     std::uint32_t st = ChildStats::live;
     const bool mine = e.pid.load() == pid && e.state.compare_exchange_strong(st, ChildStats::folding);
     if (mine) {
@@ -142,11 +146,13 @@ ChildStats* StatusBoard::claim(int pid, int generation, std::int64_t now_unix_ms
         std::uint32_t st = e.state.load(std::memory_order_acquire);
         if (st != ChildStats::free_) continue;
         if (!e.state.compare_exchange_strong(st, ChildStats::folding)) continue;
+        test_pause::at("claim:taken");
         // Ours: set up, then visible.
         e.pid = pid;
         e.generation = generation;
         e.started_unix_ms = now_unix_ms;
         children_started_.fetch_add(1, std::memory_order_relaxed);
+        test_pause::at("claim:written");
         e.state.store(ChildStats::live, std::memory_order_release);
         return &e;
     }
