@@ -11,6 +11,7 @@
 #include "httpd_request_io.h"
 #include "server_config.h"
 #include "status_page.h"
+#include "status/test_pause.h"
 
 #include <ap_mmn.h>
 #include <ap_mpm.h>
@@ -23,6 +24,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <strings.h>
 #include <memory>
@@ -140,6 +142,7 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
         ChildSettings settings = collect_child_settings(s);
         if (settings.mounts.empty()) return; // nothing mounted: Python never starts
         route_stdout_to_error_log(s);
+        test_pause::configure(std::getenv("PYMPM_TEST_PAUSE_AT")); // tests only (README, "Tests")
         int generation = 0;
         ap_mpm_query(AP_MPMQ_GENERATION, &generation);
         MpmModel mpm = query_mpm(s);

@@ -106,7 +106,12 @@ int setup_status_board(apr_pool_t*, server_rec* s) {
             retained->shm = nullptr;
             retained->board = nullptr;
         }
-        if (retained->board && retained->board->entries() >= entries) {
+        // Reused only if laid out by this build (a graceful restart may load
+        // another mod_pympm.so).
+        if (retained->board &&
+            StatusBoard::attach(apr_shm_baseaddr_get(retained->shm), apr_shm_size_get(retained->shm)) ==
+                retained->board &&
+            retained->board->entries() >= entries) {
             g_board = retained->board;
             return OK;
         }

@@ -1,5 +1,7 @@
 #include "child/child_metrics.h"
 
+#include "status/test_pause.h"
+
 #include <cstdlib>
 #include <fcntl.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@ void ChildMetrics::app_ends(std::chrono::nanoseconds took, int status, bool rais
     StatusCounters& c = s->counters;
     const double seconds = std::chrono::duration<double>(took).count();
     c.requests.fetch_add(1, std::memory_order_relaxed);
+    test_pause::at("update");
     c.app_time_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
     c.app_time_buckets[app_time_bucket(seconds)].fetch_add(1, std::memory_order_relaxed);
     if (status >= 400 && status < 500) c.app_4xx.fetch_add(1, std::memory_order_relaxed);

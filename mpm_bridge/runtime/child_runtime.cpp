@@ -1,6 +1,7 @@
 #include "runtime/child_runtime.h"
 
 #include "python/interpreter.h"
+#include "status/test_pause.h"
 #include "admission/request_scope.h"
 #include "python/thread_binding.h"
 #include "asgi/asgi_request.h"
@@ -59,17 +60,15 @@ PyObject* gate_stats_dict() {
     }
     if (const ChildStats* e = g_stats_entry) {
         // The same figures the status page shows for this child.
-        const StatusCounters& c = e->counters;
+        const ChildSnapshot c = read_own_entry(*e);
         PyRef v = PyRef::steal(Py_BuildValue(
-            "{s:L,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:s}", "requests_in_app", static_cast<long long>(e->in_app.load()),
-            "app_4xx", static_cast<unsigned long long>(c.app_4xx.load()), "app_5xx",
-            static_cast<unsigned long long>(c.app_5xx.load()), "exceptions",
-            static_cast<unsigned long long>(c.exceptions.load()), "timeouts",
-            static_cast<unsigned long long>(c.timeouts.load()), "slot_wait_seconds_max",
-            static_cast<double>(e->slot_wait_max_ns.load()) / 1e9, "rss_bytes",
-            static_cast<unsigned long long>(e->rss_bytes.load()), "python_threads",
-            static_cast<unsigned long long>(e->python_threads.load()), "predecessor_left",
-            leave_reason_name(static_cast<LeaveReason>(e->predecessor_reason.load()))));
+            "{s:L,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:s}", "requests_in_app", static_cast<long long>(c.in_app),
+            "app_4xx", static_cast<unsigned long long>(c.app_4xx), "app_5xx",
+            static_cast<unsigned long long>(c.app_5xx), "exceptions", static_cast<unsigned long long>(c.exceptions),
+            "timeouts", static_cast<unsigned long long>(c.timeouts), "slot_wait_seconds_max",
+            static_cast<double>(c.slot_wait_max_ns) / 1e9, "rss_bytes", static_cast<unsigned long long>(c.rss_bytes),
+            "python_threads", static_cast<unsigned long long>(c.python_threads), "predecessor_left",
+            leave_reason_name(c.predecessor_reason)));
         if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
     }
     return d.release();
@@ -221,18 +220,20 @@ void ChildRuntime::join_board(int generation) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    ChildStats* entry = board_->claim(::getpid(), generation, now_ms);
+    ChildModel model;
+    model.mpm = mpm_.name;
+    model.threads_per_child = mpm_.threads_per_child;
+    model.py_threads = model_.py_threads;
+    model.enable_threads = model_.enable_threads;
+    model.http2 = mpm_.http2;
+    ChildStats* entry = board_->claim(OwnerId::self(), generation, now_ms, model);
     if (!entry) {
         log(LogLevel::warning, std::string(PYMPM_APLOGNO(00065)) + "the status board is full; child " +
                                    std::to_string(::getpid()) + " is not shown on pympm-status");
         return;
     }
+    test_pause::at("claim:live");
     g_stats_entry = entry;
-    std::snprintf(entry->mpm, sizeof entry->mpm, "%s", mpm_.name.c_str());
-    entry->threads_per_child = mpm_.threads_per_child;
-    entry->py_threads = model_.py_threads;
-    entry->enable_threads = model_.enable_threads ? 1 : 0;
-    entry->http2 = mpm_.http2 ? 1 : 0;
     entry->rss_bytes = resident_bytes();
     metrics_.attach(entry);
 }

@@ -1,11 +1,16 @@
 #include "status/status_board.h"
 
+#include "status/test_pause.h"
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <new>
 #include <signal.h>
-#include <thread>
+#include <unistd.h>
 
 namespace pympm {
 
@@ -13,51 +18,160 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x70796d706d737462ULL; // "pympmstb"
 // Changes whenever the layout does: a board of another build is not reused.
-constexpr std::uint32_t kLayout = 1 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 +
+constexpr std::uint32_t kLayout = 2 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 +
                                   static_cast<std::uint32_t>(kHistogramSize) * 131;
 
 std::size_t header_bytes() {
     return (sizeof(StatusBoard) + alignof(ChildStats) - 1) / alignof(ChildStats) * alignof(ChildStats);
 }
 
-bool process_gone(int pid) { return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH; }
+// Reads of an entry that changed hands meanwhile before it is left out.
+constexpr int kReadAttempts = 8;
 
-void add_counters(StatusCounters& to, const StatusCounters& from) {
-    auto add = [](std::atomic<std::uint64_t>& a, const std::atomic<std::uint64_t>& b) {
-        a.fetch_add(b.load(std::memory_order_relaxed), std::memory_order_relaxed);
+// The owner word (see ChildStats::owner).
+enum : std::uint64_t { kFree = 0, kClaiming = 1, kLive = 2 };
+constexpr int kPidBits = 22;
+constexpr int kStartBits = 40;
+constexpr std::uint64_t kPidMask = (std::uint64_t{1} << kPidBits) - 1;
+constexpr std::uint64_t kStartMask = (std::uint64_t{1} << kStartBits) - 1;
+
+std::uint64_t owner_word(std::uint64_t state, const OwnerId& id) {
+    return state << 62 | (id.start_ticks & kStartMask) << kPidBits | (static_cast<std::uint64_t>(id.pid) & kPidMask);
+}
+std::uint64_t free_word(LeaveReason why) { return static_cast<std::uint64_t>(why) & 0xff; }
+std::uint64_t state_of(std::uint64_t w) { return w >> 62; }
+int pid_of(std::uint64_t w) { return static_cast<int>(w & kPidMask); }
+std::uint64_t start_of(std::uint64_t w) { return (w >> kPidBits) & kStartMask; }
+LeaveReason reason_of_free(std::uint64_t w) {
+    const auto r = static_cast<std::uint32_t>(w & 0xff);
+    return r < kLeaveReasons ? static_cast<LeaveReason>(r) : LeaveReason::none;
+}
+
+struct ProcStat {
+    char state = '?';
+    long threads = 0;
+    std::uint64_t start_ticks = 0;
+};
+
+// State (field 3), threads (20) and start time (22) of /proc/PID/stat;
+// false if it cannot be read (gone, or /proc hidden).
+bool read_proc_stat(int pid, ProcStat& st) {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[1024];
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    // The command name (field 2) may hold spaces and parentheses: the
+    // fields after it start after its last ')'.
+    char* p = std::strrchr(buf, ')');
+    if (!p || p[1] != ' ') return false;
+    p += 2;
+    st.state = *p;
+    for (int field = 3; field < 22; ++field) {
+        p = std::strchr(p, ' ');
+        if (!p) return false;
+        ++p;
+        if (field + 1 == 20) st.threads = std::strtol(p, nullptr, 10);
+    }
+    st.start_ticks = std::strtoull(p, nullptr, 10);
+    return true;
+}
+
+// True only if the process that took the owner word surely runs no more:
+// its pid is free, a zombie not yet reaped (only its main thread left: a
+// main thread that exited before the others also shows as a zombie), or
+// another process's that started later.
+bool owner_gone(std::uint64_t w) {
+    const int pid = pid_of(w);
+    if (pid <= 0) return true;
+    ProcStat st;
+    if (read_proc_stat(pid, st))
+        return ((st.state == 'Z' || st.state == 'X') && st.threads <= 1) ||
+               (start_of(w) != 0 && (st.start_ticks & kStartMask) != start_of(w));
+    return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+void copy_counters(StatusCounters& to, const StatusCounters& from) {
+    auto copy = [](std::atomic<std::uint64_t>& a, const std::atomic<std::uint64_t>& b) {
+        a.store(b.load(std::memory_order_relaxed), std::memory_order_relaxed);
     };
-    add(to.requests, from.requests);
-    add(to.app_4xx, from.app_4xx);
-    add(to.app_5xx, from.app_5xx);
-    add(to.exceptions, from.exceptions);
-    add(to.timeouts, from.timeouts);
-    add(to.slot_waits, from.slot_waits);
-    add(to.slot_wait_ns, from.slot_wait_ns);
-    add(to.app_time_ns, from.app_time_ns);
-    for (std::size_t i = 0; i < kHistogramSize; ++i) add(to.app_time_buckets[i], from.app_time_buckets[i]);
+    copy(to.requests, from.requests);
+    copy(to.app_4xx, from.app_4xx);
+    copy(to.app_5xx, from.app_5xx);
+    copy(to.exceptions, from.exceptions);
+    copy(to.timeouts, from.timeouts);
+    copy(to.slot_waits, from.slot_waits);
+    copy(to.slot_wait_ns, from.slot_wait_ns);
+    copy(to.app_time_ns, from.app_time_ns);
+    for (std::size_t i = 0; i < kHistogramSize; ++i) copy(to.app_time_buckets[i], from.app_time_buckets[i]);
 }
 
-void clear_counters(StatusCounters& c) {
-    for (auto* a : {&c.requests, &c.app_4xx, &c.app_5xx, &c.exceptions, &c.timeouts, &c.slot_waits,
-                    &c.slot_wait_ns, &c.app_time_ns})
-        a->store(0, std::memory_order_relaxed);
-    for (auto& b : c.app_time_buckets) b.store(0, std::memory_order_relaxed);
+// out += c (less `base`, when given: a child's own share; never below 0,
+// should a counter have been read before its base).
+void read_counters(const StatusCounters& c, ChildSnapshot& out, const StatusCounters* base = nullptr) {
+    auto get = [base, &c](const std::atomic<std::uint64_t> StatusCounters::*m) {
+        const std::uint64_t v = (c.*m).load(std::memory_order_relaxed);
+        const std::uint64_t b = base ? (base->*m).load(std::memory_order_relaxed) : 0;
+        return v > b ? v - b : 0;
+    };
+    out.requests += get(&StatusCounters::requests);
+    out.app_4xx += get(&StatusCounters::app_4xx);
+    out.app_5xx += get(&StatusCounters::app_5xx);
+    out.exceptions += get(&StatusCounters::exceptions);
+    out.timeouts += get(&StatusCounters::timeouts);
+    out.slot_waits += get(&StatusCounters::slot_waits);
+    out.slot_wait_ns += get(&StatusCounters::slot_wait_ns);
+    out.app_time_ns += get(&StatusCounters::app_time_ns);
+    for (std::size_t i = 0; i < kHistogramSize; ++i) {
+        const std::uint64_t v = c.app_time_buckets[i].load(std::memory_order_relaxed);
+        const std::uint64_t b = base ? base->app_time_buckets[i].load(std::memory_order_relaxed) : 0;
+        out.buckets[i] += v > b ? v - b : 0;
+    }
 }
 
-void read_counters(const StatusCounters& c, ChildSnapshot& out) {
-    out.requests += c.requests.load(std::memory_order_relaxed);
-    out.app_4xx += c.app_4xx.load(std::memory_order_relaxed);
-    out.app_5xx += c.app_5xx.load(std::memory_order_relaxed);
-    out.exceptions += c.exceptions.load(std::memory_order_relaxed);
-    out.timeouts += c.timeouts.load(std::memory_order_relaxed);
-    out.slot_waits += c.slot_waits.load(std::memory_order_relaxed);
-    out.slot_wait_ns += c.slot_wait_ns.load(std::memory_order_relaxed);
-    out.app_time_ns += c.app_time_ns.load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < kHistogramSize; ++i)
-        out.buckets[i] += c.app_time_buckets[i].load(std::memory_order_relaxed);
+// The owner's figures: what it published at its claim, its gauges, and
+// its share of the counters.
+void read_owner(const ChildStats& e, std::uint64_t w, ChildSnapshot& c) {
+    c.pid = pid_of(w);
+    c.generation = e.generation.load(std::memory_order_relaxed);
+    c.started_unix_ms = e.started_unix_ms.load(std::memory_order_relaxed);
+    c.mpm.clear();
+    for (const auto& ch : e.mpm) {
+        const char v = ch.load(std::memory_order_relaxed);
+        if (!v) break;
+        c.mpm += v;
+    }
+    c.threads_per_child = e.threads_per_child.load(std::memory_order_relaxed);
+    c.py_threads = e.py_threads.load(std::memory_order_relaxed);
+    c.enable_threads = e.enable_threads.load(std::memory_order_relaxed) != 0;
+    c.http2 = e.http2.load(std::memory_order_relaxed) != 0;
+    c.in_app = e.in_app.load(std::memory_order_relaxed);
+    c.waiting = e.waiting.load(std::memory_order_relaxed);
+    c.slot_wait_max_ns = e.slot_wait_max_ns.load(std::memory_order_relaxed);
+    c.rss_bytes = e.rss_bytes.load(std::memory_order_relaxed);
+    c.python_threads = e.python_threads.load(std::memory_order_relaxed);
+    const auto pred = e.predecessor_reason.load(std::memory_order_relaxed);
+    c.predecessor_reason = pred < kLeaveReasons ? static_cast<LeaveReason>(pred) : LeaveReason::none;
+    const auto leaving = e.leaving.load(std::memory_order_relaxed);
+    c.leaving = leaving < kLeaveReasons ? static_cast<LeaveReason>(leaving) : LeaveReason::none;
+    read_counters(e.counters, c, &e.base);
 }
 
 } // namespace
+
+OwnerId OwnerId::of(int pid) {
+    OwnerId id;
+    id.pid = pid;
+    ProcStat st;
+    if (read_proc_stat(pid, st)) id.start_ticks = st.start_ticks;
+    return id;
+}
+
+OwnerId OwnerId::self() { return of(static_cast<int>(::getpid())); }
 
 const char* leave_reason_name(LeaveReason r) {
     switch (r) {
@@ -71,6 +185,12 @@ const char* leave_reason_name(LeaveReason r) {
     return "none";
 }
 
+ChildSnapshot read_own_entry(const ChildStats& e) {
+    ChildSnapshot c;
+    read_owner(e, e.owner.load(std::memory_order_acquire), c);
+    return c;
+}
+
 std::size_t StatusBoard::bytes_for(int entries) {
     return header_bytes() + static_cast<std::size_t>(std::max(entries, 1)) * sizeof(ChildStats);
 }
@@ -80,8 +200,7 @@ StatusBoard* StatusBoard::create(void* memory, std::size_t bytes, int entries) {
     std::memset(memory, 0, bytes);
     auto* board = new (memory) StatusBoard();
     board->entries_ = entries;
-    auto* first = reinterpret_cast<char*>(memory) + header_bytes();
-    for (int i = 0; i < entries; ++i) new (first + static_cast<std::size_t>(i) * sizeof(ChildStats)) ChildStats();
+    for (int i = 0; i < entries; ++i) new (board->entry(i)) ChildStats();
     board->layout_ = kLayout;
     board->magic_ = kMagic;
     return board;
@@ -90,7 +209,9 @@ StatusBoard* StatusBoard::create(void* memory, std::size_t bytes, int entries) {
 StatusBoard* StatusBoard::attach(void* memory, std::size_t bytes) {
     if (!memory || bytes < header_bytes()) return nullptr;
     auto* board = reinterpret_cast<StatusBoard*>(memory);
-    if (board->magic_ != kMagic || board->layout_ != kLayout || bytes < bytes_for(board->entries_)) return nullptr;
+    if (board->magic_ != kMagic || board->layout_ != kLayout || board->entries_ < 1 ||
+        bytes < bytes_for(board->entries_))
+        return nullptr;
     return board;
 }
 
@@ -99,62 +220,62 @@ ChildStats* StatusBoard::entry(int i) {
     return reinterpret_cast<ChildStats*>(first + static_cast<std::size_t>(i) * sizeof(ChildStats));
 }
 
-void StatusBoard::lock_fold() {
-    for (;;) {
-        std::uint64_t s = fold_seq_.load();
-        if (!(s & 1) && fold_seq_.compare_exchange_weak(s, s + 1)) return;
-        std::this_thread::yield(); // another child is folding (rare, short)
-    }
-}
-
-void StatusBoard::unlock_fold() { fold_seq_.fetch_add(1); }
-
-bool StatusBoard::fold(ChildStats& e, int pid, LeaveReason reason) {
-    // The lock is taken before the entry stops counting as live, so that no
-    // reader ever sees its counters in neither place.
-    lock_fold();
-    std::uint32_t st = ChildStats::live;
-    const bool mine = e.pid.load() == pid && e.state.compare_exchange_strong(st, ChildStats::folding);
-    if (mine) {
-        add_counters(retired_, e.counters);
-        clear_counters(e.counters);
-    }
-    unlock_fold();
-    if (!mine) return false;
-    e.in_app = 0;
-    e.waiting = 0;
-    e.slot_wait_max_ns = 0;
-    e.rss_bytes = 0;
-    e.python_threads = 0;
-    e.leaving = 0;
-    e.pid = 0;
-    e.predecessor_reason = static_cast<std::uint32_t>(reason);
-    e.state.store(ChildStats::free_, std::memory_order_release);
+bool StatusBoard::reclaim_if_gone(ChildStats& e, std::uint64_t w) {
+    if (state_of(w) == kFree || !owner_gone(w)) return false;
+    if (!e.owner.compare_exchange_strong(w, free_word(LeaveReason::died), std::memory_order_acq_rel)) return false;
+    leaves_[static_cast<std::size_t>(LeaveReason::died)].fetch_add(1, std::memory_order_relaxed);
     return true;
 }
 
-ChildStats* StatusBoard::claim(int pid, int generation, std::int64_t now_unix_ms) {
+ChildStats* StatusBoard::claim(const OwnerId& me, int generation, std::int64_t now_unix_ms, const ChildModel& model) {
+    if (me.pid <= 0 || static_cast<std::uint64_t>(me.pid) > kPidMask) return nullptr;
+    const std::uint64_t claiming = owner_word(kClaiming, me);
     for (int i = 0; i < entries_; ++i) {
         ChildStats& e = *entry(i);
-        const int owner = e.pid.load();
-        if (e.state.load(std::memory_order_acquire) == ChildStats::live && process_gone(owner))
-            fold(e, owner, LeaveReason::died); // a child that died without leaving its figures
-        std::uint32_t st = e.state.load(std::memory_order_acquire);
-        if (st != ChildStats::free_) continue;
-        if (!e.state.compare_exchange_strong(st, ChildStats::folding)) continue;
-        // Ours: set up, then visible.
-        e.pid = pid;
-        e.generation = generation;
-        e.started_unix_ms = now_unix_ms;
+        std::uint64_t w = e.owner.load(std::memory_order_acquire);
+        LeaveReason predecessor = LeaveReason::died;
+        if (state_of(w) == kFree) predecessor = reason_of_free(w);
+        else if (!owner_gone(w)) continue; // a live child's, or one being claimed right now
+        // Taking the entry and recording who took it are one step: a claim
+        // that dies from here on leaves an entry the next one takes over.
+        if (!e.owner.compare_exchange_strong(w, claiming, std::memory_order_acq_rel)) continue;
+        if (predecessor == LeaveReason::died && state_of(w) != kFree)
+            leaves_[static_cast<std::size_t>(LeaveReason::died)].fetch_add(1, std::memory_order_relaxed);
+        // A reader that sees any store below then sees the owner word
+        // changed, and reads the entry again.
+        std::atomic_thread_fence(std::memory_order_release);
+        test_pause::at("claim:taken");
+        e.generation.store(generation, std::memory_order_relaxed);
+        e.started_unix_ms.store(now_unix_ms, std::memory_order_relaxed);
+        for (std::size_t k = 0; k < sizeof e.mpm / sizeof e.mpm[0]; ++k)
+            e.mpm[k].store(k + 1 < sizeof e.mpm / sizeof e.mpm[0] && k < model.mpm.size() ? model.mpm[k] : '\0',
+                           std::memory_order_relaxed);
+        e.threads_per_child.store(model.threads_per_child, std::memory_order_relaxed);
+        e.py_threads.store(model.py_threads, std::memory_order_relaxed);
+        e.enable_threads.store(model.enable_threads ? 1 : 0, std::memory_order_relaxed);
+        e.http2.store(model.http2 ? 1 : 0, std::memory_order_relaxed);
+        e.in_app.store(0, std::memory_order_relaxed);
+        e.waiting.store(0, std::memory_order_relaxed);
+        e.slot_wait_max_ns.store(0, std::memory_order_relaxed);
+        e.rss_bytes.store(0, std::memory_order_relaxed);
+        e.python_threads.store(0, std::memory_order_relaxed);
+        e.predecessor_reason.store(static_cast<std::uint32_t>(predecessor), std::memory_order_relaxed);
+        e.leaving.store(0, std::memory_order_relaxed);
+        copy_counters(e.base, e.counters);
         children_started_.fetch_add(1, std::memory_order_relaxed);
-        e.state.store(ChildStats::live, std::memory_order_release);
+        test_pause::at("claim:written");
+        e.owner.store(owner_word(kLive, me), std::memory_order_release);
         return &e;
     }
     return nullptr;
 }
 
 void StatusBoard::release(ChildStats* e, LeaveReason reason) {
-    if (e) fold(*e, e->pid.load(), reason);
+    if (!e) return;
+    test_pause::at("release");
+    std::uint64_t w = e->owner.load(std::memory_order_acquire);
+    if (state_of(w) != kLive || pid_of(w) != static_cast<int>(::getpid())) return;
+    e->owner.compare_exchange_strong(w, free_word(reason), std::memory_order_acq_rel);
 }
 
 void StatusBoard::count_leave(LeaveReason reason) {
@@ -166,51 +287,25 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
     out.taken_unix_ms = now_unix_ms;
     for (int i = 0; i < entries_; ++i) {
         ChildStats& e = *entry(i);
-        // Entries of dead children are folded first, so totals stay whole.
-        const int owner = e.pid.load();
-        if (e.state.load(std::memory_order_acquire) == ChildStats::live && process_gone(owner))
-            fold(e, owner, LeaveReason::died);
-    }
-    // Retired totals and live counters, read between two folds: a child
-    // moving its counters meanwhile makes the read start again.
-    for (;;) {
-        const std::uint64_t before = fold_seq_.load(std::memory_order_acquire);
-        if (before & 1) {
-            std::this_thread::yield();
-            continue;
+        ChildSnapshot c;
+        bool steady = false;
+        std::uint64_t w = 0;
+        for (int attempt = 0; attempt < kReadAttempts && !steady; ++attempt) {
+            w = e.owner.load(std::memory_order_acquire);
+            c = ChildSnapshot{};
+            if (state_of(w) == kLive) read_owner(e, w, c);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            steady = e.owner.load(std::memory_order_relaxed) == w;
         }
-        out.children.clear();
-        out.totals = ChildSnapshot{};
-        read_counters(retired_, out.totals);
-        for (int i = 0; i < entries_; ++i) {
-            ChildStats& e = *entry(i);
-            if (e.state.load(std::memory_order_acquire) != ChildStats::live) continue;
-            ChildSnapshot c;
-            c.pid = e.pid.load();
-            c.generation = e.generation.load();
-            c.started_unix_ms = e.started_unix_ms.load();
-            c.mpm.assign(e.mpm, strnlen(e.mpm, sizeof e.mpm));
-            c.threads_per_child = e.threads_per_child;
-            c.py_threads = e.py_threads;
-            c.enable_threads = e.enable_threads != 0;
-            c.http2 = e.http2 != 0;
-            c.in_app = e.in_app.load();
-            c.waiting = e.waiting.load();
-            c.slot_wait_max_ns = e.slot_wait_max_ns.load();
-            c.rss_bytes = e.rss_bytes.load();
-            c.python_threads = e.python_threads.load();
-            c.predecessor_reason = static_cast<LeaveReason>(e.predecessor_reason.load());
-            c.leaving = static_cast<LeaveReason>(e.leaving.load());
-            read_counters(e.counters, c);
-            read_counters(e.counters, out.totals);
-            out.totals.in_app += c.in_app;
-            out.totals.waiting += c.waiting;
-            out.totals.rss_bytes += c.rss_bytes;
-            out.totals.python_threads += c.python_threads;
-            out.totals.slot_wait_max_ns = std::max(out.totals.slot_wait_max_ns, c.slot_wait_max_ns);
-            out.children.push_back(std::move(c));
-        }
-        if (fold_seq_.load(std::memory_order_acquire) == before) break;
+        // Every entry's counters count, whoever holds it (they only grow).
+        read_counters(e.counters, out.totals);
+        if (state_of(w) == kFree || reclaim_if_gone(e, w) || !steady || state_of(w) != kLive) continue;
+        out.totals.in_app += c.in_app;
+        out.totals.waiting += c.waiting;
+        out.totals.rss_bytes += c.rss_bytes;
+        out.totals.python_threads += c.python_threads;
+        out.totals.slot_wait_max_ns = std::max(out.totals.slot_wait_max_ns, c.slot_wait_max_ns);
+        out.children.push_back(std::move(c));
     }
     out.children_started = children_started_.load();
     for (std::size_t i = 0; i < kLeaveReasons; ++i) out.leaves[i] = leaves_[i].load();

@@ -4,10 +4,22 @@
 // of them. No httpd types: the module maps the memory, this file lays it
 // out (lock-free atomics only, valid across processes).
 //
-// Counters never go backwards: a child that leaves folds its counters into
-// the board's retired totals (under a sequence lock that readers respect),
-// and the entry of a child that died without doing so is folded by the next
-// child that finds it.
+// No lock, so that no child can stall another or the page by dying or
+// stopping at a bad moment (SIGKILL, the OOM killer, a crash):
+// - An entry belongs to whoever holds its owner word, which packs the
+//   state, the owner's pid and its process start time in one 64-bit atomic
+//   taken by compare-and-swap. An entry whose owner is gone (its pid is not
+//   running, is a zombie, or was reused by a process that started later) is
+//   taken over by the next claim or status read, whatever step its owner
+//   died at.
+// - Counters never move: an entry's counters keep growing across its
+//   successive owners, and the server totals are the sum over all entries,
+//   so a child that leaves or dies needs nothing folded. A child's own
+//   figures are its entry's counters less `base`, their value when it
+//   claimed the entry.
+// - Readers take no lock: a child's figures are read between two reads of
+//   its owner word, again when it changed meanwhile (a bounded number of
+//   times; a child that keeps changing is left out of that one read).
 #pragma once
 
 #include <atomic>
@@ -48,28 +60,50 @@ struct StatusCounters {
     std::atomic<std::uint64_t> app_time_buckets[kHistogramSize]{};
 };
 
-// One child's entry.
+// Who owns an entry: a process, told apart from a later one that got the
+// same pid by its start time (clock ticks since boot, /proc/PID/stat; 0 if
+// it could not be read, and then only the pid is checked).
+struct OwnerId {
+    int pid = 0;
+    std::uint64_t start_ticks = 0;
+    static OwnerId of(int pid); // reads its start time
+    static OwnerId self();
+};
+
+// What a child shows of its effective model, written before it goes live.
+struct ChildModel {
+    std::string mpm;
+    int threads_per_child = 0;
+    int py_threads = 0;
+    bool enable_threads = false;
+    bool http2 = false;
+};
+
+// One child's entry. Everything is atomic: a reader may read an entry while
+// it changes hands (it then reads again).
 struct ChildStats {
-    enum State : std::uint32_t { free_ = 0, live = 1, folding = 2 };
-    std::atomic<std::uint32_t> state{free_};
-    std::atomic<std::int32_t> pid{0};
+    // state (2 bits) | start ticks (40 bits) | pid (22 bits, Linux's
+    // PID_MAX_LIMIT); a free entry keeps why its last owner left instead.
+    std::atomic<std::uint64_t> owner{0};
     std::atomic<std::int32_t> generation{0};
     std::atomic<std::int64_t> started_unix_ms{0};
-    // The effective model, written before the entry goes live.
-    char mpm[16] = {};
-    std::int32_t threads_per_child = 0;
-    std::int32_t py_threads = 0;
-    std::uint8_t enable_threads = 0;
-    std::uint8_t http2 = 0;
-    // Gauges.
+    std::atomic<char> mpm[16] = {};
+    std::atomic<std::int32_t> threads_per_child{0};
+    std::atomic<std::int32_t> py_threads{0};
+    std::atomic<std::uint8_t> enable_threads{0};
+    std::atomic<std::uint8_t> http2{0};
+    // Gauges, reset at each claim.
     std::atomic<std::int64_t> in_app{0};
     std::atomic<std::int64_t> waiting{0};
     std::atomic<std::uint64_t> slot_wait_max_ns{0};
     std::atomic<std::uint64_t> rss_bytes{0};
     std::atomic<std::uint64_t> python_threads{0};
-    std::atomic<std::uint32_t> predecessor_reason{0}; // LeaveReason of the entry's previous child
+    std::atomic<std::uint32_t> predecessor_reason{0}; // LeaveReason of the entry's previous owner
     std::atomic<std::uint32_t> leaving{0};            // LeaveReason once it decided to leave
+    // Monotone for the life of the board, across owners.
     StatusCounters counters;
+    // `counters` when the current owner claimed the entry.
+    StatusCounters base;
 };
 
 // A consistent copy, for rendering.
@@ -87,11 +121,15 @@ struct ChildSnapshot {
     std::uint64_t buckets[kHistogramSize] = {};
 };
 
+// The figures of an entry's current owner (its counters since it claimed
+// the entry), read as they are: for a child's own entry.
+ChildSnapshot read_own_entry(const ChildStats& e);
+
 struct BoardSnapshot {
     std::vector<ChildSnapshot> children; // live ones
-    ChildSnapshot totals;                // retired + live counters
+    ChildSnapshot totals;                // counters of every child since the board was set up
     std::uint64_t children_started = 0;
-    std::uint64_t leaves[kLeaveReasons] = {};
+    std::uint64_t leaves[kLeaveReasons] = {}; // died: children found dead
     std::int64_t taken_unix_ms = 0;
 };
 
@@ -105,34 +143,32 @@ public:
     // memory does not hold one of this layout.
     static StatusBoard* attach(void* memory, std::size_t bytes);
 
-    // In a child: takes a free entry (folding those of children that died),
-    // or null when the board is full.
-    ChildStats* claim(int pid, int generation, std::int64_t now_unix_ms);
-    // The child leaves: its counters go to the retired totals, the entry is
-    // freed. `reason` is what its successor will show.
+    // In a child: takes a free entry, or one whose owner is gone, and
+    // publishes it with `model`; null when the board is full. Never waits.
+    ChildStats* claim(const OwnerId& me, int generation, std::int64_t now_unix_ms, const ChildModel& model);
+    // The child leaves: the entry is freed (its counters stay in the
+    // totals). `reason` is what its successor will show. Never waits; a no-op
+    // if `entry` is not this process's any more.
     void release(ChildStats* entry, LeaveReason reason);
     // Counts a child that leaves for a reason of its own.
     void count_leave(LeaveReason reason);
 
+    // Never waits on a child. Entries of children found dead are freed.
     BoardSnapshot snapshot(std::int64_t now_unix_ms);
     int entries() const { return entries_; }
 
 private:
     StatusBoard() = default;
     ChildStats* entry(int i);
-    // Folds the live entry of `pid` into the retired totals and frees it;
-    // false if it was not that (another process folded it first).
-    bool fold(ChildStats& e, int pid, LeaveReason reason);
-    void lock_fold();
-    void unlock_fold();
+    // Frees `e` if it still holds `owner`, a process that is gone; counts
+    // the death once (by whoever frees it).
+    bool reclaim_if_gone(ChildStats& e, std::uint64_t owner);
 
     std::uint64_t magic_ = 0;
     std::uint32_t layout_ = 0;
     std::int32_t entries_ = 0;
-    std::atomic<std::uint64_t> fold_seq_{0}; // odd while counters move to `retired_`
     std::atomic<std::uint64_t> children_started_{0};
     std::atomic<std::uint64_t> leaves_[kLeaveReasons]{};
-    StatusCounters retired_;
     // ChildStats entries_[entries_] follow.
 };
 

@@ -125,6 +125,9 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
     for (std::size_t i = 2; i <= static_cast<std::size_t>(LeaveReason::request_timeout); ++i)
         appendf(o, "pympm_child_leaves_total{reason=\"%s\"} %" PRIu64 "\n",
                 leave_reason_name(static_cast<LeaveReason>(i)), s.leaves[i]);
+    head("pympm_child_deaths_total", "counter",
+         "Children found dead without having left (killed, crashed); their counts stay in the totals.");
+    appendf(o, "pympm_child_deaths_total %" PRIu64 "\n", s.leaves[static_cast<std::size_t>(LeaveReason::died)]);
     head("pympm_requests_total", "counter", "Requests that reached an app and finished.");
     appendf(o, "pympm_requests_total %" PRIu64 "\n", t.requests);
     head("pympm_requests_in_app", "gauge", "Requests running in an app now.");
@@ -210,6 +213,8 @@ std::string render_status_html(const BoardSnapshot& s) {
     o += "<p>Children that left on their own: ";
     for (std::size_t i = 2; i <= static_cast<std::size_t>(LeaveReason::request_timeout); ++i)
         appendf(o, "%s%s %" PRIu64, i > 2 ? ", " : "", leave_reason_name(static_cast<LeaveReason>(i)), s.leaves[i]);
+    appendf(o, "; died without leaving (killed, crashed) %" PRIu64,
+            s.leaves[static_cast<std::size_t>(LeaveReason::died)]);
     o += ".</p>\n<h2>Children</h2>\n<table><tr><th>pid</th><th>generation</th><th>uptime</th><th class=\"l\">model"
          "</th><th>requests</th><th>in app</th><th>waiting</th><th>slot wait total / max</th><th>app time p50 / "
          "p99</th><th>4xx</th><th>5xx</th><th>exceptions</th><th>timeouts</th><th>RSS</th><th>Python threads</th>"

@@ -819,6 +819,10 @@ void HttpdServer::allow_log_error(const std::string& regex) {
     allowed_errors_.emplace_back(regex);
 }
 
+void HttpdServer::allow_killed_child(pid_t pid) {
+    killed_children_.push_back(pid);
+}
+
 void HttpdServer::allow_client_errors(std::uint16_t local_port) {
     allow_log_error(regex_escape(client_log_tag(local_port)));
 }
@@ -940,8 +944,12 @@ std::vector<std::string> HttpdServer::log_problems() const {
     const std::regex& error_level = opts_.scan_all_modules ? any_error_level : pympm_error_level;
     std::vector<std::string> problems = stop_problems_;
     for (auto& line : split_lines(error_log())) {
-        if (line.find("AH00052") != std::string::npos || line.find("exit signal") != std::string::npos ||
-            line.find("Fatal Python error") != std::string::npos) {
+        const bool killed_on_purpose = std::any_of(killed_children_.begin(), killed_children_.end(), [&](pid_t p) {
+            return line.find("AH00052: child pid " + std::to_string(p) + " exit signal Killed (9)") != std::string::npos;
+        });
+        if (!killed_on_purpose && (line.find("AH00052") != std::string::npos ||
+                                   line.find("exit signal") != std::string::npos ||
+                                   line.find("Fatal Python error") != std::string::npos)) {
             problems.push_back(line);
             continue;
         }

@@ -69,7 +69,8 @@ struct HttpdOptions {
     // (allow the expected ones with allow_log_error/allow_client_errors).
     bool scan_all_modules = false;
     // NAME=value pairs httpd (and so the apps) runs with, over the test's own
-    // environment: to keep an app from the tester's ~/.hgrc, ~/.gitconfig, ...
+    // environment: to keep an app from the tester's ~/.hgrc, ~/.gitconfig,
+    // ..., or to set PYMPM_TEST_PAUSE_AT (README, "Tests").
     std::vector<std::string> environment;
 };
 
@@ -173,6 +174,9 @@ public:
     // Allows the error lines httpd tags with this client port (see
     // HttpResponse::local_port): everything logged about that one request.
     void allow_client_errors(std::uint16_t local_port);
+    // The child `pid` was killed on purpose: httpd's AH00052 line about its
+    // SIGKILL does not fail the test.
+    void allow_killed_child(pid_t pid);
     // Allows the continuation lines of Python tracebacks logged at error level
     // ("Traceback (most recent call last):", "  File ...", source lines); the
     // exception line itself must be allowed with allow_log_error.
@@ -206,6 +210,7 @@ private:
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
     std::vector<std::regex> allowed_errors_;
+    std::vector<pid_t> killed_children_;
     std::vector<std::string> stop_problems_;
     bool scan_on_teardown_ = true;
     bool started_once_ = false;

@@ -1,34 +1,77 @@
-// The status board laid out in ordinary memory (as the parent lays it out
-// in shared memory), and its three renderings.
+// The status board laid out in shared memory (as the parent lays it out for
+// httpd's children), its three renderings, and its protocol across process
+// deaths: processes forked here claim, count and leave, stopped at the
+// board's pause points (status/test_pause.h) and killed there.
+#include "child/child_metrics.h"
 #include "status/status_board.h"
 #include "status/status_report.h"
+#include "status/test_pause.h"
 
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
-#include <memory>
+#include <functional>
+#include <random>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace pympm;
+using namespace std::chrono_literals;
 
 namespace {
 
-struct Board {
-    explicit Board(int entries) : bytes(StatusBoard::bytes_for(entries)) {
-        memory.reset(static_cast<char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
-        board = StatusBoard::create(memory.get(), bytes, entries);
+// Memory shared with the processes forked by a test.
+template <typename T>
+struct Shared {
+    explicit Shared(std::size_t size = sizeof(T)) : bytes(size) {
+        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        BOOST_TEST_REQUIRE(p != MAP_FAILED);
+        memory = p;
     }
-    struct Free {
-        void operator()(char* p) const { std::free(p); }
-    };
+    ~Shared() { ::munmap(memory, bytes); }
+    Shared(const Shared&) = delete;
+    Shared& operator=(const Shared&) = delete;
+    T* get() const { return static_cast<T*>(memory); }
     std::size_t bytes;
-    std::unique_ptr<char, Free> memory;
+    void* memory = nullptr;
+};
+
+struct Board {
+    explicit Board(int entries) : shm(StatusBoard::bytes_for(entries)) {
+        board = StatusBoard::create(shm.memory, shm.bytes, entries);
+        BOOST_TEST_REQUIRE(board);
+    }
+    StatusBoard* operator->() const { return board; }
+    Shared<char> shm;
     StatusBoard* board = nullptr;
 };
+
+ChildModel model(const char* mpm = "prefork", int threads = 1, int py_threads = 1) {
+    ChildModel m;
+    m.mpm = mpm;
+    m.threads_per_child = threads;
+    m.py_threads = py_threads;
+    return m;
+}
+
+ChildStats* claim_as(StatusBoard* b, int pid, int generation = 1) {
+    return b->claim(OwnerId::of(pid), generation, 0, model());
+}
+
+ChildStats* claim_here(StatusBoard* b, int generation = 1, const ChildModel& m = model()) {
+    return b->claim(OwnerId::self(), generation, 0, m);
+}
 
 // A pid that is certainly not a live process.
 int dead_pid() {
@@ -45,53 +88,356 @@ std::string reason_of(const ChildStats* e) {
     return leave_reason_name(static_cast<LeaveReason>(e->predecessor_reason.load()));
 }
 
+std::uint64_t deaths(const BoardSnapshot& s) { return s.leaves[static_cast<std::size_t>(LeaveReason::died)]; }
+
+// Forks a process that runs `work` with the pause point `point` set, and
+// returns once it stopped itself there (its pid), or -1 if it did not.
+pid_t stopped_at(const char* point, const std::function<void()>& work) {
+    pid_t p = ::fork();
+    if (p == 0) {
+        test_pause::configure(point);
+        work();
+        ::_exit(0);
+    }
+    int st = 0;
+    if (::waitpid(p, &st, WUNTRACED) != p || !WIFSTOPPED(st)) return -1;
+    return p;
+}
+
+void kill_and_reap(pid_t p) {
+    ::kill(p, SIGKILL);
+    int st = 0;
+    ::waitpid(p, &st, 0);
+}
+
+constexpr int kStuck = -1;
+
+// Waits up to `limit` for `p` to exit: its exit status (128 + the signal
+// that killed it), or kStuck (it is then killed, with its process group if
+// it leads one).
+int exit_status_within(pid_t p, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        int st = 0;
+        if (::waitpid(p, &st, WNOHANG) == p) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(-p, SIGKILL);
+            kill_and_reap(p);
+            return kStuck;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
+// Runs `check` in a process group of its own (a board wedged by a dead
+// process would make it, and the processes it forks, spin for ever): its
+// result, or kStuck if it did not finish within `limit`.
+int bounded(const std::function<int()>& check, std::chrono::seconds limit = 20s) {
+    pid_t p = ::fork();
+    if (p == 0) {
+        ::setpgid(0, 0);
+        ::_exit(check());
+    }
+    ::setpgid(p, p); // also here: the group exists before a timeout kills it
+    return exit_status_within(p, limit);
+}
+
+// A process on the board that stays until told to leave (`*go`), then
+// releases its entry and exits.
+pid_t live_child(StatusBoard* b, std::atomic<int>* go, std::uint64_t requests) {
+    pid_t p = ::fork();
+    if (p == 0) {
+        ChildStats* e = claim_here(b, 1, model("event", 4, 2));
+        if (!e) ::_exit(3);
+        e->counters.requests += requests;
+        go[1] = 1; // on the board
+        while (go[0].load() == 0) std::this_thread::sleep_for(1ms);
+        b->release(e, LeaveReason::httpd);
+        ::_exit(0);
+    }
+    return p;
+}
+
+bool eventually(const std::function<bool()>& cond) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(status_board)
 
 BOOST_AUTO_TEST_CASE(claim_record_release_keeps_totals) {
     Board b(4);
-    BOOST_TEST_REQUIRE(b.board);
-    BOOST_TEST(StatusBoard::attach(b.memory.get(), b.bytes) == b.board);
-    ChildStats* mine = b.board->claim(::getpid(), 3, 1000);
+    BOOST_TEST(StatusBoard::attach(b.shm.memory, b.shm.bytes) == b.board);
+    ChildStats* mine = b->claim(OwnerId::self(), 3, 1000, model("worker", 8, 3));
     BOOST_TEST_REQUIRE(mine);
     mine->counters.requests += 5;
     mine->counters.app_5xx += 2;
     mine->counters.app_time_buckets[app_time_bucket(0.003)] += 5;
-    auto s = b.board->snapshot(2000);
-    BOOST_TEST(s.children.size() == 1u);
+    auto s = b->snapshot(2000);
+    BOOST_TEST_REQUIRE(s.children.size() == 1u);
     BOOST_TEST(s.children[0].generation == 3);
+    BOOST_TEST(s.children[0].mpm == "worker");
+    BOOST_TEST(s.children[0].threads_per_child == 8);
+    BOOST_TEST(s.children[0].py_threads == 3);
+    BOOST_TEST(s.children[0].requests == 5u);
     BOOST_TEST(s.totals.requests == 5u);
-    b.board->release(mine, LeaveReason::max_requests);
-    auto after = b.board->snapshot(3000);
+    b->release(mine, LeaveReason::max_requests);
+    auto after = b->snapshot(3000);
     BOOST_TEST(after.children.empty());
     BOOST_TEST(after.totals.requests == 5u, "a child that left keeps its count in the totals");
     BOOST_TEST(after.totals.app_5xx == 2u);
-    // Its successor on the entry learns why it left.
-    ChildStats* next = b.board->claim(::getpid(), 4, 4000);
-    BOOST_TEST_REQUIRE(next);
+    // Its successor on the entry learns why it left, and starts from zero.
+    ChildStats* next = claim_here(b.board, 4);
+    BOOST_TEST_REQUIRE(next == mine);
     BOOST_TEST(reason_of(next) == "max_requests");
-    BOOST_TEST(next->counters.requests.load() == 0u);
-    BOOST_TEST(b.board->snapshot(5000).totals.requests == 5u);
+    BOOST_TEST(read_own_entry(*next).requests == 0u);
+    next->counters.requests += 1;
+    auto later = b->snapshot(5000);
+    BOOST_TEST(later.totals.requests == 6u);
+    BOOST_TEST_REQUIRE(later.children.size() == 1u);
+    BOOST_TEST(later.children[0].requests == 1u);
+    BOOST_TEST(later.children[0].app_5xx == 0u);
+    BOOST_TEST(later.children[0].buckets[app_time_bucket(0.003)] == 0u);
+    BOOST_TEST(later.children_started == 2u);
+    BOOST_TEST(deaths(later) == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(entries_of_dead_children_are_folded) {
+BOOST_AUTO_TEST_CASE(entries_of_dead_children_are_taken_over) {
     Board b(2);
-    ChildStats* ghost = b.board->claim(dead_pid(), 1, 0);
+    ChildStats* ghost = claim_as(b.board, dead_pid());
     BOOST_TEST_REQUIRE(ghost);
     ghost->counters.requests += 7;
-    // The next child to claim an entry finds the dead child's first, folds
-    // its counters into the totals, and takes it.
-    ChildStats* alive = b.board->claim(::getpid(), 1, 0);
+    // The next child to claim an entry takes the dead child's; its counts
+    // stay in the totals.
+    ChildStats* alive = claim_here(b.board);
     BOOST_TEST(alive == ghost);
     BOOST_TEST(reason_of(alive) == "died");
-    BOOST_TEST(alive->counters.requests.load() == 0u);
+    BOOST_TEST(read_own_entry(*alive).requests == 0u);
     alive->counters.requests += 1;
-    BOOST_TEST(b.board->claim(::getpid(), 2, 0) != nullptr);
-    auto s = b.board->snapshot(0);
+    BOOST_TEST(claim_here(b.board, 2) != nullptr);
+    auto s = b->snapshot(0);
     BOOST_TEST(s.totals.requests == 8u);
     BOOST_TEST(s.children.size() == 2u);
-    BOOST_TEST(b.board->claim(::getpid(), 2, 0) == nullptr, "full");
+    BOOST_TEST(deaths(s) == 1u);
+    BOOST_TEST(claim_here(b.board, 2) == nullptr, "full");
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_whose_pid_now_belongs_to_a_later_process_is_taken_over) {
+    const OwnerId me = OwnerId::self();
+    BOOST_TEST_REQUIRE(me.start_ticks > 1u, "/proc/self/stat gives this process's start time");
+    // A process that had this pid before this one.
+    OwnerId earlier = me;
+    earlier.start_ticks -= 1;
+    Board b(1);
+    ChildStats* old = b->claim(earlier, 1, 0, model());
+    BOOST_TEST_REQUIRE(old);
+    BOOST_TEST(b->snapshot(0).children.empty(), "not shown as the process that has its pid now");
+    BOOST_TEST(b->claim(me, 2, 0, model()) == old);
+    BOOST_TEST(reason_of(old) == "died");
+}
+
+BOOST_AUTO_TEST_CASE(the_entry_of_a_dead_child_not_yet_reaped_is_taken_over) {
+    Board b(1);
+    pid_t p = ::fork();
+    if (p == 0) ::_exit(claim_here(b.board) ? 0 : 3);
+    // Exited, not reaped: a zombie, as a child is until httpd reaps it.
+    siginfo_t info{};
+    BOOST_TEST_REQUIRE(::waitid(P_PID, static_cast<id_t>(p), &info, WEXITED | WNOWAIT) == 0);
+    BOOST_TEST(info.si_status == 0);
+    auto s = b->snapshot(0);
+    BOOST_TEST(s.children.empty());
+    BOOST_TEST(deaths(s) == 1u);
+    BOOST_TEST(claim_here(b.board) != nullptr);
+    int st = 0;
+    ::waitpid(p, &st, 0);
+}
+
+// The regression of issue 23: a claim killed between taking an entry and
+// publishing it left the entry taken for ever.
+BOOST_AUTO_TEST_CASE(a_claim_killed_at_any_step_leaves_an_entry_the_next_claim_takes) {
+    for (const char* point : {"claim:taken", "claim:written"}) {
+        BOOST_TEST_CONTEXT(point) {
+            Board b(1);
+            pid_t p = stopped_at(point, [&] { claim_here(b.board, 7, model("event", 4, 2)); });
+            BOOST_TEST_REQUIRE(p > 0);
+            // Stopped, not dead: its entry is not shown (not published yet)
+            // and not taken from it.
+            auto s = b->snapshot(0);
+            BOOST_TEST(s.children.empty());
+            BOOST_TEST(s.children_started <= 1u);
+            BOOST_TEST(claim_here(b.board) == nullptr);
+            kill_and_reap(p);
+            auto r = bounded([&] {
+                ChildStats* e = claim_here(b.board, 8);
+                if (!e) return 1;
+                if (reason_of(e) != "died") return 2;
+                auto after = b->snapshot(0);
+                if (after.children.size() != 1u || after.children[0].generation != 8) return 3;
+                return after.children[0].mpm == "prefork" ? 0 : 4;
+            });
+            BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+        }
+    }
+}
+
+// The regression of issue 23: a child killed while leaving wedged every
+// status read, every other child's leaving and every claim.
+BOOST_AUTO_TEST_CASE(a_child_killed_while_leaving_stalls_no_one) {
+    Board b(3);
+    Shared<std::atomic<int>> go(2 * sizeof(std::atomic<int>));
+    pid_t other = live_child(b.board, go.get(), 2);
+    BOOST_TEST_REQUIRE(eventually([&] { return go.get()[1].load() == 1; }));
+    pid_t p = stopped_at("release", [&] {
+        ChildStats* e = claim_here(b.board);
+        if (!e) return;
+        e->counters.requests += 5;
+        b->release(e, LeaveReason::max_requests);
+    });
+    BOOST_TEST_REQUIRE(p > 0);
+    kill_and_reap(p);
+    auto r = bounded([&] {
+        auto s = b->snapshot(0);
+        if (s.totals.requests != 7u) return 1; // the dead child's 5 are kept
+        if (s.children.size() != 1u || s.children[0].requests != 2u || s.children[0].mpm != "event") return 2;
+        if (deaths(s) != 1u) return 3;
+        // A new child joins; the dead child's entry shows why it is free.
+        ChildStats* e = claim_here(b.board);
+        if (!e) return 4;
+        if (claim_here(b.board) == nullptr) return 5; // both free entries are usable
+        return 0;
+    });
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+    // The other child leaves when told to.
+    go.get()[0] = 1;
+    BOOST_TEST(exit_status_within(other, 20s) == 0);
+    r = bounded([&] {
+        auto s = b->snapshot(0);
+        return s.totals.requests == 7u && s.children.empty() ? 0 : 1;
+    });
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+}
+
+BOOST_AUTO_TEST_CASE(a_child_killed_while_counting_a_request_keeps_what_it_counted) {
+    Board b(2);
+    pid_t p = stopped_at("update", [&] {
+        ChildMetrics m(claim_here(b.board));
+        m.app_begins();
+        m.app_ends(std::chrono::milliseconds(3), 500, true);
+    });
+    BOOST_TEST_REQUIRE(p > 0);
+    auto stopped = b->snapshot(0);
+    BOOST_TEST_REQUIRE(stopped.children.size() == 1u);
+    BOOST_TEST(stopped.children[0].in_app == 1);
+    BOOST_TEST(stopped.totals.requests == 1u);
+    kill_and_reap(p);
+    auto r = bounded([&] {
+        auto s = b->snapshot(0);
+        if (!s.children.empty() || deaths(s) != 1u) return 1;
+        if (s.totals.requests != 1u || s.totals.in_app != 0) return 2;
+        return 0;
+    });
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+}
+
+// Many short-lived processes claim, count and leave while others are killed
+// at random moments and the board is read: the totals never go backwards,
+// keep every count a process made, and no entry is lost. Run in a bounded
+// process of its own: the processes it forks would spin for ever on a
+// wedged board.
+BOOST_AUTO_TEST_CASE(random_kills_never_lose_counts_or_entries) {
+    constexpr int kWorkers = 4;
+    constexpr int kRounds = 200;
+    Board b(kWorkers);
+    struct Tallies {
+        std::atomic<std::uint64_t> counted[kRounds];
+        std::atomic<int> killed;
+    };
+    Shared<Tallies> tallies;
+    const int r = bounded([&]() -> int {
+        std::mt19937 rng(23);
+        std::vector<pid_t> running;
+        int failed = 0;
+        std::uint64_t seen = 0;
+        auto reap = [&](pid_t p, int st) {
+            if (WIFEXITED(st) && WEXITSTATUS(st) != 0) ++failed;
+            running.erase(std::find(running.begin(), running.end(), p));
+        };
+        for (int round = 0; round < kRounds; ++round) {
+            while (static_cast<int>(running.size()) >= kWorkers) {
+                int st = 0;
+                pid_t p = ::waitpid(-1, &st, 0);
+                if (p > 0) reap(p, st);
+            }
+            const int work = std::uniform_int_distribution<int>(1, 200)(rng);
+            pid_t p = ::fork();
+            if (p == 0) {
+                ChildStats* e = claim_here(b.board);
+                if (!e) ::_exit(3);
+                for (int i = 0; i < work; ++i) {
+                    e->counters.requests.fetch_add(1); // first the board, then the tally
+                    tallies.get()->counted[round].fetch_add(1);
+                }
+                b->release(e, LeaveReason::max_requests);
+                ::_exit(0);
+            }
+            running.push_back(p);
+            if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
+                std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+                int st = 0;
+                ::kill(p, SIGKILL);
+                ::waitpid(p, &st, 0);
+                if (WIFSIGNALED(st)) tallies.get()->killed.fetch_add(1);
+                reap(p, st);
+            }
+            const std::uint64_t now = b->snapshot(0).totals.requests;
+            if (now < seen) return 1; // backwards
+            seen = now;
+        }
+        for (pid_t p : std::vector<pid_t>(running)) {
+            int st = 0;
+            ::waitpid(p, &st, 0);
+            reap(p, st);
+        }
+        if (failed) return 2; // a process found no entry to claim
+        std::uint64_t counted = 0;
+        for (auto& t : tallies.get()->counted) counted += t.load();
+        auto s = b->snapshot(0);
+        if (s.totals.requests < counted) return 3;
+        if (s.totals.requests > counted + static_cast<std::uint64_t>(tallies.get()->killed.load())) return 4;
+        if (!s.children.empty()) return 5;
+        for (int i = 0; i < kWorkers; ++i)
+            if (!claim_here(b.board)) return 6; // an entry is lost
+        return 0;
+    }, 120s);
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+    BOOST_TEST_MESSAGE("processes killed: " << tallies.get()->killed.load());
+}
+
+BOOST_AUTO_TEST_CASE(a_pause_point_with_a_token_stops_one_process_once) {
+    char dir[] = "/tmp/pympm-pause-XXXXXX";
+    BOOST_TEST_REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string token = std::string(dir) + "/token";
+    const std::string spec = "claim:taken@" + token;
+    ::close(::open(token.c_str(), O_CREAT | O_WRONLY, 0600));
+    pid_t p = stopped_at(spec.c_str(), [] {
+        test_pause::at("claim:written"); // another point: passes
+        test_pause::at("claim:taken");   // stops here, once
+        test_pause::at("claim:taken");
+    });
+    BOOST_TEST_REQUIRE(p > 0);
+    BOOST_TEST(::access(token.c_str(), F_OK) != 0, "the token is used up");
+    ::kill(p, SIGCONT);
+    BOOST_TEST(exit_status_within(p, 20s) == 0);
+    ::rmdir(dir);
+    // Unset: nothing stops.
+    test_pause::configure(nullptr);
+    test_pause::at("claim:taken");
 }
 
 BOOST_AUTO_TEST_CASE(histogram_quantiles) {
@@ -108,14 +454,15 @@ BOOST_AUTO_TEST_CASE(histogram_quantiles) {
 
 BOOST_AUTO_TEST_CASE(renderings_agree) {
     Board b(2);
-    ChildStats* c = b.board->claim(::getpid(), 1, 0);
-    std::snprintf(c->mpm, sizeof c->mpm, "event<&>");
+    ChildStats* c = claim_here(b.board, 1, model("event<&>"));
+    BOOST_TEST_REQUIRE(c);
     c->counters.requests += 3;
     c->counters.app_4xx += 1;
     c->counters.app_time_ns += 3000000;
     c->counters.app_time_buckets[app_time_bucket(0.001)] += 3;
-    b.board->count_leave(LeaveReason::max_memory);
-    auto s = b.board->snapshot(1000);
+    b->count_leave(LeaveReason::max_memory);
+    BOOST_TEST_REQUIRE(claim_as(b.board, dead_pid()));
+    auto s = b->snapshot(1000);
 
     const std::string prom = render_status_prometheus(s);
     BOOST_TEST(contains(prom, "# TYPE pympm_requests_total counter\npympm_requests_total 3\n"));
@@ -123,6 +470,7 @@ BOOST_AUTO_TEST_CASE(renderings_agree) {
     BOOST_TEST(contains(prom, "pympm_app_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
     BOOST_TEST(contains(prom, "pympm_app_duration_seconds_count 3\n"));
     BOOST_TEST(contains(prom, "pympm_child_leaves_total{reason=\"max_memory\"} 1\n"));
+    BOOST_TEST(contains(prom, "pympm_child_deaths_total 1\n"));
     // Every sample line belongs to a family announced by HELP and TYPE.
     std::istringstream lines(prom);
     std::string family;
@@ -133,10 +481,12 @@ BOOST_AUTO_TEST_CASE(renderings_agree) {
 
     const std::string json = render_status_json(s);
     BOOST_TEST(contains(json, "\"requests\": 3"));
+    BOOST_TEST(contains(json, "\"died\": 1"));
     BOOST_TEST(contains(json, "\"mpm\": \"event<&>\""));
     const std::string html = render_status_html(s);
     BOOST_TEST(contains(html, "event&lt;&amp;&gt;"), "escaped");
     BOOST_TEST(!contains(html, "event<&>"));
+    BOOST_TEST(contains(html, "died without leaving (killed, crashed) 1"));
     BOOST_TEST(contains(render_status_auto(s), "pympmRequests: 3\n"));
 }
 
