@@ -248,13 +248,18 @@ def _run_callback(fn, deadline):
 
 
 def _signal_stopping(deadline=None):
+    """Sets pympm.stopping and runs the on_stop callbacks; async ones are
+    waited for until `deadline` (None: PyShutdownTimeout from now)."""
     global _stop_signalled
+    import time
     with _on_stop_lock:
         if _stop_signalled:
             return
         _stop_signalled = True
         callbacks = list(_on_stop)
         _on_stop.clear()
+    if deadline is None:
+        deadline = time.monotonic() + _stop_timeout
     stopping.set()
     _wake_async_waiters()
     for fn in callbacks:
