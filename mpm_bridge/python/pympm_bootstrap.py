@@ -488,14 +488,10 @@ async def _asgi_serve(app, scope, native):
         if not native.done(exc):
             # The request ended with its response; the app went on (a
             # background task) and raised: nobody else will say so.
-            _log_exception(3, "PM00120: ASGI app %s raised after its response to %s %s was complete:"
-                           % (_asgi_app_name(app), scope.get("method"), scope.get("path")))
+            _log_exception(3, "PM00120: the ASGI app at %s raised after its response to %s %s was complete:"
+                           % (scope.get("root_path") or "/", scope.get("method"), scope.get("path")))
     else:
         native.done(None)
-
-
-def _asgi_app_name(app):
-    return getattr(app, "__qualname__", None) or type(app).__qualname__
 
 
 def _asgi_begin(app, scope, native):
@@ -623,6 +619,18 @@ async def _asgi_drain(deadline):
         await asyncio.wait(running, timeout=remaining)
 
 
+def _asgi_task_label(task):
+    """What a task runs, for the log: a request's app or an on_stop callback."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    names = frame.f_locals if frame is not None else {}
+    scope = names.get("scope")
+    if isinstance(scope, dict) and "path" in scope:
+        return "the ASGI app's task for %s %s (after its response)" % (scope.get("method"), scope.get("path"))
+    if "fn" in names:
+        return "the pympm.on_stop callback %r" % (names["fn"],)
+    return "the ASGI task %s" % (task.get_name(),)
+
+
 def _asgi_shutdown(deadline, timeout):
     """Step of the stop sequence: waits for the app's request tasks and async
     on_stop callbacks, then lifespan.shutdown for each app whose startup
@@ -639,10 +647,12 @@ def _asgi_shutdown(deadline, timeout):
             running = asyncio.run_coroutine_threadsafe(_asgi_drain(deadline), loop).result(
                 max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
-            running = None  # the loop is blocked (a coroutine that never awaits)
-        for task in running or ():
-            _pympm.log(4, "PM00121: ASGI task %s still running after PyShutdownTimeout %gs; the loop stops "
-                          "without it; its stack:" % (task.get_name(), timeout))
+            # The deadline, or a loop blocked by a coroutine that never
+            # awaits: what runs is read from here (set() copies with the GIL).
+            running = [t for t in set(_asgi_tasks) | set(_on_stop_tasks) if not t.done()]
+        for task in running:
+            _pympm.log(4, "PM00121: %s still running after PyShutdownTimeout %gs; the loop stops without it; "
+                          "its stack:" % (_asgi_task_label(task), timeout))
             for line in (_asgi_task_stack(task) or "(none)").split("\n"):
                 _pympm.log(4, "PM00121:   " + line)
     for lifespan in _asgi_lifespans:

@@ -65,6 +65,15 @@ async def lifespan(scope, receive, send):
             return
 
 
+def _mark(name):
+    """An empty file markers/NAME-PID, when the test made the folder."""
+    try:
+        with open(os.path.join(MARKERS, "%s-%d" % (name, os.getpid())), "w"):
+            pass
+    except OSError:
+        pass
+
+
 def _late_on_stop_callback(tag):
     async def late_on_stop():
         await asyncio.sleep(0)  # a real coroutine: it runs on the loop
@@ -187,6 +196,9 @@ async def app(scope, receive, send):
         await text(send, "answered before the sleep\n")
         await asyncio.sleep(float(query.get("s", "4")))
         AFTER_BODY.append(query.get("tag", "?"))
+        _mark("after-body-%s" % query.get("tag", "?"))
+        if query.get("then") == "raise":
+            raise RuntimeError("raised after the response was complete")
         return
     if path == "/after_body":
         return await text(send, json.dumps(AFTER_BODY), ctype=b"application/json")

@@ -193,6 +193,8 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     srv.allow_log_error("PM00022: app /a=.*: the ASGI app returned without sending http.response.start");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/bad_header");
     srv.allow_log_error("ValueError: invalid value for response header 'x-bad'");
+    srv.allow_log_error("PM00120: the ASGI app at /a raised after its response to GET /a/sleep_after_body was complete");
+    srv.allow_log_error("RuntimeError: raised after the response was complete");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/str_header");
     srv.allow_traceback_lines();
     srv.start();
@@ -205,6 +207,14 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(contains(cut.data, "part"));
     BOOST_TEST(!ends_with(cut.data, "0\r\n\r\n"), "the response is cut, no last chunk");
     BOOST_TEST(srv.count_log("PM00020: app /a=.* raised an exception for /a/raise_after_start") == 1u);
+    // Raised after the response was complete (the request had ended): the
+    // client has its answer, the log has the traceback.
+    auto late = http_get(srv.port(), "/a/sleep_after_body?s=0.05&tag=raises&then=raise");
+    BOOST_TEST(late.status == 200);
+    BOOST_TEST(late.body == "answered before the sleep\n");
+    BOOST_TEST(!srv.wait_for_log("PM00120: the ASGI app at /a raised after its response to GET "
+                                 "/a/sleep_after_body was complete", 20s).empty());
+    BOOST_TEST(!srv.wait_for_log("PM00120: .*RuntimeError: raised after the response was complete", 20s).empty());
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
 }
 
@@ -479,6 +489,37 @@ BOOST_AUTO_TEST_CASE(an_async_on_stop_callback_registered_while_stopping_runs_an
                        "the old child finished its stop");
             BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
             BOOST_TEST(srv.count_log("PM00074: lifespan shutdown of /a=") == 1u, "lifespan.shutdown completed");
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
+        }
+    }
+}
+
+// The app's work after its response (a background task) outlives the
+// request: a stopping child waits for it, up to PyShutdownTimeout, before
+// lifespan.shutdown; what is still running then is logged with its stack.
+BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_shutdown_timeout) {
+    constexpr int kShutdownTimeout = 3;
+    for (auto& [name, options] :
+         prefork_and_event(kAsgi + "PyShutdownTimeout " + std::to_string(kShutdownTimeout) + "\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            // Waiting for the endless task used up PyShutdownTimeout.
+            srv.allow_log_error("PM00075: lifespan shutdown of /a=.* timeout: not finished within PyShutdownTimeout");
+            const std::string markers = make_markers_dir(srv);
+            srv.start();
+            const pid_t pid = srv.child_pids().at(0);
+            const std::string suffix = "-" + std::to_string(pid);
+            BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=2&tag=finishes").status == 200);
+            BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=600&tag=endless").status == 200);
+            srv.graceful_restart();
+            BOOST_TEST(eventually([&] { return !process_running(pid); }, 30s), "the old child stopped");
+            BOOST_TEST(file_exists(markers + "/after-body-finishes" + suffix), "the stop waited for the work");
+            BOOST_TEST(!file_exists(markers + "/after-body-endless" + suffix));
+            BOOST_TEST(srv.count_log("PM00121: the ASGI app's task for GET /a/sleep_after_body \\(after its "
+                                     "response\\) still running after PyShutdownTimeout " +
+                                     std::to_string(kShutdownTimeout) + "s") == 1u);
+            BOOST_TEST(srv.count_log("PM00121: .*in app") >= 1u, "its stack");
+            BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
         }
     }
