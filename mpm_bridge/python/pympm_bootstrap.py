@@ -376,8 +376,10 @@ def _shutdown(timeout):
     """Steps 1-4 of the child's stop sequence; returns the names of threads
     still running (the caller skips finalisation if there are any)."""
     import time
-    _signal_stopping(time.monotonic() + timeout)
+    # One deadline for the whole sequence, as the stop watchdog has one: slow
+    # async on_stop callbacks leave less time for the steps after them.
     deadline = time.monotonic() + timeout
+    _signal_stopping(deadline)
     _asgi_shutdown(deadline, timeout)
     _run_threading_atexits(deadline)
     for t in _app_threads():
