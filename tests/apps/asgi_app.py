@@ -199,6 +199,15 @@ async def app(scope, receive, send):
         _mark("after-body-%s" % query.get("tag", "?"))
         if query.get("then") == "raise":
             raise RuntimeError("raised after the response was complete")
+        if query.get("then") == "probe":
+            # The request ended long ago: receive() says so, send() refuses.
+            got = (await receive())["type"]
+            try:
+                await send({"type": "http.response.body", "body": b"late"})
+                sent = "sent"
+            except RuntimeError:
+                sent = "RuntimeError"
+            AFTER_BODY.append("probe:%s:%s" % (got, sent))
         return
     if path == "/after_body":
         return await text(send, json.dumps(AFTER_BODY), ctype=b"application/json")

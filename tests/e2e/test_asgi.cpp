@@ -215,6 +215,15 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(!srv.wait_for_log("PM00120: the ASGI app at /a raised after its response to GET "
                                  "/a/sleep_after_body was complete", 20s).empty());
     BOOST_TEST(!srv.wait_for_log("PM00120: .*RuntimeError: raised after the response was complete", 20s).empty());
+    // receive() and send() from the rest of an app whose request ended: the
+    // channel is detached, they answer without touching the request.
+    BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=0.05&tag=probe&then=probe").status == 200);
+    std::string after;
+    BOOST_TEST(eventually([&] {
+        after = http_get(srv.port(), "/a/after_body").body;
+        return contains(after, "probe:");
+    }, 20s));
+    BOOST_TEST(contains(after, R"("probe:http.disconnect:RuntimeError")"), after);
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
 }
 
