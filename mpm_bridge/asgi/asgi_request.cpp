@@ -24,13 +24,15 @@ void AsgiRequest::release_held() {
     held_.clear();
 }
 
-void AsgiRequest::post(Event&& e) {
+bool AsgiRequest::post(Event&& e) {
     {
         std::lock_guard lock(mutex_);
+        if (finished_) return false;
         release_held();
         events_.push_back(std::move(e));
     }
     cv_.notify_one();
+    return true;
 }
 
 void AsgiRequest::hold(Event&& e) {
@@ -169,8 +171,11 @@ bool AsgiRequest::handle(Event& e, int& status) {
         } else {
             resolve(e.future.get(), Py_None);
         }
-        if (!e.more_body) complete_response();
-        return true;
+        if (e.more_body) return true;
+        // The response is complete: the request ends here, whatever the app
+        // still does (a background task after its last body part).
+        complete_response();
+        return false;
     }
     case Event::Kind::done:
         status = finish_after_done(e.exception.get());
@@ -251,6 +256,8 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
                 resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
                 waiting_disconnect_.reset();
             }
+            // A whole batch is handled: the app's return posted with its
+            // response ends the request in the same wake-up.
             while (!events.empty()) {
                 Event e = std::move(events.front());
                 events.pop_front();
@@ -273,6 +280,18 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
         }
     }
     unreleased_.clear();
+    {
+        // From here the app runs on alone: its done() is its own to report,
+        // and a receive() or send() it still makes finds the response over.
+        std::lock_guard lock(mutex_);
+        finished_ = true;
+        events.swap(events_);
+    }
+    completed_ = true;
+    // Posted after the batch that ended the request (the app returned just
+    // after its last body part): its exception is still this request's.
+    for (Event& e : events) handle(e, status);
+    events.clear();
     if (waiting_disconnect_) resolve(waiting_disconnect_.get(), asgi_.disconnect_message.get());
     detach_asgi_channel(channel_.get());
     return status;
@@ -290,6 +309,7 @@ PyObject* AsgiRequest::receive() {
     }
     PyRef future = PyRef::steal(PyObject_CallNoArgs(asgi_.create_future.get()));
     if (!future) return nullptr;
+    // Posted only before the response completes (completed_ is set first).
     post(Event{Event::Kind::receive, future, {}, std::nullopt, PyRef(), false, PyRef()});
     return future.release();
 }
@@ -342,9 +362,11 @@ PyObject* AsgiRequest::send(PyObject* message) {
     return future.release();
 }
 
-void AsgiRequest::done(PyObject* exc) {
-    post(Event{Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false,
-                exc == Py_None ? PyRef() : PyRef::borrow(exc)});
+bool AsgiRequest::done(PyObject* exc) {
+    // The event dies here, after post() let go of the mutex, when refused.
+    Event e{Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false,
+            exc == Py_None ? PyRef() : PyRef::borrow(exc)};
+    return post(std::move(e));
 }
 
 namespace {

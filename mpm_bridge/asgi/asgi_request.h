@@ -6,7 +6,11 @@
 // once on the loop (a request without a body, the response head, the last
 // body part), so a small request costs the request thread one wake-up; the
 // request thread takes the GIL only for events that need Python (a body
-// read, a future to resolve, an exception), not to write a response.
+// read, a future to resolve, an exception), not to write a response. The
+// request ends once its response is complete, or the app returns: what the
+// app does after its last body part (a background task) runs on the loop
+// alone, as under uvicorn, and holds up neither the client nor the
+// connection's next request.
 //
 // The body reader, the response writer and the error rules are the request's
 // core (request_core.h), which WSGI shares.
@@ -48,7 +52,9 @@ public:
     // The channel's methods, on the loop thread, GIL held.
     PyObject* receive();
     PyObject* send(PyObject* message);
-    void done(PyObject* exc);
+    // The app returned (exc: None) or raised. False once the request has
+    // ended (its response was complete): the caller reports the exception.
+    bool done(PyObject* exc);
     // Posts the events held back (called on the loop's next iteration).
     void flush();
     void set_task(PyObject* task) { task_ = PyRef::borrow(task); }
@@ -66,8 +72,9 @@ private:
 
     PyRef build_scope(PyObject* state, bool mount_relative_path);
     // Posts `e` after the events held back: one wake-up of the request
-    // thread for all.
-    void post(Event&& e);
+    // thread for all. False, leaving `e` to the caller, once the request
+    // thread takes no more events.
+    bool post(Event&& e);
     // Holds back an event that needs no answer (the response head, the last
     // body part) until the next post or the loop's next iteration: most apps
     // send both and return in one step, which then wakes the request thread
@@ -82,7 +89,8 @@ private:
     // Whether handling `e` needs the GIL (else the request thread handles
     // it without).
     bool needs_python(const Event& e) const;
-    // Handles one event; false once the app is done.
+    // Handles one event; false once the request thread's part is over (the
+    // response is complete or the app is done).
     bool handle(Event& e, int& status);
     void answer_receive(PyObject* future);
     void resolve(PyObject* future, PyObject* value);
@@ -105,6 +113,7 @@ private:
     LeafMutex mutex_;
     LeafCondition cv_;
     std::deque<Event> events_;
+    bool finished_ = false; // the request thread takes no more events
     // Loop thread only (GIL): the events held back, and whether a flush()
     // is scheduled.
     std::vector<Event> held_;

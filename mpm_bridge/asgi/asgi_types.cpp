@@ -23,8 +23,10 @@ AsgiRequest* live(PyObject* self) {
 
 PyObject* ch_receive(PyObject* self, PyObject*) {
     return python_entry([&]() -> PyObject* {
-        AsgiRequest* req = live(self);
-        return req ? req->receive() : nullptr;
+        // After the request ended (the app goes on after its response), as
+        // after the response completed: the spec's http.disconnect.
+        if (AsgiRequest* req = reinterpret_cast<ChannelObject*>(self)->req) return req->receive();
+        return Py_BuildValue("{s:s}", "type", "http.disconnect");
     });
 }
 
@@ -37,8 +39,9 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
 
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* {
-        if (AsgiRequest* req = reinterpret_cast<ChannelObject*>(self)->req) req->done(exc);
-        Py_RETURN_NONE; // a request that ended already needs no news
+        // A request that ended already takes no news: the caller logs.
+        AsgiRequest* req = reinterpret_cast<ChannelObject*>(self)->req;
+        return PyBool_FromLong(req && req->done(exc));
     });
 }
 
@@ -67,7 +70,7 @@ void ch_dealloc(PyObject* self) {
 PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
-    {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised"},
+    {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the request had ended"},
     {"flush", ch_flush, METH_NOARGS, "flush(): post the events held back"},
     {nullptr, nullptr, 0, nullptr}};
 

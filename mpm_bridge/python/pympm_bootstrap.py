@@ -38,6 +38,7 @@ _on_stop = []
 _on_stop_lock = threading.Lock()
 _stop_signalled = False
 _child_info = {}
+_stop_timeout = 5.0  # PyShutdownTimeout, set by the module
 
 
 class ClientDisconnected(ConnectionError):
@@ -66,7 +67,9 @@ def _thread_stack(ident):
 
 def on_stop(fn):
     """Registers fn() to run once when this child is told to stop (before the
-    child waits for app threads). Returns fn, so it can be a decorator."""
+    child waits for app threads). Returns fn, so it can be a decorator. Once
+    the child is stopping, fn runs at once; an `async def` called so from a
+    coroutine is started as a task on the caller's loop."""
     if not callable(fn):
         raise TypeError("pympm.on_stop() needs a callable")
     with _on_stop_lock:
@@ -74,7 +77,7 @@ def on_stop(fn):
         if not run_now:
             _on_stop.append(fn)
     if run_now:
-        _run_callback(fn)
+        _run_callback(fn, None)
     return fn
 
 
@@ -232,28 +235,35 @@ def _format_exception(etype, value, tb):
     return "".join(traceback.format_exception(etype, value, tb))
 
 
-def _run_callback(fn):
+def _run_callback(fn, deadline):
+    """Runs one on_stop callback; an async one is waited for until
+    `deadline` (time.monotonic(); None: PyShutdownTimeout from now)."""
     try:
         if _is_coroutine_function(fn):
-            _run_async_callback(fn)
+            _run_async_callback(fn, deadline)
         else:
             fn()
     except BaseException:
         _log_exception(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
 
 
-def _signal_stopping():
+def _signal_stopping(deadline=None):
+    """Sets pympm.stopping and runs the on_stop callbacks; async ones are
+    waited for until `deadline` (None: PyShutdownTimeout from now)."""
     global _stop_signalled
+    import time
     with _on_stop_lock:
         if _stop_signalled:
             return
         _stop_signalled = True
         callbacks = list(_on_stop)
         _on_stop.clear()
+    if deadline is None:
+        deadline = time.monotonic() + _stop_timeout
     stopping.set()
     _wake_async_waiters()
     for fn in callbacks:
-        _run_callback(fn)
+        _run_callback(fn, deadline)
 
 
 # httpd steers its children with these signals and expects its own thread to
@@ -366,9 +376,11 @@ def _shutdown(timeout):
     """Steps 1-4 of the child's stop sequence; returns the names of threads
     still running (the caller skips finalisation if there are any)."""
     import time
-    _signal_stopping()
+    # One deadline for the whole sequence, as the stop watchdog has one: slow
+    # async on_stop callbacks leave less time for the steps after them.
     deadline = time.monotonic() + timeout
-    _asgi_shutdown(deadline)
+    _signal_stopping(deadline)
+    _asgi_shutdown(deadline, timeout)
     _run_threading_atexits(deadline)
     for t in _app_threads():
         remaining = deadline - time.monotonic()
@@ -407,7 +419,8 @@ def _shutdown(timeout):
 
 _asgi_loop = None
 _asgi_thread = None
-_asgi_tasks = set()
+_asgi_tasks = set()  # requests' app tasks (they may run on after their response)
+_on_stop_tasks = set()  # async on_stop callbacks running on a loop
 _asgi_lifespans = []
 _stopping_waiters = []  # (loop, future) of wait_stopping() callers
 
@@ -474,7 +487,11 @@ async def _asgi_serve(app, scope, native):
     try:
         await app(scope, calls.receive, calls.send)
     except BaseException as exc:  # reported to the request; never re-raised into asyncio
-        native.done(exc)
+        if not native.done(exc):
+            # The request ended with its response; the app went on (a
+            # background task) and raised: nobody else will say so.
+            _log_exception(3, "PM00120: the ASGI app at %s raised after its response to %s %s was complete:"
+                           % (scope.get("root_path") or "/", scope.get("method"), scope.get("path")))
     else:
         native.done(None)
 
@@ -588,13 +605,58 @@ def _asgi_lifespan_startup(app, name):
     return outcome, detail, lifespan.state
 
 
-def _asgi_shutdown(deadline):
-    """Step of the stop sequence: lifespan.shutdown for each app whose
-    startup completed, within the deadline; then the loop stops."""
+async def _asgi_drain(deadline):
+    """On the loop: waits until the requests' app tasks (work after their
+    response) and async on_stop callbacks are done, or the deadline; returns
+    those still running. Tasks started meanwhile (a callback registered by
+    a task that ends) are waited for too."""
+    import asyncio
+    import time
+    loop = asyncio.get_running_loop()
+    while True:
+        running = [t for t in _asgi_tasks | _on_stop_tasks if not t.done() and t.get_loop() is loop]
+        remaining = deadline - time.monotonic()
+        if not running or remaining <= 0:
+            return running
+        await asyncio.wait(running, timeout=remaining)
+
+
+def _asgi_task_label(task):
+    """What a task runs, for the log: a request's app or an on_stop callback."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    names = frame.f_locals if frame is not None else {}
+    scope = names.get("scope")
+    if isinstance(scope, dict) and "path" in scope:
+        return "the ASGI app's task for %s %s (after its response)" % (scope.get("method"), scope.get("path"))
+    if "fn" in names:
+        return "the pympm.on_stop callback %r" % (names["fn"],)
+    return "the ASGI task %s" % (task.get_name(),)
+
+
+def _asgi_shutdown(deadline, timeout):
+    """Step of the stop sequence: waits for the app's request tasks and async
+    on_stop callbacks, then lifespan.shutdown for each app whose startup
+    completed, within the deadline; then the loop stops. Never runs on the
+    loop's thread (it waits for the loop)."""
+    import asyncio
+    import concurrent.futures
     import time
     loop = _asgi_loop
     if loop is None:
         return
+    if loop.is_running() and threading.current_thread() is not _asgi_thread:
+        try:
+            running = asyncio.run_coroutine_threadsafe(_asgi_drain(deadline), loop).result(
+                max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            # The deadline, or a loop blocked by a coroutine that never
+            # awaits: what runs is read from here (set() copies with the GIL).
+            running = [t for t in set(_asgi_tasks) | set(_on_stop_tasks) if not t.done()]
+        for task in running:
+            _pympm.log(4, "PM00121: %s still running after PyShutdownTimeout %gs; the loop stops without it; "
+                          "its stack:" % (_asgi_task_label(task), timeout))
+            for line in (_asgi_task_stack(task) or "(none)").split("\n"):
+                _pympm.log(4, "PM00121:   " + line)
     for lifespan in _asgi_lifespans:
         loop.call_soon_threadsafe(lifespan.queue.put_nowait, {"type": "lifespan.shutdown"})
     for lifespan in _asgi_lifespans:
@@ -644,14 +706,50 @@ def _is_coroutine_function(fn):
     return code is not None and bool(code.co_flags & 0x80)  # CO_COROUTINE
 
 
-def _run_async_callback(fn, timeout=None):
-    """An `async def` on_stop callback: on the ASGI loop when the child has
-    one, else in a loop of its own."""
-    if _asgi_loop is not None and _asgi_loop.is_running():
-        import asyncio
-        asyncio.run_coroutine_threadsafe(fn(), _asgi_loop).result(timeout)
+async def _stop_callback(fn):
+    """An async on_stop callback as a task: its exceptions are logged as
+    those of the others are."""
+    import asyncio
+    task = asyncio.current_task()
+    _on_stop_tasks.add(task)
+    try:
+        await fn()
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        _log_exception(3, "PM00041: pympm.on_stop callback %r raised:" % (fn,))
+    finally:
+        _on_stop_tasks.discard(task)
+
+
+def _run_async_callback(fn, deadline):
+    """An `async def` on_stop callback. Called from a coroutine (the thread
+    runs an event loop), it becomes a task on that loop: waiting for it there
+    would stop the very loop that must run it. Otherwise it runs on the ASGI
+    loop, waited for until `deadline`, when the child has one; else in a
+    loop of its own."""
+    import asyncio
+    import concurrent.futures
+    import time
+    running = asyncio._get_running_loop()
+    if running is not None:
+        task = running.create_task(_stop_callback(fn))
+        _on_stop_tasks.add(task)  # referenced until it ends (asyncio keeps tasks weakly)
+        task.add_done_callback(_on_stop_tasks.discard)
+        return
+    loop = _asgi_loop
+    if loop is not None and loop.is_running():
+        if deadline is None:
+            deadline = time.monotonic() + _stop_timeout
+        future = asyncio.run_coroutine_threadsafe(_stop_callback(fn), loop)
+        try:
+            future.result(max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            # It goes on on the loop; the stop sequence waits for it with the
+            # app's tasks.
+            _pympm.log(4, "PM00122: pympm.on_stop callback %r still running after PyShutdownTimeout %gs; "
+                          "not waiting for it here" % (fn, _stop_timeout))
     else:
-        import asyncio
         asyncio.run(fn())
 
 

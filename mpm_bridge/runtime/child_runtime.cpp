@@ -181,6 +181,10 @@ void ChildRuntime::start(int generation) {
         PyRef choice = PyRef::steal(PyUnicode_FromString(asyncio_loop_name(settings_.asyncio_loop)));
         if (!choice || PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_loop_choice", choice.get()) != 0)
             PyErr_Clear();
+        // How long signalling the stop waits for an async on_stop callback.
+        PyRef timeout = PyRef::steal(PyFloat_FromDouble(settings_.shutdown_timeout_s));
+        if (!timeout || PyObject_SetAttrString(ctx_.py.module.get(), "_stop_timeout", timeout.get()) != 0)
+            PyErr_Clear();
     }
     ctx_.release_gil = model_.enable_threads;
     ctx_.response_ready = &ChildRuntime::response_ready;

@@ -10,6 +10,7 @@ import time
 import pympm
 
 DISCONNECTS = []
+AFTER_BODY = []  # tags of /sleep_after_body requests whose sleep ended
 BACKGROUND = []  # strong references to the app's background tasks
 MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
 
@@ -62,6 +63,24 @@ async def lifespan(scope, receive, send):
                 pass
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _mark(name):
+    """An empty file markers/NAME-PID, when the test made the folder."""
+    try:
+        with open(os.path.join(MARKERS, "%s-%d" % (name, os.getpid())), "w"):
+            pass
+    except OSError:
+        pass
+
+
+def _late_on_stop_callback(tag):
+    async def late_on_stop():
+        await asyncio.sleep(0)  # a real coroutine: it runs on the loop
+        print("late on_stop callback %s ran in %d" % (tag, os.getpid()), flush=True)
+        with open(os.path.join(MARKERS, "late-on-stop-%s-%d" % (tag, os.getpid())), "w") as f:
+            f.write("stopping=%s\n" % pympm.stopping.is_set())
+    return late_on_stop
 
 
 async def app(scope, receive, send):
@@ -185,4 +204,38 @@ async def app(scope, receive, send):
                           ctype=b"application/json")
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
+    if path == "/sleep_after_body":
+        # The whole response, then the app goes on (a "send the mail after
+        # answering" endpoint): the client must not wait for the sleep.
+        await text(send, "answered before the sleep\n")
+        await asyncio.sleep(float(query.get("s", "4")))
+        AFTER_BODY.append(query.get("tag", "?"))
+        _mark("after-body-%s" % query.get("tag", "?"))
+        if query.get("then") == "raise":
+            raise RuntimeError("raised after the response was complete")
+        if query.get("then") == "probe":
+            # The request ended long ago: receive() says so, send() refuses.
+            got = (await receive())["type"]
+            try:
+                await send({"type": "http.response.body", "body": b"late"})
+                sent = "sent"
+            except RuntimeError:
+                sent = "RuntimeError"
+            AFTER_BODY.append("probe:%s:%s" % (got, sent))
+        return
+    if path == "/after_body":
+        return await text(send, json.dumps(AFTER_BODY), ctype=b"application/json")
+    if path == "/on_stop_in_flight":
+        # Waits until the child is stopping, then registers an async on_stop
+        # callback from the loop's own thread (it runs at once), then answers.
+        print("on_stop_in_flight waits for the stop", flush=True)
+        await pympm.wait_stopping()
+        pympm.on_stop(_late_on_stop_callback(query.get("tag", "in-flight")))
+        return await text(send, "registered while stopping\n")
+    if path == "/on_stop_after_response":
+        # The same from the rest of a request that has answered already.
+        await text(send, "answered\n")
+        await pympm.wait_stopping()
+        pympm.on_stop(_late_on_stop_callback(query.get("tag", "after-response")))
+        return
     return await text(send, "no route %s\n" % path, status=404)

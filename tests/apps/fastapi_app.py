@@ -4,6 +4,7 @@ startup/shutdown handlers (tests/e2e/test_asgi.cpp). Its answers must be
 the same through httpd as through FastAPI's own TestClient."""
 import asyncio
 import os
+import time
 from typing import List, Optional
 
 from fastapi import BackgroundTasks, FastAPI, Request
@@ -60,6 +61,24 @@ def remember(word: str):
 @app.post("/later/{word}")
 async def later(word: str, tasks: BackgroundTasks):
     tasks.add_task(remember, word)
+    return {"scheduled": word}
+
+
+async def remember_after(word: str, seconds: float):
+    await asyncio.sleep(seconds)
+    STATE["done"].append(word)
+
+
+def remember_after_sync(word: str, seconds: float):
+    time.sleep(seconds)  # in Starlette's thread pool
+    STATE["done"].append(word)
+
+
+@app.post("/slow-later/{word}")
+async def slow_later(word: str, tasks: BackgroundTasks, seconds: float = 4, sync: bool = False):
+    # "Send the mail after answering": the client gets its answer before the
+    # task's work.
+    tasks.add_task(remember_after_sync if sync else remember_after, word, seconds)
     return {"scheduled": word}
 
 

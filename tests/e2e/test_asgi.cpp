@@ -32,6 +32,17 @@ std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::s
             {"event, PyAsyncioLoop asyncio", threaded_one_child(Mpm::event, 4, config + "PyAsyncioLoop asyncio\n")}};
 }
 
+// Prefork and event, each on uvloop and on asyncio's own loop.
+std::vector<std::pair<std::string, HttpdOptions>> every_mpm_and_loop(const std::string& config) {
+    std::vector<std::pair<std::string, HttpdOptions>> out;
+    for (const char* loop : {"uvloop", "asyncio"}) {
+        const std::string c = config + "PyAsyncioLoop " + loop + "\n";
+        out.emplace_back(std::string("prefork, ") + loop, prefork_one_child(c));
+        out.emplace_back(std::string("event, ") + loop, threaded_one_child(Mpm::event, 4, c));
+    }
+    return out;
+}
+
 HttpRequest post(const std::string& target, std::string body, std::chrono::milliseconds timeout = 60s) {
     HttpRequest r;
     r.method = "POST";
@@ -215,6 +226,8 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     srv.allow_log_error("PM00022: app /a=.*: the ASGI app returned without sending http.response.start");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/bad_header");
     srv.allow_log_error("ValueError: invalid value for response header 'x-bad'");
+    srv.allow_log_error("PM00120: the ASGI app at /a raised after its response to GET /a/sleep_after_body was complete");
+    srv.allow_log_error("RuntimeError: raised after the response was complete");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/str_header");
     srv.allow_traceback_lines();
     srv.start();
@@ -227,7 +240,88 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(contains(cut.data, "part"));
     BOOST_TEST(!ends_with(cut.data, "0\r\n\r\n"), "the response is cut, no last chunk");
     BOOST_TEST(srv.count_log("PM00020: app /a=.* raised an exception for /a/raise_after_start") == 1u);
+    // Raised after the response was complete (the request had ended): the
+    // client has its answer, the log has the traceback.
+    auto late = http_get(srv.port(), "/a/sleep_after_body?s=0.05&tag=raises&then=raise");
+    BOOST_TEST(late.status == 200);
+    BOOST_TEST(late.body == "answered before the sleep\n");
+    BOOST_TEST(!srv.wait_for_log("PM00120: the ASGI app at /a raised after its response to GET "
+                                 "/a/sleep_after_body was complete", 20s).empty());
+    BOOST_TEST(!srv.wait_for_log("PM00120: .*RuntimeError: raised after the response was complete", 20s).empty());
+    // receive() and send() from the rest of an app whose request ended: the
+    // channel is detached, they answer without touching the request.
+    BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=0.05&tag=probe&then=probe").status == 200);
+    std::string after;
+    BOOST_TEST(eventually([&] {
+        after = http_get(srv.port(), "/a/after_body").body;
+        return contains(after, "probe:");
+    }, 20s));
+    BOOST_TEST(contains(after, R"("probe:http.disconnect:RuntimeError")"), after);
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
+}
+
+// Issue 18 item 6: work the app does after its last body part (FastAPI's
+// BackgroundTasks, a raw app that sleeps) held back the response until the
+// app returned, and with it the next request on the connection. Both now
+// arrive while the work still runs: the next request on the same connection
+// asks whether the work has ended (no timing: a loaded machine cannot make
+// it pass or fail), and the work still runs to its end.
+BOOST_AUTO_TEST_CASE(work_after_the_last_body_part_holds_back_neither_the_response_nor_the_next_request) {
+    constexpr int kSleep = 4; // seconds of work after each response
+    for (auto& [name, options] : every_mpm_and_loop(kAsgi + "PyApp /f @APPS@/fastapi_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            const std::string s = std::to_string(kSleep);
+            struct Case {
+                std::string what;
+                HttpRequest req;
+                std::string body;
+                std::string ended; // where the work's end shows
+                std::string tag;   // what shows there once it ended (JSON-quoted)
+            };
+            std::vector<Case> cases(3);
+            cases[0] = {"a raw ASGI app that sleeps after its last body part", {}, "answered before the sleep\n",
+                        "/a/after_body", R"("raw")"};
+            cases[0].req.target = "/a/sleep_after_body?tag=raw&s=" + s;
+            cases[1] = {"FastAPI, an async background task", post("/f/slow-later/async-task?seconds=" + s, ""),
+                        R"({"scheduled":"async-task"})", "/f/done", R"("async-task")"};
+            cases[2] = {"FastAPI, a sync background task (thread pool)",
+                        post("/f/slow-later/sync-task?sync=true&seconds=" + s, ""), R"({"scheduled":"sync-task"})",
+                        "/f/done", R"("sync-task")"};
+            for (auto& c : cases) {
+                BOOST_TEST_CONTEXT(c.what) {
+                    HttpConnection conn(srv.port());
+                    c.req.keep_alive = true;
+                    c.req.timeout = 30s;
+                    const auto t0 = Clock::now();
+                    auto r = conn.request(c.req);
+                    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                    BOOST_TEST(r.body == c.body);
+                    BOOST_TEST_REQUIRE(!r.connection_closed);
+                    HttpRequest next;
+                    next.target = c.ended;
+                    next.keep_alive = true;
+                    next.timeout = 30s;
+                    auto n = conn.request(next);
+                    BOOST_TEST_REQUIRE(n.status == 200, "the next request on the same connection");
+                    BOOST_TEST_MESSAGE(name << ", " << c.what << ": answered after "
+                                            << HttpResponse::seconds(t0, r.complete) << " s, the next request after "
+                                            << HttpResponse::seconds(t0, n.complete) << " s");
+                    BOOST_TEST(!contains(n.body, c.tag),
+                               "the response and the next request waited for the app's work: " << n.body);
+                }
+            }
+            // The work itself still ran to its end.
+            std::string raw, tasks;
+            BOOST_TEST(eventually([&] {
+                raw = http_get(srv.port(), "/a/after_body").body;
+                tasks = http_get(srv.port(), "/f/done").body;
+                return contains(raw, R"("raw")") && contains(tasks, R"("async-task")") &&
+                       contains(tasks, R"("sync-task")");
+            }, 30s), raw << " " << tasks);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -397,6 +491,83 @@ BOOST_AUTO_TEST_CASE(lifespan_shutdown_runs_in_the_stop_sequence) {
                        "pympm.stopping was set before lifespan.shutdown");
             BOOST_TEST(file_exists(markers + "/fastapi-shutdown-" + std::to_string(pid)));
             BOOST_TEST(srv.count_log("PM00074: lifespan shutdown of /a=") >= 1u);
+        }
+    }
+}
+
+// Issue 18 item 3: an `async def` passed to pympm.on_stop from a coroutine
+// once the child is stopping was run "at once" by waiting for it on the loop,
+// from the loop's own thread: the loop stopped for good, the request never
+// answered and the child did not finish its stop. It now runs as a task on
+// the loop, and the stop sequence waits for it before lifespan.shutdown.
+BOOST_AUTO_TEST_CASE(an_async_on_stop_callback_registered_while_stopping_runs_and_the_child_stops) {
+    constexpr int kShutdownTimeout = 5;
+    for (auto& [name, options] :
+         every_mpm_and_loop(kAsgi + "PyShutdownTimeout " + std::to_string(kShutdownTimeout) + "\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            const std::string markers = make_markers_dir(srv);
+            srv.start();
+            const pid_t pid = srv.child_pids().at(0);
+            // A request that answered and then waits for the stop (prefork
+            // tells a child to stop only between requests).
+            BOOST_TEST_REQUIRE(http_get(srv.port(), "/a/on_stop_after_response").body == "answered\n");
+            // Threaded MPMs: a request still in flight when the stop begins.
+            std::future<HttpResponse> in_flight;
+            if (options.mpm != Mpm::prefork) {
+                const auto mark = srv.log_mark();
+                in_flight = std::async(std::launch::async,
+                                       [&srv] { return http_get(srv.port(), "/a/on_stop_in_flight", 30s); });
+                BOOST_TEST_REQUIRE(!srv.wait_for_log("on_stop_in_flight waits for the stop", 20s, mark).empty());
+            }
+            srv.graceful_restart();
+            if (in_flight.valid()) {
+                auto r = in_flight.get();
+                BOOST_TEST(r.status == 200);
+                BOOST_TEST(r.body == "registered while stopping\n");
+            }
+            const std::string suffix = "-" + std::to_string(pid);
+            std::vector<std::string> tags = {"after-response"};
+            if (options.mpm != Mpm::prefork) tags.push_back("in-flight");
+            for (const auto& tag : tags)
+                BOOST_TEST(eventually([&] { return file_exists(markers + "/late-on-stop-" + tag + suffix); }, 20s),
+                           "the callback registered by the " << tag << " request ran");
+            BOOST_TEST(eventually([&] { return !process_running(pid); }, std::chrono::seconds(kShutdownTimeout + 1)),
+                       "the old child finished its stop");
+            BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
+            BOOST_TEST(srv.count_log("PM00074: lifespan shutdown of /a=") == 1u, "lifespan.shutdown completed");
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
+        }
+    }
+}
+
+// The app's work after its response (a background task) outlives the
+// request: a stopping child waits for it, up to PyShutdownTimeout, before
+// lifespan.shutdown; what is still running then is logged with its stack.
+BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_shutdown_timeout) {
+    constexpr int kShutdownTimeout = 3;
+    for (auto& [name, options] :
+         prefork_and_event(kAsgi + "PyShutdownTimeout " + std::to_string(kShutdownTimeout) + "\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            // Waiting for the endless task used up PyShutdownTimeout.
+            srv.allow_log_error("PM00075: lifespan shutdown of /a=.* timeout: not finished within PyShutdownTimeout");
+            const std::string markers = make_markers_dir(srv);
+            srv.start();
+            const pid_t pid = srv.child_pids().at(0);
+            const std::string suffix = "-" + std::to_string(pid);
+            BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=2&tag=finishes").status == 200);
+            BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=600&tag=endless").status == 200);
+            srv.graceful_restart();
+            BOOST_TEST(eventually([&] { return !process_running(pid); }, 30s), "the old child stopped");
+            BOOST_TEST(file_exists(markers + "/after-body-finishes" + suffix), "the stop waited for the work");
+            BOOST_TEST(!file_exists(markers + "/after-body-endless" + suffix));
+            BOOST_TEST(srv.count_log("PM00121: the ASGI app's task for GET /a/sleep_after_body \\(after its "
+                                     "response\\) still running after PyShutdownTimeout " +
+                                     std::to_string(kShutdownTimeout) + "s") == 1u);
+            BOOST_TEST(srv.count_log("PM00121: .*in app") >= 1u, "its stack");
+            BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
         }
     }
 }
