@@ -37,7 +37,7 @@ void SlotGate::wake_waiters() {
     if (waiting_ > 0) cv_.notify_all();
 }
 
-bool SlotGate::wait_turn(std::unique_lock<std::mutex>& lock) {
+bool SlotGate::wait_turn(LeafCondition::Lock& lock) {
     // New and returning requests draw from one sequence: whoever joined the
     // queue first is admitted first, so nobody is overtaken.
     const std::uint64_t ticket = next_ticket_++;

@@ -78,7 +78,7 @@ public:
 private:
     // Under the lock: joins the queue with a new ticket and waits for its
     // turn and a slot; true if it had to wait.
-    bool wait_turn(std::unique_lock<std::mutex>& lock);
+    bool wait_turn(LeafCondition::Lock& lock);
     // Under the lock: takes a free or lendable slot for a waiter; otherwise
     // sets `wake` to when one becomes lendable (unchanged if none will).
     bool take_slot(Clock::time_point now, Clock::time_point& wake);
