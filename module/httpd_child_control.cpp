@@ -37,8 +37,7 @@ std::atomic<std::int64_t> g_leave_began_ns{0};
 std::atomic<std::int64_t> g_drain_deadline_ns{0};
 
 std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
@@ -100,7 +99,9 @@ void forget(ConnState* s) {
     stop_if_drained();
 }
 
-ConnState* conn_state(conn_rec* c) { return static_cast<ConnState*>(ap_get_module_config(c->conn_config, &pympm_module)); }
+ConnState* conn_state(conn_rec* c) {
+    return static_cast<ConnState*>(ap_get_module_config(c->conn_config, &pympm_module));
+}
 
 apr_status_t forget_at_cleanup(void* data) {
     forget(static_cast<ConnState*>(data));
@@ -173,9 +174,7 @@ void HttpdChildControl::leave_gracefully() {
     stop_if_drained();
 }
 
-void HttpdChildControl::exit_now() {
-    ::_exit(0);
-}
+void HttpdChildControl::exit_now() { ::_exit(0); }
 
 void HttpdChildControl::finish_leaving() {
     if (g_phase.load() == stopping) ::_exit(0);

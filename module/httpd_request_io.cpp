@@ -37,8 +37,7 @@ std::string_view HttpdRequestIO::uri() const {
 std::string HttpdRequestIO::describe() const {
     std::string out = std::string(r_->method ? r_->method : "?") + " " + std::string(uri()) + " " +
                       (r_->protocol ? r_->protocol : "") + " from " + (r_->useragent_ip ? r_->useragent_ip : "?");
-    if (r_->connection && r_->connection->client_addr)
-        out += ":" + std::to_string(r_->connection->client_addr->port);
+    if (r_->connection && r_->connection->client_addr) out += ":" + std::to_string(r_->connection->client_addr->port);
     return out;
 }
 
@@ -112,8 +111,7 @@ SpecialHeader special_header(const char* key) {
     case 13: return !strcasecmp(key, "Authorization") ? SpecialHeader::authorization : SpecialHeader::none;
     case 14: return !strcasecmp(key, "Content-Length") ? SpecialHeader::content_length : SpecialHeader::none;
     case 17: return !strcasecmp(key, "Transfer-Encoding") ? SpecialHeader::transfer_encoding : SpecialHeader::none;
-    case 19:
-        return !strcasecmp(key, "Proxy-Authorization") ? SpecialHeader::proxy_authorization : SpecialHeader::none;
+    case 19: return !strcasecmp(key, "Proxy-Authorization") ? SpecialHeader::proxy_authorization : SpecialHeader::none;
     default: return SpecialHeader::none;
     }
 }
@@ -182,8 +180,7 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     out.set(CgiKey::k_CONTEXT_PREFIX, ap_context_prefix(r));
     out.set(CgiKey::k_CONTEXT_DOCUMENT_ROOT, ap_context_document_root(r));
     out.set(CgiKey::k_SERVER_ADMIN, r->server->server_admin);
-    if (script)
-        out.set(CgiKey::k_SCRIPT_FILENAME, std::string_view(mount_.target.location));
+    if (script) out.set(CgiKey::k_SCRIPT_FILENAME, std::string_view(mount_.target.location));
     out.set(CgiKey::k_REMOTE_PORT, number(remote_port_, c->client_addr ? c->client_addr->port : 0));
     if (r->user) {
         out.set(CgiKey::k_REMOTE_USER, r->user);
@@ -219,7 +216,8 @@ void HttpdRequestIO::cgi_environ(CgiEnviron& out) {
     out.set(CgiKey::k_QUERY_STRING, r->args ? r->args : "");
     bool current_uri = false;
     if (core && core->cgi_var_rules) {
-        const char* rule = static_cast<const char*>(apr_hash_get(core->cgi_var_rules, "REQUEST_URI", APR_HASH_KEY_STRING));
+        const char* rule =
+            static_cast<const char*>(apr_hash_get(core->cgi_var_rules, "REQUEST_URI", APR_HASH_KEY_STRING));
         current_uri = rule && !std::strcmp(rule, "current-uri");
     }
     out.set(CgiKey::k_REQUEST_URI, current_uri ? std::string_view(r->uri) : original_uri(r));
@@ -302,8 +300,8 @@ int HttpdRequestIO::refuse_body_early(std::string& why) {
     char* end = nullptr;
     apr_off_t length = 0;
     if (apr_strtoff(&length, cl, &end, 10) != APR_SUCCESS || *end || length <= limit) return 0;
-    why = "its Content-Length " + std::to_string(static_cast<long long>(length)) +
-          " exceeds LimitRequestBody " + std::to_string(static_cast<long long>(limit));
+    why = "its Content-Length " + std::to_string(static_cast<long long>(length)) + " exceeds LimitRequestBody " +
+          std::to_string(static_cast<long long>(limit));
     return HTTP_REQUEST_ENTITY_TOO_LARGE;
 }
 
@@ -314,8 +312,8 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
     std::size_t got = 0;
     while (got == 0 && !in_eos_) {
         const bool ended_before = r_->eos_sent;
-        apr_status_t rv = ap_get_brigade(r_->input_filters, in_, AP_MODE_READBYTES, APR_BLOCK_READ,
-                                         static_cast<apr_off_t>(len));
+        apr_status_t rv =
+            ap_get_brigade(r_->input_filters, in_, AP_MODE_READBYTES, APR_BLOCK_READ, static_cast<apr_off_t>(len));
         if (rv == APR_SUCCESS && !ended_before && r_->eos_sent) {
             // httpd's input filter refuses a malformed chunk or a body over
             // LimitRequestBody by sending an error and the end of the
@@ -340,11 +338,9 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
                 error_sent_ = true;
                 head_sent_ = true;
                 int status = ap_is_HTTP_ERROR(r_->status) ? r_->status : HTTP_BAD_REQUEST;
-                throw BadRequestBody(status, "httpd refused the request body and answered " +
-                                                 std::to_string(status));
+                throw BadRequestBody(status, "httpd refused the request body and answered " + std::to_string(status));
             }
-            if (rv == APR_ENOSPC)
-                throw BadRequestBody(HTTP_REQUEST_ENTITY_TOO_LARGE, "the request body is too large");
+            if (rv == APR_ENOSPC) throw BadRequestBody(HTTP_REQUEST_ENTITY_TOO_LARGE, "the request body is too large");
             if (rv == APR_EGENERAL || rv == APR_EINVAL)
                 throw BadRequestBody(HTTP_BAD_REQUEST, "the request body is malformed (" + apr_error(rv) + ")");
             // EOF before the end of the body (APR_INCOMPLETE), a reset, a
@@ -354,7 +350,10 @@ std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
             throw ClientGone(apr_error(rv));
         }
         for (apr_bucket* b = APR_BRIGADE_FIRST(in_); b != APR_BRIGADE_SENTINEL(in_); b = APR_BUCKET_NEXT(b)) {
-            if (APR_BUCKET_IS_EOS(b)) { in_eos_ = true; break; }
+            if (APR_BUCKET_IS_EOS(b)) {
+                in_eos_ = true;
+                break;
+            }
             if (AP_BUCKET_IS_ERROR(b)) {
                 int status = static_cast<ap_bucket_error*>(b->data)->status;
                 apr_brigade_cleanup(in_);
@@ -382,9 +381,8 @@ void HttpdRequestIO::set_head(const ResponseHead& head) {
     if (head_sent_) return;
     r_->status = head.status;
     // No reason phrase (ASGI gives none): httpd supplies the standard one.
-    r_->status_line = head.status_line.empty()
-                          ? nullptr
-                          : apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
+    r_->status_line =
+        head.status_line.empty() ? nullptr : apr_pstrmemdup(r_->pool, head.status_line.data(), head.status_line.size());
     if (error_status_ && head.status == 200) {
         // An app serving an ErrorDocument answers like a static error page:
         // with the error's status, so a 404 page stays a 404.
@@ -480,13 +478,11 @@ void HttpdRequestIO::abort() {
     eos_sent_ = true;
     try {
         pass("aborting the response");
-    } catch (const ClientGone&) {
-    }
+    } catch (const ClientGone&) {}
 }
 
 void HttpdRequestIO::log(LogLevel level, std::string_view message) {
-    ap_log_rerror(APLOG_MARK, static_cast<int>(level), 0, r_, "%.*s", static_cast<int>(message.size()),
-                  message.data());
+    ap_log_rerror(APLOG_MARK, static_cast<int>(level), 0, r_, "%.*s", static_cast<int>(message.size()), message.data());
 }
 
 } // namespace pympm::httpd

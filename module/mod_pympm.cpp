@@ -203,7 +203,8 @@ const char* path_translated(request_rec* r, const RequestMatch& match) {
     if (!*path_info) return nullptr;
     request_rec* sub = ap_sub_req_lookup_uri(ap_escape_uri(r->pool, path_info), r, nullptr);
     const char* out = nullptr;
-    if (const auto* in_mount = static_cast<const RequestMatch*>(ap_get_module_config(sub->request_config, &pympm_module))) {
+    if (const auto* in_mount =
+            static_cast<const RequestMatch*>(ap_get_module_config(sub->request_config, &pympm_module))) {
         if (in_mount->mount->target.kind == AppTarget::Kind::script)
             out = apr_pstrcat(r->pool, in_mount->mount->target.location.c_str(), sub->uri + in_mount->script_name_len,
                               nullptr);
@@ -218,13 +219,13 @@ int handler(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) return DECLINED;
     auto* match = static_cast<RequestMatch*>(ap_get_module_config(r->request_config, &pympm_module));
     if (!match) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00007)
-                      "SetHandler pympm is not how apps are mounted; use PyApp URL-path target");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      PYMPM_APLOGNO(00007) "SetHandler pympm is not how apps are mounted; use PyApp URL-path target");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!g_runtime || match->mount->app_index < 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00008)
-                      "no Python runtime in this child for %s", r->uri);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00008) "no Python runtime in this child for %s",
+                      r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     try {

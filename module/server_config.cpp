@@ -70,8 +70,8 @@ const char* set_app(cmd_parms* cmd, void*, const char* url, const char* target_t
         if (target->kind == AppTarget::Kind::script) {
             struct stat st;
             if (::stat(target->location.c_str(), &st) != 0)
-                return error_text(cmd, "the script '" + target->location + "' does not exist (" +
-                                           std::strerror(errno) + ")");
+                return error_text(cmd, "the script '" + target->location + "' does not exist (" + std::strerror(errno) +
+                                           ")");
             if (!S_ISREG(st.st_mode))
                 return error_text(cmd, "the script '" + target->location + "' is not a regular file");
             if (::access(target->location.c_str(), R_OK) != 0)
@@ -102,8 +102,7 @@ const char* add_path(cmd_parms* cmd, void*, const char* dir) {
     if (const char* err = global_only(cmd)) return err;
     return guarded(cmd, [&]() -> const char* {
         struct stat st;
-        if (dir[0] != '/')
-            return error_text(cmd, std::string("'") + dir + "' must be an absolute path");
+        if (dir[0] != '/') return error_text(cmd, std::string("'") + dir + "' must be an absolute path");
         if (::stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return error_text(cmd, std::string("'") + dir + "' does not exist or is not a directory");
         server_config(cmd->server)->python_path.emplace_back(dir);
@@ -126,9 +125,12 @@ const char* set_utf8_mode(cmd_parms* cmd, void*, int on) {
 const char* set_asyncio_loop(cmd_parms* cmd, void*, const char* value) {
     if (const char* err = global_only(cmd)) return err;
     AsyncioLoop loop;
-    if (!strcasecmp(value, "auto")) loop = AsyncioLoop::automatic;
-    else if (!strcasecmp(value, "asyncio")) loop = AsyncioLoop::asyncio;
-    else if (!strcasecmp(value, "uvloop")) loop = AsyncioLoop::uvloop;
+    if (!strcasecmp(value, "auto"))
+        loop = AsyncioLoop::automatic;
+    else if (!strcasecmp(value, "asyncio"))
+        loop = AsyncioLoop::asyncio;
+    else if (!strcasecmp(value, "uvloop"))
+        loop = AsyncioLoop::uvloop;
     else
         return error_text(cmd, std::string("'") + value +
                                    "' is not an event loop; write auto (uvloop when it is installed, else asyncio's), "
@@ -290,8 +292,7 @@ extern const command_rec directives[] = {
     AP_INIT_TAKE23("PyApp", as_cmd_func(set_app), nullptr, RSRC_CONF,
                    "PyApp URL-path target [wsgi|asgi]: mount an app (/path/app.py, /path/app.py:callable or "
                    "package.module:callable), WSGI by default"),
-    AP_INIT_TAKE1("PyHome", as_cmd_func(set_home), nullptr, RSRC_CONF,
-                  "PyHome dir: virtualenv or Python prefix"),
+    AP_INIT_TAKE1("PyHome", as_cmd_func(set_home), nullptr, RSRC_CONF, "PyHome dir: virtualenv or Python prefix"),
     AP_INIT_ITERATE("PyPath", as_cmd_func(add_path), nullptr, RSRC_CONF,
                     "PyPath dir...: directories prepended to sys.path"),
     AP_INIT_FLAG("PyEnableThreads", as_cmd_func(set_enable_threads), nullptr, RSRC_CONF,

@@ -33,8 +33,7 @@ struct RetainedBoard {
 StatusBoard* g_board = nullptr;
 
 std::int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -47,15 +46,17 @@ int status_handler(request_rec* r) {
         ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
         if (!g_board) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, PYMPM_APLOGNO(00066)
-                          "the status board is not available (its shared memory could not be set up at start)");
+            ap_log_rerror(
+                APLOG_MARK, APLOG_ERR, 0, r,
+                PYMPM_APLOGNO(
+                    00066) "the status board is not available (its shared memory could not be set up at start)");
             return HTTP_SERVICE_UNAVAILABLE;
         }
         const BoardSnapshot snap = g_board->snapshot(now_unix_ms());
         std::string format;
         if (r->args) {
             char* args = apr_pstrdup(r->pool, r->args);
-            for (char* last = nullptr, *kv = apr_strtok(args, "&", &last); kv; kv = apr_strtok(nullptr, "&", &last))
+            for (char *last = nullptr, *kv = apr_strtok(args, "&", &last); kv; kv = apr_strtok(nullptr, "&", &last))
                 if (std::strncmp(kv, "format=", 7) == 0) format = kv + 7;
         }
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -121,10 +122,12 @@ int setup_status_board(apr_pool_t*, server_rec* s) {
         // long as the server process.
         apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, s->process->pool);
         if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, PYMPM_APLOGNO(00066)
-                         "could not set up %lu bytes of shared memory for the status board; pympm-status and "
-                         "the counters of pympm.child_info() are not available",
-                         static_cast<unsigned long>(bytes));
+            ap_log_error(
+                APLOG_MARK, APLOG_WARNING, rv, s,
+                PYMPM_APLOGNO(
+                    00066) "could not set up %lu bytes of shared memory for the status board; pympm-status and "
+                           "the counters of pympm.child_info() are not available",
+                static_cast<unsigned long>(bytes));
             g_board = nullptr;
             return OK;
         }

@@ -10,9 +10,9 @@ struct RequestThread {
     // Read by the stop path, which under prefork runs in a signal handler on
     // this same thread.
     volatile std::sig_atomic_t depth = 0;
-    SlotGate* gate = nullptr;             // the outermost request's slot
+    SlotGate* gate = nullptr; // the outermost request's slot
     SlotGate::Holder* holder = nullptr;
-    BlockingSection* blocking = nullptr;  // innermost open section
+    BlockingSection* blocking = nullptr; // innermost open section
 };
 thread_local RequestThread t_thread;
 
@@ -54,8 +54,10 @@ RequestScope::RequestScope(SlotGate* gate, bool keep_gil)
 RequestScope::~RequestScope() {
     RequestThread& t = t_thread;
     if (outermost_) {
-        if (keep_gil_) thread_binding::keep();
-        else if (took_gil_ || thread_binding::holds_gil()) thread_binding::release();
+        if (keep_gil_)
+            thread_binding::keep();
+        else if (took_gil_ || thread_binding::holds_gil())
+            thread_binding::release();
         if (t.gate) t.gate->release(*t.holder);
         t.gate = nullptr;
         t.holder = nullptr;

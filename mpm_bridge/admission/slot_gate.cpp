@@ -49,8 +49,10 @@ bool SlotGate::wait_turn(LeafCondition::Lock& lock) {
         for (;;) {
             // Only the head of the queue computes a lending deadline; the
             // others sleep until someone ahead of them is admitted.
-            if (wake == Clock::time_point::max()) cv_.wait(lock);
-            else cv_.wait_until(lock, wake);
+            if (wake == Clock::time_point::max())
+                cv_.wait(lock);
+            else
+                cv_.wait_until(lock, wake);
             wake = Clock::time_point::max();
             if (ticket == next_to_admit_ && take_slot(Clock::now(), wake)) break;
         }

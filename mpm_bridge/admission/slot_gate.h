@@ -104,8 +104,12 @@ private:
 // Holds one slot for a scope; a null gate means "no limit".
 class SlotGuard {
 public:
-    explicit SlotGuard(SlotGate* gate) : gate_(gate) { if (gate_) gate_->acquire(holder_); }
-    ~SlotGuard() { if (gate_) gate_->release(holder_); }
+    explicit SlotGuard(SlotGate* gate) : gate_(gate) {
+        if (gate_) gate_->acquire(holder_);
+    }
+    ~SlotGuard() {
+        if (gate_) gate_->release(holder_);
+    }
     SlotGuard(const SlotGuard&) = delete;
     SlotGuard& operator=(const SlotGuard&) = delete;
     SlotGate* gate() const { return gate_; }

@@ -9,22 +9,61 @@ PyRef interned(const char* s) { return PyRef::steal(PyUnicode_InternFromString(s
 } // namespace
 
 bool AsgiNames::intern() {
-    k_type = interned("type"); k_asgi = interned("asgi"); k_http_version = interned("http_version");
-    k_method = interned("method"); k_scheme = interned("scheme"); k_path = interned("path");
-    k_raw_path = interned("raw_path"); k_query_string = interned("query_string"); k_root_path = interned("root_path");
-    k_headers = interned("headers"); k_client = interned("client"); k_server = interned("server");
-    k_state = interned("state"); k_body = interned("body"); k_more_body = interned("more_body");
-    k_status = interned("status"); k_trailers = interned("trailers");
+    k_type = interned("type");
+    k_asgi = interned("asgi");
+    k_http_version = interned("http_version");
+    k_method = interned("method");
+    k_scheme = interned("scheme");
+    k_path = interned("path");
+    k_raw_path = interned("raw_path");
+    k_query_string = interned("query_string");
+    k_root_path = interned("root_path");
+    k_headers = interned("headers");
+    k_client = interned("client");
+    k_server = interned("server");
+    k_state = interned("state");
+    k_body = interned("body");
+    k_more_body = interned("more_body");
+    k_status = interned("status");
+    k_trailers = interned("trailers");
     k_flush = interned("flush");
-    v_http = interned("http"); v_https = interned("https"); v_http_request = interned("http.request");
-    v_http_disconnect = interned("http.disconnect"); v_response_start = interned("http.response.start");
-    v_response_body = interned("http.response.body"); v_1_0 = interned("1.0"); v_1_1 = interned("1.1");
+    v_http = interned("http");
+    v_https = interned("https");
+    v_http_request = interned("http.request");
+    v_http_disconnect = interned("http.disconnect");
+    v_response_start = interned("http.response.start");
+    v_response_body = interned("http.response.body");
+    v_1_0 = interned("1.0");
+    v_1_1 = interned("1.1");
     v_2 = interned("2");
     empty_bytes = PyRef::steal(PyBytes_FromStringAndSize(nullptr, 0));
-    for (const PyRef* r : {&k_type, &k_asgi, &k_http_version, &k_method, &k_scheme, &k_path, &k_raw_path,
-                           &k_query_string, &k_root_path, &k_headers, &k_client, &k_server, &k_state, &k_body,
-                           &k_more_body, &k_status, &k_trailers, &k_flush, &v_http, &v_https, &v_http_request,
-                           &v_http_disconnect, &v_response_start, &v_response_body, &v_1_0, &v_1_1, &v_2,
+    for (const PyRef* r : {&k_type,
+                           &k_asgi,
+                           &k_http_version,
+                           &k_method,
+                           &k_scheme,
+                           &k_path,
+                           &k_raw_path,
+                           &k_query_string,
+                           &k_root_path,
+                           &k_headers,
+                           &k_client,
+                           &k_server,
+                           &k_state,
+                           &k_body,
+                           &k_more_body,
+                           &k_status,
+                           &k_trailers,
+                           &k_flush,
+                           &v_http,
+                           &v_https,
+                           &v_http_request,
+                           &v_http_disconnect,
+                           &v_response_start,
+                           &v_response_body,
+                           &v_1_0,
+                           &v_1_1,
+                           &v_2,
                            &empty_bytes})
         if (!*r) return false;
     return true;

@@ -33,7 +33,7 @@ struct AsgiContext : AsgiNames {
     PyRef task_stack;           // _asgi_task_stack(task)
     PyRef create_future;        // loop.create_future
     PyRef channel_type;
-    PyRef asgi_version;         // {"version": "3.0", "spec_version": "2.3"}
+    PyRef asgi_version;       // {"version": "3.0", "spec_version": "2.3"}
     PyRef disconnect_message; // {"type": "http.disconnect"}, one per child
 
     bool started() const { return static_cast<bool>(loop); }

@@ -65,8 +65,10 @@ std::deque<AsgiRequest::Event> AsgiRequest::wait_events(std::optional<std::chron
     std::deque<Event> out;
     std::unique_lock lock(mutex_);
     auto ready = [&] { return !events_.empty(); };
-    if (timeout) cv_.wait_for(lock, *timeout, ready);
-    else cv_.wait(lock, ready);
+    if (timeout)
+        cv_.wait_for(lock, *timeout, ready);
+    else
+        cv_.wait(lock, ready);
     out.swap(events_); // moves references, touches no reference count
     return out;
 }
@@ -81,15 +83,15 @@ bool AsgiRequest::needs_python(const Event& e) const {
 void AsgiRequest::resolve(PyObject* future, PyObject* value) {
     if (!future) return; // also without the GIL (a body part that nobody awaits)
     PYMPM_ASSERT_GIL();
-    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),
-                                                        future, value, nullptr));
+    PyRef r = PyRef::steal(
+        PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(), future, value, nullptr));
     if (!r) PyErr_Clear(); // the loop is closed: nobody waits any more
 }
 
 void AsgiRequest::reject_disconnected(PyObject* future) {
     if (!future) return;
-    PyRef exc = PyRef::steal(PyObject_CallFunction(core_.ctx.py.client_disconnected.get(), "s",
-                                                   "the client went away"));
+    PyRef exc =
+        PyRef::steal(PyObject_CallFunction(core_.ctx.py.client_disconnected.get(), "s", "the client went away"));
     PyRef r = exc ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.reject.get(),
                                                               future, exc.get(), nullptr))
                   : PyRef();
@@ -145,9 +147,7 @@ void AsgiRequest::answer_receive(PyObject* future) {
 
 bool AsgiRequest::handle(Event& e, int& status) {
     switch (e.kind) {
-    case Event::Kind::receive:
-        answer_receive(e.future.get());
-        return true;
+    case Event::Kind::receive: answer_receive(e.future.get()); return true;
     case Event::Kind::start:
         core_.response.set_head(std::move(e.head), e.content_length);
         if (core_.ctx.response_ready) core_.ctx.response_ready(core_.ctx.response_ready_owner, core_.io);
@@ -155,8 +155,8 @@ bool AsgiRequest::handle(Event& e, int& status) {
     case Event::Kind::body: {
         const char* data = PyBytes_AS_STRING(e.body.get());
         const auto len = static_cast<std::size_t>(PyBytes_GET_SIZE(e.body.get()));
-        bool ok = !disconnected_ && core_.response.send(data, len, e.more_body ? RequestIO::Send::flush
-                                                                               : RequestIO::Send::buffer);
+        bool ok = !disconnected_ &&
+                  core_.response.send(data, len, e.more_body ? RequestIO::Send::flush : RequestIO::Send::buffer);
         if (ok && !e.more_body) {
             status = core_.response.finish();
             ok = !core_.response.client_gone();
@@ -177,9 +177,7 @@ bool AsgiRequest::handle(Event& e, int& status) {
         complete_response();
         return false;
     }
-    case Event::Kind::done:
-        status = finish_after_done(e.exception.get());
-        return false;
+    case Event::Kind::done: status = finish_after_done(e.exception.get()); return false;
     }
     return true;
 }
@@ -223,9 +221,9 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
     PYMPM_ASSERT_GIL();
     std::string why;
     if (int refused = core_.io.refuse_body_early(why)) {
-        core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +
-                                      std::string(core_.io.uri()) + " refused with " + std::to_string(refused) +
-                                      " before calling " + core_.app_name + ": " + why);
+        core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " + std::string(core_.io.uri()) +
+                                      " refused with " + std::to_string(refused) + " before calling " + core_.app_name +
+                                      ": " + why);
         return refused;
     }
     PyRef scope = build_scope(state, mount_relative_path);
@@ -272,7 +270,9 @@ int AsgiRequest::run(PyObject* app, PyObject* state, bool mount_relative_path) {
                     struct Keep {
                         AsgiRequest& r;
                         Event& e;
-                        ~Keep() { if (e.body) r.unreleased_.push_back(std::move(e.body)); }
+                        ~Keep() {
+                            if (e.body) r.unreleased_.push_back(std::move(e.body));
+                        }
                     } keep{*this, e};
                     running = handle(e, status) && running;
                 }
@@ -364,8 +364,8 @@ PyObject* AsgiRequest::send(PyObject* message) {
 
 bool AsgiRequest::done(PyObject* exc) {
     // The event dies here, after post() let go of the mutex, when refused.
-    Event e{Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false,
-            exc == Py_None ? PyRef() : PyRef::borrow(exc)};
+    Event e{
+        Event::Kind::done, PyRef(), {}, std::nullopt, PyRef(), false, exc == Py_None ? PyRef() : PyRef::borrow(exc)};
     return post(std::move(e));
 }
 
@@ -394,9 +394,9 @@ public:
         if (!task_) return;
         // On the loop: the task belongs to it.
         PyRef method = PyRef::steal(PyObject_GetAttrString(task_.get(), "cancel"));
-        PyRef r = method ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe_.get(), method.get(),
-                                                                     nullptr))
-                         : PyRef();
+        PyRef r = method
+                      ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe_.get(), method.get(), nullptr))
+                      : PyRef();
         PyErr_Clear();
     }
 

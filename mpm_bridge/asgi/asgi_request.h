@@ -62,12 +62,12 @@ public:
 private:
     struct Event {
         enum class Kind { receive, start, body, done } kind = Kind::done;
-        PyRef future;        // to resolve, or null
-        ResponseHead head;   // start
+        PyRef future;      // to resolve, or null
+        ResponseHead head; // start
         std::optional<std::uint64_t> content_length;
-        PyRef body;          // body (bytes)
+        PyRef body; // body (bytes)
         bool more_body = false;
-        PyRef exception;     // done: what the app raised, or null
+        PyRef exception; // done: what the app raised, or null
     };
 
     PyRef build_scope(PyObject* state, bool mount_relative_path);
@@ -103,12 +103,12 @@ private:
     PyRef channel_;
     PyRef task_;
     // Shared with the loop thread: what the app saw.
-    std::atomic<bool> started_{false};      // http.response.start sent by the app
-    std::atomic<bool> completed_{false};    // its last body part sent
+    std::atomic<bool> started_{false};   // http.response.start sent by the app
+    std::atomic<bool> completed_{false}; // its last body part sent
     std::atomic<bool> body_delivered_{false};
     std::atomic<bool> disconnected_{false}; // the client went away
     bool cancelled_for_timeout_ = false;
-    PyRef waiting_disconnect_;  // a receive() after the body, answered at the end
+    PyRef waiting_disconnect_;      // a receive() after the body, answered at the end
     std::vector<PyRef> unreleased_; // let go of without the GIL; dropped with it
     LeafMutex mutex_;
     LeafCondition cv_;

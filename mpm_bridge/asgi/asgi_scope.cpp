@@ -11,7 +11,9 @@ namespace pympm {
 
 namespace {
 
-PyObject* bytes_of(std::string_view s) { return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size())); }
+PyObject* bytes_of(std::string_view s) {
+    return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
 
 // Decoded paths are UTF-8; bytes that are not stay as surrogate escapes
 // (what the app gets back with .encode("utf-8", "surrogateescape")).
@@ -52,12 +54,12 @@ PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
     const std::string_view path = mount_relative_path ? line.path.substr(line.mount_length) : line.path;
     if (!set_borrowed(asgi_.k_type, asgi_.v_http.get()) || !set_borrowed(asgi_.k_asgi, asgi_.asgi_version.get()) ||
         !set_borrowed(asgi_.k_http_version, v) ||
-        !set(asgi_.k_method, PyUnicode_FromStringAndSize(line.method.data(), static_cast<Py_ssize_t>(line.method.size()))) ||
+        !set(asgi_.k_method,
+             PyUnicode_FromStringAndSize(line.method.data(), static_cast<Py_ssize_t>(line.method.size()))) ||
         !set_borrowed(asgi_.k_scheme, line.https ? asgi_.v_https.get() : asgi_.v_http.get()) ||
         !set(asgi_.k_path, text_of(path.empty() ? std::string_view("/") : path)) ||
         !set(asgi_.k_raw_path, bytes_of(raw)) || !set(asgi_.k_query_string, bytes_of(line.query)) ||
-        !set(asgi_.k_root_path, text_of(mount)) ||
-        !set(asgi_.k_client, address(line.client_ip, line.client_port)) ||
+        !set(asgi_.k_root_path, text_of(mount)) || !set(asgi_.k_client, address(line.client_ip, line.client_port)) ||
         !set(asgi_.k_server, address(line.server_ip, line.server_port)))
         return PyRef();
     PyRef headers = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(line.headers.size())));

@@ -11,8 +11,7 @@ namespace pympm {
 namespace {
 
 struct ChannelObject {
-    PyObject_HEAD
-    AsgiRequest* req;
+    PyObject_HEAD AsgiRequest* req;
 };
 
 AsgiRequest* live(PyObject* self) {
@@ -74,16 +73,14 @@ PyMethodDef ch_methods[] = {
     {"flush", ch_flush, METH_NOARGS, "flush(): post the events held back"},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef ch_getset[] = {
-    {"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
-PyType_Slot ch_slots[] = {
-    {Py_tp_methods, ch_methods},
-    {Py_tp_getset, ch_getset},
-    {Py_tp_dealloc, reinterpret_cast<void*>(ch_dealloc)},
-    {Py_tp_doc, const_cast<char*>("the server's side of one ASGI request")},
-    {0, nullptr}};
+PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},
+                          {Py_tp_getset, ch_getset},
+                          {Py_tp_dealloc, reinterpret_cast<void*>(ch_dealloc)},
+                          {Py_tp_doc, const_cast<char*>("the server's side of one ASGI request")},
+                          {0, nullptr}};
 
 PyType_Spec ch_spec = {"pympm.AsgiChannel", sizeof(ChannelObject), 0, Py_TPFLAGS_DEFAULT, ch_slots};
 

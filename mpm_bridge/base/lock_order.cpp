@@ -110,8 +110,7 @@ void violation(const char* problem, const char* where) noexcept {
             put(std::string("  leaf mutex ") + id + " held, locked at:\n");
             put_stack(t.held[i].frames, t.held[i].depth);
         }
-    } catch (...) {
-    }
+    } catch (...) {}
     std::abort();
 }
 

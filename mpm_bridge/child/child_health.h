@@ -13,8 +13,8 @@ struct ChildHealth {
     enum class State { stopping, python_unavailable, import_failed, ok };
     State state = State::ok;
     long pid = 0;
-    int generation = 0;               // httpd's generation when the child started
-    std::vector<std::string> failed;  // mounts whose app cannot serve (import_failed)
+    int generation = 0;              // httpd's generation when the child started
+    std::vector<std::string> failed; // mounts whose app cannot serve (import_failed)
 
     int http_status() const { return state == State::ok ? 200 : 503; }
     // "status=ok\npid=4242\ngeneration=3\n" (+ "failed=/a,/b\n").

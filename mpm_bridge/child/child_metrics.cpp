@@ -29,8 +29,10 @@ void ChildMetrics::app_ends(std::chrono::nanoseconds took, int status, bool rais
     test_pause::at("update");
     c.app_time_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
     c.app_time_buckets[app_time_bucket(seconds)].fetch_add(1, std::memory_order_relaxed);
-    if (status >= 400 && status < 500) c.app_4xx.fetch_add(1, std::memory_order_relaxed);
-    else if (status >= 500) c.app_5xx.fetch_add(1, std::memory_order_relaxed);
+    if (status >= 400 && status < 500)
+        c.app_4xx.fetch_add(1, std::memory_order_relaxed);
+    else if (status >= 500)
+        c.app_5xx.fetch_add(1, std::memory_order_relaxed);
     if (raised) c.exceptions.fetch_add(1, std::memory_order_relaxed);
     s->in_app.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -20,14 +20,26 @@ public:
     void attach(ChildStats* stats) { s_.store(stats, std::memory_order_release); }
     ChildStats* stats() const { return s_.load(std::memory_order_acquire); }
 
-    void wait_begins() { if (ChildStats* s = stats()) s->waiting.fetch_add(1, std::memory_order_relaxed); }
+    void wait_begins() {
+        if (ChildStats* s = stats()) s->waiting.fetch_add(1, std::memory_order_relaxed);
+    }
     void wait_ends(bool waited, std::chrono::nanoseconds took);
-    void app_begins() { if (ChildStats* s = stats()) s->in_app.fetch_add(1, std::memory_order_relaxed); }
+    void app_begins() {
+        if (ChildStats* s = stats()) s->in_app.fetch_add(1, std::memory_order_relaxed);
+    }
     void app_ends(std::chrono::nanoseconds took, int status, bool raised);
-    void timed_out() { if (ChildStats* s = stats()) s->counters.timeouts.fetch_add(1, std::memory_order_relaxed); }
-    void set_rss(std::uint64_t bytes) { if (ChildStats* s = stats()) s->rss_bytes.store(bytes, std::memory_order_relaxed); }
-    void set_python_threads(std::uint64_t n) { if (ChildStats* s = stats()) s->python_threads.store(n, std::memory_order_relaxed); }
-    void leaving(LeaveReason r) { if (ChildStats* s = stats()) s->leaving.store(static_cast<std::uint32_t>(r)); }
+    void timed_out() {
+        if (ChildStats* s = stats()) s->counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+    }
+    void set_rss(std::uint64_t bytes) {
+        if (ChildStats* s = stats()) s->rss_bytes.store(bytes, std::memory_order_relaxed);
+    }
+    void set_python_threads(std::uint64_t n) {
+        if (ChildStats* s = stats()) s->python_threads.store(n, std::memory_order_relaxed);
+    }
+    void leaving(LeaveReason r) {
+        if (ChildStats* s = stats()) s->leaving.store(static_cast<std::uint32_t>(r));
+    }
 
 private:
     std::atomic<ChildStats*> s_;

@@ -26,7 +26,8 @@ bool ChildRecycling::count_request() {
     std::string why;
     if (limit_ && served >= limit_) {
         reason = LeaveReason::max_requests;
-        why = "served " + std::to_string(served) + " requests (PyMaxRequests " + std::to_string(settings_.max_requests) +
+        why = "served " + std::to_string(served) + " requests (PyMaxRequests " +
+              std::to_string(settings_.max_requests) +
               (settings_.max_requests_jitter ? " " + std::to_string(settings_.max_requests_jitter) +
                                                    ", this child's limit " + std::to_string(limit_)
                                              : std::string()) +
@@ -61,8 +62,8 @@ void ChildRecycling::leave_if_due() {
 void ChildRecycling::leave(LeaveReason reason, const std::string& why) {
     std::uint32_t none = 0;
     if (!reason_.compare_exchange_strong(none, static_cast<std::uint32_t>(reason))) return;
-    log_.log(LogLevel::notice, std::string(PYMPM_APLOGNO(00064)) + "child " + std::to_string(::getpid()) +
-                                   " leaves (" + leave_reason_name(reason) + "): " + why +
+    log_.log(LogLevel::notice, std::string(PYMPM_APLOGNO(00064)) + "child " + std::to_string(::getpid()) + " leaves (" +
+                                   leave_reason_name(reason) + "): " + why +
                                    "; requests in flight finish, httpd starts a replacement");
     metrics_.leaving(reason);
     if (board_) board_->count_leave(reason);

@@ -7,9 +7,7 @@ namespace pympm {
 
 namespace {
 
-bool is_ident_start(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 
 // A callable may be an attribute path ("app.wsgi_app"), like gunicorn accepts.
@@ -65,7 +63,8 @@ std::optional<AppTarget> parse_app_target(std::string_view text, std::string& er
         if (colon != std::string_view::npos) {
             std::string_view callable = text.substr(colon + 1);
             if (callable.empty() || !is_attribute_path(callable)) {
-                error = "'" + std::string(text) + "': after ':' comes the name of the WSGI callable "
+                error = "'" + std::string(text) +
+                        "': after ':' comes the name of the WSGI callable "
                         "(for example /srv/app/wsgi.py:application)";
                 return std::nullopt;
             }
@@ -79,7 +78,8 @@ std::optional<AppTarget> parse_app_target(std::string_view text, std::string& er
     t.kind = AppTarget::Kind::module;
     auto colon = text.find(':');
     if (colon == std::string_view::npos) {
-        error = "'" + std::string(text) + "' is neither an absolute script path nor "
+        error = "'" + std::string(text) +
+                "' is neither an absolute script path nor "
                 "package.module:callable; write /path/to/app.py or mypackage.wsgi:application";
         return std::nullopt;
     }

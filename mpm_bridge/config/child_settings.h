@@ -20,16 +20,16 @@ const char* asyncio_loop_name(AsyncioLoop loop); // "auto", "asyncio", "uvloop"
 
 struct ChildSettings {
     std::vector<Mount> mounts;
-    std::vector<std::string> python_path; // PyPath, prepended to sys.path in order
-    std::string home;                     // PyHome ("" = the built-for Python)
-    bool enable_threads = true;           // PyEnableThreads
-    int py_threads = 0;                   // PyThreads; 0 = auto
-    int shutdown_timeout_s = 5;           // PyShutdownTimeout
-    bool utf8_mode = true;                // PyUTF8Mode (Off: the locale's encoding)
-    int request_timeout_s = 0;            // PyRequestTimeout; 0 = off
-    long max_requests = 0;                // PyMaxRequests N; 0 = off
-    long max_requests_jitter = 0;         //   and its jitter
-    long max_memory_mib = 0;              // PyMaxMemory; 0 = off
+    std::vector<std::string> python_path;              // PyPath, prepended to sys.path in order
+    std::string home;                                  // PyHome ("" = the built-for Python)
+    bool enable_threads = true;                        // PyEnableThreads
+    int py_threads = 0;                                // PyThreads; 0 = auto
+    int shutdown_timeout_s = 5;                        // PyShutdownTimeout
+    bool utf8_mode = true;                             // PyUTF8Mode (Off: the locale's encoding)
+    int request_timeout_s = 0;                         // PyRequestTimeout; 0 = off
+    long max_requests = 0;                             // PyMaxRequests N; 0 = off
+    long max_requests_jitter = 0;                      //   and its jitter
+    long max_memory_mib = 0;                           // PyMaxMemory; 0 = off
     AsyncioLoop asyncio_loop = AsyncioLoop::automatic; // PyAsyncioLoop
 };
 

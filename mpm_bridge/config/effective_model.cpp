@@ -10,8 +10,8 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
     m.enable_threads = settings.enable_threads;
 
     if (!settings.enable_threads && tpc > 1) {
-        m.error = "PyEnableThreads Off needs exactly one request thread per child, but the " +
-                  mpm.name + " MPM runs " + std::to_string(tpc) +
+        m.error = "PyEnableThreads Off needs exactly one request thread per child, but the " + mpm.name + " MPM runs " +
+                  std::to_string(tpc) +
                   " threads per child (ThreadsPerChild); write PyEnableThreads On (with PyThreads 1 "
                   "to run one request in Python at a time), or set ThreadsPerChild 1, or use the "
                   "prefork MPM";
@@ -41,13 +41,11 @@ EffectiveModel compute_effective_model(const ChildSettings& settings, const MpmM
     } else if (settings.py_threads > tpc) {
         m.py_threads = tpc;
         if (!mpm.threaded || mpm.name == "prefork")
-            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) +
-                                 " lowered to 1: the " + mpm.name +
+            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) + " lowered to 1: the " + mpm.name +
                                  " MPM runs one request per child");
         else
-            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) +
-                                 " lowered to " + std::to_string(tpc) + ": the " + mpm.name +
-                                 " MPM runs only " + std::to_string(tpc) +
+            m.warnings.push_back("PyThreads " + std::to_string(settings.py_threads) + " lowered to " +
+                                 std::to_string(tpc) + ": the " + mpm.name + " MPM runs only " + std::to_string(tpc) +
                                  " request threads per child (ThreadsPerChild)");
     } else {
         m.py_threads = settings.py_threads;

@@ -14,11 +14,11 @@
 namespace pympm {
 
 struct EffectiveModel {
-    int py_threads = 1;          // requests allowed in Python at once per child
+    int py_threads = 1; // requests allowed in Python at once per child
     bool enable_threads = true;
-    bool multithread = false;    // wsgi.multithread
-    bool multiprocess = true;    // wsgi.multiprocess
-    bool gate_needed = false;    // py_threads < threads_per_child, or HTTP/2
+    bool multithread = false; // wsgi.multithread
+    bool multiprocess = true; // wsgi.multiprocess
+    bool gate_needed = false; // py_threads < threads_per_child, or HTTP/2
     std::vector<std::string> warnings;
     std::optional<std::string> error; // startup must fail with this sentence
 };

@@ -14,7 +14,7 @@ namespace pympm {
 bool normalize_mount_prefix(std::string_view in, std::string& out, std::string& error);
 
 struct MountMatch {
-    int index = -1;             // into the table, -1 if nothing matched
+    int index = -1;               // into the table, -1 if nothing matched
     std::string_view script_name; // the mount ("" for "/")
     std::string_view path_info;   // the rest of the path
 };

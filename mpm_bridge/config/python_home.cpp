@@ -32,9 +32,7 @@ std::string major_minor(const std::string& v) {
 
 } // namespace
 
-std::string built_python_version() {
-    return std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
-}
+std::string built_python_version() { return std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION); }
 
 std::string pyvenv_version(const std::string& cfg_text) {
     std::istringstream in(cfg_text);
@@ -62,7 +60,8 @@ bool check_python_home(const std::string& dir, std::string& error) {
         text << cfg.rdbuf();
         std::string have = pyvenv_version(text.str());
         if (have.empty()) {
-            error = "PyHome '" + dir + "': pyvenv.cfg names no Python version; recreate the virtualenv with python" + want;
+            error =
+                "PyHome '" + dir + "': pyvenv.cfg names no Python version; recreate the virtualenv with python" + want;
             return false;
         }
         if (have != want) {
@@ -78,7 +77,10 @@ bool check_python_home(const std::string& dir, std::string& error) {
     if (DIR* d = ::opendir((dir + "/lib").c_str())) {
         while (dirent* e = ::readdir(d)) {
             std::string n = e->d_name;
-            if (n.rfind("python3.", 0) == 0) { other = n.substr(6); break; }
+            if (n.rfind("python3.", 0) == 0) {
+                other = n.substr(6);
+                break;
+            }
         }
         ::closedir(d);
     }

@@ -49,7 +49,9 @@ private:
 class GilRelease {
 public:
     explicit GilRelease(bool active = true) : state_(active ? PyEval_SaveThread() : nullptr) {}
-    ~GilRelease() { if (state_) take_gil(state_); }
+    ~GilRelease() {
+        if (state_) take_gil(state_);
+    }
     GilRelease(const GilRelease&) = delete;
     GilRelease& operator=(const GilRelease&) = delete;
 
@@ -57,8 +59,12 @@ public:
     // needed after all), and lets it go again.
     class Back {
     public:
-        explicit Back(GilRelease& r) : r_(r) { if (r_.state_) take_gil(r_.state_); }
-        ~Back() { if (r_.state_) r_.state_ = PyEval_SaveThread(); }
+        explicit Back(GilRelease& r) : r_(r) {
+            if (r_.state_) take_gil(r_.state_);
+        }
+        ~Back() {
+            if (r_.state_) r_.state_ = PyEval_SaveThread();
+        }
         Back(const Back&) = delete;
         Back& operator=(const Back&) = delete;
 
@@ -75,7 +81,9 @@ private:
 class GilReleaseIfHeld {
 public:
     GilReleaseIfHeld();
-    ~GilReleaseIfHeld() { if (state_) take_gil(state_); }
+    ~GilReleaseIfHeld() {
+        if (state_) take_gil(state_);
+    }
     GilReleaseIfHeld(const GilReleaseIfHeld&) = delete;
     GilReleaseIfHeld& operator=(const GilReleaseIfHeld&) = delete;
 

@@ -7,9 +7,7 @@
 
 namespace pympm {
 
-GilRunner::~GilRunner() {
-    stop();
-}
+GilRunner::~GilRunner() { stop(); }
 
 bool GilRunner::run(std::function<void()> job, std::chrono::milliseconds wait) {
     auto j = std::make_shared<Job>();
@@ -41,8 +39,7 @@ void GilRunner::loop() {
             GilAcquire gil;
             try {
                 j->fn();
-            } catch (...) {
-            }
+            } catch (...) {}
             PyErr_Clear();
         }
         lock.lock();

@@ -39,13 +39,12 @@ PyObject* native_gate_stats(PyObject*, PyObject*) {
     return python_entry([]() -> PyObject* { return g_gate_stats ? g_gate_stats() : PyDict_New(); });
 }
 
-PyMethodDef native_methods[] = {
-    {"log", native_log, METH_VARARGS, "log(level, text): one line to httpd's error log"},
-    {"gate_stats", native_gate_stats, METH_NOARGS, "PyThreads gate counters"},
-    {nullptr, nullptr, 0, nullptr}};
+PyMethodDef native_methods[] = {{"log", native_log, METH_VARARGS, "log(level, text): one line to httpd's error log"},
+                                {"gate_stats", native_gate_stats, METH_NOARGS, "PyThreads gate counters"},
+                                {nullptr, nullptr, 0, nullptr}};
 
-PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_pympm", "mod_pympm internals", -1,
-                             native_methods, nullptr, nullptr, nullptr, nullptr};
+PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_pympm", "mod_pympm internals", -1, native_methods, nullptr, nullptr, nullptr, nullptr};
 
 PyObject* init_native() { return PyModule_Create(&native_module); }
 
@@ -60,7 +59,6 @@ std::string status_message(const PyStatus& st, const char* what) {
     if (st.err_msg) m += std::string(": ") + st.err_msg;
     return m;
 }
-
 
 } // namespace
 
@@ -135,8 +133,8 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
     }
     thread_binding::python_started();
 
-    result.version = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) +
-                     "." + std::to_string(PY_MICRO_VERSION);
+    result.version = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) + "." +
+                     std::to_string(PY_MICRO_VERSION);
     PyObject* prefix = PySys_GetObject("prefix"); // borrowed
     if (prefix && PyUnicode_Check(prefix)) {
         const char* p = PyUnicode_AsUTF8(prefix);
@@ -159,7 +157,11 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
 
 bool load_pympm_module(PympmModule& out, std::string& error) {
     PyRef module = PyRef::steal(PyModule_New("pympm"));
-    if (!module) { error = "could not create the pympm module"; PyErr_Clear(); return false; }
+    if (!module) {
+        error = "could not create the pympm module";
+        PyErr_Clear();
+        return false;
+    }
     PyObject* dict = PyModule_GetDict(module.get()); // borrowed
     PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins());
     PyRef code = PyRef::steal(Py_CompileString(kPympmBootstrapSource, "<pympm>", Py_file_input));
@@ -169,7 +171,9 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
         PyErr_Fetch(&t, &v, &tb);
         PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
         error = std::string("the pympm bootstrap failed: ") + (s ? PyUnicode_AsUTF8(s.get()) : "?");
-        Py_XDECREF(t); Py_XDECREF(v); Py_XDECREF(tb);
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
         PyErr_Clear();
         return false;
     }
@@ -220,8 +224,8 @@ std::string take_python_error(const PympmModule& m) {
     PyErr_NormalizeException(&t, &v, &tb);
     std::string text;
     if (m.format_exception) {
-        PyRef s = PyRef::steal(PyObject_CallFunctionObjArgs(m.format_exception.get(), t,
-                                                            v ? v : Py_None, tb ? tb : Py_None, nullptr));
+        PyRef s = PyRef::steal(
+            PyObject_CallFunctionObjArgs(m.format_exception.get(), t, v ? v : Py_None, tb ? tb : Py_None, nullptr));
         if (s) {
             const char* u = PyUnicode_AsUTF8(s.get());
             if (u) text = u;
@@ -234,10 +238,11 @@ std::string take_python_error(const PympmModule& m) {
         text = u ? u : "(unprintable exception)";
         PyErr_Clear();
     }
-    Py_XDECREF(t); Py_XDECREF(v); Py_XDECREF(tb);
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
     while (!text.empty() && text.back() == '\n') text.pop_back();
     return text;
 }
-
 
 } // namespace pympm

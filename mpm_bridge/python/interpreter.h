@@ -12,9 +12,9 @@ namespace pympm {
 
 struct PythonStart {
     bool ok = false;
-    std::string error;       // what went wrong, when !ok
-    std::string version;     // "3.11.2"
-    std::string home;        // sys.prefix
+    std::string error;   // what went wrong, when !ok
+    std::string version; // "3.11.2"
+    std::string home;    // sys.prefix
 };
 
 // Initialises CPython from an isolated PyConfig (no signal handlers, no
@@ -25,17 +25,17 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log);
 // The `pympm` module's objects the C++ side calls into.
 struct PympmModule {
     PyRef module;
-    PyRef load_app;          // _load_app(kind, location, callable)
-    PyRef format_exception;  // _format_exception(type, value, tb)
-    PyRef signal_stopping;   // _signal_stopping()
-    PyRef shutdown;          // _shutdown(timeout) -> [stuck thread names]
-    PyRef file_wrapper;      // FileWrapper type
+    PyRef load_app;            // _load_app(kind, location, callable)
+    PyRef format_exception;    // _format_exception(type, value, tb)
+    PyRef signal_stopping;     // _signal_stopping()
+    PyRef shutdown;            // _shutdown(timeout) -> [stuck thread names]
+    PyRef file_wrapper;        // FileWrapper type
     PyRef client_disconnected; // ClientDisconnected exception type
     PyRef request_body_error;  // RequestBodyError exception type
     PyRef request_timeout;     // RequestTimeout exception type
     PyRef thread_stack;        // _thread_stack(ident) -> str or None
-    PyRef errors_stream;     // wsgi.errors
-    PyRef child_info;        // the dict behind pympm.child_info()
+    PyRef errors_stream;       // wsgi.errors
+    PyRef child_info;          // the dict behind pympm.child_info()
 };
 
 // Loads the bootstrap into a fresh `pympm` module. Needs the GIL.
@@ -46,6 +46,5 @@ void set_gate_stats_provider(PyObject* (*fn)());
 
 // Formats the current Python exception (and clears it) as text lines.
 std::string take_python_error(const PympmModule& m);
-
 
 } // namespace pympm

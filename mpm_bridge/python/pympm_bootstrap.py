@@ -7,6 +7,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+
 # _signal, not signal: the same calls, without signal's enum wrappers (enum
 # costs every child about 0.3 MiB).
 import _signal as signal
@@ -30,8 +31,16 @@ class _LazyModule:
 
 traceback = _LazyModule("traceback")
 
-__all__ = ["stopping", "wait_stopping", "on_stop", "child_info", "ClientDisconnected", "RequestBodyError",
-           "RequestTimeout", "FileWrapper"]
+__all__ = [
+    "stopping",
+    "wait_stopping",
+    "on_stop",
+    "child_info",
+    "ClientDisconnected",
+    "RequestBodyError",
+    "RequestTimeout",
+    "FileWrapper",
+]
 
 stopping = threading.Event()
 _on_stop = []
@@ -224,8 +233,9 @@ def _load_app(kind, location, callable_path):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise AttributeError("%s has no attribute %r (PyApp %s:%s)"
-                                 % (location, part, location, callable_path)) from None
+            raise AttributeError(
+                "%s has no attribute %r (PyApp %s:%s)" % (location, part, location, callable_path)
+            ) from None
     if not callable(obj):
         raise TypeError("PyApp %s:%s is %s, not a callable" % (location, callable_path, type(obj).__name__))
     return obj
@@ -252,6 +262,7 @@ def _signal_stopping(deadline=None):
     waited for until `deadline` (None: PyShutdownTimeout from now)."""
     global _stop_signalled
     import time
+
     with _on_stop_lock:
         if _stop_signalled:
             return
@@ -271,8 +282,16 @@ def _signal_stopping(deadline=None):
 # which must not land on an app thread (possibly inside Python, holding the
 # GIL). Threads that Python starts are born with them blocked, as those
 # started during child_init already are (httpd blocks them there).
-_CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
-                    signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM}
+_CONTROL_SIGNALS = {
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGALRM,
+}
 
 
 def _internal(owner, name, purpose):
@@ -280,8 +299,11 @@ def _internal(owner, name, purpose):
     when this Python does not have it."""
     value = getattr(owner, name, None)
     if value is None:
-        _pympm.log(4, "PM00016: Python %s has no %s.%s: %s"
-                   % (sys.version.split()[0], getattr(owner, "__name__", owner), name, purpose))
+        _pympm.log(
+            4,
+            "PM00016: Python %s has no %s.%s: %s"
+            % (sys.version.split()[0], getattr(owner, "__name__", owner), name, purpose),
+        )
     return value
 
 
@@ -302,12 +324,17 @@ def _masked(start):
 
 def _wrap_thread_starts():
     import _thread
+
     # threading.Thread.start calls threading._start_new_thread up to 3.12 and
     # threading._start_joinable_thread from 3.13; code that uses _thread
     # directly calls its functions.
     name = "_start_joinable_thread" if hasattr(threading, "_start_joinable_thread") else "_start_new_thread"
-    start = _internal(threading, name, "threads the app starts may take httpd's control signals (SIGTERM, "
-                                       "SIGUSR1, ...) meant for the child's own threads")
+    start = _internal(
+        threading,
+        name,
+        "threads the app starts may take httpd's control signals (SIGTERM, "
+        "SIGUSR1, ...) meant for the child's own threads",
+    )
     if start is not None:
         setattr(threading, name, _masked(start))
     for attr in ("start_new_thread", "start_new", "start_joinable_thread"):
@@ -320,11 +347,14 @@ _wrap_thread_starts()
 
 # What the stop sequence and the request threads use, checked once so that a
 # Python without them says so in the log.
-_threading_atexits = _internal(threading, "_threading_atexits",
-                               "concurrent.futures executors are not woken before the stop sequence waits for "
-                               "their threads")
-_internal(threading, "_active", "states of httpd threads that exit are deleted without forgetting their "
-                                "threading entries")
+_threading_atexits = _internal(
+    threading,
+    "_threading_atexits",
+    "concurrent.futures executors are not woken before the stop sequence waits for " "their threads",
+)
+_internal(
+    threading, "_active", "states of httpd threads that exit are deleted without forgetting their " "threading entries"
+)
 _DummyThread = _internal(threading, "_DummyThread", "httpd threads are not told apart from the app's threads") or ()
 _current_frames = _internal(sys, "_current_frames", "stuck threads are logged without their stacks")
 _run_exitfuncs = _internal(atexit, "_run_exitfuncs", "atexit handlers do not run when a child stops")
@@ -335,10 +365,15 @@ def _app_threads(include_daemon=False):
     Python); the stop sequence waits only for the non-daemon ones, the
     PyEnableThreads Off warning names them all."""
     me = threading.current_thread()
-    return [t for t in threading.enumerate()
-            if t is not me and (include_daemon or not t.daemon) and t.is_alive()
-            and t is not threading.main_thread()
-            and not isinstance(t, _DummyThread)]
+    return [
+        t
+        for t in threading.enumerate()
+        if t is not me
+        and (include_daemon or not t.daemon)
+        and t.is_alive()
+        and t is not threading.main_thread()
+        and not isinstance(t, _DummyThread)
+    ]
 
 
 def _run_threading_atexits(deadline):
@@ -348,6 +383,7 @@ def _run_threading_atexits(deadline):
     on a thread of their own so that the deadline holds even if one blocks
     (an executor waits for its running tasks)."""
     import time
+
     if hasattr(threading, "_SHUTTING_DOWN"):
         threading._SHUTTING_DOWN = True
     calls = list(reversed(_threading_atexits or ()))
@@ -376,6 +412,7 @@ def _shutdown(timeout):
     """Steps 1-4 of the child's stop sequence; returns the names of threads
     still running (the caller skips finalisation if there are any)."""
     import time
+
     # One deadline for the whole sequence, as the stop watchdog has one: slow
     # async on_stop callbacks leave less time for the steps after them.
     deadline = time.monotonic() + timeout
@@ -391,8 +428,11 @@ def _shutdown(timeout):
     if stuck:
         frames = _current_frames() if _current_frames else {}
         for t in stuck:
-            _pympm.log(4, "PM00042: thread %r (ident %s) still running after PyShutdownTimeout %gs; its stack:"
-                       % (t.name, t.ident, timeout))
+            _pympm.log(
+                4,
+                "PM00042: thread %r (ident %s) still running after PyShutdownTimeout %gs; its stack:"
+                % (t.name, t.ident, timeout),
+            )
             frame = frames.get(t.ident)
             if frame is not None:
                 for line in "".join(traceback.format_stack(frame)).rstrip("\n").split("\n"):
@@ -432,14 +472,19 @@ def _asgi_new_loop():
     """The event loop PyAsyncioLoop asks for: uvloop's (auto: when it can be
     imported, as uvicorn does), else asyncio's. Returns (loop, name)."""
     import asyncio
+
     if _asgi_loop_choice in ("auto", "uvloop"):
         try:
             import uvloop
+
             return uvloop.new_event_loop(), "uvloop " + getattr(uvloop, "__version__", "?")
         except ImportError as exc:
             if _asgi_loop_choice == "uvloop":
-                _pympm.log(3, "PM00077: PyAsyncioLoop uvloop, but uvloop cannot be imported (%s; on Debian: "
-                              "apt install python3-uvloop); ASGI apps run on asyncio's loop" % (exc,))
+                _pympm.log(
+                    3,
+                    "PM00077: PyAsyncioLoop uvloop, but uvloop cannot be imported (%s; on Debian: "
+                    "apt install python3-uvloop); ASGI apps run on asyncio's loop" % (exc,),
+                )
     return asyncio.new_event_loop(), "asyncio"
 
 
@@ -448,6 +493,7 @@ def _asgi_start_loop():
     if _asgi_loop is not None:
         return _asgi_loop
     import asyncio
+
     loop, name = _asgi_new_loop()
     _child_info["asyncio_loop"] = name
     ready = threading.Event()
@@ -467,6 +513,7 @@ def _asgi_start_loop():
 class _AsgiCalls:
     """The receive and send an app gets: awaitables over the native channel
     (a message that needs no I/O completes at once)."""
+
     __slots__ = ("native",)
 
     def __init__(self, native):
@@ -490,8 +537,11 @@ async def _asgi_serve(app, scope, native):
         if not native.done(exc):
             # The request ended with its response; the app went on (a
             # background task) and raised: nobody else will say so.
-            _log_exception(3, "PM00120: the ASGI app at %s raised after its response to %s %s was complete:"
-                           % (scope.get("root_path") or "/", scope.get("method"), scope.get("path")))
+            _log_exception(
+                3,
+                "PM00120: the ASGI app at %s raised after its response to %s %s was complete:"
+                % (scope.get("root_path") or "/", scope.get("method"), scope.get("path")),
+            )
     else:
         native.done(None)
 
@@ -546,6 +596,7 @@ class _Lifespan:
 
     def __init__(self, app, name):
         import concurrent.futures
+
         self.app = app
         self.name = name
         self.state = {}
@@ -556,6 +607,7 @@ class _Lifespan:
 
     async def main(self):
         import asyncio
+
         self.queue = asyncio.Queue()
         self.queue.put_nowait({"type": "lifespan.startup"})
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
@@ -568,8 +620,9 @@ class _Lifespan:
                 self.supported = False
                 self.startup.set_result(("unsupported", "%s: %s" % (type(exc).__name__, exc)))
             elif not self.shutdown.done():
-                self.shutdown.set_result(("failed", "".join(traceback.format_exception(type(exc), exc,
-                                                                                        exc.__traceback__))))
+                self.shutdown.set_result(
+                    ("failed", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+                )
         finally:
             for fut in (self.startup, self.shutdown):
                 if not fut.done():
@@ -596,6 +649,7 @@ def _asgi_lifespan_startup(app, name):
     """In child_init: runs the app's lifespan startup; returns (outcome,
     detail, state) with outcome complete, failed, unsupported or ended."""
     import asyncio
+
     loop = _asgi_start_loop()
     lifespan = _Lifespan(app, name)
     asyncio.run_coroutine_threadsafe(lifespan.main(), loop)
@@ -612,6 +666,7 @@ async def _asgi_drain(deadline):
     a task that ends) are waited for too."""
     import asyncio
     import time
+
     loop = asyncio.get_running_loop()
     while True:
         running = [t for t in _asgi_tasks | _on_stop_tasks if not t.done() and t.get_loop() is loop]
@@ -641,20 +696,25 @@ def _asgi_shutdown(deadline, timeout):
     import asyncio
     import concurrent.futures
     import time
+
     loop = _asgi_loop
     if loop is None:
         return
     if loop.is_running() and threading.current_thread() is not _asgi_thread:
         try:
             running = asyncio.run_coroutine_threadsafe(_asgi_drain(deadline), loop).result(
-                max(0.0, deadline - time.monotonic()))
+                max(0.0, deadline - time.monotonic())
+            )
         except concurrent.futures.TimeoutError:
             # The deadline, or a loop blocked by a coroutine that never
             # awaits: what runs is read from here (set() copies with the GIL).
             running = [t for t in set(_asgi_tasks) | set(_on_stop_tasks) if not t.done()]
         for task in running:
-            _pympm.log(4, "PM00121: %s still running after PyShutdownTimeout %gs; the loop stops without it; "
-                          "its stack:" % (_asgi_task_label(task), timeout))
+            _pympm.log(
+                4,
+                "PM00121: %s still running after PyShutdownTimeout %gs; the loop stops without it; "
+                "its stack:" % (_asgi_task_label(task), timeout),
+            )
             for line in (_asgi_task_stack(task) or "(none)").split("\n"):
                 _pympm.log(4, "PM00121:   " + line)
     for lifespan in _asgi_lifespans:
@@ -680,6 +740,7 @@ async def wait_stopping():
     if stopping.is_set():
         return
     import asyncio
+
     loop = asyncio.get_running_loop()
     future = loop.create_future()
     with _on_stop_lock:
@@ -710,6 +771,7 @@ async def _stop_callback(fn):
     """An async on_stop callback as a task: its exceptions are logged as
     those of the others are."""
     import asyncio
+
     task = asyncio.current_task()
     _on_stop_tasks.add(task)
     try:
@@ -731,6 +793,7 @@ def _run_async_callback(fn, deadline):
     import asyncio
     import concurrent.futures
     import time
+
     running = asyncio._get_running_loop()
     if running is not None:
         task = running.create_task(_stop_callback(fn))
@@ -747,8 +810,11 @@ def _run_async_callback(fn, deadline):
         except concurrent.futures.TimeoutError:
             # It goes on on the loop; the stop sequence waits for it with the
             # app's tasks.
-            _pympm.log(4, "PM00122: pympm.on_stop callback %r still running after PyShutdownTimeout %gs; "
-                          "not waiting for it here" % (fn, _stop_timeout))
+            _pympm.log(
+                4,
+                "PM00122: pympm.on_stop callback %r still running after PyShutdownTimeout %gs; "
+                "not waiting for it here" % (fn, _stop_timeout),
+            )
     else:
         asyncio.run(fn())
 
@@ -760,13 +826,16 @@ def _asgi_problem(app):
     if _is_coroutine_function(app) or _is_coroutine_function(getattr(type(app), "__call__", None)):
         return None
     import inspect
+
     try:
         inspect.signature(app).bind(None, None, None)
     except TypeError:
         try:
             inspect.signature(app).bind(None, None)
-            return ("%r takes 2 arguments, like a WSGI app: mount it without asgi (an ASGI 3 app is called as "
-                    "app(scope, receive, send) and is async)" % (app,))
+            return (
+                "%r takes 2 arguments, like a WSGI app: mount it without asgi (an ASGI 3 app is called as "
+                "app(scope, receive, send) and is async)" % (app,)
+            )
         except TypeError:
             return "%r cannot be called as app(scope, receive, send) (ASGI 3)" % (app,)
     except ValueError:

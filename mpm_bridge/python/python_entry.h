@@ -20,8 +20,10 @@ auto python_entry(F&& body) noexcept -> decltype(body()) {
     using Result = decltype(body());
     // The value that tells CPython "an exception is set".
     auto failed = []() -> Result {
-        if constexpr (std::is_pointer_v<Result>) return nullptr;
-        else return static_cast<Result>(-1);
+        if constexpr (std::is_pointer_v<Result>)
+            return nullptr;
+        else
+            return static_cast<Result>(-1);
     };
     PYMPM_ASSERT_GIL();
     try {

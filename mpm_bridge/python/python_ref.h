@@ -23,11 +23,17 @@ public:
     // Takes ownership of a new reference (may be null).
     static PyRef steal(PyObject* o) { return PyRef(o); }
     // Adds a reference to a borrowed one.
-    static PyRef borrow(PyObject* o) { incref(o); return PyRef(o); }
+    static PyRef borrow(PyObject* o) {
+        incref(o);
+        return PyRef(o);
+    }
 
     PyRef(const PyRef& other) : obj_(other.obj_) { incref(obj_); }
     PyRef(PyRef&& other) noexcept : obj_(std::exchange(other.obj_, nullptr)) {}
-    PyRef& operator=(PyRef other) noexcept { std::swap(obj_, other.obj_); return *this; }
+    PyRef& operator=(PyRef other) noexcept {
+        std::swap(obj_, other.obj_);
+        return *this;
+    }
     ~PyRef() { decref(obj_); }
 
     PyObject* get() const { return obj_; }

@@ -16,6 +16,7 @@
 
 namespace pympm {
 
+// clang-format off
 #define PYMPM_CGI_KEYS(X)                                                                                      \
     X(CONTENT_TYPE) X(CONTENT_LENGTH) X(PATH)                                                                  \
     X(LD_LIBRARY_PATH) X(SERVER_SIGNATURE) X(SERVER_SOFTWARE) X(SERVER_NAME) X(SERVER_ADDR) X(SERVER_PORT)     \
@@ -24,6 +25,7 @@ namespace pympm {
     X(REDIRECT_REMOTE_USER) X(AUTH_TYPE) X(REMOTE_IDENT) X(REDIRECT_URL) X(REDIRECT_QUERY_STRING)              \
     X(GATEWAY_INTERFACE) X(SERVER_PROTOCOL) X(REQUEST_METHOD) X(QUERY_STRING) X(REQUEST_URI) X(SCRIPT_NAME)    \
     X(PATH_INFO) X(PATH_TRANSLATED)
+// clang-format on
 
 // k_NAME: httpd's headers define some of the names as macros (REMOTE_HOST).
 enum class CgiKey : std::uint8_t {
@@ -61,10 +63,13 @@ struct CgiEnviron {
     // Fixed keys override both, a header overrides a variable of its name.
     // Kept in place up to kInline (no allocation per request).
     void add(std::string_view name, std::string_view value, bool header) {
-        if (count_ < kInline) inline_[count_++] = Named{name, value, header};
-        else overflow_.push_back(Named{name, value, header});
+        if (count_ < kInline)
+            inline_[count_++] = Named{name, value, header};
+        else
+            overflow_.push_back(Named{name, value, header});
     }
-    template <typename F> void for_each_named(F&& f) const {
+    template <typename F>
+    void for_each_named(F&& f) const {
         for (std::size_t i = 0; i < count_; ++i) f(inline_[i]);
         for (const auto& n : overflow_) f(n);
     }

@@ -15,7 +15,8 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 RequestBody::RequestBody(RequestCore& core) : core_(core), body_length_(core.io.body_length()) {}
 
 PyObject* RequestBody::raise_read_error() {
-    PyObject* type = body_error_status_ ? core_.ctx.py.request_body_error.get() : core_.ctx.py.client_disconnected.get();
+    PyObject* type =
+        body_error_status_ ? core_.ctx.py.request_body_error.get() : core_.ctx.py.client_disconnected.get();
     PyErr_SetString(type, read_error_.c_str());
     return nullptr;
 }
@@ -49,13 +50,16 @@ bool RequestBody::read_into(char* buf, std::size_t len, std::size_t want, std::s
 
 void RequestBody::log_read_error() {
     core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00027)) + "reading the body of " + std::string(core_.io.uri()) +
-                                " failed: " + read_error_);
+                                  " failed: " + read_error_);
 }
 
 // Reads until the buffer holds `want` unread bytes or the body ends.
 bool RequestBody::fill(std::size_t want) {
     if (inbuf_.size - inpos_ >= want) return true;
-    if (!read_error_.empty()) { raise_read_error(); return false; }
+    if (!read_error_.empty()) {
+        raise_read_error();
+        return false;
+    }
     if (in_eof_) return true;
     // Drop what was consumed, so the buffer never holds more than one read
     // ahead of the app however it reads (read(n) loops, readline).
@@ -79,7 +83,6 @@ bool RequestBody::fill(std::size_t want) {
     }
     return ok;
 }
-
 
 PyObject* RequestBody::read(Py_ssize_t size) {
     PYMPM_ASSERT_GIL();
@@ -193,7 +196,6 @@ PyObject* RequestBody::read_buffered(Py_ssize_t size) {
     return out;
 }
 
-
 PyObject* RequestBody::readline(Py_ssize_t limit) {
     PYMPM_ASSERT_GIL();
     if (limit == 0) return PyBytes_FromStringAndSize(nullptr, 0);
@@ -203,9 +205,12 @@ PyObject* RequestBody::readline(Py_ssize_t limit) {
         std::size_t cap = limit < 0 ? avail.size() : std::min(avail.size(), static_cast<std::size_t>(limit));
         std::size_t nl = avail.substr(0, cap).find('\n', scanned);
         std::size_t n = 0;
-        if (nl != std::string_view::npos) n = nl + 1;
-        else if (limit >= 0 && avail.size() >= static_cast<std::size_t>(limit)) n = static_cast<std::size_t>(limit);
-        else if (in_eof_) n = avail.size();
+        if (nl != std::string_view::npos)
+            n = nl + 1;
+        else if (limit >= 0 && avail.size() >= static_cast<std::size_t>(limit))
+            n = static_cast<std::size_t>(limit);
+        else if (in_eof_)
+            n = avail.size();
         if (n > 0 || (in_eof_ && avail.empty())) {
             PyObject* out = PyBytes_FromStringAndSize(avail.data(), static_cast<Py_ssize_t>(n));
             if (out) inpos_ += n;

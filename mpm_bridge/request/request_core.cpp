@@ -38,9 +38,8 @@ void RequestCore::log(LogLevel level, const std::string& message) {
 
 void RequestCore::log_lines(LogLevel level, const std::string& head, const std::string& text) {
     log(level, head);
-    for_each_line(text, [&](std::string_view line) {
-        log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line));
-    });
+    for_each_line(
+        text, [&](std::string_view line) { log(level, std::string(PYMPM_APLOGNO(00021)) + "  " + std::string(line)); });
 }
 
 int RequestCore::fail(const char* what) {
@@ -55,8 +54,8 @@ int RequestCore::fail(const char* what) {
 }
 
 int RequestCore::fail_message(const std::string& message) {
-    log(LogLevel::error, std::string(PYMPM_APLOGNO(00022)) + "app " + app_name + ": " + message + " (" +
-                             std::string(io.uri()) + ")");
+    log(LogLevel::error,
+        std::string(PYMPM_APLOGNO(00022)) + "app " + app_name + ": " + message + " (" + std::string(io.uri()) + ")");
     return 500;
 }
 

@@ -28,8 +28,7 @@ public:
 // HTTP status httpd should answer with (413, 400).
 class BadRequestBody : public std::runtime_error {
 public:
-    BadRequestBody(int status_code, const std::string& what)
-        : std::runtime_error(what), status(status_code) {}
+    BadRequestBody(int status_code, const std::string& what) : std::runtime_error(what), status(status_code) {}
     int status;
 };
 
@@ -37,11 +36,11 @@ public:
 // ends.
 struct RequestLine {
     std::string_view method;
-    std::string_view protocol;  // "HTTP/1.1", "HTTP/2.0"
-    std::string_view path;      // decoded, the mount included
+    std::string_view protocol;    // "HTTP/1.1", "HTTP/2.0"
+    std::string_view path;        // decoded, the mount included
     std::size_t mount_length = 0; // bytes of `path` that are the mount
-    std::string_view target;    // the request target as sent
-    std::string_view query;     // after '?', as sent
+    std::string_view target;      // the request target as sent
+    std::string_view query;       // after '?', as sent
     bool https = false;
     std::string_view client_ip;
     int client_port = 0;
@@ -87,7 +86,10 @@ public:
     // Before the app runs: the HTTP status to refuse the request body with
     // (413 when its Content-Length exceeds LimitRequestBody), else 0. `why`
     // says why, for the log.
-    virtual int refuse_body_early(std::string& why) { (void)why; return 0; }
+    virtual int refuse_body_early(std::string& why) {
+        (void)why;
+        return 0;
+    }
 
     // Reads up to `len` bytes of the request body; 0 at its end. Blocks.
     // Throws ClientGone or BadRequestBody.

@@ -12,8 +12,11 @@ namespace {
 std::string quoted(std::string_view s) {
     std::string out = "'";
     for (unsigned char ch : s) {
-        if (ch == '\\' || ch == '\'') { out += '\\'; out += static_cast<char>(ch); }
-        else if (ch >= 0x20 && ch < 0x7f) out += static_cast<char>(ch);
+        if (ch == '\\' || ch == '\'') {
+            out += '\\';
+            out += static_cast<char>(ch);
+        } else if (ch >= 0x20 && ch < 0x7f)
+            out += static_cast<char>(ch);
         else {
             static const char hex[] = "0123456789abcdef";
             out += "\\x";
@@ -29,8 +32,9 @@ std::string quoted(std::string_view s) {
 const char* status_code_problem(int status) {
     // The client would take the body of an interim response for the next
     // response.
-    if (status < 200) return "is an interim (1xx) response: the app gives the final status (httpd sends 100 "
-                             "Continue itself when the app reads the body)";
+    if (status < 200)
+        return "is an interim (1xx) response: the app gives the final status (httpd sends 100 "
+               "Continue itself when the app reads the body)";
     if (status > 599) return "is outside 200-599, which HTTP defines";
     return nullptr;
 }
@@ -41,8 +45,7 @@ std::optional<std::string> add_response_header(ResponseHead& head, std::optional
         return "invalid response header name " + quoted(name) +
                ": must be an HTTP token (no spaces, colons or control characters)";
     if (!is_valid_header_value(value))
-        return "invalid value for response header " + quoted(name) +
-               ": CR, LF and control characters are not allowed";
+        return "invalid value for response header " + quoted(name) + ": CR, LF and control characters are not allowed";
     if (is_hop_by_hop_header(name))
         return "hop-by-hop header " + quoted(name) + " is not allowed in " + interface_name +
                " response; httpd manages the connection";

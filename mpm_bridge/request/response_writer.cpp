@@ -107,7 +107,7 @@ int ResponseWriter::finish() {
     if (client_gone_) return 0;
     if (!core_.io.head_sent()) {
         if (!head_set_) return 500; // the interface logged why
-        core_.io.set_head(head_); // goes out with the end below
+        core_.io.set_head(head_);   // goes out with the end below
     }
     if (declared_length_ && sent_ < *declared_length_ && !core_.io.is_head() && !no_body()) {
         // HEAD is exempt: frameworks answer it with the GET's Content-Length

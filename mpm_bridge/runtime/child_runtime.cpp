@@ -19,7 +19,6 @@
 
 namespace pympm {
 
-
 namespace {
 
 // pympm.child_info() reads the gate's counters and the child's entry on
@@ -51,21 +50,20 @@ PyObject* gate_stats_dict() {
         std::chrono::duration<double>(s.total_wait).count(), "thread_states", count_thread_states()));
     if (!d) return nullptr;
     if (g_stats_recycling) {
-        PyRef v = PyRef::steal(Py_BuildValue("{s:K,s:K,s:s}", "requests_served",
-                                             static_cast<unsigned long long>(g_stats_recycling->served()),
-                                             "request_limit",
-                                             static_cast<unsigned long long>(g_stats_recycling->request_limit()),
-                                             "leaving", leave_reason_name(g_stats_recycling->reason())));
+        PyRef v = PyRef::steal(Py_BuildValue(
+            "{s:K,s:K,s:s}", "requests_served", static_cast<unsigned long long>(g_stats_recycling->served()),
+            "request_limit", static_cast<unsigned long long>(g_stats_recycling->request_limit()), "leaving",
+            leave_reason_name(g_stats_recycling->reason())));
         if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
     }
     if (const ChildStats* e = g_stats_entry) {
         // The same figures the status page shows for this child.
         const ChildSnapshot c = read_own_entry(*e);
         PyRef v = PyRef::steal(Py_BuildValue(
-            "{s:L,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:s}", "requests_in_app", static_cast<long long>(c.in_app),
-            "app_4xx", static_cast<unsigned long long>(c.app_4xx), "app_5xx",
-            static_cast<unsigned long long>(c.app_5xx), "exceptions", static_cast<unsigned long long>(c.exceptions),
-            "timeouts", static_cast<unsigned long long>(c.timeouts), "slot_wait_seconds_max",
+            "{s:L,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:s}", "requests_in_app", static_cast<long long>(c.in_app), "app_4xx",
+            static_cast<unsigned long long>(c.app_4xx), "app_5xx", static_cast<unsigned long long>(c.app_5xx),
+            "exceptions", static_cast<unsigned long long>(c.exceptions), "timeouts",
+            static_cast<unsigned long long>(c.timeouts), "slot_wait_seconds_max",
             static_cast<double>(c.slot_wait_max_ns) / 1e9, "rss_bytes", static_cast<unsigned long long>(c.rss_bytes),
             "python_threads", static_cast<unsigned long long>(c.python_threads), "predecessor_left",
             leave_reason_name(c.predecessor_reason)));
@@ -91,8 +89,8 @@ public:
               std::unique_lock lock(mutex_);
               if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
               log.log(LogLevel::warning,
-                      std::string(PYMPM_APLOGNO(00070)) + what + " did not finish within " +
-                          seconds(limit) + " (an app thread keeps the GIL, or an on_stop callback, "
+                      std::string(PYMPM_APLOGNO(00070)) + what + " did not finish within " + seconds(limit) +
+                          " (an app thread keeps the GIL, or an on_stop callback, "
                           "atexit handler or the interpreter's finalisation blocks); the child exits now");
               ::_exit(0);
           }) {}
@@ -202,8 +200,9 @@ void ChildRuntime::start(int generation) {
 
     publish_child_info(generation, ps);
     join_board(generation);
-    recycling_.start(control_, board_, static_cast<unsigned>(::getpid()) ^
-                                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    recycling_.start(control_, board_,
+                     static_cast<unsigned>(::getpid()) ^
+                         static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
 
     python_ready_ = true;
     log(LogLevel::notice, std::string(PYMPM_APLOGNO(00010)) + "child ready: " + describe_model(model_, mpm_) +
@@ -214,16 +213,18 @@ void ChildRuntime::start(int generation) {
     // PyEnableThreads Off under prefork: this thread serves the requests and
     // keeps the GIL for the life of the child. Otherwise requests come on
     // other threads (or the GIL is released between them).
-    if (!model_.enable_threads && !mpm_.threaded) thread_binding::keep();
-    else thread_binding::release();
+    if (!model_.enable_threads && !mpm_.threaded)
+        thread_binding::keep();
+    else
+        thread_binding::release();
     timeouts_.start(control_, board_, gate_.get());
 }
 
 void ChildRuntime::join_board(int generation) {
     if (!board_) return;
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     ChildModel model;
     model.mpm = mpm_.name;
     model.threads_per_child = mpm_.threads_per_child;
@@ -285,15 +286,14 @@ void ChildRuntime::publish_child_info(int generation, const PythonStart& ps) {
         PyRef s = PyRef::steal(PyUnicode_FromString(app.name.c_str()));
         if (s) PyList_Append(apps_list.get(), s.get());
     }
-    PyRef values = PyRef::steal(Py_BuildValue(
-        "{s:i,s:s,s:i,s:i,s:i,s:O,s:O,s:i,s:s,s:s,s:O,s:O}", "pid", static_cast<int>(::getpid()), "mpm",
-        mpm_.name.c_str(), "threads_per_child", mpm_.threads_per_child, "max_daemons", mpm_.max_daemons,
-        "py_threads", model_.py_threads, "enable_threads", model_.enable_threads ? Py_True : Py_False,
-        "multithread", model_.multithread ? Py_True : Py_False, "generation", generation, "python",
-        ps.version.c_str(), "home", ps.home.c_str(), "apps", apps_list ? apps_list.get() : Py_None, "utf8_mode",
-        settings_.utf8_mode ? Py_True : Py_False));
+    PyRef values = PyRef::steal(
+        Py_BuildValue("{s:i,s:s,s:i,s:i,s:i,s:O,s:O,s:i,s:s,s:s,s:O,s:O}", "pid", static_cast<int>(::getpid()), "mpm",
+                      mpm_.name.c_str(), "threads_per_child", mpm_.threads_per_child, "max_daemons", mpm_.max_daemons,
+                      "py_threads", model_.py_threads, "enable_threads", model_.enable_threads ? Py_True : Py_False,
+                      "multithread", model_.multithread ? Py_True : Py_False, "generation", generation, "python",
+                      ps.version.c_str(), "home", ps.home.c_str(), "apps", apps_list ? apps_list.get() : Py_None,
+                      "utf8_mode", settings_.utf8_mode ? Py_True : Py_False));
     if (!values || PyDict_Update(info, values.get()) != 0) PyErr_Clear();
-
 }
 
 bool ChildRuntime::import_app(App& app, bool at_startup) {
@@ -305,8 +305,8 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
     PyRef callable = PyRef::steal(PyUnicode_FromString(app.target.callable.c_str()));
     PyRef result;
     if (kind && location && callable)
-        result = PyRef::steal(PyObject_CallFunctionObjArgs(ctx_.py.load_app.get(), kind.get(), location.get(),
-                                                           callable.get(), nullptr));
+        result = PyRef::steal(
+            PyObject_CallFunctionObjArgs(ctx_.py.load_app.get(), kind.get(), location.get(), callable.get(), nullptr));
     if (!result) {
         std::string trace = take_python_error(ctx_.py);
         log(LogLevel::error, std::string(PYMPM_APLOGNO(00012)) + "could not import app " + app.name +
@@ -386,7 +386,10 @@ void ChildRuntime::warn_about_app_threads() {
     PyRef fn = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_app_threads"));
     // Daemon threads too: they are the ones frozen between requests.
     PyRef threads = fn ? PyRef::steal(PyObject_CallFunctionObjArgs(fn.get(), Py_True, nullptr)) : PyRef();
-    if (!threads || !PyList_Check(threads.get())) { PyErr_Clear(); return; }
+    if (!threads || !PyList_Check(threads.get())) {
+        PyErr_Clear();
+        return;
+    }
     if (PyList_GET_SIZE(threads.get()) == 0) return;
     std::string names;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(threads.get()); ++i) {
@@ -398,7 +401,8 @@ void ChildRuntime::warn_about_app_threads() {
     PyErr_Clear();
     thread_warning_done_ = true;
     log(LogLevel::warning, std::string(PYMPM_APLOGNO(00014)) + "PyEnableThreads Off: the app started threads (" +
-                               names + ") that run only while this child handles a request; between requests "
+                               names +
+                               ") that run only while this child handles a request; between requests "
                                "they are frozen. Use PyEnableThreads On for background threads.");
 }
 
@@ -429,7 +433,9 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         if (gated) metrics_.wait_begins();
         struct InFlight {
             RequestTimeouts* t;
-            ~InFlight() { if (t) t->request_leaves(); }
+            ~InFlight() {
+                if (t) t->request_leaves();
+            }
         } in_flight{outer ? &timeouts_ : nullptr};
         if (outer) timeouts_.request_arrives();
         RequestScope scope(gate_.get(), !model_.enable_threads);
@@ -453,8 +459,7 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
                     rt.timeouts_.request_ends();
                     try {
                         rt.account(io, admitted, s.status ? s.status : s.app_status, s.raised);
-                    } catch (...) {
-                    }
+                    } catch (...) {}
                 }
             } ends{*this, io, admitted, served};
             timeouts_.request_begins(io, app.name, admitted);
@@ -463,11 +468,10 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         if (!model_.enable_threads) warn_about_app_threads();
         return served.status;
     } catch (const std::exception& e) {
-        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " +
-                                    std::string(io.uri()) + ": " + e.what());
+        io.log(LogLevel::error,
+               std::string(PYMPM_APLOGNO(00004)) + "internal error serving " + std::string(io.uri()) + ": " + e.what());
     } catch (...) {
-        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " +
-                                    std::string(io.uri()));
+        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00004)) + "internal error serving " + std::string(io.uri()));
     }
     return 500;
 }
@@ -523,8 +527,7 @@ void ChildRuntime::notify_stopping() noexcept {
             }
         });
         pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 // Steps 1-4 of the stop sequence (pympm._shutdown). False, with the names of
@@ -532,8 +535,8 @@ void ChildRuntime::notify_stopping() noexcept {
 // temporary dies inside this function, before any finalisation.
 bool ChildRuntime::run_stop_sequence(std::string& stuck_names) {
     PYMPM_ASSERT_GIL();
-    PyRef stuck = PyRef::steal(PyObject_CallFunction(ctx_.py.shutdown.get(), "d",
-                                                     static_cast<double>(settings_.shutdown_timeout_s)));
+    PyRef stuck = PyRef::steal(
+        PyObject_CallFunction(ctx_.py.shutdown.get(), "d", static_cast<double>(settings_.shutdown_timeout_s)));
     if (!stuck) {
         std::string trace = take_python_error(ctx_.py);
         log(LogLevel::error, std::string(PYMPM_APLOGNO(00034)) + "the stop sequence failed: " + trace);
@@ -556,8 +559,8 @@ void ChildRuntime::shutdown() noexcept {
         // httpd killed the child from a signal handler in the middle of a
         // request on this very thread: Python is in an unknown state.
         if (stopper_.joinable()) stopper_.detach();
-        log(LogLevel::info, std::string(PYMPM_APLOGNO(00033)) +
-                                "child stopped during a request; Python is not finalised");
+        log(LogLevel::info,
+            std::string(PYMPM_APLOGNO(00033)) + "child stopped during a request; Python is not finalised");
         return;
     }
     shut_down_ = true;
@@ -589,8 +592,7 @@ void ChildRuntime::shutdown() noexcept {
         log(LogLevel::info, std::string(PYMPM_APLOGNO(00032)) + "Python finalised" +
                                 (rc != 0 ? " (flushing buffered data failed)" : "") + " in " +
                                 seconds(std::chrono::steady_clock::now() - t0));
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 } // namespace pympm

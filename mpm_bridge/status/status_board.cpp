@@ -18,8 +18,8 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x70796d706d737462ULL; // "pympmstb"
 // Changes whenever the layout does: a board of another build is not reused.
-constexpr std::uint32_t kLayout = 2 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 +
-                                  static_cast<std::uint32_t>(kHistogramSize) * 131;
+constexpr std::uint32_t kLayout =
+    2 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 + static_cast<std::uint32_t>(kHistogramSize) * 131;
 
 std::size_t header_bytes() {
     return (sizeof(StatusBoard) + alignof(ChildStats) - 1) / alignof(ChildStats) * alignof(ChildStats);
@@ -234,8 +234,10 @@ ChildStats* StatusBoard::claim(const OwnerId& me, int generation, std::int64_t n
         ChildStats& e = *entry(i);
         std::uint64_t w = e.owner.load(std::memory_order_acquire);
         LeaveReason predecessor = LeaveReason::died;
-        if (state_of(w) == kFree) predecessor = reason_of_free(w);
-        else if (!owner_gone(w)) continue; // a live child's, or one being claimed right now
+        if (state_of(w) == kFree)
+            predecessor = reason_of_free(w);
+        else if (!owner_gone(w))
+            continue; // a live child's, or one being claimed right now
         // Taking the entry and recording who took it are one step: a claim
         // that dies from here on leaves an entry the next one takes over.
         if (!e.owner.compare_exchange_strong(w, claiming, std::memory_order_acq_rel)) continue;

@@ -32,29 +32,29 @@ namespace pympm {
 
 // Why a child left, as the status page reports it for its successor.
 enum class LeaveReason : std::uint32_t {
-    none = 0,        // still running, or nothing is known
-    httpd = 1,       // httpd told it to stop (graceful restart, MaxConnectionsPerChild, idle reaping)
+    none = 0,  // still running, or nothing is known
+    httpd = 1, // httpd told it to stop (graceful restart, MaxConnectionsPerChild, idle reaping)
     max_requests = 2,
     max_memory = 3,
     request_timeout = 4,
-    died = 5,        // exited without leaving its figures (killed, crashed)
+    died = 5, // exited without leaving its figures (killed, crashed)
 };
 constexpr std::size_t kLeaveReasons = 6;
 const char* leave_reason_name(LeaveReason r);
 
 // Upper bounds (seconds) of the app-time histogram; the last bucket is +Inf.
-inline constexpr double kAppTimeBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                             0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0, 60.0};
+inline constexpr double kAppTimeBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                             0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
 constexpr std::size_t kHistogramSize = sizeof(kAppTimeBuckets) / sizeof(kAppTimeBuckets[0]) + 1;
 
 // Monotone counters: a child's own, and the board's retired totals.
 struct StatusCounters {
-    std::atomic<std::uint64_t> requests{0};       // finished requests that reached the app
+    std::atomic<std::uint64_t> requests{0}; // finished requests that reached the app
     std::atomic<std::uint64_t> app_4xx{0};
     std::atomic<std::uint64_t> app_5xx{0};
-    std::atomic<std::uint64_t> exceptions{0};     // the app raised (not counting client disconnects)
-    std::atomic<std::uint64_t> timeouts{0};       // PyRequestTimeout fired
-    std::atomic<std::uint64_t> slot_waits{0};     // requests that waited for a PyThreads slot
+    std::atomic<std::uint64_t> exceptions{0}; // the app raised (not counting client disconnects)
+    std::atomic<std::uint64_t> timeouts{0};   // PyRequestTimeout fired
+    std::atomic<std::uint64_t> slot_waits{0}; // requests that waited for a PyThreads slot
     std::atomic<std::uint64_t> slot_wait_ns{0};
     std::atomic<std::uint64_t> app_time_ns{0};
     std::atomic<std::uint64_t> app_time_buckets[kHistogramSize]{};

@@ -53,20 +53,26 @@ std::string escape_html(const std::string& in) {
 std::string escape_json(const std::string& in) {
     std::string out;
     for (unsigned char ch : in) {
-        if (ch == '"' || ch == '\\') { out += '\\'; out += static_cast<char>(ch); }
-        else if (ch < 0x20) appendf(out, "\\u%04x", ch);
-        else out += static_cast<char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += static_cast<char>(ch);
+        } else if (ch < 0x20)
+            appendf(out, "\\u%04x", ch);
+        else
+            out += static_cast<char>(ch);
     }
     return out;
 }
 
-const char* model_gil(const ChildSnapshot& c) { return c.enable_threads ? "released between requests" : "kept by the request thread"; }
+const char* model_gil(const ChildSnapshot& c) {
+    return c.enable_threads ? "released between requests" : "kept by the request thread";
+}
 
 void json_counters(std::string& o, const ChildSnapshot& c) {
     appendf(o,
             "\"requests\": %" PRIu64 ", \"requests_in_app\": %" PRId64 ", \"requests_waiting\": %" PRId64
-            ", \"app_4xx\": %" PRIu64 ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64
-            ", \"timeouts\": %" PRIu64 ", \"slot_waits\": %" PRIu64 ", \"slot_wait_seconds_total\": %.6f"
+            ", \"app_4xx\": %" PRIu64 ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64 ", \"timeouts\": %" PRIu64
+            ", \"slot_waits\": %" PRIu64 ", \"slot_wait_seconds_total\": %.6f"
             ", \"slot_wait_seconds_max\": %.6f, \"app_seconds_total\": %.6f, \"app_seconds_p50\": %.6f"
             ", \"app_seconds_p99\": %.6f, \"rss_bytes\": %" PRIu64 ", \"python_threads\": %" PRIu64,
             c.requests, c.in_app, c.waiting, c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, c.slot_waits,
@@ -76,8 +82,10 @@ void json_counters(std::string& o, const ChildSnapshot& c) {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kHistogramSize; ++i) {
         cumulative += c.buckets[i];
-        if (i + 1 < kHistogramSize) appendf(o, "\"%g\": %" PRIu64 ", ", kAppTimeBuckets[i], cumulative);
-        else appendf(o, "\"+Inf\": %" PRIu64 "}", cumulative);
+        if (i + 1 < kHistogramSize)
+            appendf(o, "\"%g\": %" PRIu64 ", ", kAppTimeBuckets[i], cumulative);
+        else
+            appendf(o, "\"+Inf\": %" PRIu64 "}", cumulative);
     }
 }
 
@@ -193,11 +201,10 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
 }
 
 std::string render_status_html(const BoardSnapshot& s) {
-    std::string o =
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mod_pympm status</title>\n"
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #bbb;padding:.25em .5em;text-align:right}th{background:#eee}"
-        "td.l,th.l{text-align:left}</style></head><body>\n<h1>mod_pympm status</h1>\n";
+    std::string o = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mod_pympm status</title>\n"
+                    "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+                    "td,th{border:1px solid #bbb;padding:.25em .5em;text-align:right}th{background:#eee}"
+                    "td.l,th.l{text-align:left}</style></head><body>\n<h1>mod_pympm status</h1>\n";
     const ChildSnapshot& t = s.totals;
     appendf(o,
             "<p>%zu live children; %" PRIu64 " started since the server started. Totals since then "
@@ -207,9 +214,9 @@ std::string render_status_html(const BoardSnapshot& s) {
             "<tr><td>%" PRIu64 "</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
             "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%.4f s</td><td>%.4f s</td><td>%" PRIu64
             "</td><td>%.3f s</td></tr></table>\n",
-            s.children.size(), s.children_started, t.requests, t.in_app, t.waiting, t.app_4xx, t.app_5xx,
-            t.exceptions, t.timeouts, histogram_quantile(t.buckets, 0.5), histogram_quantile(t.buckets, 0.99),
-            t.slot_waits, seconds_of(t.slot_wait_ns));
+            s.children.size(), s.children_started, t.requests, t.in_app, t.waiting, t.app_4xx, t.app_5xx, t.exceptions,
+            t.timeouts, histogram_quantile(t.buckets, 0.5), histogram_quantile(t.buckets, 0.99), t.slot_waits,
+            seconds_of(t.slot_wait_ns));
     o += "<p>Children that left on their own: ";
     for (std::size_t i = 2; i <= static_cast<std::size_t>(LeaveReason::request_timeout); ++i)
         appendf(o, "%s%s %" PRIu64, i > 2 ? ", " : "", leave_reason_name(static_cast<LeaveReason>(i)), s.leaves[i]);
@@ -260,8 +267,8 @@ std::string render_status_section(const BoardSnapshot& s) {
             s.children.size(), t.requests, t.in_app, t.waiting, t.exceptions, t.timeouts,
             histogram_quantile(t.buckets, 0.5), histogram_quantile(t.buckets, 0.99));
     for (const auto& c : s.children)
-        appendf(o, "<tr><td>%d</td><td>%" PRIu64 "</td><td>%" PRId64 "</td><td>%.1f MiB</td></tr>\n", c.pid,
-                c.requests, c.in_app, static_cast<double>(c.rss_bytes) / (1024.0 * 1024.0));
+        appendf(o, "<tr><td>%d</td><td>%" PRIu64 "</td><td>%" PRId64 "</td><td>%.1f MiB</td></tr>\n", c.pid, c.requests,
+                c.in_app, static_cast<double>(c.rss_bytes) / (1024.0 * 1024.0));
     o += "</table>\n";
     return o;
 }

@@ -34,8 +34,8 @@ public:
         PYMPM_ASSERT_GIL();
         std::string out;
         PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(ident_));
-        PyRef text = ident ? PyRef::steal(PyObject_CallFunctionObjArgs(thread_stack_.get(), ident.get(), nullptr))
-                           : PyRef();
+        PyRef text =
+            ident ? PyRef::steal(PyObject_CallFunctionObjArgs(thread_stack_.get(), ident.get(), nullptr)) : PyRef();
         if (text && PyUnicode_Check(text.get()))
             if (const char* t = PyUnicode_AsUTF8(text.get())) out = t;
         PyErr_Clear();
@@ -151,8 +151,7 @@ void RequestTimeouts::still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t
                        " s): it does not return (blocked in C, or it caught pympm.RequestTimeout); the child is "
                        "recycled",
                    false);
-    recycling_.leave(LeaveReason::request_timeout,
-                     "a request is stuck in the app past twice PyRequestTimeout");
+    recycling_.leave(LeaveReason::request_timeout, "a request is stuck in the app past twice PyRequestTimeout");
     // Requests waiting for the stuck one's PyThreads slot get one.
     if (gate_) gate_->add_slot();
     // The stuck thread will never let httpd's graceful stop finish: the
@@ -169,8 +168,6 @@ void RequestTimeouts::still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t
     if (control_) control_->exit_now();
 }
 
-void RequestTimeouts::tick() {
-    metrics_.set_rss(resident_bytes());
-}
+void RequestTimeouts::tick() { metrics_.set_rss(resident_bytes()); }
 
 } // namespace pympm

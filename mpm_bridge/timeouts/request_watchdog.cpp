@@ -45,8 +45,7 @@ RequestWatch& RequestWatch::this_thread() {
     return *t.watch;
 }
 
-RequestWatchdog::RequestWatchdog(std::chrono::milliseconds timeout, std::chrono::milliseconds tick,
-                                 Handler& handler)
+RequestWatchdog::RequestWatchdog(std::chrono::milliseconds timeout, std::chrono::milliseconds tick, Handler& handler)
     : timeout_(timeout), tick_(tick), handler_(handler) {
     sigset_t all, previous;
     sigfillset(&all);
@@ -73,8 +72,7 @@ void RequestWatchdog::loop() {
         try {
             if (timeout_.count() > 0) check(Clock::now());
             handler_.tick();
-        } catch (...) {
-        }
+        } catch (...) {}
         lock.lock();
     }
 }
@@ -110,16 +108,20 @@ void RequestWatchdog::check(Clock::time_point now) {
             };
             const int phase = w->phase.load();
             const double elapsed = static_cast<double>(elapsed_ns) / 1e9;
-            if (phase == 0 && elapsed_ns >= limit_ns && advance(0)) due.push_back({w, seq, elapsed, false});
-            else if (phase == 1 && elapsed_ns >= 2 * limit_ns && advance(1)) due.push_back({w, seq, elapsed, true});
+            if (phase == 0 && elapsed_ns >= limit_ns && advance(0))
+                due.push_back({w, seq, elapsed, false});
+            else if (phase == 1 && elapsed_ns >= 2 * limit_ns && advance(1))
+                due.push_back({w, seq, elapsed, true});
         }
     }
     // Acted on outside the registry's lock, which is a leaf: the handler's
     // Python jobs hold the watches themselves and check them again under
     // the GIL (RequestWatch::current).
     for (Due& d : due) {
-        if (d.stuck) handler_.still_stuck(std::move(d.watch), d.seq, d.elapsed);
-        else handler_.timed_out(std::move(d.watch), d.seq, d.elapsed);
+        if (d.stuck)
+            handler_.still_stuck(std::move(d.watch), d.seq, d.elapsed);
+        else
+            handler_.timed_out(std::move(d.watch), d.seq, d.elapsed);
     }
 }
 

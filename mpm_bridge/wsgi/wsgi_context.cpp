@@ -76,8 +76,7 @@ bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiproces
     // request's variables go in (about 40 with a browser's headers).
     PyRef t = PyRef::steal(_PyDict_NewPresized(64));
     PyRef version = PyRef::steal(Py_BuildValue("(ii)", 1, 0));
-    bool ok = t && version &&
-              PyDict_SetItemString(t.get(), "wsgi.version", version.get()) == 0 &&
+    bool ok = t && version && PyDict_SetItemString(t.get(), "wsgi.version", version.get()) == 0 &&
               PyDict_SetItemString(t.get(), "wsgi.errors", py.errors_stream.get()) == 0 &&
               PyDict_SetItemString(t.get(), "wsgi.multithread", multithread ? Py_True : Py_False) == 0 &&
               PyDict_SetItemString(t.get(), "wsgi.multiprocess", multiprocess ? Py_True : Py_False) == 0 &&
@@ -120,8 +119,15 @@ void WsgiContext::clear() {
     environ_template.reset();
     start_response_type.reset();
     input_type.reset();
-    str_close.reset(); str_fileno.reset(); str_read.reset(); str_tell.reset(); str_filelike.reset();
-    str_https.reset(); str_http.reset(); key_url_scheme.reset(); key_input.reset();
+    str_close.reset();
+    str_fileno.reset();
+    str_read.reset();
+    str_tell.reset();
+    str_filelike.reset();
+    str_https.reset();
+    str_http.reset();
+    key_url_scheme.reset();
+    key_input.reset();
 }
 
 } // namespace pympm

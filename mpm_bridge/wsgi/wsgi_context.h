@@ -29,10 +29,10 @@ public:
 
     struct Entry {
         PyRef key;
-        PyRef value;             // the last value while it keeps repeating
-        std::string raw;         // its bytes
-        unsigned changes = 0;    // times the value differed
-        int fixed = -1;          // a variable named as a CgiKey: its index
+        PyRef value;          // the last value while it keeps repeating
+        std::string raw;      // its bytes
+        unsigned changes = 0; // times the value differed
+        int fixed = -1;       // a variable named as a CgiKey: its index
     };
     // Null on memory error. Names beyond kMaxKeys (HTTP_* names are the
     // client's choice) get a key that is not kept. A header name CGI does
@@ -40,7 +40,10 @@ public:
     Entry* get(std::string_view name);
     // New reference: `raw` as str (latin-1, PEP 3333); null on error.
     static PyObject* value(Entry& entry, std::string_view raw);
-    void clear() { keys_.clear(); spare_ = Entry{}; }
+    void clear() {
+        keys_.clear();
+        spare_ = Entry{};
+    }
 
 private:
     static constexpr std::size_t kMaxKeys = 1024;
@@ -66,16 +69,16 @@ struct WsgiContext {
     PyRef environ_template;
     PyRef start_response_type;
     PyRef input_type;
-    PyRef str_close;          // "close", interned
+    PyRef str_close; // "close", interned
     PyRef str_fileno;
     PyRef str_read;
     PyRef str_tell;
     PyRef str_filelike;
-    PyRef str_https;          // "https" / "http" values
+    PyRef str_https; // "https" / "http" values
     PyRef str_http;
     PyRef key_url_scheme;
     PyRef key_input;
-    EnvironKeys keys;                                  // variables by name
+    EnvironKeys keys;                                         // variables by name
     EnvironKeys header_keys{EnvironKeys::Names::http_header}; // headers as sent
     std::array<EnvironKeys::Entry, kCgiKeyCount> fixed_keys;  // by CgiKey
     // The first request's values of the variables cgi_key_usually_constant

@@ -49,8 +49,8 @@ PyRef WsgiRequest::build_environ() {
     }
     input_obj_ = PyRef::steal(new_input(wsgi_.input_type.get(), this));
     if (!input_obj_) return PyRef();
-    if ((https != wsgi_.template_https &&
-         PyDict_SetItem(env.get(), wsgi_.key_url_scheme.get(), https ? wsgi_.str_https.get() : wsgi_.str_http.get()) != 0) ||
+    if ((https != wsgi_.template_https && PyDict_SetItem(env.get(), wsgi_.key_url_scheme.get(),
+                                                         https ? wsgi_.str_https.get() : wsgi_.str_http.get()) != 0) ||
         PyDict_SetItem(env.get(), wsgi_.key_input.get(), input_obj_.get()) != 0)
         return PyRef();
     return env;

@@ -30,8 +30,8 @@ bool native_string(PyObject* o, std::string& out, const char* what) {
                    static_cast<std::size_t>(PyUnicode_GET_LENGTH(o)));
         return true;
     }
-    return take_bytes(PyUnicode_AsLatin1String(o), out, PyExc_ValueError, "%s %R is not latin-1 (PEP 3333 native string)",
-                      what, o);
+    return take_bytes(PyUnicode_AsLatin1String(o), out, PyExc_ValueError,
+                      "%s %R is not latin-1 (PEP 3333 native string)", what, o);
 }
 
 } // namespace
@@ -84,7 +84,9 @@ PyObject* WsgiRequest::start_response(PyObject* args, PyObject* kwargs) {
             // Too late to change the response: re-raise the app's error.
             PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
             if (!PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) return nullptr;
-            Py_INCREF(t); Py_INCREF(v); Py_INCREF(tb);
+            Py_INCREF(t);
+            Py_INCREF(v);
+            Py_INCREF(tb);
             PyErr_Restore(t, v, tb == Py_None ? nullptr : tb);
             if (tb == Py_None) Py_DECREF(tb);
             return nullptr;
@@ -188,11 +190,20 @@ std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
     if (Py_TYPE(result) != reinterpret_cast<PyTypeObject*>(core_.ctx.py.file_wrapper.get())) return std::nullopt;
     if (!core_.response.head_set()) return std::nullopt; // let the iteration path report it
     PyRef filelike = PyRef::steal(PyObject_GetAttr(result, wsgi_.str_filelike.get()));
-    if (!filelike) { PyErr_Clear(); return std::nullopt; }
+    if (!filelike) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
     PyRef fileno = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), wsgi_.str_fileno.get(), nullptr));
-    if (!fileno) { PyErr_Clear(); return std::nullopt; }
+    if (!fileno) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
     int fd = PyLong_Check(fileno.get()) ? static_cast<int>(PyLong_AsLong(fileno.get())) : -1;
-    if (fd < 0) { PyErr_Clear(); return std::nullopt; }
+    if (fd < 0) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     // tell(), not lseek(): a buffered file object may have read ahead.
@@ -200,7 +211,10 @@ std::optional<int> WsgiRequest::try_send_file(PyObject* result) {
     PyRef pos = PyRef::steal(PyObject_CallMethodObjArgs(filelike.get(), wsgi_.str_tell.get(), nullptr));
     if (pos && PyLong_Check(pos.get())) {
         offset = PyLong_AsUnsignedLongLong(pos.get());
-        if (PyErr_Occurred()) { PyErr_Clear(); return std::nullopt; }
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return std::nullopt;
+        }
     } else {
         PyErr_Clear();
         off_t o = ::lseek(fd, 0, SEEK_CUR);
@@ -293,9 +307,9 @@ int WsgiRequest::run(PyObject* app) {
     PYMPM_ASSERT_GIL();
     std::string why;
     if (int refused = core_.io.refuse_body_early(why)) {
-        core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " +
-                                      std::string(core_.io.uri()) + " refused with " + std::to_string(refused) +
-                                      " before calling " + core_.app_name + ": " + why);
+        core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00051)) + "request body of " + std::string(core_.io.uri()) +
+                                      " refused with " + std::to_string(refused) + " before calling " + core_.app_name +
+                                      ": " + why);
         return refused;
     }
     start_response_obj_ = PyRef::steal(new_start_response(wsgi_.start_response_type.get(), this));

@@ -13,8 +13,7 @@ namespace pympm {
 namespace {
 
 struct RequestObject {
-    PyObject_HEAD
-    WsgiRequest* req;
+    PyObject_HEAD WsgiRequest* req;
 };
 
 // One call from Python into a live request: the request does not end
@@ -22,10 +21,14 @@ struct RequestObject {
 class RequestCall {
 public:
     explicit RequestCall(PyObject* self) : req_(reinterpret_cast<RequestObject*>(self)->req) {
-        if (req_) req_->call_started();
-        else PyErr_SetString(PyExc_RuntimeError, "this WSGI request has already finished");
+        if (req_)
+            req_->call_started();
+        else
+            PyErr_SetString(PyExc_RuntimeError, "this WSGI request has already finished");
     }
-    ~RequestCall() { if (req_) req_->call_finished(); }
+    ~RequestCall() {
+        if (req_) req_->call_finished();
+    }
     RequestCall(const RequestCall&) = delete;
     RequestCall& operator=(const RequestCall&) = delete;
     WsgiRequest* operator->() const { return req_; }
@@ -60,16 +63,14 @@ PyObject* sr_write(PyObject* self, PyObject* data) {
     return with_request(self, [&](RequestCall& req) { return req->write(data); });
 }
 
-PyMethodDef sr_methods[] = {
-    {"write", sr_write, METH_O, "write(data): the PEP 3333 write() callable"},
-    {nullptr, nullptr, 0, nullptr}};
+PyMethodDef sr_methods[] = {{"write", sr_write, METH_O, "write(data): the PEP 3333 write() callable"},
+                            {nullptr, nullptr, 0, nullptr}};
 
-PyType_Slot sr_slots[] = {
-    {Py_tp_call, reinterpret_cast<void*>(sr_call)},
-    {Py_tp_methods, sr_methods},
-    {Py_tp_dealloc, reinterpret_cast<void*>(request_object_dealloc)},
-    {Py_tp_doc, const_cast<char*>("start_response(status, headers, exc_info=None)")},
-    {0, nullptr}};
+PyType_Slot sr_slots[] = {{Py_tp_call, reinterpret_cast<void*>(sr_call)},
+                          {Py_tp_methods, sr_methods},
+                          {Py_tp_dealloc, reinterpret_cast<void*>(request_object_dealloc)},
+                          {Py_tp_doc, const_cast<char*>("start_response(status, headers, exc_info=None)")},
+                          {0, nullptr}};
 
 PyType_Spec sr_spec = {"pympm.StartResponse", sizeof(RequestObject), 0, Py_TPFLAGS_DEFAULT, sr_slots};
 
@@ -106,7 +107,10 @@ PyObject* in_readlines(PyObject* self, PyObject* const* args, Py_ssize_t nargs) 
     return with_request(self, [&](RequestCall& req) { return req->readlines(n); });
 }
 
-PyObject* in_iter(PyObject* self) { Py_INCREF(self); return self; }
+PyObject* in_iter(PyObject* self) {
+    Py_INCREF(self);
+    return self;
+}
 
 PyObject* in_next(PyObject* self) {
     return with_request(self, [&](RequestCall& req) -> PyObject* {
@@ -128,13 +132,12 @@ PyMethodDef in_methods[] = {
      "readlines(hint=-1): the remaining lines"},
     {nullptr, nullptr, 0, nullptr}};
 
-PyType_Slot in_slots[] = {
-    {Py_tp_iter, reinterpret_cast<void*>(in_iter)},
-    {Py_tp_iternext, reinterpret_cast<void*>(in_next)},
-    {Py_tp_methods, in_methods},
-    {Py_tp_dealloc, reinterpret_cast<void*>(request_object_dealloc)},
-    {Py_tp_doc, const_cast<char*>("wsgi.input: the request body")},
-    {0, nullptr}};
+PyType_Slot in_slots[] = {{Py_tp_iter, reinterpret_cast<void*>(in_iter)},
+                          {Py_tp_iternext, reinterpret_cast<void*>(in_next)},
+                          {Py_tp_methods, in_methods},
+                          {Py_tp_dealloc, reinterpret_cast<void*>(request_object_dealloc)},
+                          {Py_tp_doc, const_cast<char*>("wsgi.input: the request body")},
+                          {0, nullptr}};
 
 PyType_Spec in_spec = {"pympm.Input", sizeof(RequestObject), 0, Py_TPFLAGS_DEFAULT, in_slots};
 
@@ -161,7 +164,9 @@ bool make_wsgi_types(PyRef& start_response_type, PyRef& input_type, std::string&
 PyObject* new_start_response(PyObject* type, WsgiRequest* req) { return new_request_object(type, req); }
 
 // What getattr(start_response, "write") gives, without the attribute lookup.
-PyObject* new_write_callable(PyObject* start_response) { return PyCFunction_NewEx(&sr_methods[0], start_response, nullptr); }
+PyObject* new_write_callable(PyObject* start_response) {
+    return PyCFunction_NewEx(&sr_methods[0], start_response, nullptr);
+}
 PyObject* new_input(PyObject* type, WsgiRequest* req) { return new_request_object(type, req); }
 
 void detach_request_object(PyObject* obj) {

@@ -17,8 +17,13 @@ MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
 
 async def text(send, body, status=200, ctype=b"text/plain"):
     data = body.encode() if isinstance(body, str) else body
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -80,6 +85,7 @@ def _late_on_stop_callback(tag):
         print("late on_stop callback %s ran in %d" % (tag, os.getpid()), flush=True)
         with open(os.path.join(MARKERS, "late-on-stop-%s-%d" % (tag, os.getpid())), "w") as f:
             f.write("stopping=%s\n" % pympm.stopping.is_set())
+
     return late_on_stop
 
 
@@ -87,7 +93,7 @@ async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
     assert scope["type"] == "http"
-    path = scope["path"][len(scope["root_path"]):] if scope["path"].startswith(scope["root_path"]) else scope["path"]
+    path = scope["path"][len(scope["root_path"]) :] if scope["path"].startswith(scope["root_path"]) else scope["path"]
     query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
     if path == "/hello":
         return await text(send, "hello from %d\n" % os.getpid())
@@ -126,8 +132,13 @@ async def app(scope, receive, send):
             if message["type"] != "http.request":
                 return  # the response ends here
             if not begun:
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", b"application/octet-stream")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/octet-stream")],
+                    }
+                )
                 begun = True
             more = message.get("more_body", False)
             await send({"type": "http.response.body", "body": message.get("body", b""), "more_body": more})
@@ -159,15 +170,21 @@ async def app(scope, receive, send):
         # Under mod_include: each include is a subrequest into this app, run
         # on the thread that is sending this response.
         n = int(query.get("n", "2"))
-        html = "<p>outer</p>\n" + "".join('<!--#include virtual="%s/inner?i=%d" -->\n' % (scope["root_path"], i)
-                                          for i in range(n))
+        html = "<p>outer</p>\n" + "".join(
+            '<!--#include virtual="%s/inner?i=%d" -->\n' % (scope["root_path"], i) for i in range(n)
+        )
         return await text(send, html, ctype=b"text/html")
     if path == "/ssi_then_sleep":
         # An include (a nested request on this request's thread), then a
         # wait that only PyRequestTimeout ends.
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
-        await send({"type": "http.response.body", "more_body": True,
-                    "body": b'<p>outer</p>\n<!--#include virtual="%s/inner?i=0" -->\n' % scope["root_path"].encode()})
+        await send(
+            {
+                "type": "http.response.body",
+                "more_body": True,
+                "body": b'<p>outer</p>\n<!--#include virtual="%s/inner?i=0" -->\n' % scope["root_path"].encode(),
+            }
+        )
         await asyncio.sleep(60)
         await send({"type": "http.response.body", "body": b"<p>never</p>\n"})
         return
@@ -179,7 +196,8 @@ async def app(scope, receive, send):
         print("spin begins")
         # One line: Python versions differ in which line of a loop a frame
         # is on.
-        while True: pass  # noqa: E701
+        while True:
+            pass  # noqa: E701
     if path == "/block":
         print("block begins")
         time.sleep(600)  # blocks the loop in C
@@ -199,9 +217,13 @@ async def app(scope, receive, send):
         return
     if path == "/info":
         info = pympm.child_info()
-        return await text(send, json.dumps({"asyncio_loop": info.get("asyncio_loop"),
-                                            "running_loop": type(asyncio.get_running_loop()).__module__}),
-                          ctype=b"application/json")
+        return await text(
+            send,
+            json.dumps(
+                {"asyncio_loop": info.get("asyncio_loop"), "running_loop": type(asyncio.get_running_loop()).__module__}
+            ),
+            ctype=b"application/json",
+        )
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
     if path == "/sleep_after_body":

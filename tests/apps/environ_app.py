@@ -17,8 +17,7 @@ def _dump(name, environ, start_response):
         environ["wsgi.errors"].write("pympm-test-wsgi-errors-marker\n")
         environ["wsgi.errors"].flush()
     payload = json.dumps(out, sort_keys=True).encode("utf-8")
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(payload)))])
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     return [payload]
 
 

@@ -41,8 +41,12 @@ async def read_item(item_id: int, q: Optional[str] = None, limit: int = 10):
 
 @app.post("/orders")
 async def create_order(order: Order):
-    return {"name": order.name.upper(), "quantity": order.quantity, "tags": sorted(order.tags),
-            "total": order.quantity * 3}
+    return {
+        "name": order.name.upper(),
+        "quantity": order.quantity,
+        "tags": sorted(order.tags),
+        "total": order.quantity * 3,
+    }
 
 
 @app.get("/stream")
@@ -51,6 +55,7 @@ async def stream(n: int = 3):
         for i in range(n):
             yield "line %d\n" % i
             await asyncio.sleep(0.01)
+
     return StreamingResponse(chunks(), media_type="text/plain")
 
 

@@ -103,11 +103,13 @@ def application(environ, start_response):
     if route == "slow":
         # Long enough that a client leaving mid-response finds it running.
         import time
+
         def gen():
             for i in range(400):
                 if i % 50 == 0:
                     time.sleep(0.002)
                 yield stream_piece(i, 4096)
+
         start_response("200 OK", octets + th)
         return gen()
     if route == "write":
@@ -133,7 +135,7 @@ def application(environ, start_response):
         return send("200 OK", b"0123456789")
     if route == "ssi":
         target = SSI_TARGETS.get(q.get("inc", "text"), "/app/text")
-        page = b"<p>A</p><!--#include virtual=\"" + target.encode() + b"\" --><p>B</p>\n"
+        page = b'<p>A</p><!--#include virtual="' + target.encode() + b'" --><p>B</p>\n'
         start_response("200 OK", [("Content-Type", "text/html")] + th)
         return [page]
     if route == "error":
@@ -141,8 +143,9 @@ def application(environ, start_response):
         status = environ.get("REDIRECT_STATUS", "500")
         if not (len(status) == 3 and status.isdigit()):
             status = "500"
-        return send(status + " Fuzz Error", b"fuzz error page " + status.encode() + b"\n",
-                    [("Content-Type", "text/plain")])
+        return send(
+            status + " Fuzz Error", b"fuzz error page " + status.encode() + b"\n", [("Content-Type", "text/plain")]
+        )
 
     # --- failing on purpose ---------------------------------------------
     if route == "fail_before":
@@ -151,9 +154,11 @@ def application(environ, start_response):
         start_response("200 OK", octets + th)
         raise RuntimeError("fuzz-deliberate fail_after")
     if route == "fail_midstream":
+
         def gen():
             yield b"partial\n"
             raise RuntimeError("fuzz-deliberate fail_midstream")
+
         start_response("200 OK", octets + th)
         return gen()
     if route == "cl_short":
@@ -168,10 +173,18 @@ def application(environ, start_response):
     if route == "status":
         # Statuses an app must not be able to put on the wire as is.
         code = q.get("s", "100")
-        reason = {"100": "Continue", "101": "Switching Protocols", "103": "Early Hints",
-                  "204": "No Content", "304": "Not Modified"}.get(code, "Odd")
+        reason = {
+            "100": "Continue",
+            "101": "Switching Protocols",
+            "103": "Early Hints",
+            "204": "No Content",
+            "304": "Not Modified",
+        }.get(code, "Odd")
         start_response(code + " " + reason, octets + th + [("Content-Length", "5")])
         return [b"hello"]
 
-    return send("404 Not Found", b"no route " + route.encode("latin-1", "replace")[:50] + b"\n",
-                [("Content-Type", "text/plain")])
+    return send(
+        "404 Not Found",
+        b"no route " + route.encode("latin-1", "replace")[:50] + b"\n",
+        [("Content-Type", "text/plain")],
+    )

@@ -73,6 +73,7 @@ async def listening(receive, send, stream):
     """Runs `stream()` (which sends the response) while another task awaits
     receive() for http.disconnect, and stops the response when it comes: what
     Starlette's StreamingResponse (FastAPI's too) does with every stream."""
+
     async def listen():
         while (await receive())["type"] != "http.disconnect":
             pass
@@ -158,7 +159,7 @@ async def echo(scope, receive, send, style, th):
         if style == "iter":
             headers = headers + [(b"content-length", str(len(body)).encode())]
         await start(send, 200, headers)
-        pieces = [body[i:i + size] for i in range(0, len(body), size)] if size else received
+        pieces = [body[i : i + size] for i in range(0, len(body), size)] if size else received
         for piece in pieces:
             await part(send, piece)
         return await part(send, b"", False)
@@ -210,6 +211,7 @@ async def app(scope, receive, send):
                     await asyncio.sleep(0.002)
                 await part(send, stream_piece(i, 4096))
             await part(send, b"", False)
+
         return await listening(receive, send, stream)
     if route == "write":
         await start(send, 200, TEXT_PLAIN + th)
@@ -217,9 +219,11 @@ async def app(scope, receive, send):
             await part(send, piece)
         return await part(send, RETURNED, False)
     if route == "file":
+
         async def stream():
             await start(send, 200, OCTETS + th)
             await send_file(send)
+
         return await listening(receive, send, stream)
     if route == "write_file":
         await start(send, 200, OCTETS + th)
@@ -234,7 +238,7 @@ async def app(scope, receive, send):
         return await whole(send, 200, b"0123456789", OCTETS + th)
     if route == "ssi":
         target = SSI_TARGETS.get(q.get("inc", "text"), "/app/text")
-        page = b"<p>A</p><!--#include virtual=\"" + target.encode() + b"\" --><p>B</p>\n"
+        page = b'<p>A</p><!--#include virtual="' + target.encode() + b'" --><p>B</p>\n'
         await start(send, 200, [(b"content-type", b"text/html")] + th)
         return await part(send, page, False)
     if route == "error":

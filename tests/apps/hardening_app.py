@@ -37,8 +37,11 @@ def application(environ, start_response):
     if path == "/error":
         # An ErrorDocument target: httpd runs it as an internal redirect,
         # possibly on the thread of the request that failed.
-        return _text(start_response, "error page for %s (status %s) by pid %d\n"
-                     % (environ.get("REDIRECT_URL", "?"), environ.get("REDIRECT_STATUS", "?"), os.getpid()))
+        return _text(
+            start_response,
+            "error page for %s (status %s) by pid %d\n"
+            % (environ.get("REDIRECT_URL", "?"), environ.get("REDIRECT_STATUS", "?"), os.getpid()),
+        )
 
     if path == "/echo":
         data = environ["wsgi.input"].read()
@@ -48,8 +51,9 @@ def application(environ, start_response):
         # mod_include makes a subrequest into this mount for each include,
         # from the output filter of this very response.
         n = int(q.get("n", "2"))
-        html = "<p>outer</p>\n" + "".join('<!--#include virtual="%s/inner?i=%d" -->\n'
-                                          % (environ["SCRIPT_NAME"], i) for i in range(n))
+        html = "<p>outer</p>\n" + "".join(
+            '<!--#include virtual="%s/inner?i=%d" -->\n' % (environ["SCRIPT_NAME"], i) for i in range(n)
+        )
         start_response("200 OK", [("Content-Type", "text/html")])
         return [html.encode()]
 
@@ -77,8 +81,9 @@ def application(environ, start_response):
     if path == "/big_stream":
         mb = int(q.get("mb", "64"))
         chunk = b"z" * (1024 * 1024)
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(mb * len(chunk)))])
+        start_response(
+            "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(mb * len(chunk)))]
+        )
         return (chunk for _ in range(mb))
 
     if path == "/shared_list":
@@ -116,13 +121,21 @@ def application(environ, start_response):
             t.join()
         lines = got[0] + got[1]
         valid = [line for line in lines if len(line) == 16 and line[:15].isdigit() and line[15:] == b"\n"]
-        return _json(start_response, {"lines": len(lines), "valid": len(valid),
-                                      "distinct": len(set(valid)), "by_thread": [len(got[0]), len(got[1])]})
+        return _json(
+            start_response,
+            {
+                "lines": len(lines),
+                "valid": len(valid),
+                "distinct": len(set(valid)),
+                "by_thread": [len(got[0]), len(got[1])],
+            },
+        )
 
     if path == "/child_info":
         info = pympm.child_info()
-        return _json(start_response, {k: info[k] for k in ("pid", "thread_states", "py_threads", "slots_lent")
-                                      if k in info})
+        return _json(
+            start_response, {k: info[k] for k in ("pid", "thread_states", "py_threads", "slots_lent") if k in info}
+        )
 
     if path == "/sleep":
         time.sleep(float(q.get("s", "1")))

@@ -56,23 +56,34 @@ def application(environ, start_response):
             for i in range(1000):
                 x += i
         end = time.monotonic()
-        body = _lines([("pid", os.getpid()), ("thread", threading.get_ident()), ("start", repr(start)),
-                       ("end", repr(end)), ("ticks_before", ticks_before), ("ticks_after", _ticks)])
+        body = _lines(
+            [
+                ("pid", os.getpid()),
+                ("thread", threading.get_ident()),
+                ("start", repr(start)),
+                ("end", repr(end)),
+                ("ticks_before", ticks_before),
+                ("ticks_after", _ticks),
+            ]
+        )
     elif path == "/ticks":
         body = _lines([("pid", os.getpid()), ("ticks", _ticks), ("now", repr(time.monotonic()))])
     elif path == "/info":
         info = pympm.child_info()
         pairs = sorted(info.items())
-        pairs += [("wsgi.multithread", environ["wsgi.multithread"]),
-                  ("wsgi.multiprocess", environ["wsgi.multiprocess"]),
-                  ("stopping", pympm.stopping.is_set())]
+        pairs += [
+            ("wsgi.multithread", environ["wsgi.multithread"]),
+            ("wsgi.multiprocess", environ["wsgi.multiprocess"]),
+            ("stopping", pympm.stopping.is_set()),
+        ]
         body = _lines((k, ",".join(v) if isinstance(v, list) else v) for k, v in pairs)
     elif path == "/read":
         ticks_before = _ticks
         length = int(environ.get("CONTENT_LENGTH") or 0)
         data = environ["wsgi.input"].read(length)
-        body = _lines([("pid", os.getpid()), ("bytes", len(data)), ("ticks_before", ticks_before),
-                       ("ticks_after", _ticks)])
+        body = _lines(
+            [("pid", os.getpid()), ("bytes", len(data)), ("ticks_before", ticks_before), ("ticks_after", _ticks)]
+        )
     elif path == "/stream":
         chunks = int(query.get("chunks", ["100"])[0])
         size = int(query.get("size", ["65536"])[0])

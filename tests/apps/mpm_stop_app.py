@@ -56,7 +56,7 @@ def _c_hog(delay):
     # After `delay` s, one C call that never gives the GIL up (sum over a
     # range does not run the eval loop): no Python code can run any more.
     time.sleep(delay)
-    sum(range(10 ** 15))
+    sum(range(10**15))
 
 
 def start_stuck_thread():

@@ -50,12 +50,14 @@ def application(environ, start_response):
             except BaseException:
                 pass  # an app that ignores everything, RequestTimeout too
     if path in ("/stream_stall", "/stream_busy"):
+
         def body():
             yield b"first chunk\n"
             print("stream stalls", flush=True)
             if path == "/stream_stall":
                 time.sleep(3600)
             spin_forever()
+
         start_response("200 OK", [("Content-Type", "text/plain")])
         return body()
     if path == "/trickle":
@@ -65,6 +67,7 @@ def application(environ, start_response):
             yield b"first piece from %d\n" % os.getpid()
             time.sleep(int(q.get("ms", "1000")) / 1000)
             yield b"last piece\n"
+
         start_response("200 OK", [("Content-Type", "text/plain")])
         return pieces()
     if path == "/status":

@@ -12,8 +12,16 @@ VERSION = "@VERSION@"
 def application(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
-    out = ("version=%s\nbackend=%s\npid=%d\nmethod=%s\nlength=%d\ncrc32=%08x\n" % (
-        VERSION, environ.get("SERVER_ADDR", "?"), os.getpid(), environ["REQUEST_METHOD"],
-        len(body), zlib.crc32(body))).encode("ascii")
+    out = (
+        "version=%s\nbackend=%s\npid=%d\nmethod=%s\nlength=%d\ncrc32=%08x\n"
+        % (
+            VERSION,
+            environ.get("SERVER_ADDR", "?"),
+            os.getpid(),
+            environ["REQUEST_METHOD"],
+            len(body),
+            zlib.crc32(body),
+        )
+    ).encode("ascii")
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(out)))])
     return [out]

@@ -35,6 +35,7 @@ async def stream(request):
         for i in range(3):
             yield b"part %d\n" % i
             await asyncio.sleep(0.01)
+
     return StreamingResponse(gen(), media_type="text/plain")
 
 
@@ -46,10 +47,13 @@ async def events(request):
     return JSONResponse({"events": EVENTS, "pid": os.getpid()})
 
 
-app = Starlette(routes=[
-    Route("/greet/{name}", greet),
-    Route("/echo", echo, methods=["POST"]),
-    Route("/stream", stream),
-    Route("/later", later, methods=["POST"]),
-    Route("/events", events),
-], lifespan=lifespan)
+app = Starlette(
+    routes=[
+        Route("/greet/{name}", greet),
+        Route("/echo", echo, methods=["POST"]),
+        Route("/stream", stream),
+        Route("/later", later, methods=["POST"]),
+        Route("/events", events),
+    ],
+    lifespan=lifespan,
+)

@@ -28,8 +28,7 @@ def application(environ, start_response):
 
     if name == "read":
         body = inp.read()
-        start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                  ("Content-Length", str(len(body)))])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
         return [body]
 
     if name == "ignore":
@@ -47,8 +46,15 @@ def application(environ, start_response):
                 got += len(b)
         except Exception as e:
             LAST_ERROR.clear()
-            LAST_ERROR.update({"type": type(e).__name__, "is_oserror": isinstance(e, OSError),
-                               "message": str(e), "got": got, "pid": os.getpid()})
+            LAST_ERROR.update(
+                {
+                    "type": type(e).__name__,
+                    "is_oserror": isinstance(e, OSError),
+                    "message": str(e),
+                    "got": got,
+                    "pid": os.getpid(),
+                }
+            )
             if name == "read_until_error_raise":
                 raise
             body = b"caught " + type(e).__name__.encode() + b"\n"
@@ -80,8 +86,7 @@ def application(environ, start_response):
         before = TICKS[0]
         t0 = time.monotonic()
         data = inp.read()
-        body = json.dumps({"ticks": TICKS[0] - before, "seconds": time.monotonic() - t0,
-                           "size": len(data)}).encode()
+        body = json.dumps({"ticks": TICKS[0] - before, "seconds": time.monotonic() - t0, "size": len(data)}).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 

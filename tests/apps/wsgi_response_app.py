@@ -63,10 +63,12 @@ def application(environ, start_response):
 
     # --- streaming ---------------------------------------------------------
     if path == "/stream_sleep":
+
         def gen():
             yield b"first\n"
             time.sleep(float(q.get("sleep", "1")))
             yield b"second\n"
+
         start_response("200 OK", plain)
         return Tracked("stream_sleep", gen())
     if path == "/endless":

@@ -45,9 +45,11 @@ def _app(environ, start_response):
         start_response("200 OK", plain)
         return [body]
     if path == "/stream":
+
         def gen():
             for i in range(5):
                 yield b"chunk %d\n" % i
+
         start_response("200 OK", plain)
         return gen()
     if path == "/write":
@@ -66,6 +68,7 @@ def _app(environ, start_response):
             raise KeyError("handled")
         except KeyError:
             import sys
+
             start_response("500 Internal Server Error", plain, sys.exc_info())
         return [b"handled error\n"]
     start_response("404 Not Found", plain)

@@ -54,8 +54,7 @@ HttpRequest post(const std::string& target, std::string body, std::chrono::milli
 
 std::string md5_of(const std::string& data) {
     auto r = run_command({python_executable(), "-c",
-                          "import hashlib,sys; print(hashlib.md5(open(sys.argv[1],'rb').read()).hexdigest())",
-                          [&] {
+                          "import hashlib,sys; print(hashlib.md5(open(sys.argv[1],'rb').read()).hexdigest())", [&] {
                               char path[] = "/tmp/pympm-md5-XXXXXX";
                               int fd = ::mkstemp(path);
                               (void)!::write(fd, data.data(), data.size());
@@ -76,7 +75,9 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
             srv.start();
             HttpRequest req;
             req.target = "/a/scope?x=1&y=%C3%A9";
-            req.headers = {{"X-Custom-Header", "Value"}, {"Authorization", "Bearer t0k"}, {"Proxy", "http://evil:1"},
+            req.headers = {{"X-Custom-Header", "Value"},
+                           {"Authorization", "Bearer t0k"},
+                           {"Proxy", "http://evil:1"},
                            {"Proxy-Authorization", "Basic c2VjcmV0"}};
             auto r = http_request(srv.port(), req);
             BOOST_TEST_REQUIRE(r.status == 200, r.body);
@@ -95,7 +96,11 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
             for (auto& [k, pair] : s.get_child("headers")) {
                 std::vector<std::string> nv;
                 for (auto& [k2, v] : pair) nv.push_back(v.get_value<std::string>());
-                BOOST_TEST(nv.at(0) == [&] { std::string l = nv[0]; for (auto& c : l) c = static_cast<char>(std::tolower(c)); return l; }());
+                BOOST_TEST(nv.at(0) == [&] {
+                    std::string l = nv[0];
+                    for (auto& c : l) c = static_cast<char>(std::tolower(c));
+                    return l;
+                }());
                 headers[nv.at(0)] = nv.at(1);
             }
             BOOST_TEST(headers["x-custom-header"] == "Value", "headers are lower-cased byte pairs, values as sent");
@@ -211,10 +216,13 @@ BOOST_AUTO_TEST_CASE(the_app_sees_the_client_disconnect) {
                 // The app now waits in receive(); the client goes.
             }
             std::string seen;
-            BOOST_TEST(eventually([&] {
-                seen = http_get(srv.port(), "/a/disconnects").body;
-                return contains(seen, "http.disconnect");
-            }, 20s), seen);
+            BOOST_TEST(eventually(
+                           [&] {
+                               seen = http_get(srv.port(), "/a/disconnects").body;
+                               return contains(seen, "http.disconnect");
+                           },
+                           20s),
+                       seen);
         }
     }
 }
@@ -226,7 +234,8 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     srv.allow_log_error("PM00022: app /a=.*: the ASGI app returned without sending http.response.start");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/bad_header");
     srv.allow_log_error("ValueError: invalid value for response header 'x-bad'");
-    srv.allow_log_error("PM00120: the ASGI app at /a raised after its response to GET /a/sleep_after_body was complete");
+    srv.allow_log_error(
+        "PM00120: the ASGI app at /a raised after its response to GET /a/sleep_after_body was complete");
     srv.allow_log_error("RuntimeError: raised after the response was complete");
     srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/str_header");
     srv.allow_traceback_lines();
@@ -246,16 +255,20 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(late.status == 200);
     BOOST_TEST(late.body == "answered before the sleep\n");
     BOOST_TEST(!srv.wait_for_log("PM00120: the ASGI app at /a raised after its response to GET "
-                                 "/a/sleep_after_body was complete", 20s).empty());
+                                 "/a/sleep_after_body was complete",
+                                 20s)
+                    .empty());
     BOOST_TEST(!srv.wait_for_log("PM00120: .*RuntimeError: raised after the response was complete", 20s).empty());
     // receive() and send() from the rest of an app whose request ended: the
     // channel is detached, they answer without touching the request.
     BOOST_TEST(http_get(srv.port(), "/a/sleep_after_body?s=0.05&tag=probe&then=probe").status == 200);
     std::string after;
-    BOOST_TEST(eventually([&] {
-        after = http_get(srv.port(), "/a/after_body").body;
-        return contains(after, "probe:");
-    }, 20s));
+    BOOST_TEST(eventually(
+        [&] {
+            after = http_get(srv.port(), "/a/after_body").body;
+            return contains(after, "probe:");
+        },
+        20s));
     BOOST_TEST(contains(after, R"("probe:http.disconnect:RuntimeError")"), after);
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
 }
@@ -281,8 +294,11 @@ BOOST_AUTO_TEST_CASE(work_after_the_last_body_part_holds_back_neither_the_respon
                 std::string tag;   // what shows there once it ended (JSON-quoted)
             };
             std::vector<Case> cases(3);
-            cases[0] = {"a raw ASGI app that sleeps after its last body part", {}, "answered before the sleep\n",
-                        "/a/after_body", R"("raw")"};
+            cases[0] = {"a raw ASGI app that sleeps after its last body part",
+                        {},
+                        "answered before the sleep\n",
+                        "/a/after_body",
+                        R"("raw")"};
             cases[0].req.target = "/a/sleep_after_body?tag=raw&s=" + s;
             cases[1] = {"FastAPI, an async background task", post("/f/slow-later/async-task?seconds=" + s, ""),
                         R"({"scheduled":"async-task"})", "/f/done", R"("async-task")"};
@@ -314,12 +330,15 @@ BOOST_AUTO_TEST_CASE(work_after_the_last_body_part_holds_back_neither_the_respon
             }
             // The work itself still ran to its end.
             std::string raw, tasks;
-            BOOST_TEST(eventually([&] {
-                raw = http_get(srv.port(), "/a/after_body").body;
-                tasks = http_get(srv.port(), "/f/done").body;
-                return contains(raw, R"("raw")") && contains(tasks, R"("async-task")") &&
-                       contains(tasks, R"("sync-task")");
-            }, 30s), raw << " " << tasks);
+            BOOST_TEST(eventually(
+                           [&] {
+                               raw = http_get(srv.port(), "/a/after_body").body;
+                               tasks = http_get(srv.port(), "/f/done").body;
+                               return contains(raw, R"("raw")") && contains(tasks, R"("async-task")") &&
+                                      contains(tasks, R"("sync-task")");
+                           },
+                           30s),
+                       raw << " " << tasks);
         }
     }
 }
@@ -367,15 +386,21 @@ BOOST_AUTO_TEST_CASE(error_document_subrequests_rewrite_and_h2) {
 
             // httpd refuses the body while the app awaits receive(): the
             // error page comes from the app, on the same thread, nested.
-            auto bad = raw_exchange(srv.port(), "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                                "Connection: close\r\n\r\n" + chunk("hello") + "zz\r\nworld\r\n0\r\n\r\n", 20s);
+            auto bad = raw_exchange(srv.port(),
+                                    "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                    "Connection: close\r\n\r\n" +
+                                        chunk("hello") + "zz\r\nworld\r\n0\r\n\r\n",
+                                    20s);
             BOOST_TEST(!bad.timed_out, "the child hangs");
             BOOST_TEST(bad.data.rfind("HTTP/1.1 400 ", 0) == 0u, bad.data);
             BOOST_TEST(contains(bad.data, "asgi error page at /a/error"), bad.data);
             std::string big;
             for (int i = 0; i < 4; ++i) big += chunk(std::string(400, 'a' + i));
-            auto over = raw_exchange(srv.port(), "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                                 "Connection: close\r\n\r\n" + big + "0\r\n\r\n", 20s);
+            auto over = raw_exchange(srv.port(),
+                                     "POST /a/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                     "Connection: close\r\n\r\n" +
+                                         big + "0\r\n\r\n",
+                                     20s);
             BOOST_TEST(!over.timed_out, "the child hangs");
             BOOST_TEST(over.data.rfind("HTTP/1.1 413 ", 0) == 0u, over.data);
             BOOST_TEST(contains(over.data, "asgi error page at /a/error"), over.data);
@@ -406,7 +431,8 @@ BOOST_AUTO_TEST_CASE(error_document_subrequests_rewrite_and_h2) {
                                   60s);
             BOOST_TEST(contains(h2.output, "status codes: 12 2xx"), h2.output);
             auto v2 = run_command({"/usr/bin/curl", "-s", "--http2-prior-knowledge",
-                                   "http://127.0.0.1:" + std::to_string(srv.port()) + "/a/scope"}, 20s);
+                                   "http://127.0.0.1:" + std::to_string(srv.port()) + "/a/scope"},
+                                  20s);
             BOOST_TEST(parse_json(v2.output).get<std::string>("http_version") == "2", v2.output);
 
             BOOST_TEST(std::to_string(srv.child_pids().at(0)) == pid, "the same child serves on");
@@ -443,15 +469,18 @@ BOOST_AUTO_TEST_CASE(a_body_refused_once_the_response_began_ends_it) {
                     // A pipelined request after it: httpd closes the
                     // connection instead of reading the rest as a request.
                     auto r = raw_exchange(srv.port(),
-                                          "POST " + c.target + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                          "\r\n" + c.chunks + "GET /a/hello HTTP/1.1\r\nHost: x\r\n\r\n",
+                                          "POST " + c.target +
+                                              " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                              "\r\n" +
+                                              c.chunks + "GET /a/hello HTTP/1.1\r\nHost: x\r\n\r\n",
                                           20s, true);
                     BOOST_TEST_REQUIRE(!r.timed_out, "the child hangs");
                     std::size_t pos = 0;
                     auto p = parse_http1_response(r.data, pos, false, r.closed);
                     BOOST_TEST_REQUIRE((p.state == WireParse::complete), p.error << ": " << c_escape(r.data, 400));
                     BOOST_TEST(p.response.status == 200);
-                    BOOST_TEST(pos == r.data.size(), "after the response: \"" << c_escape(r.data.substr(pos), 200) << "\"");
+                    BOOST_TEST(pos == r.data.size(),
+                               "after the response: \"" << c_escape(r.data.substr(pos), 200) << "\"");
                     const std::string& body = p.response.body;
                     if (c.target == "/in/write_then_read") {
                         BOOST_TEST(body == "begun\n");
@@ -634,10 +663,12 @@ BOOST_AUTO_TEST_CASE(background_tasks_run_between_requests) {
             srv.start();
             const std::string ticks = markers + "/ticks-" + std::to_string(srv.child_pids().at(0));
             long first = 0;
-            BOOST_TEST_REQUIRE(eventually([&] {
-                first = std::atol(read_text(ticks).c_str());
-                return first > 0;
-            }, 20s));
+            BOOST_TEST_REQUIRE(eventually(
+                [&] {
+                    first = std::atol(read_text(ticks).c_str());
+                    return first > 0;
+                },
+                20s));
             // No request from here on: the count still advances.
             BOOST_TEST(eventually([&] { return std::atol(read_text(ticks).c_str()) >= first + 3; }, 20s),
                        "ticks stayed at " << read_text(ticks));
@@ -742,8 +773,8 @@ BOOST_AUTO_TEST_CASE(a_websocket_handshake_is_answered_as_http) {
 }
 
 BOOST_AUTO_TEST_CASE(async_django_view) {
-    HttpdServer srv(threaded_one_child(Mpm::event, 4,
-                                       "PyPath @APPS@/django_site\nPyApp /dj pympm_demo.asgi:application asgi\n"));
+    HttpdServer srv(
+        threaded_one_child(Mpm::event, 4, "PyPath @APPS@/django_site\nPyApp /dj pympm_demo.asgi:application asgi\n"));
     srv.start();
     auto r = http_get(srv.port(), "/dj/async/42/");
     BOOST_TEST_REQUIRE(r.status == 200, r.body);

@@ -116,8 +116,10 @@ BOOST_AUTO_TEST_CASE(timeouts_recycling_restarts_and_fresh_threads_at_once) {
             return;
         }
         ++answered;
-        if (expected == 504) ++timeouts;
-        else pids.insert(std::stol(body.substr(6)));
+        if (expected == 504)
+            ++timeouts;
+        else
+            pids.insert(std::stol(body.substr(6)));
     };
     auto get = [&](const std::string& target, int expected) {
         try {
@@ -172,7 +174,8 @@ BOOST_AUTO_TEST_CASE(timeouts_recycling_restarts_and_fresh_threads_at_once) {
                                               << timeouts << " 504s, " << fired << " timeouts fired, " << recycles
                                               << " recycles, " << restarts << " graceful restarts, " << pids.size()
                                               << " children served");
-    BOOST_TEST(failures.empty(), failures.size() << " requests failed; first: " << (failures.empty() ? "" : failures[0]));
+    BOOST_TEST(failures.empty(), failures.size()
+                                     << " requests failed; first: " << (failures.empty() ? "" : failures[0]));
     BOOST_TEST(answered == requests);
     BOOST_TEST(fired >= static_cast<std::size_t>(timeouts.load()), "every 504 had its timeout logged");
     BOOST_TEST(timeouts >= 4);

@@ -34,14 +34,13 @@ void expect_config_error(const std::string& pympm_config, const std::string& nee
     std::string expected = needle;
     for (auto [from, to] : {std::pair<std::string, std::string>{"@APPS@", srv.apps_dir()},
                             std::pair<std::string, std::string>{"@ROOT@", srv.root()}}) {
-        for (std::size_t p; (p = expected.find(from)) != std::string::npos;)
-            expected.replace(p, from.size(), to);
+        for (std::size_t p; (p = expected.find(from)) != std::string::npos;) expected.replace(p, from.size(), to);
     }
     auto r = srv.config_test();
     BOOST_TEST(r.exit_code != 0, "apache2 -t accepted: " << pympm_config << "\n" << r.output);
-    BOOST_TEST(contains(r.output, expected),
-               "apache2 -t output does not name '" << expected << "' for config '" << pympm_config
-                                                   << "':\n" << r.output);
+    BOOST_TEST(contains(r.output, expected), "apache2 -t output does not name '" << expected << "' for config '"
+                                                                                 << pympm_config << "':\n"
+                                                                                 << r.output);
 }
 
 // Waits for an error-level line tagged with the client port of `local_port`
@@ -74,9 +73,7 @@ BOOST_AUTO_TEST_CASE(missing_script) {
     expect_config_error("PyApp /x @ROOT@/no/such/app.py:app", "@ROOT@/no/such/app.py");
 }
 
-BOOST_AUTO_TEST_CASE(script_is_a_directory) {
-    expect_config_error("PyApp / @APPS@/pkgdir", "@APPS@/pkgdir");
-}
+BOOST_AUTO_TEST_CASE(script_is_a_directory) { expect_config_error("PyApp / @APPS@/pkgdir", "@APPS@/pkgdir"); }
 
 BOOST_AUTO_TEST_CASE(malformed_module_targets) {
     expect_config_error("PyApp / a.b:", "a.b:");
@@ -90,8 +87,7 @@ BOOST_AUTO_TEST_CASE(nonexistent_pyhome) {
 
 BOOST_AUTO_TEST_CASE(pyhome_of_another_python_version) {
     HttpdServer srv(prefork("PyHome @APPS@/oldvenv\nPyApp / @APPS@/hello.py"));
-    srv.add_app_file("oldvenv/pyvenv.cfg",
-                     "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.9.2\n");
+    srv.add_app_file("oldvenv/pyvenv.cfg", "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.9.2\n");
     srv.add_app_file("oldvenv/lib/python3.9/site-packages/.keep", "");
     srv.add_app_file("oldvenv/bin/.keep", "");
     auto r = srv.config_test();
@@ -124,12 +120,9 @@ BOOST_AUTO_TEST_CASE(longest_prefix_wins) {
     struct Case {
         std::string target, callable, script_name, path_info;
     };
-    for (const Case& c : {Case{"/app", "second", "/app", ""},
-                          Case{"/app/", "second", "/app", "/"},
-                          Case{"/app/x/y", "second", "/app", "/x/y"},
-                          Case{"/apple", "application", "", "/apple"},
-                          Case{"/app/subway", "second", "/app", "/subway"},
-                          Case{"/", "application", "", "/"},
+    for (const Case& c : {Case{"/app", "second", "/app", ""}, Case{"/app/", "second", "/app", "/"},
+                          Case{"/app/x/y", "second", "/app", "/x/y"}, Case{"/apple", "application", "", "/apple"},
+                          Case{"/app/subway", "second", "/app", "/subway"}, Case{"/", "application", "", "/"},
                           Case{"/other/thing", "application", "", "/other/thing"}}) {
         auto r = http_get(srv.port(), c.target);
         BOOST_TEST_CONTEXT("GET " << c.target) {
@@ -215,8 +208,7 @@ BOOST_AUTO_TEST_CASE(get_request_environ) {
     BOOST_TEST(env.count("wsgi.errors") == 1u);
     BOOST_TEST(at(env, "body") == "");
     // A GET without a body has no CONTENT_LENGTH (or an empty/zero one).
-    if (env.count("CONTENT_LENGTH"))
-        BOOST_TEST((env["CONTENT_LENGTH"] == "" || env["CONTENT_LENGTH"] == "0"));
+    if (env.count("CONTENT_LENGTH")) BOOST_TEST((env["CONTENT_LENGTH"] == "" || env["CONTENT_LENGTH"] == "0"));
 }
 
 BOOST_AUTO_TEST_CASE(post_body_through_wsgi_input) {
@@ -239,8 +231,7 @@ BOOST_AUTO_TEST_CASE(post_body_through_wsgi_input) {
 
     // A larger body, several reads' worth.
     std::string big;
-    for (int i = 0; big.size() < 300000; ++i)
-        big += "line " + std::to_string(i) + "\n";
+    for (int i = 0; big.size() < 300000; ++i) big += "line " + std::to_string(i) + "\n";
     req.body = big;
     req.headers = {{"Content-Type", "text/plain"}};
     auto r2 = http_request(srv.port(), req);
@@ -421,9 +412,8 @@ BOOST_AUTO_TEST_CASE(event_and_worker_smoke) {
 
             std::vector<std::future<HttpResponse>> all;
             for (int i = 0; i < 8; ++i)
-                all.push_back(std::async(std::launch::async, [&srv, i] {
-                    return http_get(srv.port(), "/c/" + std::to_string(i));
-                }));
+                all.push_back(std::async(std::launch::async,
+                                         [&srv, i] { return http_get(srv.port(), "/c/" + std::to_string(i)); }));
             for (int i = 0; i < 8; ++i) {
                 auto ri = all[static_cast<std::size_t>(i)].get();
                 BOOST_TEST(ri.status == 200);

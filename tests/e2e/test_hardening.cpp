@@ -111,7 +111,8 @@ BOOST_AUTO_TEST_CASE(item1_error_document_from_a_failed_body_read) {
             // the app reads, by an internal redirect into the mount that runs
             // on the thread still inside the app's read().
             auto bad = raw_request(srv.port(), "POST /h/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                               "Connection: close\r\n\r\n" + chunk("hello") + "zz\r\nworld\r\n0\r\n\r\n");
+                                               "Connection: close\r\n\r\n" +
+                                                   chunk("hello") + "zz\r\nworld\r\n0\r\n\r\n");
             BOOST_TEST(!bad.timed_out, "the child hangs");
             BOOST_TEST(bad.status == 400, bad.head);
             BOOST_TEST(contains(bad.body, "error page for /h/echo (status 400)"), bad.body);
@@ -120,7 +121,8 @@ BOOST_AUTO_TEST_CASE(item1_error_document_from_a_failed_body_read) {
             std::string big;
             for (int i = 0; i < 4; ++i) big += chunk(std::string(400, 'a' + i));
             auto over = raw_request(srv.port(), "POST /h/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                                                "Connection: close\r\n\r\n" + big + "0\r\n\r\n");
+                                                "Connection: close\r\n\r\n" +
+                                                    big + "0\r\n\r\n");
             BOOST_TEST(!over.timed_out, "the child hangs");
             BOOST_TEST(over.status == 413, over.head);
             BOOST_TEST(contains(over.body, "error page for /h/echo (status 413)"), over.body);
@@ -410,7 +412,8 @@ BOOST_AUTO_TEST_CASE(item8_two_app_threads_read_one_wsgi_input) {
             for (bool chunked : {false, true}) {
                 HttpRequest req = request("POST", "/h/two_readers", false, 60s);
                 if (chunked) {
-                    for (std::size_t at = 0; at < body.size(); at += 65536) req.chunks.push_back(body.substr(at, 65536));
+                    for (std::size_t at = 0; at < body.size(); at += 65536)
+                        req.chunks.push_back(body.substr(at, 65536));
                 } else {
                     req.body = body;
                 }
@@ -426,7 +429,7 @@ BOOST_AUTO_TEST_CASE(item8_two_app_threads_read_one_wsgi_input) {
 }
 
 BOOST_AUTO_TEST_CASE(item8_a_cpp_exception_becomes_memory_error_in_the_app,
-                     * boost::unit_test::precondition(no_asan_build)) {
+                     *boost::unit_test::precondition(no_asan_build)) {
     HttpdServer srv(prefork_one_child(kApp));
     srv.start();
     const std::string pid = pid_of(srv.port());

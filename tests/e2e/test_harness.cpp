@@ -49,23 +49,20 @@ public:
 
     ~ScriptedServer() {
         ::shutdown(listen_fd_, SHUT_RDWR);
-        if (thread_.joinable())
-            thread_.join();
+        if (thread_.joinable()) thread_.join();
         ::close(listen_fd_);
     }
 
     std::uint16_t port() const { return port_; }
     std::string request() {
-        if (thread_.joinable())
-            thread_.join();
+        if (thread_.joinable()) thread_.join();
         return request_;
     }
 
 private:
     void run() {
         int fd = ::accept(listen_fd_, nullptr, nullptr);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         timeval tv{10, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         char buf[4096];
@@ -75,19 +72,16 @@ private:
                 std::string head = request_.substr(0, head_end);
                 auto cl = head.find("Content-Length: ");
                 if (head.find("Transfer-Encoding: chunked") != std::string::npos) {
-                    if (request_.find("\r\n0\r\n\r\n", head_end) != std::string::npos)
-                        break;
+                    if (request_.find("\r\n0\r\n\r\n", head_end) != std::string::npos) break;
                 } else if (cl != std::string::npos) {
                     std::size_t n = std::stoul(head.substr(cl + 16));
-                    if (request_.size() >= head_end + 4 + n)
-                        break;
+                    if (request_.size() >= head_end + 4 + n) break;
                 } else {
                     break;
                 }
             }
             ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0)
-                break;
+            if (n <= 0) break;
             request_.append(buf, static_cast<std::size_t>(n));
         }
         for (auto& s : steps_) {
@@ -98,8 +92,7 @@ private:
             ::close(fd);
         else {
             // Hold the connection until the client closes it.
-            while (::recv(fd, buf, sizeof buf, 0) > 0) {
-            }
+            while (::recv(fd, buf, sizeof buf, 0) > 0) {}
             ::close(fd);
         }
     }
@@ -239,8 +232,7 @@ BOOST_AUTO_TEST_CASE(start_serve_graceful_stop) {
     srv.stop();
     BOOST_TEST(!srv.running());
     BOOST_TEST(::kill(pid, 0) != 0);
-    for (pid_t c : children)
-        BOOST_TEST(::kill(c, 0) != 0, "child " << c << " still alive");
+    for (pid_t c : children) BOOST_TEST(::kill(c, 0) != 0, "child " << c << " still alive");
     BOOST_TEST(srv.log_problems().empty());
 }
 
@@ -299,8 +291,7 @@ BOOST_AUTO_TEST_CASE(log_scan_reports_errors_and_crashes) {
     auto problems = srv.log_problems();
     BOOST_TEST(!problems.empty());
     bool named = false;
-    for (auto& p : problems)
-        named = named || p.find("exit signal") != std::string::npos;
+    for (auto& p : problems) named = named || p.find("exit signal") != std::string::npos;
     BOOST_TEST(named);
     // The core itself lands in CoreDumpDirectory when the kernel writes
     // plain core files; the log line above is the part that always works.
@@ -343,7 +334,8 @@ namespace {
 // Shortened from real gcc 12 reports.
 std::string asan_report(const std::string& frames) {
     return "=================================================================\n"
-           "==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010 at pc 0x7f00 bp 0x7f10 sp 0x7f08\n"
+           "==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010 at pc 0x7f00 bp 0x7f10 sp "
+           "0x7f08\n"
            "READ of size 8 at 0x602000000010 thread T0\n" +
            frames +
            "SUMMARY: AddressSanitizer: heap-use-after-free\n"
@@ -364,9 +356,8 @@ BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
     const std::string src = source_dir();
     // ASan: a symbolised frame in mpm_bridge/, an unsymbolised one in the
     // module, and one in httpd and APR only.
-    auto bridge = parse_sanitizer_log(
-        "asan.1", asan_report("    #0 0x7f40 in pympm::WsgiRequest::finish() " + src + "/mpm_bridge/wsgi_request.cpp:120\n" +
-                              httpd_frames));
+    auto bridge = parse_sanitizer_log("asan.1", asan_report("    #0 0x7f40 in pympm::WsgiRequest::finish() " + src +
+                                                            "/mpm_bridge/wsgi_request.cpp:120\n" + httpd_frames));
     BOOST_REQUIRE(bridge.size() == 1u);
     BOOST_TEST(bridge[0].error());
     BOOST_TEST(bridge[0].headline.rfind("==4242==ERROR: AddressSanitizer: heap-use-after-free on address", 0) == 0u,
@@ -381,8 +372,9 @@ BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
 
     // "AddressSanitizer:DEADLYSIGNAL" comes before the separator; a warning
     // line is not an error.
-    auto httpd = parse_sanitizer_log("asan.3", "AddressSanitizer:DEADLYSIGNAL\n" + asan_report(httpd_frames) +
-                                                   "==4242==WARNING: ASan is ignoring requested __asan_handle_no_return\n");
+    auto httpd =
+        parse_sanitizer_log("asan.3", "AddressSanitizer:DEADLYSIGNAL\n" + asan_report(httpd_frames) +
+                                          "==4242==WARNING: ASan is ignoring requested __asan_handle_no_return\n");
     BOOST_REQUIRE(httpd.size() == 2u);
     BOOST_TEST(!httpd[0].error());
     BOOST_TEST(httpd[1].error());
@@ -392,11 +384,15 @@ BOOST_AUTO_TEST_CASE(reports_are_split_and_attributed) {
     // UBSan (with log_path, as without ASan): several reports in one file,
     // each starting at its location line.
     auto ubsan = parse_sanitizer_log(
-        "ubsan.7", src + "/module/mod_pympm.cpp:77:12: runtime error: signed integer overflow: 2147483647 + 1\n"
-                         "    #0 0x7f60 in pympm_handler " + src + "/module/mod_pympm.cpp:77\n"
-                         "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior\n"
-                         "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer\n"
-                         "    #0 0x7f70 in foo (/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x100)\n");
+        "ubsan.7",
+        src +
+            "/module/mod_pympm.cpp:77:12: runtime error: signed integer overflow: 2147483647 + 1\n"
+            "    #0 0x7f60 in pympm_handler " +
+            src +
+            "/module/mod_pympm.cpp:77\n"
+            "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior\n"
+            "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer\n"
+            "    #0 0x7f70 in foo (/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x100)\n");
     BOOST_REQUIRE(ubsan.size() == 2u);
     BOOST_TEST(ubsan[0].error());
     BOOST_TEST(ubsan[0].from_project);
@@ -415,12 +411,16 @@ BOOST_AUTO_TEST_CASE(ubsan_reports_are_found_in_the_error_log) {
     const std::string src = source_dir();
     const std::string log =
         "[Mon Jan 01 00:00:00.000000 2024] [mpm_event:notice] [pid 1:tid 1] AH00489: resuming normal operations\n" +
-        src + "/mpm_bridge/slot_gate.cpp:40:9: runtime error: load of value 7, which is not a valid value for type 'bool'\n"
-        "    #0 0x7f10 in pympm::SlotGate::acquire() " + src + "/mpm_bridge/slot_gate.cpp:40\n"
+        src +
+        "/mpm_bridge/slot_gate.cpp:40:9: runtime error: load of value 7, which is not a valid value for type 'bool'\n"
+        "    #0 0x7f10 in pympm::SlotGate::acquire() " +
+        src +
+        "/mpm_bridge/slot_gate.cpp:40\n"
         "[Mon Jan 01 00:00:00.000000 2024] [pympm:info] [pid 2:tid 3] PM00011: another thread logs meanwhile\n"
         "    #1 0x7f20 in handler (/b/module/mod_pympm.so+0x1000)\n"
         "\n"
-        "[Mon Jan 01 00:00:00.000000 2024] [pympm:error] [pid 2:tid 3] PM00020: ValueError: runtime error: from the app\n"
+        "[Mon Jan 01 00:00:00.000000 2024] [pympm:error] [pid 2:tid 3] PM00020: ValueError: runtime error: from the "
+        "app\n"
         "    #7 not a frame of the report above: a blank line ended it\n"
         "/usr/include/c++/12/bits/stl_vector.h:1123:2: runtime error: reference binding to null pointer\n"
         "    #0 0x7f30 in f (/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0+0x100)\n";
@@ -473,7 +473,7 @@ BOOST_AUTO_TEST_CASE(scan_fails_only_reports_from_the_project) {
 // (running as nobody, with the runtimes preloaded) reaches the scan. The app
 // overflows a malloc'ed buffer through ctypes' memset, which ASan intercepts;
 // mod_pympm's handler is on that stack, so the report counts as ours.
-BOOST_AUTO_TEST_CASE(child_report_reaches_the_scan, * boost::unit_test::precondition(asan_build)) {
+BOOST_AUTO_TEST_CASE(child_report_reaches_the_scan, *boost::unit_test::precondition(asan_build)) {
     HttpdOptions o;
     o.mpm = Mpm::prefork;
     o.start_servers = 1;
@@ -493,8 +493,7 @@ BOOST_AUTO_TEST_CASE(child_report_reaches_the_scan, * boost::unit_test::precondi
     try {
         auto r = http_get(srv.port(), "/");
         BOOST_TEST(r.status != 200, r.body);
-    } catch (const HttpError&) {
-    }
+    } catch (const HttpError&) {}
     srv.stop();
     auto reports = srv.sanitizer_reports();
     BOOST_REQUIRE(reports.size() == 1u);
@@ -508,8 +507,7 @@ BOOST_AUTO_TEST_CASE(child_report_reaches_the_scan, * boost::unit_test::precondi
         flagged = flagged || p.find("AddressSanitizer: heap-buffer-overflow") != std::string::npos;
     BOOST_TEST(flagged);
     // Provoked on purpose: keep it out of the teardown scan and its warnings.
-    for (auto& r : reports)
-        ::unlink((srv.root() + "/" + r.file).c_str());
+    for (auto& r : reports) ::unlink((srv.root() + "/" + r.file).c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

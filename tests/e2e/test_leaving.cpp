@@ -130,9 +130,10 @@ KeepAliveRun keep_alive_clients(std::uint16_t port, int clients, int per_client)
                 } catch (const HttpError& e) {
                     conn.reset();
                     ++(reused ? mine.lost : mine.failed);
-                    mine.problems.push_back(std::string(reused ? "lost on a reused connection (last answer from " +
-                                                                     std::to_string(last_pid) + ") at " + wall_now() + ": "
-                                                               : "") +
+                    mine.problems.push_back(std::string(reused
+                                                            ? "lost on a reused connection (last answer from " +
+                                                                  std::to_string(last_pid) + ") at " + wall_now() + ": "
+                                                            : "") +
                                             e.what());
                 }
             }
@@ -174,7 +175,7 @@ std::vector<double> drain_seconds(const HttpdServer& srv) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(leaving_keep_alive, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(leaving_keep_alive, *boost::unit_test::label("slow"))
 
 // The reproduction of issue 18 item 7: PyMaxRequests 100 20, 4 clients on
 // keep-alive connections, about 1000 requests. Before, 15 of 946 were lost
@@ -191,11 +192,11 @@ BOOST_AUTO_TEST_CASE(keep_alive_clients_that_never_retry_lose_nothing_while_chil
             const auto leaves = leavers(srv);
             const auto drains = drain_seconds(srv);
             const double longest = drains.empty() ? 0 : *std::max_element(drains.begin(), drains.end());
-            BOOST_TEST_MESSAGE(mpm_name(mpm) << ": " << run.sent << " sent, " << run.ok << " ok, " << run.lost
-                                             << " lost, " << run.failed << " failed, " << run.connections
-                                             << " connections, " << leaves.size() << " children left (longest drain "
-                                             << longest << " s), in "
-                                             << HttpResponse::seconds(t0, Clock::now()) << " s");
+            BOOST_TEST_MESSAGE(mpm_name(mpm)
+                               << ": " << run.sent << " sent, " << run.ok << " ok, " << run.lost << " lost, "
+                               << run.failed << " failed, " << run.connections << " connections, " << leaves.size()
+                               << " children left (longest drain " << longest << " s), in "
+                               << HttpResponse::seconds(t0, Clock::now()) << " s");
             for (std::size_t i = 0; i < std::min<std::size_t>(run.problems.size(), 5); ++i)
                 BOOST_TEST_MESSAGE("problem: " << run.problems[i]);
             BOOST_TEST(run.lost == 0);
@@ -257,10 +258,12 @@ BOOST_AUTO_TEST_CASE(a_request_on_a_connection_kept_alive_before_the_child_left_
             // the next connection comes.
             BOOST_TEST(!srv.wait_for_log("PM00140: child " + std::to_string(pid) + " stops", 10s).empty());
             long next = -1;
-            BOOST_TEST(eventually([&] {
-                           next = pid_in(http_get(srv.port(), "/o/hello").body);
-                           return next != pid;
-                       }, 30s));
+            BOOST_TEST(eventually(
+                [&] {
+                    next = pid_in(http_get(srv.port(), "/o/hello").body);
+                    return next != pid;
+                },
+                30s));
             BOOST_TEST(wait_gone(static_cast<pid_t>(pid), 30s) >= 0);
         }
     }
@@ -345,8 +348,7 @@ void leavers_are_gone(const HttpdServer& srv) {
 HttpdOptions one_h2_child(Mpm mpm, const std::string& pympm_config) {
     // Under prefork a second child takes the client's new connection while
     // the first one's connection, told GOAWAY, idles out.
-    HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, pympm_config)
-                                         : threaded_one_child(mpm, 4, pympm_config);
+    HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, pympm_config) : threaded_one_child(mpm, 4, pympm_config);
     o.server_limit = mpm == Mpm::prefork ? 3 : 2;
     if (mpm == Mpm::prefork) o.max_request_workers = 3;
     o.extra_config = http2_config();
@@ -355,7 +357,7 @@ HttpdOptions one_h2_child(Mpm mpm, const std::string& pympm_config) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(leaving_http2, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(leaving_http2, *boost::unit_test::label("slow"))
 
 // Issue 23 item 1: before, PM00064 was logged and the same child went on
 // serving the connection for as long as it stayed open.
@@ -412,7 +414,8 @@ BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_m
                 const long mib = std::stol(body.substr(std::string("holding ").size()));
                 held[pid] = std::max(held[pid], mib);
             }
-            for (const auto& [pid, mib] : held) BOOST_TEST(mib < limit + 16, "child " << pid << " held " << mib << " MiB");
+            for (const auto& [pid, mib] : held)
+                BOOST_TEST(mib < limit + 16, "child " << pid << " held " << mib << " MiB");
             BOOST_TEST(held.size() >= 2u);
             BOOST_TEST(srv.count_log("PM00064: child [0-9]+ leaves \\(max_memory\\)") >= 1u);
             leavers_are_gone(srv);
@@ -465,19 +468,38 @@ BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_leav
             ::chmod(srv.app_path("tls/key.pem").c_str(), 0644);
             const std::uint16_t tls_port = pick_free_port_on({"127.0.0.1"});
             const std::string mods = httpd_modules_dir();
-            srv.options().extra_config +=
-                "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\n"
-                "LoadModule ssl_module " + mods + "/mod_ssl.so\n"
-                "SSLSessionCache shmcb:" + srv.root() + "/run/ssl_scache(512000)\n"
-                "Listen 127.0.0.1:" + std::to_string(tls_port) + "\n"
-                "<VirtualHost 127.0.0.1:" + std::to_string(tls_port) + ">\n"
-                "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n"
-                "    SSLCertificateFile " + srv.app_path("tls/cert.pem") + "\n"
-                "    SSLCertificateKeyFile " + srv.app_path("tls/key.pem") + "\n"
-                "</VirtualHost>\n";
+            srv.options().extra_config += "LoadModule socache_shmcb_module " + mods +
+                                          "/mod_socache_shmcb.so\n"
+                                          "LoadModule ssl_module " +
+                                          mods +
+                                          "/mod_ssl.so\n"
+                                          "SSLSessionCache shmcb:" +
+                                          srv.root() +
+                                          "/run/ssl_scache(512000)\n"
+                                          "Listen 127.0.0.1:" +
+                                          std::to_string(tls_port) +
+                                          "\n"
+                                          "<VirtualHost 127.0.0.1:" +
+                                          std::to_string(tls_port) +
+                                          ">\n"
+                                          "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n"
+                                          "    SSLCertificateFile " +
+                                          srv.app_path("tls/cert.pem") +
+                                          "\n"
+                                          "    SSLCertificateKeyFile " +
+                                          srv.app_path("tls/key.pem") +
+                                          "\n"
+                                          "</VirtualHost>\n";
             srv.start();
-            std::vector<std::string> args = {"/usr/bin/curl", "-sS", "-k", "--http2", "--max-time", "120",
-                                             "-w", "\\nstatus=%{http_code} version=%{http_version} connects=%{num_connects}\\n"};
+            std::vector<std::string> args = {
+                "/usr/bin/curl",
+                "-sS",
+                "-k",
+                "--http2",
+                "--max-time",
+                "120",
+                "-w",
+                "\\nstatus=%{http_code} version=%{http_version} connects=%{num_connects}\\n"};
             const std::string url = "https://127.0.0.1:" + std::to_string(tls_port) + "/o/hello";
             for (int i = 0; i < 30; ++i) args.push_back(url);
             auto out = run_command(args, std::chrono::seconds(150));

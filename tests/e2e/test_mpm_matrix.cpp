@@ -19,10 +19,10 @@ namespace {
 // One /burn request: what the app reported and when the response arrived.
 struct Burn {
     KeyValues kv;
-    double sent = 0;     // client, seconds since the pair started
-    double arrived = 0;  // client, seconds since the pair started
-    double start = 0;    // server, seconds since the pair started
-    double end = 0;      // server
+    double sent = 0;    // client, seconds since the pair started
+    double arrived = 0; // client, seconds since the pair started
+    double start = 0;   // server, seconds since the pair started
+    double end = 0;     // server
     long pid = 0;
 };
 
@@ -32,10 +32,10 @@ struct Pair {
 };
 
 void report(const std::string& row, const Pair& p) {
-    std::cerr << std::fixed << std::setprecision(2) << "[matrix] " << row << ": first pid " << p.first.pid
-              << " run " << p.first.start << "-" << p.first.end << " arrived " << p.first.arrived
-              << "; second pid " << p.second.pid << " sent " << p.second.sent << " run " << p.second.start
-              << "-" << p.second.end << " arrived " << p.second.arrived << "\n";
+    std::cerr << std::fixed << std::setprecision(2) << "[matrix] " << row << ": first pid " << p.first.pid << " run "
+              << p.first.start << "-" << p.first.end << " arrived " << p.first.arrived << "; second pid "
+              << p.second.pid << " sent " << p.second.sent << " run " << p.second.start << "-" << p.second.end
+              << " arrived " << p.second.arrived << "\n";
 }
 
 // Two concurrent GET /burn?s=1: the second is sent 150 ms after the first so
@@ -81,8 +81,8 @@ Pair burn_pair_h2(const HttpdServer& srv, const std::string& row) {
         std::this_thread::sleep_for(delay);
         Reply r;
         r.started = Clock::now();
-        r.result = run_command({"/usr/bin/curl", "-sS", "--http2-prior-knowledge", "--max-time", "60",
-                                "-w", "\nversion=%{http_version}\n",
+        r.result = run_command({"/usr/bin/curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "-w",
+                                "\nversion=%{http_version}\n",
                                 "http://127.0.0.1:" + std::to_string(srv.port()) + "/burn?s=1.0"});
         r.done = Clock::now();
         return r;
@@ -91,9 +91,11 @@ Pair burn_pair_h2(const HttpdServer& srv, const std::string& row) {
     // starts once the first is in the app (the status page says so without
     // a slot), so that their order at the gate is known.
     auto a = std::async(std::launch::async, one, 0ms);
-    BOOST_TEST(eventually([&] {
-        return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1");
-    }, 30s), "the first request never ran");
+    BOOST_TEST(
+        eventually(
+            [&] { return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1"); },
+            30s),
+        "the first request never ran");
     auto b = std::async(std::launch::async, one, 0ms);
     Reply ra = a.get(), rb = b.get();
     BOOST_TEST_REQUIRE(ra.result.exit_code == 0, ra.result.output);
@@ -219,8 +221,8 @@ BOOST_AUTO_TEST_CASE(gil_released_around_blocking_httpd_io) {
     // network for it, so the app's thread keeps running; Off: it keeps it.
     for (bool on : {true, false}) {
         BOOST_TEST_CONTEXT((on ? "On" : "Off")) {
-            HttpdServer srv(prefork_children(1, std::string(kApp) + (on ? "PyEnableThreads On\n"
-                                                                        : "PyEnableThreads Off\n")));
+            HttpdServer srv(
+                prefork_children(1, std::string(kApp) + (on ? "PyEnableThreads On\n" : "PyEnableThreads Off\n")));
             srv.start();
             long write_gap = ticks_across_blocked_write(srv);
             long read_gap = ticks_across_blocked_read(srv);
@@ -257,7 +259,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // ============================================ two concurrent 1 s CPU requests
 
-BOOST_AUTO_TEST_SUITE(mpm_matrix, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(mpm_matrix, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
     HttpdServer srv(prefork_children(2, kApp));
@@ -314,7 +316,8 @@ BOOST_AUTO_TEST_CASE(event_http2_py_threads_1_first_come_first_served) {
     // h2 requests run on mod_http2's worker threads, not the MPM's: the
     // PyThreads gate counts them all the same.
     HttpdOptions o = threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n");
-    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\n"
+    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() +
+                     "/mod_http2.so\nProtocols h2c http/1.1\n"
                      "<Location /pympm-status>\n    SetHandler pympm-status\n</Location>\n";
     HttpdServer srv(o);
     srv.start();

@@ -76,17 +76,17 @@ BOOST_AUTO_TEST_CASE(directive_values_checked_by_config_test) {
         const char* line;
         const char* needle;
     };
-    for (Case c : {Case{"PyThreads 0", "PyThreads"}, Case{"PyThreads many", "'many'"},
-                   Case{"PyThreads -2", "PyThreads"}, Case{"PyShutdownTimeout soon", "PyShutdownTimeout"},
-                   Case{"PyShutdownTimeout -1", "PyShutdownTimeout"},
-                   Case{"PyEnableThreads maybe", "PyEnableThreads"}}) {
+    for (Case c :
+         {Case{"PyThreads 0", "PyThreads"}, Case{"PyThreads many", "'many'"}, Case{"PyThreads -2", "PyThreads"},
+          Case{"PyShutdownTimeout soon", "PyShutdownTimeout"}, Case{"PyShutdownTimeout -1", "PyShutdownTimeout"},
+          Case{"PyEnableThreads maybe", "PyEnableThreads"}}) {
         HttpdServer srv(prefork_children(1, std::string(kApp) + c.line + "\n"));
         auto t = srv.config_test();
         BOOST_TEST(t.exit_code != 0, "accepted '" << c.line << "'");
         BOOST_TEST(contains(t.output, c.needle), c.line << ": " << t.output);
     }
-    HttpdServer ok(prefork_children(1, std::string(kApp) +
-                                           "PyThreads auto\nPyShutdownTimeout 0\nPyEnableThreads off\n"));
+    HttpdServer ok(
+        prefork_children(1, std::string(kApp) + "PyThreads auto\nPyShutdownTimeout 0\nPyEnableThreads off\n"));
     auto t = ok.config_test();
     BOOST_TEST(t.exit_code == 0, t.output);
 }
@@ -110,8 +110,7 @@ BOOST_AUTO_TEST_CASE(enable_threads_off_with_one_thread_per_child) {
     BOOST_TEST(advanced <= 3, "frozen between requests; advanced " << advanced);
     BOOST_TEST(!srv.wait_for_log("PM00014: .*ticker", 10s).empty());
     auto burn = get_kv(srv.port(), "/burn?s=0.5");
-    BOOST_TEST(at_long(burn, "ticks_after") - at_long(burn, "ticks_before") >= 2,
-               "runs while a request runs Python");
+    BOOST_TEST(at_long(burn, "ticks_after") - at_long(burn, "ticks_before") >= 2, "runs while a request runs Python");
 
     pid_t old_pid = static_cast<pid_t>(at_long(info, "pid"));
     std::size_t mark = srv.log_mark();
@@ -119,7 +118,8 @@ BOOST_AUTO_TEST_CASE(enable_threads_off_with_one_thread_per_child) {
     double gone = wait_gone(old_pid, 10s);
     std::cerr << "[model] event 1 thread Off: old child gone " << gone << " s after the graceful restart\n";
     BOOST_TEST(gone >= 0, "the old child exits after a graceful restart");
-    BOOST_TEST(!srv.wait_for_log("\\[pid " + std::to_string(old_pid) + "(:tid [0-9]+)?\\].*PM00032: Python finalised", 5s, mark)
+    BOOST_TEST(!srv.wait_for_log("\\[pid " + std::to_string(old_pid) + "(:tid [0-9]+)?\\].*PM00032: Python finalised",
+                                 5s, mark)
                     .empty(),
                "the old child finalised Python (the request thread gave the GIL back)");
     auto again = get_kv(srv.port(), "/info");

@@ -121,7 +121,7 @@ HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
 
 // ========================================================= stop sequence
 
-BOOST_AUTO_TEST_SUITE(mpm_stop, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(mpm_stop, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
     for (const Variant& v : variants(1)) {
@@ -137,8 +137,7 @@ BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
             const auto t0 = Clock::now();
             srv.graceful_restart();
             double gone = watch.seconds_since(t0);
-            std::cerr << "[stop] " << v.name << " graceful: old child gone after " << gone
-                      << " s\n";
+            std::cerr << "[stop] " << v.name << " graceful: old child gone after " << gone << " s\n";
             BOOST_TEST(gone >= 0, "the old child exits");
             BOOST_TEST(gone < 3.0, "the old child took " << gone << " s");
             expect_stop_markers(markers, old_pid);
@@ -248,8 +247,7 @@ BOOST_AUTO_TEST_CASE(threaded_stopping_is_set_while_requests_finish) {
             std::string markers = make_markers_dir(srv);
             srv.start();
             pid_t pid = get_pid(srv);
-            auto pending = std::async(std::launch::async,
-                                      [&srv] { return http_get(srv.port(), "/spin?s=2", 30s); });
+            auto pending = std::async(std::launch::async, [&srv] { return http_get(srv.port(), "/spin?s=2", 30s); });
             BOOST_TEST_REQUIRE(
                 eventually([&] { return file_exists(markers + "/request." + std::to_string(pid)); }, 10s));
             std::size_t mark = srv.log_mark();
@@ -278,8 +276,7 @@ BOOST_AUTO_TEST_CASE(stop_while_an_app_thread_keeps_the_gil_busy) {
         for (bool graceful : {true, false}) {
             BOOST_TEST_CONTEXT(mpm_name(mpm) << (graceful ? " graceful" : " stop")) {
                 std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
-                HttpdServer srv(mpm == Mpm::prefork ? prefork_children(1, config)
-                                                    : threaded_one_child(mpm, 4, config));
+                HttpdServer srv(mpm == Mpm::prefork ? prefork_children(1, config) : threaded_one_child(mpm, 4, config));
                 std::string markers = make_markers_dir(srv);
                 srv.start();
                 pid_t pid = get_pid(srv);
@@ -312,9 +309,8 @@ BOOST_AUTO_TEST_CASE(max_connections_per_child_recycles_without_hanging) {
             std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
             // Two prefork children, so that one serves while httpd replaces
             // the other.
-            HttpdServer srv(with(mpm == Mpm::prefork ? prefork_children(2, config)
-                                                     : threaded_recycling(mpm, 2, config),
-                                 2));
+            HttpdServer srv(
+                with(mpm == Mpm::prefork ? prefork_children(2, config) : threaded_recycling(mpm, 2, config), 2));
             std::string markers = make_markers_dir(srv);
             srv.start();
             std::set<pid_t> seen;
@@ -446,8 +442,8 @@ BOOST_AUTO_TEST_CASE(prefork_app_threads_never_take_httpd_signals) {
             BOOST_TEST((mask & control) == 0ULL, "httpd's thread must take its signals");
         } else {
             ++app_threads;
-            BOOST_TEST((mask & control) == control, "thread " << tid << " may take httpd's signals: SigBlk "
-                                                               << std::hex << mask);
+            BOOST_TEST((mask & control) == control,
+                       "thread " << tid << " may take httpd's signals: SigBlk " << std::hex << mask);
         }
     }
     BOOST_TEST(app_threads >= 2, "stop-waiter and gil-hog");
@@ -472,9 +468,8 @@ BOOST_AUTO_TEST_CASE(stuck_thread_max_connections_per_child) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             std::string config = std::string(kStuckApp) + "PyShutdownTimeout " + std::to_string(kTimeout) + "\n";
-            HttpdServer srv(with(mpm == Mpm::prefork ? prefork_children(1, config)
-                                                     : threaded_recycling(mpm, 2, config),
-                                 2));
+            HttpdServer srv(
+                with(mpm == Mpm::prefork ? prefork_children(1, config) : threaded_recycling(mpm, 2, config), 2));
             std::string markers = make_markers_dir(srv);
             srv.start();
             std::size_t mark = srv.log_mark();
@@ -497,8 +492,8 @@ BOOST_AUTO_TEST_CASE(stuck_thread_max_connections_per_child) {
             // The old child waited kTimeout s for stuck-worker, reported it
             // and exited.
             double gone = watch.seconds_since(last);
-            std::cerr << "[stop] " << mpm_name(mpm) << " MaxConnectionsPerChild + stuck thread: old child gone "
-                      << gone << " s after its last response\n";
+            std::cerr << "[stop] " << mpm_name(mpm) << " MaxConnectionsPerChild + stuck thread: old child gone " << gone
+                      << " s after its last response\n";
             BOOST_TEST(gone >= 0, "the child hangs on its stuck thread");
             BOOST_TEST(gone <= kBound, "gone after " << gone << " s");
             BOOST_TEST(gone >= kTimeout - 0.2, "the child gave its thread PyShutdownTimeout");
@@ -513,8 +508,7 @@ BOOST_AUTO_TEST_CASE(stuck_thread_graceful_restart) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             std::string config = std::string(kStuckApp) + "PyShutdownTimeout " + std::to_string(kTimeout) + "\n";
-            HttpdServer srv(mpm == Mpm::prefork ? prefork_children(1, config)
-                                                : threaded_recycling(mpm, 4, config));
+            HttpdServer srv(mpm == Mpm::prefork ? prefork_children(1, config) : threaded_recycling(mpm, 4, config));
             std::string markers = make_markers_dir(srv);
             srv.start();
             pid_t old_pid = get_pid(srv);
@@ -539,8 +533,7 @@ BOOST_AUTO_TEST_CASE(stuck_thread_stop) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             std::string config = std::string(kStuckApp) + "PyShutdownTimeout " + std::to_string(kTimeout) + "\n";
-            HttpdServer srv(mpm == Mpm::prefork ? prefork_children(2, config)
-                                                : threaded_one_child(mpm, 4, config));
+            HttpdServer srv(mpm == Mpm::prefork ? prefork_children(2, config) : threaded_one_child(mpm, 4, config));
             std::string markers = make_markers_dir(srv);
             srv.start();
             pid_t pid = get_pid(srv);

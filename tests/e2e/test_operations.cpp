@@ -53,21 +53,23 @@ long pid_answering(const HttpdServer& srv, std::chrono::milliseconds timeout = 2
 // Polls until a child other than `old` answers.
 long replacement_of(const HttpdServer& srv, long old) {
     long now = -1;
-    eventually([&] {
-        try {
-            now = pid_answering(srv, 5s);
-        } catch (const HttpError&) {
-            now = -1;
-        }
-        return now > 0 && now != old;
-    }, 30s);
+    eventually(
+        [&] {
+            try {
+                now = pid_answering(srv, 5s);
+            } catch (const HttpError&) {
+                now = -1;
+            }
+            return now > 0 && now != old;
+        },
+        30s);
     return now;
 }
 
 } // namespace
 
 // ------------------------------------------------------- PyRequestTimeout
-BOOST_AUTO_TEST_SUITE(ops_request_timeouts, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(ops_request_timeouts, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(a_python_loop_gets_request_timeout_and_a_504) {
     for (auto& v : variants(kApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
@@ -129,8 +131,8 @@ BOOST_AUTO_TEST_CASE(requests_stuck_in_c_recycle_the_child) {
                         return raw_exchange(srv.port(), std::string("GET /o/") + route + " HTTP/1.1\r\nHost: x\r\n\r\n",
                                             40s);
                     });
-                    BOOST_TEST_REQUIRE(!srv.wait_for_log("PM00040: (sleep|lock|swallow) begins|stream stalls", 20s,
-                                                         mark).empty());
+                    BOOST_TEST_REQUIRE(
+                        !srv.wait_for_log("PM00040: (sleep|lock|swallow) begins|stream stalls", 20s, mark).empty());
                     if (v.threaded) {
                         // Other clients of the child are served meanwhile
                         // (under PyThreads 1 once the stuck request's slot
@@ -152,8 +154,8 @@ BOOST_AUTO_TEST_CASE(requests_stuck_in_c_recycle_the_child) {
                     BOOST_TEST(srv.count_log("PM00062:   ", mark) >= 1u, "the stack is logged again");
                     BOOST_TEST(srv.count_log("PM00064: child " + std::to_string(pid) + " leaves \\(request_timeout\\)",
                                              mark) == 1u);
-                    BOOST_TEST(!srv.wait_for_log("PM00063: child " + std::to_string(pid) + " exits now", 20s, mark)
-                                    .empty());
+                    BOOST_TEST(
+                        !srv.wait_for_log("PM00063: child " + std::to_string(pid) + " exits now", 20s, mark).empty());
                     const long next = replacement_of(srv, pid);
                     BOOST_TEST(next > 0, "a new child replaces the one that left");
                     BOOST_TEST(next != pid);
@@ -187,12 +189,16 @@ BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
                 BOOST_TEST_CONTEXT(route) {
                     const long before = pid_answering(srv);
                     mark = srv.log_mark();
-                    auto reply = raw_exchange(srv.port(), std::string("GET /a/") + route + " HTTP/1.1\r\nHost: x\r\n\r\n", 40s);
+                    auto reply =
+                        raw_exchange(srv.port(), std::string("GET /a/") + route + " HTTP/1.1\r\nHost: x\r\n\r\n", 40s);
                     BOOST_TEST(!reply.timed_out, "the stuck request's connection is closed");
                     BOOST_TEST(srv.count_log("PM00060: request ran the app", mark) == 1u);
-                    BOOST_TEST(srv.count_log(std::string("PM00062:   .*") + (route == std::string("spin") ? "while True" : "time.sleep"), mark) >= 1u,
+                    BOOST_TEST(srv.count_log(std::string("PM00062:   .*") +
+                                                 (route == std::string("spin") ? "while True" : "time.sleep"),
+                                             mark) >= 1u,
                                "the coroutine's stack is logged again: " << srv.log_since(mark));
-                    BOOST_TEST(!srv.wait_for_log("PM00063: child " + std::to_string(before) + " exits now", 20s, mark).empty());
+                    BOOST_TEST(!srv.wait_for_log("PM00063: child " + std::to_string(before) + " exits now", 20s, mark)
+                                    .empty());
                     const long next = replacement_of(srv, before);
                     BOOST_TEST(next > 0, "a new child replaces the one that left");
                     BOOST_TEST(next != before);
@@ -207,7 +213,8 @@ BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
 // outer request its watch back: the outer task is cancelled at its timeout,
 // not taken for stuck.
 BOOST_AUTO_TEST_CASE(an_asgi_request_that_ran_a_subrequest_is_still_cancelled) {
-    const std::string config = kApp + "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n" +
+    const std::string config = kApp +
+                               "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n" +
                                module_line("include_module", "mod_include.so") +
                                "<Location /a/ssi_then_sleep>\n    SetOutputFilter INCLUDES\n    Options +Includes\n"
                                "</Location>\n";
@@ -222,8 +229,8 @@ BOOST_AUTO_TEST_CASE(an_asgi_request_that_ran_a_subrequest_is_still_cancelled) {
             BOOST_TEST(!reply.timed_out);
             BOOST_TEST(contains(reply.data, "<p>inner 0 pid "), reply.data);
             BOOST_TEST(!contains(reply.data, "never"));
-            BOOST_TEST(srv.count_log("PM00060: request ran the app .*its task is cancelled \\(GET /a/ssi_then_sleep", mark) ==
-                           1u,
+            BOOST_TEST(srv.count_log("PM00060: request ran the app .*its task is cancelled \\(GET /a/ssi_then_sleep",
+                                     mark) == 1u,
                        srv.log_since(mark));
             BOOST_TEST(srv.count_log("PM00062", mark) == 0u, "cancelled, not stuck: " << srv.log_since(mark));
             BOOST_TEST(pid_answering(srv) == pid, "the child serves on");
@@ -234,7 +241,7 @@ BOOST_AUTO_TEST_CASE(an_asgi_request_that_ran_a_subrequest_is_still_cancelled) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // --------------------------------------------------------------- recycling
-BOOST_AUTO_TEST_SUITE(ops_recycling, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(ops_recycling, *boost::unit_test::label("slow"))
 
 // Steady load from `clients` threads for `duration`: GET and POST, with and
 // without keep-alive. A keep-alive GET that finds its connection closed by
@@ -364,8 +371,9 @@ BOOST_AUTO_TEST_CASE(max_memory_recycles_an_app_that_grows) {
         BOOST_TEST_REQUIRE(r.status == 200, r.body);
     }
     BOOST_TEST(grown < 12, "the child never left");
-    BOOST_TEST(srv.count_log("PM00064: child " + std::to_string(pid) + " leaves \\(max_memory\\).*above PyMaxMemory 96 MiB",
-                             mark) == 1u);
+    BOOST_TEST(
+        srv.count_log("PM00064: child " + std::to_string(pid) + " leaves \\(max_memory\\).*above PyMaxMemory 96 MiB",
+                      mark) == 1u);
     const long next = replacement_of(srv, pid);
     BOOST_TEST(next > 0);
     auto info = parse_json(http_get(srv.port(), "/o/info").body);
@@ -375,7 +383,7 @@ BOOST_AUTO_TEST_CASE(max_memory_recycles_an_app_that_grows) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ----------------------------------------------------------- status page
-BOOST_AUTO_TEST_SUITE(ops_status, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(ops_status, *boost::unit_test::label("slow"))
 
 std::string status_config() {
     return module_line("authz_host_module", "mod_authz_host.so") + module_line("status_module", "mod_status.so") +
@@ -410,8 +418,8 @@ BOOST_AUTO_TEST_CASE(json_and_prometheus_count_what_the_test_sent) {
             srv.start();
             // A child is on the status board once it is ready: every child
             // httpd started is, before the board is read.
-            BOOST_TEST_REQUIRE(eventually(
-                [&] { return srv.count_log("PM00010: child ready") >= srv.child_pids().size(); }, 20s));
+            BOOST_TEST_REQUIRE(
+                eventually([&] { return srv.count_log("PM00010: child ready") >= srv.child_pids().size(); }, 20s));
             send_known_mix(srv);
             auto j = status_json(srv);
             const auto& t = j.get_child("totals");

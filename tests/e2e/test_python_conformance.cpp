@@ -41,7 +41,7 @@ HttpResponse get_with(std::uint16_t port, const std::string& target, const std::
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(python_like_python3, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(python_like_python3, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(item1_text_is_utf8_by_default) {
     for (const char* mode : {"", "PyUTF8Mode On\n"}) {
@@ -62,9 +62,11 @@ BOOST_AUTO_TEST_CASE(item1_text_is_utf8_by_default) {
             BOOST_TEST(j.get<std::string>("roundtrip") == "ünïcode ✓");
             BOOST_TEST(j.get<bool>("listed"));
             // httpd writes bytes outside printable ASCII as \xNN: UTF-8.
-            BOOST_TEST(!srv.wait_for_log(regex_escape("PM00040: pympm says h\\xc3\\xa9llo w\\xc3\\xb6rld \\xe2\\x9c\\x93"),
-                                         10s, mark).empty(),
-                       "print() of non-ASCII text reaches the error log as UTF-8");
+            BOOST_TEST(
+                !srv.wait_for_log(regex_escape("PM00040: pympm says h\\xc3\\xa9llo w\\xc3\\xb6rld \\xe2\\x9c\\x93"),
+                                  10s, mark)
+                     .empty(),
+                "print() of non-ASCII text reaches the error log as UTF-8");
         }
     }
 }
@@ -72,8 +74,8 @@ BOOST_AUTO_TEST_CASE(item1_text_is_utf8_by_default) {
 BOOST_AUTO_TEST_CASE(item1_utf8_mode_off_follows_the_locale) {
     // Off: the encoding python3 without UTF-8 mode has in the same
     // environment (httpd inherits this test's).
-    auto expected = run_command({python_executable(), "-I", "-X", "utf8=0", "-c",
-                                 "import sys; print(sys.getfilesystemencoding())"});
+    auto expected = run_command(
+        {python_executable(), "-I", "-X", "utf8=0", "-c", "import sys; print(sys.getfilesystemencoding())"});
     BOOST_TEST_REQUIRE(expected.exit_code == 0, expected.output);
     std::string encoding = expected.output.substr(0, expected.output.find('\n'));
     HttpdServer srv(prefork_one_child("PyApp /p @APPS@/python3_like/app.py\nPyUTF8Mode Off\n"));

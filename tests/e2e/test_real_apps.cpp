@@ -28,15 +28,15 @@ namespace {
 // What keeps hg, git and the apps from the tester's configuration: a HOME
 // of their own, no hgrc but the repository's, no system or global git config.
 std::vector<std::string> isolated_environment(const std::string& home) {
-    return {"HOME=" + home, "XDG_CONFIG_HOME=" + home + "/.config", "LANG=C.UTF-8", "HGRCPATH=", "HGPLAIN=1",
+    return {"HOME=" + home,          "XDG_CONFIG_HOME=" + home + "/.config", "LANG=C.UTF-8", "HGRCPATH=", "HGPLAIN=1",
             "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"};
 }
 
 // httpd (and so hgweb and dulwich) runs with the test's environment but for
 // isolated_environment(), with a HOME that does not exist.
 std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
-    std::vector<std::pair<std::string, HttpdOptions>> out = {
-        {"prefork", prefork_children(2, config)}, {"event", threaded_one_child(Mpm::event, 8, config)}};
+    std::vector<std::pair<std::string, HttpdOptions>> out = {{"prefork", prefork_children(2, config)},
+                                                             {"event", threaded_one_child(Mpm::event, 8, config)}};
     for (auto& [name, options] : out) options.environment = isolated_environment("/nonexistent");
     return out;
 }
@@ -75,9 +75,14 @@ struct Client {
         // Nothing of the tester's environment but PATH (no GIT_DIR of a hook,
         // no GIT_CONFIG_PARAMETERS, no EMAIL), and a fixed identity.
         const char* path = std::getenv("PATH");
-        env = {"/usr/bin/env", "-i", std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "GIT_TERMINAL_PROMPT=0",
-               "HGUSER=pympm test <pympm@example.invalid>", "GIT_AUTHOR_NAME=pympm test",
-               "GIT_AUTHOR_EMAIL=pympm@example.invalid", "GIT_COMMITTER_NAME=pympm test",
+        env = {"/usr/bin/env",
+               "-i",
+               std::string("PATH=") + (path ? path : "/usr/bin:/bin"),
+               "GIT_TERMINAL_PROMPT=0",
+               "HGUSER=pympm test <pympm@example.invalid>",
+               "GIT_AUTHOR_NAME=pympm test",
+               "GIT_AUTHOR_EMAIL=pympm@example.invalid",
+               "GIT_COMMITTER_NAME=pympm test",
                "GIT_COMMITTER_EMAIL=pympm@example.invalid"};
         for (auto& var : isolated_environment(home)) env.push_back(var);
     }
@@ -101,7 +106,7 @@ std::string tail_of(const std::string& text) { return text.substr(text.size() > 
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(real_apps, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(real_apps, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(hgweb_serves_hg_clone_push_and_pull) {
     for (auto& [name, options] : prefork_and_event("PyApp /hg @APPS@/real_apps/hgweb.wsgi\n")) {

@@ -143,8 +143,7 @@ std::map<std::string, std::string> member_status(std::uint16_t front_port) {
     std::map<std::string, std::string> out;
     static const std::regex worker(R"(<httpd:worker>[\s\S]*?<httpd:name>([^<]*)</httpd:name>[\s\S]*?)"
                                    R"(<httpd:status>([^<]*)</httpd:status>)");
-    for (std::sregex_iterator it(r.body.begin(), r.body.end(), worker), end; it != end; ++it)
-        out[(*it)[1]] = (*it)[2];
+    for (std::sregex_iterator it(r.body.begin(), r.body.end(), worker), end; it != end; ++it) out[(*it)[1]] = (*it)[2];
     return out;
 }
 
@@ -170,8 +169,7 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 // -------------------------------------------------------------------- load
 
 enum class Kind { get_close, get_keepalive, post_close, post_keepalive };
-constexpr std::array<Kind, 4> kKinds = {Kind::get_close, Kind::get_keepalive, Kind::post_close,
-                                        Kind::post_keepalive};
+constexpr std::array<Kind, 4> kKinds = {Kind::get_close, Kind::get_keepalive, Kind::post_close, Kind::post_keepalive};
 const char* kind_name(Kind k) {
     switch (k) {
     case Kind::get_close: return "GET";
@@ -258,10 +256,9 @@ public:
     // after `since`.
     std::size_t served_since(const std::string& backend, Clock::time_point since) const {
         std::lock_guard lock(mutex_);
-        return static_cast<std::size_t>(
-            std::count_if(outcomes_.begin(), outcomes_.end(), [&](const Outcome& o) {
-                return o.ok && o.start >= since && (backend.empty() || o.backend == backend);
-            }));
+        return static_cast<std::size_t>(std::count_if(outcomes_.begin(), outcomes_.end(), [&](const Outcome& o) {
+            return o.ok && o.start >= since && (backend.empty() || o.backend == backend);
+        }));
     }
 
 private:
@@ -400,7 +397,7 @@ std::vector<std::string> error_lines(const HttpdServer& srv, std::size_t from, s
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(scale_out, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(scale_out, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     const auto t_begin = Clock::now();
@@ -420,21 +417,23 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     HttpdServer front(front_options(backend_port));
     front.start();
     const std::string manager = "http://127.0.0.1:" + std::to_string(front.port()) + "/balancer-manager";
-    auto status_of = [&](const std::string& address) { return member_status(front.port())[member_url(address, backend_port)]; };
+    auto status_of = [&](const std::string& address) {
+        return member_status(front.port())[member_url(address, backend_port)];
+    };
 
     // Warm-up: the health checks pass, every backend answers through the front.
     Load load(front.port(), 3);
     const auto t_load = Clock::now();
     for (const auto& a : kBackends)
-        BOOST_TEST_REQUIRE(eventually([&] { return in_rotation(status_of(a)) && load.served_since(a, t_load) > 0; }, 30s),
-                           a << " does not serve through the front; status " << status_of(a));
+        BOOST_TEST_REQUIRE(
+            eventually([&] { return in_rotation(status_of(a)) && load.served_since(a, t_load) > 0; }, 30s),
+            a << " does not serve through the front; status " << status_of(a));
 
     // (a) Rolling deploy with the shipped script. Its restart command puts
     // version 2 in place and gracefully restarts that backend (SIGUSR1 is
     // what `apachectl -k graceful` sends).
     std::string restart = "case \"$BACKEND_HOST\" in\n";
-    for (const auto& [address, srv] : by_address)
-        restart += "  " + address + ") root=" + srv->root() + " ;;\n";
+    for (const auto& [address, srv] : by_address) restart += "  " + address + ") root=" + srv->root() + " ;;\n";
     restart += "  *) exit 1 ;;\nesac\n"
                "cp \"$root/apps/app/wsgi_v2.py\" \"$root/apps/app/wsgi.py\" &&\n"
                "kill -USR1 \"$(cat \"$root/run/httpd.pid\")\"\n";
@@ -465,20 +464,25 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     BOOST_TEST_REQUIRE(left, kVictim << " is still in rotation: " << status_of(kVictim));
     // A stretch of load while it is down, over three failed health checks:
     // the other two take everything.
-    BOOST_TEST(eventually([&] {
-                   return front.count_log("AH00957: HCOH: attempt to connect to " + regex_escape(kVictim), mark_kill) >= 3 &&
-                          load.served_since("", t_left) >= 200;
-               }, 30s),
+    BOOST_TEST(eventually(
+                   [&] {
+                       return front.count_log("AH00957: HCOH: attempt to connect to " + regex_escape(kVictim),
+                                              mark_kill) >= 3 &&
+                              load.served_since("", t_left) >= 200;
+                   },
+                   30s),
                "the front's health check did not fail on " << kVictim << " three times, or it served little meanwhile");
 
     // (c) It comes back: the health check puts it back by itself.
     load.set_phase(rejoined);
     const auto t_restart = Clock::now();
     by_address[kVictim]->start();
-    bool rejoined_ok = eventually([&] { return in_rotation(status_of(kVictim)) && load.served_since(kVictim, t_restart) > 0; },
-                                  kRejoinBound, 100ms);
+    bool rejoined_ok =
+        eventually([&] { return in_rotation(status_of(kVictim)) && load.served_since(kVictim, t_restart) > 0; },
+                   kRejoinBound, 100ms);
     const auto t_rejoined = Clock::now();
-    BOOST_TEST(rejoined_ok, kVictim << " did not rejoin within " << kRejoinBound.count() << " s: " << status_of(kVictim));
+    BOOST_TEST(rejoined_ok,
+               kVictim << " did not rejoin within " << kRejoinBound.count() << " s: " << status_of(kVictim));
     BOOST_TEST(eventually([&] { return load.served_since(kVictim, t_rejoined) >= 20; }, 20s),
                kVictim << " takes no share of the load after rejoining");
     const std::size_t mark_end = front.log_mark();
@@ -494,10 +498,11 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
                                          << c.retried << "; versions: " << describe(c.versions)
                                          << "; backends: " << describe(c.backends));
     }
-    BOOST_TEST_MESSAGE("kill -> all its processes gone " << seconds_between(t_kill, t_dead) << " s; kill -> out of rotation " << seconds_between(t_kill, t_left) << " s (bound "
-                                                  << std::chrono::duration<double>(kLeaveRotationBound).count()
-                                                  << " s); start -> back in rotation and serving "
-                                                  << seconds_between(t_restart, t_rejoined) << " s");
+    BOOST_TEST_MESSAGE(
+        "kill -> all its processes gone "
+        << seconds_between(t_kill, t_dead) << " s; kill -> out of rotation " << seconds_between(t_kill, t_left)
+        << " s (bound " << std::chrono::duration<double>(kLeaveRotationBound).count()
+        << " s); start -> back in rotation and serving " << seconds_between(t_restart, t_rejoined) << " s");
     for (const auto& o : all)
         if (!o.ok)
             BOOST_TEST_MESSAGE("failed in " << phase_name(o.phase) << ": " << kind_name(o.kind) << " started "
@@ -513,7 +518,8 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     BOOST_TEST(counts[deploy].versions.count("v2") == 1u);
     for (const auto& o : all)
         if (o.ok && o.start >= t_deployed)
-            BOOST_TEST(o.version == "2", "a response from version " << o.version << " after the deploy (" << o.backend << ")");
+            BOOST_TEST(o.version == "2",
+                       "a response from version " << o.version << " after the deploy (" << o.backend << ")");
     // The front's log during the deploy: at most requests that had picked a
     // backend just before it was disabled and then found it disabled (they
     // go to another backend, as the failover logic does), nothing else.
@@ -532,7 +538,8 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     // most one per client (one request in flight each), each with a line in
     // the front's log saying that the victim's answer broke off, and none
     // sent once it was dead.
-    const std::regex victim_line(regex_escape(kVictim + ":" + std::to_string(backend_port)) + "|" + regex_escape(kVictim) + "$");
+    const std::regex victim_line(regex_escape(kVictim + ":" + std::to_string(backend_port)) + "|" +
+                                 regex_escape(kVictim) + "$");
     std::size_t failed_in_kill = 0;
     for (const auto& o : all) {
         if (o.ok) continue;
@@ -569,9 +576,11 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
         return std::any_of(b, e, [&](const auto& kv) { return pred(*kv.second); });
     };
     static const std::regex client_tag(R"(\[client 127\.0\.0\.1:([0-9]+)\])");
-    static const std::regex refused(R"(AH00957: http: attempt to connect|AH00959: ap_proxy_connect_backend disabling worker|AH01114: HTTP: failed to make connection)");
+    static const std::regex refused(
+        R"(AH00957: http: attempt to connect|AH00959: ap_proxy_connect_backend disabling worker|AH01114: HTTP: failed to make connection)");
     static const std::regex health_check(R"(AH00957: HCOH: attempt to connect)");
-    static const std::regex broke_off(R"(AH01102: error reading status line from remote server|AH00898: Error reading from remote server)");
+    static const std::regex broke_off(
+        R"(AH01102: error reading status line from remote server|AH00898: Error reading from remote server)");
     std::size_t redispatched = 0;
     for (const auto& line : error_lines(front, mark_kill, mark_end)) {
         std::smatch m;
@@ -593,7 +602,8 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     BOOST_TEST_MESSAGE(redispatched << " requests refused by the dead backend went to another one");
 
     const double runtime = seconds_between(t_begin, Clock::now());
-    BOOST_TEST_MESSAGE("test ran " << runtime << " s; " << all.size() << " requests from " << load.clients() << " clients");
+    BOOST_TEST_MESSAGE("test ran " << runtime << " s; " << all.size() << " requests from " << load.clients()
+                                   << " clients");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -690,9 +700,9 @@ BOOST_AUTO_TEST_CASE(answers_while_every_slot_is_busy) {
     srv.options().extra_config += "<Location /pympm-status>\n    SetHandler pympm-status\n</Location>\n";
     srv.start();
     auto slow = std::async(std::launch::async, [&] { return http_get(srv.port(), "/h/sleep?s=8", 30s); });
-    BOOST_TEST_REQUIRE(eventually([&] {
-        return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1");
-    }, 20s));
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1"); },
+        20s));
     auto r = http_get(srv.port(), "/health", 5s);
     BOOST_TEST(r.status == 200, r.body);
     BOOST_TEST((slow.wait_for(0s) != std::future_status::ready), "answered while the slow request holds the slot");

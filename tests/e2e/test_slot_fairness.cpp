@@ -212,7 +212,7 @@ void a_get_is_not_kept_out(const Variant& v, const std::string& mount, ClientFn 
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(slot_fairness, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(slot_fairness, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(a_get_behind_slow_uploaders_is_served_while_they_upload) {
     for (auto& v : variants({Mpm::event, Mpm::worker})) BOOST_TEST_CONTEXT(v.name) {

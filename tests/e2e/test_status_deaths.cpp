@@ -68,11 +68,13 @@ struct PausingServer {
 // The child stopped at the pause point.
 pid_t stopped_child(const HttpdServer& srv) {
     pid_t stopped = -1;
-    eventually([&] {
-        for (pid_t p : srv.child_pids())
-            if (process_state(p).first == 'T') stopped = p;
-        return stopped > 0;
-    }, 30s);
+    eventually(
+        [&] {
+            for (pid_t p : srv.child_pids())
+                if (process_state(p).first == 'T') stopped = p;
+            return stopped > 0;
+        },
+        30s);
     return stopped;
 }
 
@@ -123,11 +125,14 @@ void board_is_whole(HttpdServer& srv, pid_t killed, std::uint64_t counted_min, s
     // ended all its threads.
     boost::property_tree::ptree j;
     std::string seen;
-    BOOST_TEST(eventually([&] {
-        j = status_json(srv);
-        seen = describe(srv.child_pids(), j);
-        return listed_pids(j).count(killed) == 0 && j.get_child("leaves").get<int>("died") >= 1;
-    }, 20s), "the killed child is off the page and counted as died: " << seen);
+    BOOST_TEST(eventually(
+                   [&] {
+                       j = status_json(srv);
+                       seen = describe(srv.child_pids(), j);
+                       return listed_pids(j).count(killed) == 0 && j.get_child("leaves").get<int>("died") >= 1;
+                   },
+                   20s),
+               "the killed child is off the page and counted as died: " << seen);
     BOOST_TEST(j.get_child("leaves").get<int>("died") == 1, "counted once");
     const auto requests = j.get_child("totals").get<std::uint64_t>("requests");
     BOOST_TEST(requests >= counted_min);
@@ -136,12 +141,15 @@ void board_is_whole(HttpdServer& srv, pid_t killed, std::uint64_t counted_min, s
     BOOST_TEST(status_json(srv).get_child("totals").get<std::uint64_t>("requests") == requests + 3);
     // Every child httpd runs is on the page (httpd starts a replacement
     // only if it wants more spare children).
-    BOOST_TEST(eventually([&] {
-        const auto pids = srv.child_pids();
-        const auto page = status_json(srv);
-        seen = describe(pids, page);
-        return !pids.empty() && listed_pids(page) == std::set<long>(pids.begin(), pids.end());
-    }, 30s), "every child of httpd is on the page: " << seen);
+    BOOST_TEST(eventually(
+                   [&] {
+                       const auto pids = srv.child_pids();
+                       const auto page = status_json(srv);
+                       seen = describe(pids, page);
+                       return !pids.empty() && listed_pids(page) == std::set<long>(pids.begin(), pids.end());
+                   },
+                   30s),
+               "every child of httpd is on the page: " << seen);
 
     int generation = 0;
     const auto before = status_json(srv);
@@ -149,14 +157,17 @@ void board_is_whole(HttpdServer& srv, pid_t killed, std::uint64_t counted_min, s
     const auto old = srv.child_pids();
     srv.graceful_restart();
     for (pid_t p : old) BOOST_TEST(wait_gone(p, 30s) >= 0, "child " << p << " leaves on a graceful restart");
-    BOOST_TEST(eventually([&] {
-        const auto pids = srv.child_pids();
-        const auto page = status_json(srv);
-        seen = describe(pids, page);
-        for (auto& [k, c] : page.get_child("children"))
-            if (c.get<int>("generation") <= generation) return false;
-        return !pids.empty() && listed_pids(page) == std::set<long>(pids.begin(), pids.end());
-    }, 30s), "the new generation is on the page: " << seen);
+    BOOST_TEST(eventually(
+                   [&] {
+                       const auto pids = srv.child_pids();
+                       const auto page = status_json(srv);
+                       seen = describe(pids, page);
+                       for (auto& [k, c] : page.get_child("children"))
+                           if (c.get<int>("generation") <= generation) return false;
+                       return !pids.empty() && listed_pids(page) == std::set<long>(pids.begin(), pids.end());
+                   },
+                   30s),
+               "the new generation is on the page: " << seen);
     auto after = status_json(srv);
     BOOST_TEST(after.get_child("totals").get<std::uint64_t>("requests") == requests + 3);
     BOOST_TEST(after.get_child("leaves").get<int>("died") == 1);

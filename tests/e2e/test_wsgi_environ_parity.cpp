@@ -23,11 +23,17 @@ namespace {
 // What both servers configure around the app mounted at /env.
 std::string features(HttpdServer& srv) {
     const std::string mods = httpd_modules_dir();
-    return mpm::basic_auth_config(srv, "/env/private") +
-           "LoadModule env_module " + mods + "/mod_env.so\n"
-           "LoadModule setenvif_module " + mods + "/mod_setenvif.so\n"
-           "LoadModule rewrite_module " + mods + "/mod_rewrite.so\n"
-           "LoadModule alias_module " + mods + "/mod_alias.so\n"
+    return mpm::basic_auth_config(srv, "/env/private") + "LoadModule env_module " + mods +
+           "/mod_env.so\n"
+           "LoadModule setenvif_module " +
+           mods +
+           "/mod_setenvif.so\n"
+           "LoadModule rewrite_module " +
+           mods +
+           "/mod_rewrite.so\n"
+           "LoadModule alias_module " +
+           mods +
+           "/mod_alias.so\n"
            "SetEnv APP_MODE parity\n"
            // Variables named like CGI's: the computed value wins where CGI
            // gives one (SERVER_NAME), the module's stays where it does not
@@ -39,7 +45,9 @@ std::string features(HttpdServer& srv) {
            "SetEnv PATH_TRANSLATED from-setenv\n"
            // PATH_TRANSLATED is PATH_INFO looked up as a URL: mod_alias
            // maps this one.
-           "Alias /aliased " + srv.root() + "/aliased-dir\n"
+           "Alias /aliased " +
+           srv.root() +
+           "/aliased-dir\n"
            "SetEnvIf User-Agent Parity UA_PARITY=1\n"
            "RewriteEngine On\n"
            "RewriteRule ^/old/(.*)$ /env/$1 [PT,E=REWRITTEN:yes]\n"
@@ -59,7 +67,8 @@ std::string normalised(std::string value, const HttpdServer& srv) {
     for (const auto& [from, to] : {std::pair<std::string, std::string>{srv.root(), "ROOT"},
                                    {srv.apps_dir(), "APPS"},
                                    {std::to_string(srv.port()), "PORT"}})
-        for (std::size_t p = value.find(from); !from.empty() && p != std::string::npos; p = value.find(from, p + to.size()))
+        for (std::size_t p = value.find(from); !from.empty() && p != std::string::npos;
+             p = value.find(from, p + to.size()))
             value.replace(p, from.size(), to);
     return value;
 }
@@ -87,8 +96,10 @@ BOOST_AUTO_TEST_SUITE(wsgi_environ_parity)
 
 BOOST_AUTO_TEST_CASE(cgi_variables_are_mod_wsgis) {
     HttpdServer wsgi(mod_wsgi_server());
-    wsgi.options().extra_config = "LoadModule wsgi_module " + httpd_modules_dir() + "/mod_wsgi.so\n"
-                                  "WSGIScriptAlias /env @APPS@/wsgi_environ_app.py\n" + features(wsgi);
+    wsgi.options().extra_config = "LoadModule wsgi_module " + httpd_modules_dir() +
+                                  "/mod_wsgi.so\n"
+                                  "WSGIScriptAlias /env @APPS@/wsgi_environ_app.py\n" +
+                                  features(wsgi);
     HttpdServer pympm(prefork_one_child("PyApp /env @APPS@/wsgi_environ_app.py\n"));
     pympm.options().extra_config = features(pympm);
     wsgi.start();
@@ -105,9 +116,15 @@ BOOST_AUTO_TEST_CASE(cgi_variables_are_mod_wsgis) {
         requests.push_back(std::move(r));
     };
     add("GET", "/env/a/b%20c?x=1&y=%C3%A9",
-        {{"User-Agent", "Parity/1.0"}, {"Accept-Language", "fr"}, {"X-Dup", "a"}, {"X-Dup", "b"},
-         {"X_Under", "dropped by CGI"}, {"X.Dot", "dropped too"}, {"Proxy", "http://evil:1"},
-         {"Proxy-Authorization", "Basic eA=="}, {"Cookie", "k=v"}});
+        {{"User-Agent", "Parity/1.0"},
+         {"Accept-Language", "fr"},
+         {"X-Dup", "a"},
+         {"X-Dup", "b"},
+         {"X_Under", "dropped by CGI"},
+         {"X.Dot", "dropped too"},
+         {"Proxy", "http://evil:1"},
+         {"Proxy-Authorization", "Basic eA=="},
+         {"Cookie", "k=v"}});
     add("POST", "/env/post", {{"Content-Type", "application/x-www-form-urlencoded"}}, "a=1&b=2");
     add("GET", "/env", {});
     // PATH_INFO of the mount itself, mapped by mod_alias, %-encoded, and
@@ -128,8 +145,7 @@ BOOST_AUTO_TEST_CASE(cgi_variables_are_mod_wsgis) {
                 if (got.count(k)) BOOST_TEST(got.at(k) == v);
             }
         }
-        for (const auto& [k, v] : got)
-            BOOST_TEST(want.count(k) == 1u, "mod_pympm adds " << k << "=" << v);
+        for (const auto& [k, v] : got) BOOST_TEST(want.count(k) == 1u, "mod_pympm adds " << k << "=" << v);
     };
     for (const auto& req : requests) {
         BOOST_TEST_CONTEXT(req.method << " " << req.target) {

@@ -99,9 +99,9 @@ BOOST_AUTO_TEST_CASE(flask_app_under_a_prefix) {
     auto go = http_get(port, "/flask/app/go");
     BOOST_TEST(go.status == 302);
     const std::string location = go.headers.get("Location");
-    BOOST_TEST((location == "/flask/app/hello/redirected" ||
-                location == "http://" + host + "/flask/app/hello/redirected"),
-               "redirect Location " << location);
+    BOOST_TEST(
+        (location == "/flask/app/hello/redirected" || location == "http://" + host + "/flask/app/hello/redirected"),
+        "redirect Location " << location);
 
     HttpRequest put;
     put.method = "PUT";
@@ -142,8 +142,10 @@ BOOST_AUTO_TEST_CASE(flask_json_form_upload_stream) {
         form.target = "/flask/app/form";
         form.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
         const std::string body = "name=Ann+Smith&tag=a&tag=b%26c";
-        if (chunked) form.chunks = {"name=Ann+Sm", "ith&tag=a&ta", "g=b%26c"};
-        else form.body = body;
+        if (chunked)
+            form.chunks = {"name=Ann+Sm", "ith&tag=a&ta", "g=b%26c"};
+        else
+            form.body = body;
         auto fr = http_request(port, form);
         BOOST_TEST_REQUIRE(fr.status == 200, fr.body);
         auto fj = parse_json(fr.body);
@@ -172,16 +174,17 @@ BOOST_AUTO_TEST_CASE(flask_json_form_upload_stream) {
         std::ofstream out(tmp, std::ios::binary);
         out << data;
     }
-    auto sum = run_command({python_executable(), "-c",
-                            "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())",
-                            tmp});
+    auto sum =
+        run_command({python_executable(), "-c",
+                     "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", tmp});
     BOOST_TEST_REQUIRE(sum.exit_code == 0, sum.output);
     BOOST_TEST(uj.get<std::string>("sha256") == sum.output.substr(0, 64), "the upload arrived intact");
 
     // The same upload sent chunked.
     HttpRequest up_chunked = up;
     up_chunked.body.clear();
-    for (std::size_t pos = 0; pos < up.body.size(); pos += 100000) up_chunked.chunks.push_back(up.body.substr(pos, 100000));
+    for (std::size_t pos = 0; pos < up.body.size(); pos += 100000)
+        up_chunked.chunks.push_back(up.body.substr(pos, 100000));
     auto uc = http_request(port, up_chunked);
     BOOST_TEST_REQUIRE(uc.status == 200, uc.body);
     BOOST_TEST(parse_json(uc.body).get<std::string>("sha256") == sum.output.substr(0, 64));
@@ -235,7 +238,8 @@ BOOST_AUTO_TEST_CASE(django_project_under_a_prefix_with_csrf) {
     const std::string marker = "name=\"csrfmiddlewaretoken\" value=\"";
     auto at = page.body.find(marker);
     BOOST_TEST_REQUIRE(at != std::string::npos, page.body);
-    const std::string token = page.body.substr(at + marker.size(), page.body.find('"', at + marker.size()) - at - marker.size());
+    const std::string token =
+        page.body.substr(at + marker.size(), page.body.find('"', at + marker.size()) - at - marker.size());
 
     HttpRequest post;
     post.method = "POST";

@@ -38,8 +38,7 @@ namespace {
 
 std::size_t count_of(const std::string& haystack, const std::string& needle) {
     std::size_t n = 0;
-    for (std::size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1))
-        ++n;
+    for (std::size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
     return n;
 }
 
@@ -80,8 +79,7 @@ struct RawResult {
 
 RawResult raw_request(HttpdServer& srv, const std::string& method, const std::string& target) {
     auto reply = raw_exchange(srv.port(),
-                              method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                              20s);
+                              method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 20s);
     RawResult r;
     auto [head, body] = split_head(reply.data);
     r.head = head;
@@ -237,8 +235,10 @@ BOOST_AUTO_TEST_CASE(unread_body_keeps_the_connection_usable) {
         ignore.method = "POST";
         ignore.target = "/in/ignore";
         ignore.keep_alive = true;
-        if (chunked) ignore.chunks = split_chunks(body);
-        else ignore.body = body;
+        if (chunked)
+            ignore.chunks = split_chunks(body);
+        else
+            ignore.body = body;
         auto r = conn.request(ignore);
         BOOST_TEST(r.status == 200);
         BOOST_TEST(r.body == "body not read\n");
@@ -273,8 +273,8 @@ BOOST_AUTO_TEST_CASE(blocked_read_does_not_hold_the_gil) {
     BOOST_TEST(at(j, "size") == "10");
     BOOST_TEST(std::stod(at(j, "seconds")) >= 0.5);
     // ~100 ticks in 1 s; none could happen if the read kept the GIL.
-    BOOST_TEST(std::stoi(at(j, "ticks")) >= 20, "the app's thread ran " << at(j, "ticks")
-                                                      << " times while the request waited for its body");
+    BOOST_TEST(std::stoi(at(j, "ticks")) >= 20,
+               "the app's thread ran " << at(j, "ticks") << " times while the request waited for its body");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -299,8 +299,9 @@ BOOST_AUTO_TEST_CASE(limit_request_body_gives_413) {
         req.body = body;
         auto r = http_request(srv.port(), req);
         BOOST_TEST(r.status == 413, target);
-        expect_log(srv, R"(\[pympm:info\].*PM00051: request body of )" + target +
-                            " refused with 413 before calling .*Content-Length 150000 exceeds LimitRequestBody 100000",
+        expect_log(srv,
+                   R"(\[pympm:info\].*PM00051: request body of )" + target +
+                       " refused with 413 before calling .*Content-Length 150000 exceeds LimitRequestBody 100000",
                    mark);
     }
     BOOST_TEST(at(parse_flat_json(get_ok(srv, "/in/last_error")), "type") == "<missing>", "the app did not run");
@@ -389,13 +390,9 @@ void check_streaming(Mpm mpm) {
     BOOST_TEST(HttpResponse::seconds(r.sent, first_at) < 0.9, "the first chunk is not held back");
 }
 
-BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) {
-    check_streaming(Mpm::prefork);
-}
+BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced) { check_streaming(Mpm::prefork); }
 
-BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced_under_event) {
-    check_streaming(Mpm::event);
-}
+BOOST_AUTO_TEST_CASE(generator_chunks_arrive_as_they_are_produced_under_event) { check_streaming(Mpm::event); }
 
 BOOST_AUTO_TEST_SUITE_END()
 
@@ -470,9 +467,7 @@ void check_error_paths(Mpm mpm) {
                 BOOST_TEST(!contains(r.body, "MUST-NOT-BE-SENT"));
                 BOOST_TEST(!contains(r.body, "pympm-test"), "no traceback reaches the client");
                 break;
-            case Expect::aborted:
-                expect_aborted(r, c.path);
-                break;
+            case Expect::aborted: expect_aborted(r, c.path); break;
             case Expect::complete:
                 BOOST_TEST(r.status == 200, r.head);
                 BOOST_TEST(!contains(r.body, "MUST-NOT-BE-SENT"));
@@ -496,17 +491,12 @@ void check_error_paths(Mpm mpm) {
     BOOST_TEST_REQUIRE(conn.is_open());
     ka.target = "/r/pid";
     BOOST_TEST(conn.request(ka).body == pid);
-    for (auto port : {longer.local_port, conn.local_port()})
-        srv.allow_client_errors(port);
+    for (auto port : {longer.local_port, conn.local_port()}) srv.allow_client_errors(port);
 }
 
-BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) {
-    check_error_paths(Mpm::prefork);
-}
+BOOST_AUTO_TEST_CASE(each_error_path_logs_and_the_child_serves_on) { check_error_paths(Mpm::prefork); }
 
-BOOST_AUTO_TEST_CASE(each_error_path_under_event) {
-    check_error_paths(Mpm::event);
-}
+BOOST_AUTO_TEST_CASE(each_error_path_under_event) { check_error_paths(Mpm::event); }
 
 // A client that goes away mid-stream ends the response (logged at info) and
 // close() is called once (every other path's close() is a unit test).
@@ -548,7 +538,8 @@ BOOST_AUTO_TEST_SUITE(wsgi_environ)
 BOOST_AUTO_TEST_CASE(cgi_variables_and_path_info_as_latin1) {
     HttpdServer srv(one_child("PyApp /env @APPS@/wsgi_environ_app.py\nPyApp /wsgi-file @APPS@/env/app.wsgi"));
     std::ifstream src(test_apps_dir() + "/wsgi_environ_app.py", std::ios::binary);
-    srv.add_app_file("env/app.wsgi", std::string(std::istreambuf_iterator<char>(src), std::istreambuf_iterator<char>()));
+    srv.add_app_file("env/app.wsgi",
+                     std::string(std::istreambuf_iterator<char>(src), std::istreambuf_iterator<char>()));
     srv.start();
     HttpRequest req;
     req.target = "/env/caf%C3%A9/x%20y?q=%C3%A9&a=1";
@@ -660,16 +651,31 @@ BOOST_AUTO_TEST_CASE(https_under_mod_ssl_and_http2) {
     const std::uint16_t tls_port = free_port();
     const std::string mods = httpd_modules_dir();
     srv.options().extra_config =
-        "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\n"
-        "LoadModule ssl_module " + mods + "/mod_ssl.so\n"
-        "LoadModule http2_module " + mods + "/mod_http2.so\n"
-        "SSLSessionCache shmcb:" + srv.root() + "/run/ssl_scache(512000)\n"
+        "LoadModule socache_shmcb_module " + mods +
+        "/mod_socache_shmcb.so\n"
+        "LoadModule ssl_module " +
+        mods +
+        "/mod_ssl.so\n"
+        "LoadModule http2_module " +
+        mods +
+        "/mod_http2.so\n"
+        "SSLSessionCache shmcb:" +
+        srv.root() +
+        "/run/ssl_scache(512000)\n"
         "Protocols h2c http/1.1\n"
-        "Listen 127.0.0.1:" + std::to_string(tls_port) + "\n"
-        "<VirtualHost 127.0.0.1:" + std::to_string(tls_port) + ">\n"
+        "Listen 127.0.0.1:" +
+        std::to_string(tls_port) +
+        "\n"
+        "<VirtualHost 127.0.0.1:" +
+        std::to_string(tls_port) +
+        ">\n"
         "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n    SSLOptions +StdEnvVars\n"
-        "    SSLCertificateFile " + srv.app_path("tls/cert.pem") + "\n"
-        "    SSLCertificateKeyFile " + srv.app_path("tls/key.pem") + "\n"
+        "    SSLCertificateFile " +
+        srv.app_path("tls/cert.pem") +
+        "\n"
+        "    SSLCertificateKeyFile " +
+        srv.app_path("tls/key.pem") +
+        "\n"
         "</VirtualHost>\n";
     srv.start();
 

@@ -34,8 +34,7 @@ struct H2Session::Callbacks {
         const std::uint32_t id = static_cast<std::uint32_t>(frame->hd.stream_id);
         switch (frame->hd.type) {
         case NGHTTP2_SETTINGS:
-            if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
-                s.settings_received_ = true;
+            if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) s.settings_received_ = true;
             break;
         case NGHTTP2_GOAWAY:
             s.goaway_ = true;
@@ -51,11 +50,9 @@ struct H2Session::Callbacks {
         case NGHTTP2_HEADERS:
         case NGHTTP2_DATA:
             if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-                if (auto it = s.streams_.find(id); it != s.streams_.end())
-                    it->second.end_stream = true;
+                if (auto it = s.streams_.find(id); it != s.streams_.end()) it->second.end_stream = true;
             break;
-        default:
-            break;
+        default: break;
         }
         return 0;
     }
@@ -73,8 +70,7 @@ struct H2Session::Callbacks {
         H2Session& s = self(user);
         const std::uint32_t id = static_cast<std::uint32_t>(frame->hd.stream_id);
         auto it = s.streams_.find(id);
-        if (it == s.streams_.end())
-            return 0;
+        if (it == s.streams_.end()) return 0;
         H2Stream& st = it->second;
         std::string n(reinterpret_cast<const char*>(name), namelen);
         std::string v(reinterpret_cast<const char*>(value), valuelen);
@@ -137,8 +133,7 @@ struct H2Session::Callbacks {
 
 H2Session::H2Session(std::uint16_t port, Clock::time_point deadline) : port_(port) {
     nghttp2_session_callbacks* cbs = nullptr;
-    if (nghttp2_session_callbacks_new(&cbs) != 0)
-        throw HttpError("nghttp2_session_callbacks_new failed");
+    if (nghttp2_session_callbacks_new(&cbs) != 0) throw HttpError("nghttp2_session_callbacks_new failed");
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, Callbacks::on_frame_recv);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, Callbacks::on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, Callbacks::on_header);
@@ -146,8 +141,7 @@ H2Session::H2Session(std::uint16_t port, Clock::time_point deadline) : port_(por
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, Callbacks::on_stream_close);
     const int rv = nghttp2_session_client_new(&session_, cbs, this);
     nghttp2_session_callbacks_del(cbs);
-    if (rv != 0)
-        throw HttpError(std::string("nghttp2_session_client_new: ") + nghttp2_strerror(rv));
+    if (rv != 0) throw HttpError(std::string("nghttp2_session_client_new: ") + nghttp2_strerror(rv));
     const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
                                                {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kOurWindow}};
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
@@ -170,8 +164,7 @@ H2Session::~H2Session() {
 }
 
 void H2Session::close() {
-    if (fd_ >= 0)
-        ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     closed_ = true;
 }
@@ -181,18 +174,15 @@ std::uint32_t H2Session::open(const std::string& method, const std::string& path
     const std::string authority = "127.0.0.1:" + std::to_string(port_);
     const std::string m = ":method", sc = ":scheme", http = "http", p = ":path", a = ":authority";
     std::vector<nghttp2_nv> nva = {field(m, method), field(sc, http), field(p, path), field(a, authority)};
-    for (const auto& [n, v] : extra)
-        nva.push_back(field(n, v));
+    for (const auto& [n, v] : extra) nva.push_back(field(n, v));
     nghttp2_data_provider provider{};
     provider.read_callback = Callbacks::read_body;
     const std::int32_t id =
         nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), body.empty() ? nullptr : &provider, nullptr);
-    if (id < 0)
-        throw HttpError(std::string("nghttp2_submit_request: ") + nghttp2_strerror(id));
+    if (id < 0) throw HttpError(std::string("nghttp2_submit_request: ") + nghttp2_strerror(id));
     const auto sid = static_cast<std::uint32_t>(id);
     streams_[sid].id = sid;
-    if (!body.empty())
-        bodies_[sid] = body;
+    if (!body.empty()) bodies_[sid] = body;
     flush(Clock::now() + std::chrono::seconds(10));
     return sid;
 }
@@ -206,10 +196,8 @@ void H2Session::flush(Clock::time_point deadline) {
             close();
             return;
         }
-        if (n == 0)
-            return;
-        if (fd_ < 0)
-            continue; // the server is gone: what is lost is lost
+        if (n == 0) return;
+        if (fd_ < 0) continue; // the server is gone: what is lost is lost
         try {
             send_on(fd_, {reinterpret_cast<const char*>(data), static_cast<std::size_t>(n)}, deadline);
         } catch (const HttpError&) {
@@ -221,16 +209,12 @@ void H2Session::flush(Clock::time_point deadline) {
 bool H2Session::pump_until(const std::function<bool()>& done, Clock::time_point deadline) {
     for (;;) {
         flush(deadline);
-        if (done())
-            return true;
-        if (closed_)
-            return done();
-        if (!wait_readable(fd_, deadline))
-            return done();
+        if (done()) return true;
+        if (closed_) return done();
+        if (!wait_readable(fd_, deadline)) return done();
         std::uint8_t buf[65536];
         const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
         if (n <= 0) { // EOF or reset
             close();
             continue;
@@ -245,8 +229,7 @@ bool H2Session::pump_until(const std::function<bool()>& done, Clock::time_point 
 
 bool H2Session::finished(std::uint32_t stream) const {
     auto it = streams_.find(stream);
-    if (it != streams_.end() && (it->second.end_stream || it->second.reset))
-        return true;
+    if (it != streams_.end() && (it->second.end_stream || it->second.reset)) return true;
     return closed_ || (goaway_ && stream > goaway_last_stream_);
 }
 
@@ -258,8 +241,7 @@ bool H2Session::wait_finished(const std::vector<std::uint32_t>& streams, Clock::
 
 const H2Stream& H2Session::stream(std::uint32_t id) const {
     auto it = streams_.find(id);
-    if (it == streams_.end())
-        throw HttpError("no stream " + std::to_string(id) + " on this h2 session");
+    if (it == streams_.end()) throw HttpError("no stream " + std::to_string(id) + " on this h2 session");
     return it->second;
 }
 

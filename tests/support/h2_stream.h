@@ -16,19 +16,18 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct H2Stream {
     std::uint32_t id = 0;
-    int status = 0;                  // :status of the final response, 0 until it arrives
-    std::vector<int> interim;        // 1xx statuses before it
-    HeaderList headers;              // the final response's fields (pseudo-headers included)
+    int status = 0;           // :status of the final response, 0 until it arrives
+    std::vector<int> interim; // 1xx statuses before it
+    HeaderList headers;       // the final response's fields (pseudo-headers included)
     HeaderList trailers;
     std::string body;
-    bool end_stream = false;         // the server ended the stream
-    bool reset = false;              // RST_STREAM from the server
+    bool end_stream = false; // the server ended the stream
+    bool reset = false;      // RST_STREAM from the server
     std::uint32_t reset_code = 0;
     // First value of a field (lower-case name) of the final response, or "".
     std::string header(const std::string& name) const {
         for (const auto& [n, v] : headers)
-            if (n == name)
-                return v;
+            if (n == name) return v;
         return {};
     }
 };

@@ -69,7 +69,8 @@ bool WireResponse::closes() const {
         std::size_t start = 0;
         while (start <= v.size()) {
             auto comma = v.find(',', start);
-            std::string tok = trim_ows(std::string_view(v).substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+            std::string tok = trim_ows(
+                std::string_view(v).substr(start, comma == std::string::npos ? std::string::npos : comma - start));
             if (::strcasecmp(tok.c_str(), "close") == 0) return true;
             if (comma == std::string::npos) break;
             start = comma + 1;

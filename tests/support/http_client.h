@@ -81,12 +81,12 @@ struct HttpResponse {
     // Our side's port: httpd logs it as "[client 127.0.0.1:<port>]", which
     // ties error-log lines to this request.
     std::uint16_t local_port = 0;
-    std::vector<BodyPiece> pieces;  // body as received, with arrival times
-    Clock::time_point started;      // before connect()
+    std::vector<BodyPiece> pieces; // body as received, with arrival times
+    Clock::time_point started;     // before connect()
     Clock::time_point connected;
-    Clock::time_point sent;         // request fully written
-    Clock::time_point first_byte;   // first byte of the response
-    Clock::time_point complete;     // last byte of the body
+    Clock::time_point sent;       // request fully written
+    Clock::time_point first_byte; // first byte of the response
+    Clock::time_point complete;   // last byte of the body
 
     // Seconds between two of the time points above.
     static double seconds(Clock::time_point from, Clock::time_point to);
@@ -153,11 +153,9 @@ struct RawReply {
 // closes the connection or `timeout` passes. half_close: shut down our write
 // side after sending (some servers wait for more otherwise).
 RawReply raw_exchange(std::uint16_t port, std::string_view bytes,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                      bool half_close = false);
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10), bool half_close = false);
 RawReply raw_exchange(const std::string& host, std::uint16_t port, std::string_view bytes,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                      bool half_close = false);
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10), bool half_close = false);
 
 // Socket helpers for tests that speak their own protocol on a connection.
 // A non-blocking TCP connection to 127.0.0.1:port with TCP_NODELAY.

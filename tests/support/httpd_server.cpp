@@ -41,13 +41,11 @@ std::string env_or(const char* name, const char* fallback) {
 
 std::string read_file(const std::string& path, std::size_t from = 0) {
     std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return {};
+    if (!in) return {};
     if (from) {
         in.seekg(0, std::ios::end);
         auto size = static_cast<std::size_t>(in.tellg());
-        if (from >= size)
-            return {};
+        if (from >= size) return {};
         in.seekg(static_cast<std::streamoff>(from));
     }
     std::ostringstream ss;
@@ -58,8 +56,7 @@ std::string read_file(const std::string& path, std::size_t from = 0) {
 void write_file(const std::string& path, const std::string& content, mode_t mode = 0644) {
     {
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw std::runtime_error("cannot write " + path);
+        if (!out) throw std::runtime_error("cannot write " + path);
         out << content;
     }
     ::chmod(path.c_str(), mode);
@@ -109,8 +106,7 @@ std::uint16_t pick_port(const std::vector<std::string>& addresses) {
         if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1)
             throw std::runtime_error("not a numeric IPv4 address: '" + address + "'");
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return false;
+        if (fd < 0) return false;
         bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
         ::close(fd);
         return ok;
@@ -118,36 +114,28 @@ std::uint16_t pick_port(const std::vector<std::string>& addresses) {
     for (int attempt = 0; attempt < 200; ++attempt) {
         auto port = static_cast<std::uint16_t>(dist(rng));
         bool ok = true;
-        for (const auto& a : addresses)
-            ok = ok && free_on(a, port);
-        if (ok)
-            return port;
+        for (const auto& a : addresses) ok = ok && free_on(a, port);
+        if (ok) return port;
     }
     throw std::runtime_error("no free port found in 20000-32000");
 }
 
-bool process_alive(pid_t pid) {
-    return pid > 0 && ::kill(pid, 0) == 0;
-}
+bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 // The exit status of `pid` if it has exited (reaped), nullopt otherwise.
 std::optional<int> try_reap(pid_t pid) {
     int status = 0;
     pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (r < 0 && errno == ECHILD)
-        return -1;
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (r < 0 && errno == ECHILD) return -1;
     return std::nullopt;
 }
 
 std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     for (;;) {
-        if (auto rc = try_reap(pid))
-            return rc;
-        if (Clock::now() >= deadline)
-            return std::nullopt;
+        if (auto rc = try_reap(pid)) return rc;
+        if (Clock::now() >= deadline) return std::nullopt;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
@@ -162,23 +150,20 @@ bool process_running(pid_t pid) {
 
 std::string proc_comm(pid_t pid) {
     std::string comm = read_file("/proc/" + std::to_string(pid) + "/comm");
-    while (!comm.empty() && comm.back() == '\n')
-        comm.pop_back();
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
     return comm;
 }
 
 std::vector<char*> make_argv(std::vector<std::string>& args) {
     std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
+    for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     return argv;
 }
 
 std::vector<std::string> inherited_environment() {
     std::vector<std::string> env;
-    for (char** e = environ; *e; ++e)
-        env.emplace_back(*e);
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
     return env;
 }
 
@@ -188,8 +173,7 @@ std::vector<std::string> inherited_environment() {
 // options. Reports go to files under `log_dir` (stderr if empty).
 std::vector<std::string> httpd_environment(const std::string& log_dir) {
     const std::string preload = sanitizer_preload();
-    if (preload.empty())
-        return inherited_environment();
+    if (preload.empty()) return inherited_environment();
     std::vector<std::string> env;
     std::string inherited_preload;
     for (auto& var : inherited_environment()) {
@@ -216,13 +200,10 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
     // __sanitizer_set_report_path call binds to libasan's copy) and writes to
     // stderr, which is httpd's error log or logs/httpd.out.
     std::string ubsan = "print_stacktrace=1:report_error_type=1:halt_on_error=0";
-    if (!log_dir.empty())
-        asan += ":log_path=" + log_dir + "/asan"; // + .PID
+    if (!log_dir.empty()) asan += ":log_path=" + log_dir + "/asan"; // + .PID
     // For investigating (README, "Sanitizers"): later options win.
-    if (const char* extra = std::getenv("PYMPM_TEST_ASAN_OPTIONS"); extra && *extra)
-        asan += std::string(":") + extra;
-    if (const char* extra = std::getenv("PYMPM_TEST_UBSAN_OPTIONS"); extra && *extra)
-        ubsan += std::string(":") + extra;
+    if (const char* extra = std::getenv("PYMPM_TEST_ASAN_OPTIONS"); extra && *extra) asan += std::string(":") + extra;
+    if (const char* extra = std::getenv("PYMPM_TEST_UBSAN_OPTIONS"); extra && *extra) ubsan += std::string(":") + extra;
     env.push_back("ASAN_OPTIONS=" + asan);
     env.push_back("UBSAN_OPTIONS=" + ubsan);
     if (sanitizer_enabled("thread")) {
@@ -230,8 +211,7 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
         // and httpd are not instrumented, and what they race on among
         // themselves is not ours to judge (tests/tsan.supp). Reports go to
         // ROOT/sanitizer/tsan.PID.
-        std::string tsan = "halt_on_error=0:second_deadlock_stack=1:suppressions=" + source_dir() +
-                           "/tests/tsan.supp";
+        std::string tsan = "halt_on_error=0:second_deadlock_stack=1:suppressions=" + source_dir() + "/tests/tsan.supp";
         if (!log_dir.empty()) tsan += ":log_path=" + log_dir + "/tsan";
         if (const char* extra = std::getenv("PYMPM_TEST_TSAN_OPTIONS"); extra && *extra)
             tsan += std::string(":") + extra;
@@ -243,13 +223,11 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
 // fork+exec with stdin from /dev/null and stdout+stderr appended to
 // `output_file`, in a new process group (httpd signals its whole group on
 // stop: that must never include the test runner).
-pid_t spawn_process(std::vector<std::string> args, const std::string& output_file,
-                    std::vector<std::string> env) {
+pid_t spawn_process(std::vector<std::string> args, const std::string& output_file, std::vector<std::string> env) {
     auto argv = make_argv(args);
     auto envp = make_argv(env); // before fork: the child may not allocate
     int out = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0)
-        throw std::runtime_error("cannot open " + output_file + ": " + std::strerror(errno));
+    if (out < 0) throw std::runtime_error("cannot open " + output_file + ": " + std::strerror(errno));
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -286,9 +264,7 @@ pid_t spawn_process(std::vector<std::string> args, const std::string& output_fil
 
 } // namespace
 
-std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses) {
-    return pick_port(addresses);
-}
+std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses) { return pick_port(addresses); }
 
 const char* mpm_name(Mpm m) {
     switch (m) {
@@ -314,8 +290,7 @@ std::string sanitizer_preload() { return env_or("PYMPM_SANITIZER_PRELOAD", PYMPM
 bool sanitizer_enabled(const std::string& name) {
     std::istringstream in(sanitizers());
     for (std::string s; std::getline(in, s, ',');)
-        if (s == name)
-            return true;
+        if (s == name) return true;
     return false;
 }
 
@@ -335,8 +310,7 @@ CommandResult run_process(const std::vector<std::string>& args, std::chrono::sec
                           std::vector<std::string> env) {
     char tmpl[] = "/tmp/pympm-cmd-XXXXXX";
     int fd = ::mkstemp(tmpl);
-    if (fd < 0)
-        throw std::runtime_error("mkstemp failed");
+    if (fd < 0) throw std::runtime_error("mkstemp failed");
     ::close(fd);
     std::string out_path = tmpl;
     CommandResult result;
@@ -377,8 +351,7 @@ CommandResult run_command(const std::vector<std::string>& args, std::chrono::sec
 
 HttpdServer::HttpdServer(HttpdOptions opts) : opts_(std::move(opts)) {
     char tmpl[] = "/tmp/pympm-e2e-XXXXXX";
-    if (!::mkdtemp(tmpl))
-        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     root_ = tmpl;
     ::chmod(root_.c_str(), 0755);
     for (const char* d : {"conf", "logs", "run", "htdocs"}) {
@@ -397,10 +370,8 @@ HttpdServer::HttpdServer(HttpdOptions opts) : opts_(std::move(opts)) {
         fs::copy(test_apps_dir(), apps, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
         std::vector<fs::path> caches;
         for (auto& e : fs::recursive_directory_iterator(apps))
-            if (e.is_directory() && e.path().filename() == "__pycache__")
-                caches.push_back(e.path());
-        for (auto& c : caches)
-            fs::remove_all(c);
+            if (e.is_directory() && e.path().filename() == "__pycache__") caches.push_back(e.path());
+        for (auto& c : caches) fs::remove_all(c);
     }
     make_world_readable(apps);
 }
@@ -422,8 +393,7 @@ HttpdServer::~HttpdServer() {
     }
     try {
         teardown_checks();
-    } catch (...) {
-    }
+    } catch (...) {}
     std::error_code ec;
     const char* keep = std::getenv("PYMPM_TEST_KEEP_ROOT");
     if (keep && *keep)
@@ -436,13 +406,11 @@ void HttpdServer::teardown_checks() {
     // Not only once started: `apache2 -t` (config_test) leaves sanitizer
     // reports too, and the other checks find nothing where httpd never ran.
     std::vector<std::string> problems;
-    if (scan_on_teardown_)
-        problems = log_problems();
+    if (scan_on_teardown_) problems = log_problems();
     if (!problems.empty()) {
         std::ostringstream msg;
         msg << "httpd error log of " << root_ << " has " << problems.size() << " problem(s):";
-        for (auto& p : problems)
-            msg << "\n    " << p;
+        for (auto& p : problems) msg << "\n    " << p;
         BOOST_ERROR(msg.str());
     }
     if (!problems.empty() || (started_once_ && (current_test_failed() || std::uncaught_exceptions() > 0))) {
@@ -452,8 +420,9 @@ void HttpdServer::teardown_checks() {
     // Reports in httpd, APR or Python alone (e.g. event's SIGTERM race, see
     // the destructor) do not fail the test, but nobody should miss them.
     for (auto& r : sanitizer_reports())
-        std::cerr << "\n===== [pympm-test] sanitizer warning (" << (r.error() ? "no frame of mod_pympm" : "not an error")
-                  << ", not failing the test): " << root_ << "/" << r.file << "\n"
+        std::cerr << "\n===== [pympm-test] sanitizer warning ("
+                  << (r.error() ? "no frame of mod_pympm" : "not an error") << ", not failing the test): " << root_
+                  << "/" << r.file << "\n"
                   << r.text << "===== end of sanitizer warning\n";
 }
 
@@ -490,7 +459,8 @@ std::string HttpdServer::mpm_config() const {
     } else {
         int tpc = opts_.threads_per_child.value_or(4);
         int tl = opts_.thread_limit.value_or(tpc);
-        int sl = opts_.server_limit.value_or(opts_.max_request_workers ? std::max(1, *opts_.max_request_workers / tpc) : 2);
+        int sl =
+            opts_.server_limit.value_or(opts_.max_request_workers ? std::max(1, *opts_.max_request_workers / tpc) : 2);
         int mrw = opts_.max_request_workers.value_or(sl * tpc);
         int start = opts_.start_servers.value_or(1);
         int min_spare = opts_.min_spare_threads.value_or(1);
@@ -515,8 +485,7 @@ std::string HttpdServer::config_text() const {
         std::string kept;
         std::istringstream in(log_level);
         for (std::string tok; in >> tok;)
-            if (tok.rfind("pympm:", 0) != 0)
-                kept += (kept.empty() ? "" : " ") + tok;
+            if (tok.rfind("pympm:", 0) != 0) kept += (kept.empty() ? "" : " ") + tok;
         log_level = kept.empty() ? "warn" : kept;
     }
     std::ostringstream c;
@@ -532,25 +501,20 @@ std::string HttpdServer::config_text() const {
       << "CoreDumpDirectory " << root_ << "/cores\n"
       << "LoadModule mpm_" << mpm_name(opts_.mpm) << "_module " << mods << "/mod_mpm_" << mpm_name(opts_.mpm) << ".so\n"
       << "LoadModule authz_core_module " << mods << "/mod_authz_core.so\n";
-    if (opts_.load_pympm)
-        c << "LoadModule pympm_module " << pympm_module_path() << "\n";
-    if (::geteuid() == 0)
-        c << "User nobody\nGroup nogroup\n";
+    if (opts_.load_pympm) c << "LoadModule pympm_module " << pympm_module_path() << "\n";
+    if (::geteuid() == 0) c << "User nobody\nGroup nogroup\n";
     c << "KeepAlive " << (opts_.keep_alive ? "On" : "Off") << "\n"
       << "Timeout " << opts_.timeout_seconds << "\n"
       << "DocumentRoot " << root_ << "/htdocs\n"
       << "<Directory />\n    Require all granted\n</Directory>\n"
-      << "\n# MPM\n" << mpm_config();
-    if (!opts_.pympm_config.empty())
-        c << "\n# pympm\n" << substitute(opts_.pympm_config) << "\n";
-    if (!opts_.extra_config.empty())
-        c << "\n# extra\n" << substitute(opts_.extra_config) << "\n";
+      << "\n# MPM\n"
+      << mpm_config();
+    if (!opts_.pympm_config.empty()) c << "\n# pympm\n" << substitute(opts_.pympm_config) << "\n";
+    if (!opts_.extra_config.empty()) c << "\n# extra\n" << substitute(opts_.extra_config) << "\n";
     return c.str();
 }
 
-void HttpdServer::write_config() const {
-    write_file(conf_path(), config_text(), 0644);
-}
+void HttpdServer::write_config() const { write_file(conf_path(), config_text(), 0644); }
 
 bool HttpdServer::answers_http(std::chrono::milliseconds timeout) const {
     // OPTIONS * is answered by httpd's core and never reaches a WSGI app, so
@@ -565,8 +529,7 @@ bool HttpdServer::answers_http(std::chrono::milliseconds timeout) const {
 }
 
 void HttpdServer::start() {
-    if (pid_ > 0)
-        throw std::logic_error("httpd already running");
+    if (pid_ > 0) throw std::logic_error("httpd already running");
     const std::string out_path = root_ + "/logs/httpd.out";
     for (int attempt = 1;; ++attempt) {
         port_ = opts_.port ? opts_.port : pick_port({opts_.listen_address});
@@ -589,27 +552,24 @@ void HttpdServer::start() {
                     break;
                 }
                 dump_logs("httpd exited during startup");
-                throw std::runtime_error("httpd exited with status " + std::to_string(*rc) +
-                                         " during startup:\n" + out + log);
+                throw std::runtime_error("httpd exited with status " + std::to_string(*rc) + " during startup:\n" +
+                                         out + log);
             }
-            if (answers_http(std::chrono::seconds(2)))
-                return;
+            if (answers_http(std::chrono::seconds(2))) return;
             if (Clock::now() >= deadline) {
                 dump_logs("httpd did not answer in time");
                 stop();
-                throw std::runtime_error("httpd did not answer HTTP on port " + std::to_string(port_) +
-                                         " within " + std::to_string(opts_.start_timeout.count()) + " s");
+                throw std::runtime_error("httpd did not answer HTTP on port " + std::to_string(port_) + " within " +
+                                         std::to_string(opts_.start_timeout.count()) + " s");
             }
             std::this_thread::sleep_for(kPollInterval);
         }
-        if (!retry)
-            return;
+        if (!retry) return;
     }
 }
 
 CommandResult HttpdServer::start_expect_failure() {
-    if (pid_ > 0)
-        throw std::logic_error("httpd already running");
+    if (pid_ > 0) throw std::logic_error("httpd already running");
     // The test asserts on the messages itself; crashes and cores still count.
     allowed_errors_.emplace_back(".");
     port_ = opts_.port ? opts_.port : pick_port({opts_.listen_address});
@@ -634,8 +594,7 @@ CommandResult HttpdServer::start_expect_failure() {
 }
 
 CommandResult HttpdServer::config_test() {
-    if (port_ == 0)
-        port_ = opts_.port ? opts_.port : pick_port({opts_.listen_address});
+    if (port_ == 0) port_ = opts_.port ? opts_.port : pick_port({opts_.listen_address});
     write_config();
     CommandResult r = run_process({httpd_binary(), "-t", "-d", root_, "-f", conf_path()}, std::chrono::seconds(60),
                                   overlaid(httpd_environment(sanitizer_log_dir()), opts_.environment));
@@ -646,12 +605,10 @@ CommandResult HttpdServer::config_test() {
 }
 
 void HttpdServer::graceful_restart() {
-    if (pid_ <= 0)
-        throw std::logic_error("httpd is not running");
+    if (pid_ <= 0) throw std::logic_error("httpd is not running");
     const std::string ready = "resuming normal operations";
     std::size_t before = count_log(ready);
-    if (::kill(pid_, SIGUSR1) != 0)
-        throw std::runtime_error(std::string("kill(SIGUSR1): ") + std::strerror(errno));
+    if (::kill(pid_, SIGUSR1) != 0) throw std::runtime_error(std::string("kill(SIGUSR1): ") + std::strerror(errno));
     auto n = wait_for_log_count(ready, before + 1, opts_.start_timeout);
     if (n < before + 1) {
         dump_logs("graceful restart did not complete");
@@ -663,15 +620,13 @@ void HttpdServer::graceful_restart() {
             pid_ = -1;
             throw std::runtime_error("httpd exited with status " + std::to_string(*rc) + " after graceful restart");
         }
-        if (Clock::now() >= deadline)
-            throw std::runtime_error("httpd does not answer after graceful restart");
+        if (Clock::now() >= deadline) throw std::runtime_error("httpd does not answer after graceful restart");
         std::this_thread::sleep_for(kPollInterval);
     }
 }
 
 void HttpdServer::graceful_stop() {
-    if (pid_ <= 0)
-        return;
+    if (pid_ <= 0) return;
     std::vector<pid_t> children = child_pids();
     ::kill(pid_, SIGWINCH); // AP_SIG_GRACEFUL_STOP: running requests finish
     if (!wait_exit(pid_, opts_.stop_timeout)) {
@@ -682,15 +637,13 @@ void HttpdServer::graceful_stop() {
 }
 
 void HttpdServer::kill_all() {
-    if (pid_ <= 0)
-        return;
+    if (pid_ <= 0) return;
     pid_t pid = pid_;
     std::vector<pid_t> children = child_pids();
     // httpd and its children share the process group spawn_process made.
     ::kill(-pid, SIGKILL);
     ::kill(pid, SIGKILL);
-    for (pid_t c : children)
-        ::kill(c, SIGKILL);
+    for (pid_t c : children) ::kill(c, SIGKILL);
     wait_exit(pid, std::chrono::seconds(10));
     pid_ = -1;
     // The killed children are orphans now; a zombie counts as gone.
@@ -704,8 +657,7 @@ void HttpdServer::kill_all() {
 }
 
 void HttpdServer::stop() {
-    if (pid_ <= 0)
-        return;
+    if (pid_ <= 0) return;
     pid_t pid = pid_;
     std::vector<pid_t> children = child_pids();
     ::kill(pid, SIGTERM);
@@ -726,47 +678,38 @@ void HttpdServer::reap_stopped(const std::vector<pid_t>& children) {
     pid_ = -1;
     std::vector<pid_t> leftovers;
     for (pid_t c : children)
-        if (process_alive(c) && proc_comm(c).rfind("apache2", 0) == 0)
-            leftovers.push_back(c);
+        if (process_alive(c) && proc_comm(c).rfind("apache2", 0) == 0) leftovers.push_back(c);
     if (!leftovers.empty()) {
         std::string list;
-        for (pid_t c : leftovers)
-            list += " " + std::to_string(c);
+        for (pid_t c : leftovers) list += " " + std::to_string(c);
         stop_problems_.push_back("httpd children outlived the parent:" + list);
     }
     ::kill(-pid, SIGKILL); // the process group httpd and its children share
-    for (pid_t c : leftovers)
-        ::kill(c, SIGKILL);
+    for (pid_t c : leftovers) ::kill(c, SIGKILL);
 }
 
 std::vector<pid_t> HttpdServer::child_pids() const {
     std::vector<pid_t> out;
-    if (pid_ <= 0)
-        return out;
+    if (pid_ <= 0) return out;
     std::error_code ec;
     for (auto& e : fs::directory_iterator("/proc", ec)) {
         const std::string name = e.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-            continue;
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
         std::string stat = read_file("/proc/" + name + "/stat");
         auto rp = stat.rfind(')');
-        if (rp == std::string::npos)
-            continue;
+        if (rp == std::string::npos) continue;
         std::istringstream in(stat.substr(rp + 2));
         char state = 0;
         long ppid = 0;
         in >> state >> ppid;
-        if (ppid == pid_ && state != 'Z')
-            out.push_back(static_cast<pid_t>(std::stol(name)));
+        if (ppid == pid_ && state != 'Z') out.push_back(static_cast<pid_t>(std::stol(name)));
     }
     return out;
 }
 
 // ------------------------------------------------------------- error log
 
-std::string HttpdServer::error_log() const {
-    return read_file(error_log_path());
-}
+std::string HttpdServer::error_log() const { return read_file(error_log_path()); }
 
 std::size_t HttpdServer::log_mark() const {
     std::error_code ec;
@@ -774,16 +717,13 @@ std::size_t HttpdServer::log_mark() const {
     return ec ? 0 : static_cast<std::size_t>(size);
 }
 
-std::string HttpdServer::log_since(std::size_t mark) const {
-    return read_file(error_log_path(), mark);
-}
+std::string HttpdServer::log_since(std::size_t mark) const { return read_file(error_log_path(), mark); }
 
 std::vector<std::string> HttpdServer::log_lines_matching(const std::string& regex, std::size_t mark) const {
     std::regex re(regex);
     std::vector<std::string> out;
     for (auto& line : split_lines(log_since(mark)))
-        if (std::regex_search(line, re))
-            out.push_back(line);
+        if (std::regex_search(line, re)) out.push_back(line);
     return out;
 }
 
@@ -796,32 +736,25 @@ std::string HttpdServer::wait_for_log(const std::string& regex, std::chrono::mil
     auto deadline = Clock::now() + timeout;
     for (;;) {
         auto lines = log_lines_matching(regex, mark);
-        if (!lines.empty())
-            return lines.front();
-        if (Clock::now() >= deadline)
-            return {};
+        if (!lines.empty()) return lines.front();
+        if (Clock::now() >= deadline) return {};
         std::this_thread::sleep_for(kPollInterval);
     }
 }
 
-std::size_t HttpdServer::wait_for_log_count(const std::string& regex, std::size_t n,
-                                            std::chrono::milliseconds timeout, std::size_t mark) const {
+std::size_t HttpdServer::wait_for_log_count(const std::string& regex, std::size_t n, std::chrono::milliseconds timeout,
+                                            std::size_t mark) const {
     auto deadline = Clock::now() + timeout;
     for (;;) {
         std::size_t c = count_log(regex, mark);
-        if (c >= n || Clock::now() >= deadline)
-            return c;
+        if (c >= n || Clock::now() >= deadline) return c;
         std::this_thread::sleep_for(kPollInterval);
     }
 }
 
-void HttpdServer::allow_log_error(const std::string& regex) {
-    allowed_errors_.emplace_back(regex);
-}
+void HttpdServer::allow_log_error(const std::string& regex) { allowed_errors_.emplace_back(regex); }
 
-void HttpdServer::allow_killed_child(pid_t pid) {
-    killed_children_.push_back(pid);
-}
+void HttpdServer::allow_killed_child(pid_t pid) { killed_children_.push_back(pid); }
 
 void HttpdServer::allow_client_errors(std::uint16_t local_port) {
     allow_log_error(regex_escape(client_log_tag(local_port)));
@@ -831,8 +764,7 @@ std::string regex_escape(const std::string& text) {
     static const std::string special = R"(\^$.|?*+()[]{})";
     std::string out;
     for (char c : text) {
-        if (special.find(c) != std::string::npos)
-            out += '\\';
+        if (special.find(c) != std::string::npos) out += '\\';
         out += c;
     }
     return out;
@@ -869,29 +801,25 @@ bool is_ubsan_start(const std::string& line) {
 bool is_report_start(const std::string& line) {
     // ASan: a line of '=' before "==PID==ERROR: AddressSanitizer: ..."; TSan
     // (18 of them) before "WARNING: ThreadSanitizer: ..."
-    if (line.size() >= 18 && line.find_first_not_of('=') == std::string::npos)
-        return true;
+    if (line.size() >= 18 && line.find_first_not_of('=') == std::string::npos) return true;
     return is_ubsan_start(line);
 }
 
 } // namespace
 
 std::vector<SanitizerReport> parse_sanitizer_log(const std::string& file, const std::string& text) {
-    static const std::regex error_line(R"(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|: runtime error: |WARNING: ThreadSanitizer: )");
+    static const std::regex error_line(
+        R"(==[0-9]+==ERROR: [A-Za-z]+Sanitizer|: runtime error: |WARNING: ThreadSanitizer: )");
     std::vector<SanitizerReport> reports;
     for (auto& line : split_lines(text)) {
-        if (reports.empty() || is_report_start(line))
-            reports.emplace_back().file = file;
+        if (reports.empty() || is_report_start(line)) reports.emplace_back().file = file;
         auto& r = reports.back();
         r.text += line + "\n";
-        if (r.headline.empty() && std::regex_search(line, error_line))
-            r.headline = line;
+        if (r.headline.empty() && std::regex_search(line, error_line)) r.headline = line;
     }
-    std::erase_if(reports, [](const SanitizerReport& r) {
-        return r.text.find_first_not_of(" \t\n") == std::string::npos;
-    });
-    for (auto& r : reports)
-        r.from_project = has_project_frame(r.text);
+    std::erase_if(reports,
+                  [](const SanitizerReport& r) { return r.text.find_first_not_of(" \t\n") == std::string::npos; });
+    for (auto& r : reports) r.from_project = has_project_frame(r.text);
     return reports;
 }
 
@@ -912,8 +840,7 @@ std::vector<SanitizerReport> find_ubsan_reports(const std::string& file, const s
             open = false;
         }
     }
-    for (auto& r : reports)
-        r.from_project = has_project_frame(r.text);
+    for (auto& r : reports) r.from_project = has_project_frame(r.text);
     return reports;
 }
 
@@ -921,8 +848,7 @@ std::vector<std::string> HttpdServer::sanitizer_log_files() const {
     std::vector<std::string> files;
     std::error_code ec;
     for (auto& e : fs::directory_iterator(sanitizer_log_dir(), ec))
-        if (e.is_regular_file())
-            files.push_back("sanitizer/" + e.path().filename().string());
+        if (e.is_regular_file()) files.push_back("sanitizer/" + e.path().filename().string());
     std::sort(files.begin(), files.end());
     return files;
 }
@@ -930,11 +856,9 @@ std::vector<std::string> HttpdServer::sanitizer_log_files() const {
 std::vector<SanitizerReport> HttpdServer::sanitizer_reports() const {
     std::vector<SanitizerReport> out;
     for (auto& f : sanitizer_log_files()) // ASan
-        for (auto& r : parse_sanitizer_log(f, read_file(root_ + "/" + f)))
-            out.push_back(std::move(r));
+        for (auto& r : parse_sanitizer_log(f, read_file(root_ + "/" + f))) out.push_back(std::move(r));
     for (const std::string f : {"logs/error_log", "logs/httpd.out"}) // UBSan: httpd's stderr
-        for (auto& r : find_ubsan_reports(f, read_file(root_ + "/" + f)))
-            out.push_back(std::move(r));
+        for (auto& r : find_ubsan_reports(f, read_file(root_ + "/" + f))) out.push_back(std::move(r));
     return out;
 }
 
@@ -945,11 +869,12 @@ std::vector<std::string> HttpdServer::log_problems() const {
     std::vector<std::string> problems = stop_problems_;
     for (auto& line : split_lines(error_log())) {
         const bool killed_on_purpose = std::any_of(killed_children_.begin(), killed_children_.end(), [&](pid_t p) {
-            return line.find("AH00052: child pid " + std::to_string(p) + " exit signal Killed (9)") != std::string::npos;
+            return line.find("AH00052: child pid " + std::to_string(p) + " exit signal Killed (9)") !=
+                   std::string::npos;
         });
-        if (!killed_on_purpose && (line.find("AH00052") != std::string::npos ||
-                                   line.find("exit signal") != std::string::npos ||
-                                   line.find("Fatal Python error") != std::string::npos)) {
+        if (!killed_on_purpose &&
+            (line.find("AH00052") != std::string::npos || line.find("exit signal") != std::string::npos ||
+             line.find("Fatal Python error") != std::string::npos)) {
             problems.push_back(line);
             continue;
         }
@@ -960,8 +885,7 @@ std::vector<std::string> HttpdServer::log_problems() const {
                     allowed = true;
                     break;
                 }
-            if (!allowed)
-                problems.push_back(line);
+            if (!allowed) problems.push_back(line);
         }
     }
     std::error_code ec;
@@ -980,11 +904,11 @@ std::vector<std::string> HttpdServer::log_problems() const {
 void HttpdServer::dump_logs(const std::string& why) const {
     std::ostringstream o;
     o << "\n===== [pympm-test] " << why << ": httpd server root " << root_ << " (port " << port_ << ")\n"
-      << "----- conf/httpd.conf\n" << read_file(conf_path())
-      << "----- logs/error_log\n" << error_log();
+      << "----- conf/httpd.conf\n"
+      << read_file(conf_path()) << "----- logs/error_log\n"
+      << error_log();
     std::string out = read_file(root_ + "/logs/httpd.out");
-    if (!out.empty())
-        o << "----- httpd stdout/stderr\n" << out;
+    if (!out.empty()) o << "----- httpd stdout/stderr\n" << out;
     for (auto& f : sanitizer_log_files()) // UBSan's reports are in the two above
         o << "----- " << f << "\n" << read_file(root_ + "/" + f);
     o << "===== end of logs\n";

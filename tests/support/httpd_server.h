@@ -159,8 +159,7 @@ public:
     std::string log_since(std::size_t mark) const;
     // Polls the log (from `mark`) until a line matches; returns that line or
     // "" on timeout.
-    std::string wait_for_log(const std::string& regex,
-                             std::chrono::milliseconds timeout = std::chrono::seconds(15),
+    std::string wait_for_log(const std::string& regex, std::chrono::milliseconds timeout = std::chrono::seconds(15),
                              std::size_t mark = 0) const;
     // Waits until `regex` matches at least `n` lines (from `mark`); returns the count.
     std::size_t wait_for_log_count(const std::string& regex, std::size_t n,

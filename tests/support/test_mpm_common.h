@@ -135,12 +135,23 @@ inline std::string basic_auth_config(HttpdServer& srv, const std::string& locati
     BOOST_REQUIRE_MESSAGE(pw.exit_code == 0, pw.output);
     const std::string file = srv.add_app_file("auth/htpasswd", pw.output.substr(0, pw.output.find('\n')) + "\n");
     const std::string mods = httpd_modules_dir();
-    return "LoadModule authn_core_module " + mods + "/mod_authn_core.so\n"
-           "LoadModule authn_file_module " + mods + "/mod_authn_file.so\n"
-           "LoadModule auth_basic_module " + mods + "/mod_auth_basic.so\n"
-           "LoadModule authz_user_module " + mods + "/mod_authz_user.so\n"
-           "<Location " + location + ">\n"
-           "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " + file + "\n"
+    return "LoadModule authn_core_module " + mods +
+           "/mod_authn_core.so\n"
+           "LoadModule authn_file_module " +
+           mods +
+           "/mod_authn_file.so\n"
+           "LoadModule auth_basic_module " +
+           mods +
+           "/mod_auth_basic.so\n"
+           "LoadModule authz_user_module " +
+           mods +
+           "/mod_authz_user.so\n"
+           "<Location " +
+           location +
+           ">\n"
+           "    AuthType Basic\n    AuthName \"pympm test\"\n    AuthUserFile " +
+           file +
+           "\n"
            "    Require valid-user\n</Location>\n";
 }
 

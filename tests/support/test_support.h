@@ -48,8 +48,7 @@ inline boost::property_tree::ptree parse_json(const std::string& text) {
 // A flat JSON object of strings (what the environ apps return).
 inline StringMap parse_flat_json(const std::string& text) {
     StringMap out;
-    for (auto& [key, child] : parse_json(text))
-        out[key] = child.get_value<std::string>();
+    for (auto& [key, child] : parse_json(text)) out[key] = child.get_value<std::string>();
     return out;
 }
 
@@ -88,9 +87,7 @@ inline bool process_running(pid_t pid) {
 
 // The kernel is taking the process down (PF_EXITING, PF_DUMPCORE): it is
 // writing a core or about to exit.
-inline bool process_dying(pid_t pid) {
-    return (process_state(pid).second & (0x4ul | 0x200ul)) != 0;
-}
+inline bool process_dying(pid_t pid) { return (process_state(pid).second & (0x4ul | 0x200ul)) != 0; }
 
 inline HttpdOptions prefork_one_child(std::string pympm_config) {
     HttpdOptions o;

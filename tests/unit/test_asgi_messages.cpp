@@ -66,7 +66,8 @@ Body body_of(const std::string& message) {
             return out;
         }
         BOOST_TEST_REQUIRE(PyBytes_Check(part.body.get()));
-        out.bytes.assign(PyBytes_AS_STRING(part.body.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(part.body.get())));
+        out.bytes.assign(PyBytes_AS_STRING(part.body.get()),
+                         static_cast<std::size_t>(PyBytes_GET_SIZE(part.body.get())));
         out.more_body = part.more_body;
         out.same_object = part.body.get() == PyDict_GetItemString(m.get(), "body");
         return out;
@@ -122,11 +123,13 @@ BOOST_AUTO_TEST_CASE(response_start_trailers_are_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(response_start_headers_become_the_head) {
-    Start s = with_headers("[(b'content-type', b'text/plain'), [b'x-a', bytearray(b'1')], (b'Set-Cookie', b'a=1'), "
-                           "(b'set-cookie', b'b=2'), (memoryview(b'content-length'), b'12'), (b'x-latin', b'caf\\xe9')]");
+    Start s =
+        with_headers("[(b'content-type', b'text/plain'), [b'x-a', bytearray(b'1')], (b'Set-Cookie', b'a=1'), "
+                     "(b'set-cookie', b'b=2'), (memoryview(b'content-length'), b'12'), (b'x-latin', b'caf\\xe9')]");
     BOOST_TEST_REQUIRE(s.error == "");
-    const HeaderList expected = {{"content-type", "text/plain"}, {"x-a", "1"},           {"Set-Cookie", "a=1"},
-                                 {"set-cookie", "b=2"},          {"content-length", "12"}, {"x-latin", "caf\xe9"}};
+    const HeaderList expected = {{"content-type", "text/plain"}, {"x-a", "1"},
+                                 {"Set-Cookie", "a=1"},          {"set-cookie", "b=2"},
+                                 {"content-length", "12"},       {"x-latin", "caf\xe9"}};
     BOOST_TEST((s.value.head.headers == expected));
     BOOST_TEST(s.value.content_length.value_or(0) == 12u);
     // Any iterable of pairs.
@@ -140,32 +143,35 @@ BOOST_AUTO_TEST_CASE(response_start_headers_that_are_refused) {
         const char* headers;
         const char* error;
     };
-    for (const Case& c : {
-             Case{"5", "TypeError: 'int' object is not iterable"},
-             Case{"[5]", "TypeError: each response header must be a pair"},
-             Case{"[(b'a', b'b', b'c')]", "ValueError: response header (b'a', b'b', b'c') must be a [name, value] pair"},
-             Case{"[(b'a',)]", "ValueError: response header (b'a',) must be a [name, value] pair"},
-             Case{"[(b'x-bad', 'str value')]", "TypeError: a header value must be bytes, not str"},
-             Case{"[('x-bad', b'v')]", "TypeError: a header name must be bytes, not str"},
-             Case{"[(b'x-bad', 5)]", "TypeError: a header value must be bytes, not int"},
-             Case{"[(b'bad name', b'v')]",
-                  "ValueError: invalid response header name 'bad name': must be an HTTP token (no spaces, colons or "
-                  "control characters)"},
-             Case{"[(b'', b'v')]", "ValueError: invalid response header name ''"},
-             Case{"[(b'x-bad', b'a\\r\\nInjected: 1')]",
-                  "ValueError: invalid value for response header 'x-bad': CR, LF and control characters are not allowed"},
-             Case{"[(b'x-bad', b'a\\x00')]",
-                  "ValueError: invalid value for response header 'x-bad': CR, LF and control characters are not allowed"},
-             Case{"[(b'connection', b'close')]",
-                  "ValueError: hop-by-hop header 'connection' is not allowed in an ASGI response; httpd manages the "
-                  "connection"},
-             Case{"[(b'transfer-encoding', b'chunked')]", "ValueError: hop-by-hop header 'transfer-encoding'"},
-             Case{"[(b'content-length', b'x')]", "ValueError: invalid Content-Length 'x'"},
-             Case{"[(b'content-length', b'9223372036854775808')]",
-                  "ValueError: Content-Length '9223372036854775808' is larger than httpd can send (2**63 - 1)"},
-             Case{"[(b'content-length', b'1'), (b'content-length', b'2')]",
-                  "ValueError: two different Content-Length headers (1 and '2')"},
-         }) {
+    for (
+        const Case& c : {
+            Case{"5", "TypeError: 'int' object is not iterable"},
+            Case{"[5]", "TypeError: each response header must be a pair"},
+            Case{"[(b'a', b'b', b'c')]", "ValueError: response header (b'a', b'b', b'c') must be a [name, value] pair"},
+            Case{"[(b'a',)]", "ValueError: response header (b'a',) must be a [name, value] pair"},
+            Case{"[(b'x-bad', 'str value')]", "TypeError: a header value must be bytes, not str"},
+            Case{"[('x-bad', b'v')]", "TypeError: a header name must be bytes, not str"},
+            Case{"[(b'x-bad', 5)]", "TypeError: a header value must be bytes, not int"},
+            Case{"[(b'bad name', b'v')]",
+                 "ValueError: invalid response header name 'bad name': must be an HTTP token (no spaces, colons or "
+                 "control characters)"},
+            Case{"[(b'', b'v')]", "ValueError: invalid response header name ''"},
+            Case{
+                "[(b'x-bad', b'a\\r\\nInjected: 1')]",
+                "ValueError: invalid value for response header 'x-bad': CR, LF and control characters are not allowed"},
+            Case{
+                "[(b'x-bad', b'a\\x00')]",
+                "ValueError: invalid value for response header 'x-bad': CR, LF and control characters are not allowed"},
+            Case{"[(b'connection', b'close')]",
+                 "ValueError: hop-by-hop header 'connection' is not allowed in an ASGI response; httpd manages the "
+                 "connection"},
+            Case{"[(b'transfer-encoding', b'chunked')]", "ValueError: hop-by-hop header 'transfer-encoding'"},
+            Case{"[(b'content-length', b'x')]", "ValueError: invalid Content-Length 'x'"},
+            Case{"[(b'content-length', b'9223372036854775808')]",
+                 "ValueError: Content-Length '9223372036854775808' is larger than httpd can send (2**63 - 1)"},
+            Case{"[(b'content-length', b'1'), (b'content-length', b'2')]",
+                 "ValueError: two different Content-Length headers (1 and '2')"},
+        }) {
         BOOST_TEST_CONTEXT(c.headers) {
             const std::string error = with_headers(c.headers).error;
             BOOST_TEST(error.rfind(c.error, 0) == 0u, error);

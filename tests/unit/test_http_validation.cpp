@@ -22,8 +22,8 @@ BOOST_AUTO_TEST_CASE(status_lines) {
     BOOST_TEST(is_valid_status_line("100 Continue", code));
     BOOST_TEST(is_valid_status_line("999 Max", code));
     BOOST_TEST(code == 999);
-    for (const char* bad : {"", "200", "200OK", "20 OK", "2000 OK", "abc OK", "099 Low", "200 O\nK",
-                            "200 O\rK", "200 \x7f", " 200 OK"}) {
+    for (const char* bad :
+         {"", "200", "200OK", "20 OK", "2000 OK", "abc OK", "099 Low", "200 O\nK", "200 O\rK", "200 \x7f", " 200 OK"}) {
         BOOST_TEST(!is_valid_status_line(bad, code), "accepted '" << bad << "'");
     }
     BOOST_TEST(!is_valid_status_line(std::string("200 a\0b", 7), code));
@@ -49,8 +49,8 @@ BOOST_AUTO_TEST_CASE(header_values) {
 }
 
 BOOST_AUTO_TEST_CASE(hop_by_hop) {
-    for (const char* h : {"Connection", "keep-alive", "PROXY-AUTHENTICATE", "Proxy-Authorization", "TE",
-                          "Trailers", "Transfer-Encoding", "Upgrade"})
+    for (const char* h : {"Connection", "keep-alive", "PROXY-AUTHENTICATE", "Proxy-Authorization", "TE", "Trailers",
+                          "Transfer-Encoding", "Upgrade"})
         BOOST_TEST(is_hop_by_hop_header(h), h);
     for (const char* h : {"Content-Type", "Content-Length", "Trailer", "X-Connection", ""})
         BOOST_TEST(!is_hop_by_hop_header(h), h);

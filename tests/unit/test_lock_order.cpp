@@ -52,7 +52,8 @@ Outcome in_child(const std::function<void()>& body) {
     ::close(fds[1]);
     Outcome out;
     char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.stderr_text.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+        out.stderr_text.append(buf, static_cast<std::size_t>(n));
     ::close(fds[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -140,8 +141,7 @@ BOOST_AUTO_TEST_CASE(gil_acquire_with_a_leaf_mutex_held_aborts_before_waiting_fo
     BOOST_TEST(contains(o.stderr_text, "the GIL is taken while a leaf mutex is held at PyGILState_Ensure"),
                o.stderr_text);
     BOOST_TEST(!contains(o.stderr_text, "the GIL was taken"), o.stderr_text);
-    BOOST_TEST(contains(o.stderr_text.substr(o.stderr_text.find("held, locked at:")), "lock_the_leaf"),
-               o.stderr_text);
+    BOOST_TEST(contains(o.stderr_text.substr(o.stderr_text.find("held, locked at:")), "lock_the_leaf"), o.stderr_text);
 }
 
 // A reference dropped may run __del__ (Python): with the GIL held but a

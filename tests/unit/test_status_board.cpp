@@ -359,62 +359,65 @@ BOOST_AUTO_TEST_CASE(random_kills_never_lose_counts_or_entries) {
         std::atomic<int> killed;
     };
     Shared<Tallies> tallies;
-    const int r = bounded([&]() -> int {
-        std::mt19937 rng(23);
-        std::vector<pid_t> running;
-        int failed = 0;
-        std::uint64_t seen = 0;
-        auto reap = [&](pid_t p, int st) {
-            if (WIFEXITED(st) && WEXITSTATUS(st) != 0) ++failed;
-            running.erase(std::find(running.begin(), running.end(), p));
-        };
-        for (int round = 0; round < kRounds; ++round) {
-            while (static_cast<int>(running.size()) >= kWorkers) {
-                int st = 0;
-                pid_t p = ::waitpid(-1, &st, 0);
-                if (p > 0) reap(p, st);
-            }
-            const int work = std::uniform_int_distribution<int>(1, 200)(rng);
-            pid_t p = ::fork();
-            if (p == 0) {
-                ChildStats* e = claim_here(b.board);
-                if (!e) ::_exit(3);
-                for (int i = 0; i < work; ++i) {
-                    e->counters.requests.fetch_add(1); // first the board, then the tally
-                    tallies.get()->counted[round].fetch_add(1);
+    const int r = bounded(
+        [&]() -> int {
+            std::mt19937 rng(23);
+            std::vector<pid_t> running;
+            int failed = 0;
+            std::uint64_t seen = 0;
+            auto reap = [&](pid_t p, int st) {
+                if (WIFEXITED(st) && WEXITSTATUS(st) != 0) ++failed;
+                running.erase(std::find(running.begin(), running.end(), p));
+            };
+            for (int round = 0; round < kRounds; ++round) {
+                while (static_cast<int>(running.size()) >= kWorkers) {
+                    int st = 0;
+                    pid_t p = ::waitpid(-1, &st, 0);
+                    if (p > 0) reap(p, st);
                 }
-                b->release(e, LeaveReason::max_requests);
-                ::_exit(0);
+                const int work = std::uniform_int_distribution<int>(1, 200)(rng);
+                pid_t p = ::fork();
+                if (p == 0) {
+                    ChildStats* e = claim_here(b.board);
+                    if (!e) ::_exit(3);
+                    for (int i = 0; i < work; ++i) {
+                        e->counters.requests.fetch_add(1); // first the board, then the tally
+                        tallies.get()->counted[round].fetch_add(1);
+                    }
+                    b->release(e, LeaveReason::max_requests);
+                    ::_exit(0);
+                }
+                running.push_back(p);
+                if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
+                    std::this_thread::sleep_for(
+                        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+                    int st = 0;
+                    ::kill(p, SIGKILL);
+                    ::waitpid(p, &st, 0);
+                    if (WIFSIGNALED(st)) tallies.get()->killed.fetch_add(1);
+                    reap(p, st);
+                }
+                const std::uint64_t now = b->snapshot(0).totals.requests;
+                if (now < seen) return 1; // backwards
+                seen = now;
             }
-            running.push_back(p);
-            if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
-                std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+            for (pid_t p : std::vector<pid_t>(running)) {
                 int st = 0;
-                ::kill(p, SIGKILL);
                 ::waitpid(p, &st, 0);
-                if (WIFSIGNALED(st)) tallies.get()->killed.fetch_add(1);
                 reap(p, st);
             }
-            const std::uint64_t now = b->snapshot(0).totals.requests;
-            if (now < seen) return 1; // backwards
-            seen = now;
-        }
-        for (pid_t p : std::vector<pid_t>(running)) {
-            int st = 0;
-            ::waitpid(p, &st, 0);
-            reap(p, st);
-        }
-        if (failed) return 2; // a process found no entry to claim
-        std::uint64_t counted = 0;
-        for (auto& t : tallies.get()->counted) counted += t.load();
-        auto s = b->snapshot(0);
-        if (s.totals.requests < counted) return 3;
-        if (s.totals.requests > counted + static_cast<std::uint64_t>(tallies.get()->killed.load())) return 4;
-        if (!s.children.empty()) return 5;
-        for (int i = 0; i < kWorkers; ++i)
-            if (!claim_here(b.board)) return 6; // an entry is lost
-        return 0;
-    }, 120s);
+            if (failed) return 2; // a process found no entry to claim
+            std::uint64_t counted = 0;
+            for (auto& t : tallies.get()->counted) counted += t.load();
+            auto s = b->snapshot(0);
+            if (s.totals.requests < counted) return 3;
+            if (s.totals.requests > counted + static_cast<std::uint64_t>(tallies.get()->killed.load())) return 4;
+            if (!s.children.empty()) return 5;
+            for (int i = 0; i < kWorkers; ++i)
+                if (!claim_here(b.board)) return 6; // an entry is lost
+            return 0;
+        },
+        120s);
     BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
     BOOST_TEST_MESSAGE("processes killed: " << tallies.get()->killed.load());
 }
@@ -475,8 +478,10 @@ BOOST_AUTO_TEST_CASE(renderings_agree) {
     std::istringstream lines(prom);
     std::string family;
     for (std::string line; std::getline(lines, line);) {
-        if (line.rfind("# TYPE ", 0) == 0) family = line.substr(7, line.find(' ', 7) - 7);
-        else if (line[0] != '#') BOOST_TEST(line.rfind(family, 0) == 0u, line << " outside " << family);
+        if (line.rfind("# TYPE ", 0) == 0)
+            family = line.substr(7, line.find(' ', 7) - 7);
+        else if (line[0] != '#')
+            BOOST_TEST(line.rfind(family, 0) == 0u, line << " outside " << family);
     }
 
     const std::string json = render_status_json(s);

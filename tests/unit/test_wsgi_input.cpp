@@ -143,9 +143,15 @@ BOOST_AUTO_TEST_CASE(uploads_read_back_byte_for_byte) {
         const char* name;
         const char* query;
     };
-    const Method methods[] = {{"read", ""},          {"read_minus1", ""},      {"read_none", ""},
-                              {"read_n", "?n=1000"}, {"read_n", "?n=1"},       {"readline", ""},
-                              {"readline_limit", "?n=777"}, {"readlines", ""}, {"readlines_hint", "?n=5000"},
+    const Method methods[] = {{"read", ""},
+                              {"read_minus1", ""},
+                              {"read_none", ""},
+                              {"read_n", "?n=1000"},
+                              {"read_n", "?n=1"},
+                              {"readline", ""},
+                              {"readline_limit", "?n=777"},
+                              {"readlines", ""},
+                              {"readlines_hint", "?n=5000"},
                               {"iter", ""}};
     // Up to 1.2 MiB (a 150 KB line at 1 MiB, past the core's 64 KiB read
     // buffer; several doublings of a chunked read); 8 MiB in the next case.
@@ -156,7 +162,8 @@ BOOST_AUTO_TEST_CASE(uploads_read_back_byte_for_byte) {
             // read(1) over 1 MiB is a million Python calls: skip that one.
             if (size > (1u << 20) && std::strcmp(m.query, "?n=1") == 0) continue;
             for (bool chunked : {true, false}) {
-                BOOST_TEST_CONTEXT(m.name << m.query << " size " << size << (chunked ? " chunked" : " Content-Length")) {
+                BOOST_TEST_CONTEXT(m.name << m.query << " size " << size
+                                          << (chunked ? " chunked" : " Content-Length")) {
                     FakeRequestIO io = post(std::string("/") + m.name + m.query, pieces, chunked);
                     BOOST_TEST_REQUIRE(input_app().run(io) == 0, io.log_text());
                     BOOST_TEST(io.status() == 200, io.log_text());
@@ -164,8 +171,10 @@ BOOST_AUTO_TEST_CASE(uploads_read_back_byte_for_byte) {
                     BOOST_TEST((io.body() == body), "the body read back differs");
                     BOOST_TEST(io.body_read() == body.size());
                     BOOST_TEST(io.header("X-Input-Terminated") == "True");
-                    if (chunked) BOOST_TEST(io.header("X-Content-Length") == "<absent>");
-                    else BOOST_TEST(io.header("X-Content-Length") == std::to_string(size));
+                    if (chunked)
+                        BOOST_TEST(io.header("X-Content-Length") == "<absent>");
+                    else
+                        BOOST_TEST(io.header("X-Content-Length") == std::to_string(size));
                 }
             }
         }
@@ -219,8 +228,8 @@ BOOST_AUTO_TEST_CASE(a_client_gone_mid_body_is_an_oserror) {
                 // Nobody reads an answer; the app's re-raise is no app bug.
                 BOOST_TEST(status == 400);
                 BOOST_TEST(!io.head());
-                BOOST_TEST(io.logged(LogLevel::info, "PM00050: app " + input_app().name() + " stopped serving " + target +
-                                                         ": ClientDisconnected"),
+                BOOST_TEST(io.logged(LogLevel::info, "PM00050: app " + input_app().name() + " stopped serving " +
+                                                         target + ": ClientDisconnected"),
                            io.log_text());
             } else {
                 BOOST_TEST(status == 0);

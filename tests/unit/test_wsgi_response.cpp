@@ -311,16 +311,15 @@ BOOST_AUTO_TEST_CASE(close_is_called_exactly_once_in_every_path) {
         std::string body; // complete responses
         std::optional<std::size_t> client_gone_at;
     };
-    for (const Case& c : {Case{"/tracked", "tracked", 0, "abc", {}},
-                          Case{"/tracked_list_cl", "tracked_list_cl", 0, "abc", {}},
-                          Case{"/tracked_gen", "tracked_gen", 0, "first\nsecond\n", {}},
-                          Case{"/tracked_raises_first", "tracked_raises_first", 500, "", {}},
-                          Case{"/tracked_str", "tracked_str", 500, "", {}},
-                          Case{"/midstream_raise", "midstream_raise", 0, "", {}},
-                          Case{"/midstream_raise_cl", "midstream_raise_cl", 0, "", {}},
-                          Case{"/cl_longer_gen", "cl_longer_gen", 0, "12345", {}},
-                          Case{"/close_raises", "close_raises", 0, "complete body\n", {}},
-                          Case{"/endless", "endless", 0, "", std::size_t{300000}}}) {
+    for (const Case& c :
+         {Case{"/tracked", "tracked", 0, "abc", {}}, Case{"/tracked_list_cl", "tracked_list_cl", 0, "abc", {}},
+          Case{"/tracked_gen", "tracked_gen", 0, "first\nsecond\n", {}},
+          Case{"/tracked_raises_first", "tracked_raises_first", 500, "", {}},
+          Case{"/tracked_str", "tracked_str", 500, "", {}}, Case{"/midstream_raise", "midstream_raise", 0, "", {}},
+          Case{"/midstream_raise_cl", "midstream_raise_cl", 0, "", {}},
+          Case{"/cl_longer_gen", "cl_longer_gen", 0, "12345", {}},
+          Case{"/close_raises", "close_raises", 0, "complete body\n", {}},
+          Case{"/endless", "endless", 0, "", std::size_t{300000}}}) {
         BOOST_TEST_CONTEXT(c.target) {
             const int before = closes(c.name);
             FakeRequestIO io({.target = c.target, .client_gone_at_response_byte = c.client_gone_at});

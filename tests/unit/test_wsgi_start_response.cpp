@@ -44,9 +44,9 @@ const char* kCaseApp = R"(
 )";
 
 struct Case {
-    std::string status;  // Python expressions
+    std::string status; // Python expressions
     std::string headers;
-    std::string cause;   // in the error log
+    std::string cause; // in the error log
 };
 
 void check_cases(const std::vector<Case>& cases) {
@@ -97,7 +97,8 @@ BOOST_AUTO_TEST_CASE(headers_that_are_not_a_list_of_str_pairs_give_500) {
     check_cases({
         {"'200 OK'", "(('A', 'b'),)", "TypeError: response headers must be a list, not tuple"},
         {"'200 OK'", "None", "TypeError: response headers must be a list, not NoneType"},
-        {"'200 OK'", "['X-Evil: yes']", "TypeError: response header 0 must be a (name, value) tuple, not 'X-Evil: yes'"},
+        {"'200 OK'", "['X-Evil: yes']",
+         "TypeError: response header 0 must be a (name, value) tuple, not 'X-Evil: yes'"},
         {"'200 OK'", "[('A', 'b'), ['C', 'd']]", "TypeError: response header 1 must be a (name, value) tuple"},
         {"'200 OK'", "[('A', 'b', 'c')]", "TypeError: response header 0 must be a (name, value) tuple"},
         {"'200 OK'", "[(b'A', 'b')]", "TypeError: header name must be str, not bytes"},
@@ -109,10 +110,12 @@ BOOST_AUTO_TEST_CASE(headers_that_are_not_a_list_of_str_pairs_give_500) {
 
 BOOST_AUTO_TEST_CASE(header_names_must_be_tokens) {
     check_cases({
-        {"'200 OK'", "[('Bad Header', 'x')]", "ValueError: invalid response header name 'Bad Header': must be an HTTP token"},
+        {"'200 OK'", "[('Bad Header', 'x')]",
+         "ValueError: invalid response header name 'Bad Header': must be an HTTP token"},
         {"'200 OK'", "[('Bad:Header', 'x')]", "ValueError: invalid response header name 'Bad:Header'"},
         {"'200 OK'", "[('', 'x')]", "ValueError: invalid response header name ''"},
-        {"'200 OK'", "[('X-A\\r\\nInjected', 'x')]", "ValueError: invalid response header name 'X-A\\x0d\\x0aInjected'"},
+        {"'200 OK'", "[('X-A\\r\\nInjected', 'x')]",
+         "ValueError: invalid response header name 'X-A\\x0d\\x0aInjected'"},
         {"'200 OK'", "[('X-\\x00', 'x')]", "ValueError: invalid response header name 'X-\\x00'"},
         {"'200 OK'", "[('Caf\\xe9', 'x')]", "ValueError: invalid response header name 'Caf\\xe9'"},
     });
@@ -250,7 +253,8 @@ BOOST_AUTO_TEST_CASE(a_second_call_without_exc_info_gives_500) {
             return [b"MUST-NOT-BE-SENT"]
     )");
     FakeRequestIO io({.target = "/start_twice"});
-    expect_refused(io, app.run(io), "AssertionError: start_response() called a second time without exc_info (PEP 3333)");
+    expect_refused(io, app.run(io),
+                   "AssertionError: start_response() called a second time without exc_info (PEP 3333)");
 }
 
 BOOST_AUTO_TEST_CASE(exc_info_before_any_byte_replaces_the_head) {
@@ -298,7 +302,8 @@ BOOST_AUTO_TEST_CASE(exc_info_after_bytes_were_sent_reraises_and_cuts_the_respon
     BOOST_TEST(io.body() == "already sent\n");
     BOOST_TEST(io.aborted());
     BOOST_TEST(io.logged(LogLevel::error, "KeyError: 'pympm-test-exc-info-too-late'"), io.log_text());
-    BOOST_TEST(io.logged(LogLevel::error, "PM00020: app " + app.name() + " failed while producing its response for "
+    BOOST_TEST(io.logged(LogLevel::error, "PM00020: app " + app.name() +
+                                              " failed while producing its response for "
                                               "/exc_info_too_late"),
                io.log_text());
 }
@@ -357,13 +362,15 @@ BOOST_AUTO_TEST_CASE(no_start_response_gives_500) {
             return [b"MUST-NOT-BE-SENT"]
     )");
     FakeRequestIO io({.target = "/no_start_response"});
-    expect_refused(io, app.run(io), "PM00022: app " + app.name() +
-                                        ": the app produced body bytes without calling start_response() first "
-                                        "(PEP 3333) (/no_start_response)");
+    expect_refused(io, app.run(io),
+                   "PM00022: app " + app.name() +
+                       ": the app produced body bytes without calling start_response() first "
+                       "(PEP 3333) (/no_start_response)");
     FakeRequestIO empty({.target = "/empty"});
-    expect_refused(empty, app.run(empty), "PM00022: app " + app.name() +
-                                              ": the app returned without ever calling start_response() (PEP 3333) "
-                                              "(/empty)");
+    expect_refused(empty, app.run(empty),
+                   "PM00022: app " + app.name() +
+                       ": the app returned without ever calling start_response() (PEP 3333) "
+                       "(/empty)");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

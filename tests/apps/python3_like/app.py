@@ -59,9 +59,17 @@ def application(environ, start_response):
         listed = os.path.basename(name) in os.listdir(scratch)
         os.remove(name)
         print("pympm says héllo wörld ✓")
-        body = json.dumps({"text": text, "fs_encoding": sys.getfilesystemencoding(),
-                           "utf8_mode": sys.flags.utf8_mode, "preferred": __import__("locale").getpreferredencoding(False),
-                           "roundtrip": back, "listed": listed}, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(
+            {
+                "text": text,
+                "fs_encoding": sys.getfilesystemencoding(),
+                "utf8_mode": sys.flags.utf8_mode,
+                "preferred": __import__("locale").getpreferredencoding(False),
+                "roundtrip": back,
+                "listed": listed,
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
         start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
         return [body]
     if path == "/encoding":
@@ -69,13 +77,18 @@ def application(environ, start_response):
     if path == "/executor":
         return _json(start_response, {"sum": EXECUTOR.submit(sum, [4, 5]).result(), "pool": POOL.apply(sum, ([6, 7],))})
     if path.startswith("/auth"):
-        return _json(start_response, {"authorization": environ.get("HTTP_AUTHORIZATION"),
-                                      "remote_user": environ.get("REMOTE_USER")})
+        return _json(
+            start_response,
+            {"authorization": environ.get("HTTP_AUTHORIZATION"), "remote_user": environ.get("REMOTE_USER")},
+        )
     if path == "/signals":
-        return _json(start_response, {
-            "thread": _mask_of_new_thread(lambda f: threading.Thread(target=f).start()),
-            "_thread": _mask_of_new_thread(lambda f: _thread.start_new_thread(f, ())),
-        })
+        return _json(
+            start_response,
+            {
+                "thread": _mask_of_new_thread(lambda f: threading.Thread(target=f).start()),
+                "_thread": _mask_of_new_thread(lambda f: _thread.start_new_thread(f, ())),
+            },
+        )
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"no route\n"]
 

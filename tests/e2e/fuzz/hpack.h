@@ -17,7 +17,6 @@
 
 namespace pympm_test {
 
-
 class HpackError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

@@ -56,9 +56,7 @@ RawH2Connection::RawH2Connection(std::uint16_t port, Clock::time_point deadline)
                                 : "no SETTINGS from the server in time");
 }
 
-RawH2Connection::~RawH2Connection() {
-    close();
-}
+RawH2Connection::~RawH2Connection() { close(); }
 
 void RawH2Connection::close() {
     if (fd_ >= 0) ::close(fd_);
@@ -76,13 +74,12 @@ void RawH2Connection::write_all(std::string_view bytes) {
     }
 }
 
-void RawH2Connection::send_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, std::string_view payload) {
+void RawH2Connection::send_frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                                 std::string_view payload) {
     write_all(h2::frame(type, flags, stream, payload));
 }
 
-void RawH2Connection::send_raw(std::string_view bytes) {
-    write_all(bytes);
-}
+void RawH2Connection::send_raw(std::string_view bytes) { write_all(bytes); }
 
 void RawH2Connection::skip_stream_ids_to(std::uint32_t id) {
     for (; next_id_ < id; next_id_ += 2) {
@@ -117,7 +114,7 @@ std::uint32_t RawH2Connection::open_raw(const HeaderList& fields, bool end_strea
 }
 
 std::uint32_t RawH2Connection::open(const std::string& method, const std::string& path, const HeaderList& extra,
-                                 bool end_stream) {
+                                    bool end_stream) {
     HeaderList fields = {{":method", method},
                          {":scheme", "http"},
                          {":path", path},
@@ -126,7 +123,8 @@ std::uint32_t RawH2Connection::open(const std::string& method, const std::string
     return open_raw(fields, end_stream);
 }
 
-void RawH2Connection::send_data(std::uint32_t stream, std::string_view data, bool end_stream, Clock::time_point deadline) {
+void RawH2Connection::send_data(std::uint32_t stream, std::string_view data, bool end_stream,
+                                Clock::time_point deadline) {
     do {
         std::int64_t window = std::min(conn_send_window_, send_windows_[stream]);
         if (!data.empty() && window <= 0) {
@@ -136,8 +134,8 @@ void RawH2Connection::send_data(std::uint32_t stream, std::string_view data, boo
             if (finished(stream)) return; // refused or reset meanwhile: nothing more to send
             continue;
         }
-        const std::size_t n = std::min<std::size_t>({data.size(), static_cast<std::size_t>(std::max<std::int64_t>(window, 0)),
-                                                     peer_max_frame_});
+        const std::size_t n = std::min<std::size_t>(
+            {data.size(), static_cast<std::size_t>(std::max<std::int64_t>(window, 0)), peer_max_frame_});
         const bool last = n == data.size();
         send_frame(h2::DATA, last && end_stream ? h2::END_STREAM : 0, stream, data.substr(0, n));
         conn_send_window_ -= static_cast<std::int64_t>(n);
@@ -196,9 +194,7 @@ const H2Stream& RawH2Connection::stream(std::uint32_t id) const {
     return it == streams_.end() ? none : it->second;
 }
 
-void RawH2Connection::violation(std::string what) {
-    violations_.push_back(std::move(what));
-}
+void RawH2Connection::violation(std::string what) { violations_.push_back(std::move(what)); }
 
 void RawH2Connection::handle_frames() {
     while (in_.size() >= 9) {
@@ -269,8 +265,10 @@ void RawH2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_
         (void)s; // decoded even on an unknown stream: the HPACK state must follow every block
         block_.assign(body);
         block_end_stream_ = flags & h2::END_STREAM;
-        if (flags & h2::END_HEADERS) header_block_done(stream, block_end_stream_);
-        else block_stream_ = stream;
+        if (flags & h2::END_HEADERS)
+            header_block_done(stream, block_end_stream_);
+        else
+            block_stream_ = stream;
         return;
     }
     case h2::CONTINUATION:
@@ -292,7 +290,8 @@ void RawH2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_
         if (stream != 0 || p.size() % 6 != 0) return violation("malformed SETTINGS");
         if (flags & h2::ACK) return;
         for (std::size_t i = 0; i < p.size(); i += 6) {
-            const auto id = static_cast<std::uint16_t>(static_cast<std::uint8_t>(p[i]) << 8 | static_cast<std::uint8_t>(p[i + 1]));
+            const auto id =
+                static_cast<std::uint16_t>(static_cast<std::uint8_t>(p[i]) << 8 | static_cast<std::uint8_t>(p[i + 1]));
             const std::uint32_t v = read_u32(p.substr(i + 2, 4));
             if (id == 0x4) {
                 for (auto& [sid, w] : send_windows_) w += static_cast<std::int64_t>(v) - peer_initial_window_;
@@ -306,8 +305,10 @@ void RawH2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_
         return;
     case h2::PING:
         if (stream != 0 || p.size() != 8) return violation("malformed PING");
-        if (flags & h2::ACK) ++pings_acked_;
-        else send_frame(h2::PING, h2::ACK, 0, p);
+        if (flags & h2::ACK)
+            ++pings_acked_;
+        else
+            send_frame(h2::PING, h2::ACK, 0, p);
         return;
     case h2::GOAWAY:
         if (stream != 0 || p.size() < 8) return violation("malformed GOAWAY");
@@ -318,14 +319,14 @@ void RawH2Connection::handle(std::uint8_t type, std::uint8_t flags, std::uint32_
     case h2::WINDOW_UPDATE: {
         if (p.size() != 4) return violation("malformed WINDOW_UPDATE");
         const std::uint32_t inc = read_u32(p) & 0x7fffffffu;
-        if (stream == 0) conn_send_window_ += inc;
-        else send_windows_[stream] += inc;
+        if (stream == 0)
+            conn_send_window_ += inc;
+        else
+            send_windows_[stream] += inc;
         return;
     }
-    case h2::PUSH_PROMISE:
-        return violation("PUSH_PROMISE although we disabled push");
-    default:
-        return; // PRIORITY and unknown types: ignored
+    case h2::PUSH_PROMISE: return violation("PUSH_PROMISE although we disabled push");
+    default: return; // PRIORITY and unknown types: ignored
     }
 }
 

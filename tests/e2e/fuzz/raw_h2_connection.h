@@ -30,15 +30,34 @@ namespace pympm_test {
 
 namespace h2 {
 enum FrameType : std::uint8_t {
-    DATA = 0x0, HEADERS = 0x1, PRIORITY = 0x2, RST_STREAM = 0x3, SETTINGS = 0x4,
-    PUSH_PROMISE = 0x5, PING = 0x6, GOAWAY = 0x7, WINDOW_UPDATE = 0x8, CONTINUATION = 0x9,
+    DATA = 0x0,
+    HEADERS = 0x1,
+    PRIORITY = 0x2,
+    RST_STREAM = 0x3,
+    SETTINGS = 0x4,
+    PUSH_PROMISE = 0x5,
+    PING = 0x6,
+    GOAWAY = 0x7,
+    WINDOW_UPDATE = 0x8,
+    CONTINUATION = 0x9,
 };
 enum Flag : std::uint8_t {
-    END_STREAM = 0x1, ACK = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY_FLAG = 0x20,
+    END_STREAM = 0x1,
+    ACK = 0x1,
+    END_HEADERS = 0x4,
+    PADDED = 0x8,
+    PRIORITY_FLAG = 0x20,
 };
 enum ErrorCode : std::uint32_t {
-    NO_ERROR = 0x0, PROTOCOL_ERROR = 0x1, INTERNAL_ERROR = 0x2, FLOW_CONTROL_ERROR = 0x3,
-    STREAM_CLOSED = 0x5, FRAME_SIZE_ERROR = 0x6, REFUSED_STREAM = 0x7, CANCEL = 0x8, COMPRESSION_ERROR = 0x9,
+    NO_ERROR = 0x0,
+    PROTOCOL_ERROR = 0x1,
+    INTERNAL_ERROR = 0x2,
+    FLOW_CONTROL_ERROR = 0x3,
+    STREAM_CLOSED = 0x5,
+    FRAME_SIZE_ERROR = 0x6,
+    REFUSED_STREAM = 0x7,
+    CANCEL = 0x8,
+    COMPRESSION_ERROR = 0x9,
 };
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -58,8 +77,7 @@ public:
 
     // A request's HEADERS on a new stream: :method, :scheme http, :path,
     // :authority, then `extra` (lower-case names). Returns the stream id.
-    std::uint32_t open(const std::string& method, const std::string& path, const HeaderList& extra,
-                       bool end_stream);
+    std::uint32_t open(const std::string& method, const std::string& path, const HeaderList& extra, bool end_stream);
     // A header block as given (pseudo-headers included), for malformed requests.
     std::uint32_t open_raw(const HeaderList& fields, bool end_stream);
     // DATA within the server's flow-control windows (waits for WINDOW_UPDATE

@@ -74,7 +74,8 @@ std::string h1_head(const Call& c, bool keep_alive, const std::string& version =
     std::string out = c.method + " " + c.target + " " + version + "\r\nHost: 127.0.0.1\r\n";
     out += "X-Fuzz-Token: " + c.expect.token + "\r\n";
     for (const auto& [n, v] : c.headers) out += n + ": " + v + "\r\n";
-    if (c.chunked) out += "Transfer-Encoding: chunked\r\n";
+    if (c.chunked)
+        out += "Transfer-Encoding: chunked\r\n";
     else if (!c.body.empty() || c.method == "POST" || c.method == "PUT")
         out += "Content-Length: " + std::to_string(c.body.size()) + "\r\n";
     out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
@@ -143,14 +144,31 @@ std::string post_head(const std::string& target, const std::string& token, const
 
 // ------------------------------------------------------------ the mutations
 
-H1Case make_baseline(Rng& rng, World& w) {
-    return single(Mutation::baseline, rng, good_call(rng, w), "well-formed");
-}
+H1Case make_baseline(Rng& rng, World& w) { return single(Mutation::baseline, rng, good_call(rng, w), "well-formed"); }
 
 H1Case make_chunk_bad_size(Rng& rng, World& w) {
     static const std::vector<std::string> sizes = {
-        "zz", "-1", "0x5", " 5", "5 5", "+5", "", "ffffffffffffffffffff", "1_0", "5\t", "\x00" "5", "5\x00",
-        "0005", "5 ", "G", "\xff", "-0", "5;", ";5", "00000000000000000000000005",
+        "zz",
+        "-1",
+        "0x5",
+        " 5",
+        "5 5",
+        "+5",
+        "",
+        "ffffffffffffffffffff",
+        "1_0",
+        "5\t",
+        "\x00"
+        "5",
+        "5\x00",
+        "0005",
+        "5 ",
+        "G",
+        "\xff",
+        "-0",
+        "5;",
+        ";5",
+        "00000000000000000000000005",
     };
     Expect e = hostile_expect(w);
     const std::string size = pick(rng, sizes);
@@ -186,7 +204,8 @@ H1Case make_chunk_framing(Rng& rng, World& w) {
         {"CR without LF after the size", "5\rhello\r\n0\r\n\r\n"},
         {"no blank line after the last chunk", "5\r\nhello\r\n0\r\n"},
         {"a zero-size chunk in the middle", "5\r\nhello\r\n0\r\n\r\n5\r\nworld\r\n0\r\n\r\n"},
-        {"1000 one-byte chunks", [] {
+        {"1000 one-byte chunks",
+         [] {
              std::string s;
              for (int i = 0; i < 1000; ++i) s += "1\r\nx\r\n";
              return s + "0\r\n\r\n";
@@ -203,7 +222,8 @@ H1Case make_chunk_framing(Rng& rng, World& w) {
 
 H1Case make_chunk_huge(Rng& rng, World& w) {
     static const std::vector<std::string> sizes = {"7fffffffffffffff", "ffffffffffffffff", "10000000000000000",
-                                                   "100000000", "7fffffff", "80000000", "fffffffffff"};
+                                                   "100000000",        "7fffffff",         "80000000",
+                                                   "fffffffffff"};
     const std::string size = pick(rng, sizes);
     Expect e = hostile_expect(w);
     H1Case k = h1_case(Mutation::chunk_huge, "chunk size 0x" + size + ", a few bytes, then the client stops");
@@ -237,9 +257,13 @@ H1Case make_body_short(Rng& rng, World& w) {
 }
 
 H1Case make_body_long(Rng& rng, World& w) {
-    static const std::vector<std::string> targets = {"/app/echo?style=read", "/app/echo?style=cl",
-                                                     "/app/echo?style=readline", "/app/ignore", "/small/echo",
-                                                     "/rw/echo", "/inc/echo"};
+    static const std::vector<std::string> targets = {"/app/echo?style=read",
+                                                     "/app/echo?style=cl",
+                                                     "/app/echo?style=readline",
+                                                     "/app/ignore",
+                                                     "/small/echo",
+                                                     "/rw/echo",
+                                                     "/inc/echo"};
     const std::string target = pick(rng, targets);
     const std::size_t declared = static_cast<std::size_t>(uniform(rng, 0, 900));
     const std::string body = random_body(rng, declared);
@@ -257,12 +281,17 @@ H1Case make_body_long(Rng& rng, World& w) {
         k.bytes += h1_request(rng, next, false);
         k.expects.push_back(next.expect);
         k.all_must_answer = true;
-        k.what = "a request after exactly Content-Length " + std::to_string(declared) + " bytes: " + next.method +
-                 " " + next.target;
+        k.what = "a request after exactly Content-Length " + std::to_string(declared) + " bytes: " + next.method + " " +
+                 next.target;
     } else {
-        static const std::vector<std::string> tails = {"XYZ", "\r\n", "\r\n\r\n", "garbage\r\n\r\n",
-                                                       "GET /app/text HTTP/1.1\r\n", std::string(3000, 'x'),
-                                                       "\x00\x01\x02", "0\r\n\r\n"};
+        static const std::vector<std::string> tails = {"XYZ",
+                                                       "\r\n",
+                                                       "\r\n\r\n",
+                                                       "garbage\r\n\r\n",
+                                                       "GET /app/text HTTP/1.1\r\n",
+                                                       std::string(3000, 'x'),
+                                                       "\x00\x01\x02",
+                                                       "0\r\n\r\n"};
         const std::string tail = pick(rng, tails);
         k.bytes += tail;
         k.what = "Content-Length " + std::to_string(declared) + " then \"" + tail.substr(0, 30) + "\" more";
@@ -283,7 +312,8 @@ H1Case make_cl_te_conflict(Rng& rng, World& w) {
          "5\r\nhello\r\n0\r\n\r\n"},
         {"Transfer-Encoding: chunked before Content-Length", "Transfer-Encoding: chunked\r\nContent-Length: 40\r\n",
          "5\r\nhello\r\n0\r\n\r\n"},
-        {"CL.TE smuggling shape", "Content-Length: " + std::to_string(5 + smuggled.size()) + "\r\nTransfer-Encoding: chunked\r\n",
+        {"CL.TE smuggling shape",
+         "Content-Length: " + std::to_string(5 + smuggled.size()) + "\r\nTransfer-Encoding: chunked\r\n",
          "0\r\n\r\n" + smuggled},
         {"Transfer-Encoding: gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"},
         {"Transfer-Encoding: chunked, gzip", "Transfer-Encoding: chunked, gzip\r\n", "5\r\nhello\r\n0\r\n\r\n"},
@@ -292,7 +322,8 @@ H1Case make_cl_te_conflict(Rng& rng, World& w) {
         {"Transfer-Encoding twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
          "5\r\nhello\r\n0\r\n\r\n"},
         {"Transfer-Encoding: xchunked", "Transfer-Encoding: xchunked\r\n", "5\r\nhello\r\n0\r\n\r\n"},
-        {"Transfer-Encoding with a space before the colon", "Transfer-Encoding : chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"},
+        {"Transfer-Encoding with a space before the colon", "Transfer-Encoding : chunked\r\n",
+         "5\r\nhello\r\n0\r\n\r\n"},
         {"two equal Content-Lengths", "Content-Length: 5\r\nContent-Length: 5\r\n", "hello"},
         {"two different Content-Lengths", "Content-Length: 5\r\nContent-Length: 7\r\n", "hello12"},
         {"Content-Length: 5, 5", "Content-Length: 5, 5\r\n", "hello"},
@@ -324,7 +355,8 @@ H1Case make_vanish_mid_body(Rng& rng, World& w) {
     H1Case k = h1_case(Mutation::vanish_mid_body, "");
     k.bytes = head + (chunked ? chunked_body(rng, body) : body);
     k.client = H1Case::Client::vanish;
-    k.send_before_close = head.size() + static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(k.bytes.size() - head.size()) - 1));
+    k.send_before_close =
+        head.size() + static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(k.bytes.size() - head.size()) - 1));
     k.reset_on_close = chance(rng, 0.5);
     k.what = std::string(chunked ? "chunked" : "Content-Length") + " body of " + std::to_string(body.size()) +
              " bytes, the client leaves (" + (k.reset_on_close ? "RST" : "FIN") + ") after sending " +
@@ -334,9 +366,9 @@ H1Case make_vanish_mid_body(Rng& rng, World& w) {
 }
 
 H1Case make_vanish_mid_response(Rng& rng, World& w) {
-    static const std::vector<std::string> targets = {"/app/slow", "/app/stream?n=60&size=8000", "/app/file",
-                                                     "/app/write_file", "/inc/ssi?inc=file", "/gz/slow",
-                                                     "/rw/slow", "/app/fail_midstream"};
+    static const std::vector<std::string> targets = {"/app/slow",       "/app/stream?n=60&size=8000", "/app/file",
+                                                     "/app/write_file", "/inc/ssi?inc=file",          "/gz/slow",
+                                                     "/rw/slow",        "/app/fail_midstream"};
     const std::string target = pick(rng, targets);
     Call c = ok_call(w, "GET", target, std::nullopt);
     if (target.rfind("/gz", 0) == 0) {
@@ -361,7 +393,7 @@ H1Case make_pipeline(Rng& rng, World& w) {
     // Streamed, file and written responses first: what follows them must
     // still be in step.
     static const std::vector<Route> leaders = {Route::stream, Route::file, Route::write_file, Route::write_file_cl,
-                                               Route::write, Route::ssi, Route::gz, Route::echo};
+                                               Route::write,  Route::ssi,  Route::gz,         Route::echo};
     const int n = uniform(rng, 2, 6);
     H1Case k = h1_case(Mutation::pipeline, std::to_string(n) + " requests in one write:");
     for (int i = 0; i < n; ++i) {
@@ -383,30 +415,44 @@ H1Case make_expect_continue(Rng& rng, World& w) {
     k.client = H1Case::Client::expect_continue;
     switch (variant) {
     case 0: k.what = "Expect: 100-continue, the client waits for 100"; break;
-    case 1: k.what = "Expect: 100-continue, the body sent at once";
-            k.client = H1Case::Client::half_close_and_read; break;
-    case 2: c = route_call(Route::too_large, rng, w);
-            c.headers.emplace_back("Expect", "100-continue");
-            c.expect.continue_allowed = true;
-            k.what = "Expect: 100-continue on a body over LimitRequestBody"; break;
-    case 3: c.target = "/app/ignore";
-            c.expect.body = "body not read\n";
-            k.what = "Expect: 100-continue to an app that does not read the body"; break;
-    case 4: c = ok_call(w, "GET", "/app/text", kText);
-            c.headers.emplace_back("Expect", "100-continue");
-            c.expect.continue_allowed = true;
-            k.what = "Expect: 100-continue on a GET without a body"; break;
-    case 5: c.headers.back().second = "200-ok";
-            c.expect = hostile_expect(w);
-            c.expect.statuses = {417};
-            k.what = "Expect: 200-ok (unknown expectation)"; break;
-    case 6: c.headers.back().second = "100-continue, 100-continue";
-            c.expect.statuses.clear();
-            c.expect.body.reset();
-            c.expect.token_required = false;
-            k.what = "Expect: 100-continue twice in one field"; break;
-    default: c.target = "/inc/echo?style=readline";
-             k.what = "Expect: 100-continue through mod_include"; break;
+    case 1:
+        k.what = "Expect: 100-continue, the body sent at once";
+        k.client = H1Case::Client::half_close_and_read;
+        break;
+    case 2:
+        c = route_call(Route::too_large, rng, w);
+        c.headers.emplace_back("Expect", "100-continue");
+        c.expect.continue_allowed = true;
+        k.what = "Expect: 100-continue on a body over LimitRequestBody";
+        break;
+    case 3:
+        c.target = "/app/ignore";
+        c.expect.body = "body not read\n";
+        k.what = "Expect: 100-continue to an app that does not read the body";
+        break;
+    case 4:
+        c = ok_call(w, "GET", "/app/text", kText);
+        c.headers.emplace_back("Expect", "100-continue");
+        c.expect.continue_allowed = true;
+        k.what = "Expect: 100-continue on a GET without a body";
+        break;
+    case 5:
+        c.headers.back().second = "200-ok";
+        c.expect = hostile_expect(w);
+        c.expect.statuses = {417};
+        k.what = "Expect: 200-ok (unknown expectation)";
+        break;
+    case 6:
+        c.headers.back().second = "100-continue, 100-continue";
+        c.expect.statuses.clear();
+        c.expect.body.reset();
+        c.expect.token_required = false;
+        k.what = "Expect: 100-continue twice in one field";
+        break;
+    default:
+        c.target = "/inc/echo?style=readline";
+        k.what = "Expect: 100-continue through mod_include";
+        break;
     }
     k.what += ": " + c.method + " " + c.target;
     k.head_size = h1_head(c, false).size();
@@ -421,18 +467,42 @@ H1Case make_huge_headers(Rng& rng, World& w) {
     H1Case k = h1_case(Mutation::huge_headers, "");
     bool still_good = false;
     switch (variant) {
-    case 0: c.headers.emplace_back("X-Long", std::string(9000, 'v')); k.what = "a 9000-byte field"; break;
-    case 1: for (int i = 0; i < 101; ++i) c.headers.emplace_back("X-F" + std::to_string(i), "v");
-            k.what = "101 fields"; break;
-    case 2: c.target += std::string(c.target.find('?') == std::string::npos ? "?" : "&") + "q=" + std::string(9000, 'q');
-            k.what = "a 9000-byte request target"; break;
-    case 3: c.headers.emplace_back("Host", "other.example"); k.what = "Host twice"; break;
-    case 4: c.headers.emplace_back("X-Fuzz-Token", "second"); k.what = "X-Fuzz-Token twice"; break;
-    case 5: for (int i = 0; i < 60; ++i) c.headers.emplace_back("Cookie", "c" + std::to_string(i) + "=" + std::string(100, 'c'));
-            k.what = "60 Cookie fields"; still_good = true; break;
-    case 6: c.headers.emplace_back(std::string(300, 'X'), "v"); k.what = "a 300-byte field name"; still_good = true; break;
-    default: for (int i = 0; i < 90; ++i) c.headers.emplace_back("X-Big-" + std::to_string(i), std::string(800, 'b'));
-             k.what = "90 fields of 800 bytes"; still_good = true; break;
+    case 0:
+        c.headers.emplace_back("X-Long", std::string(9000, 'v'));
+        k.what = "a 9000-byte field";
+        break;
+    case 1:
+        for (int i = 0; i < 101; ++i) c.headers.emplace_back("X-F" + std::to_string(i), "v");
+        k.what = "101 fields";
+        break;
+    case 2:
+        c.target += std::string(c.target.find('?') == std::string::npos ? "?" : "&") + "q=" + std::string(9000, 'q');
+        k.what = "a 9000-byte request target";
+        break;
+    case 3:
+        c.headers.emplace_back("Host", "other.example");
+        k.what = "Host twice";
+        break;
+    case 4:
+        c.headers.emplace_back("X-Fuzz-Token", "second");
+        k.what = "X-Fuzz-Token twice";
+        break;
+    case 5:
+        for (int i = 0; i < 60; ++i)
+            c.headers.emplace_back("Cookie", "c" + std::to_string(i) + "=" + std::string(100, 'c'));
+        k.what = "60 Cookie fields";
+        still_good = true;
+        break;
+    case 6:
+        c.headers.emplace_back(std::string(300, 'X'), "v");
+        k.what = "a 300-byte field name";
+        still_good = true;
+        break;
+    default:
+        for (int i = 0; i < 90; ++i) c.headers.emplace_back("X-Big-" + std::to_string(i), std::string(800, 'b'));
+        k.what = "90 fields of 800 bytes";
+        still_good = true;
+        break;
     }
     if (!still_good) not_head(c);
     k.what += ": " + c.method + " " + c.target.substr(0, 60);
@@ -450,20 +520,37 @@ H1Case make_huge_headers(Rng& rng, World& w) {
 
 H1Case make_odd_method(Rng& rng, World& w) {
     static const std::vector<std::pair<std::string, std::string>> lines = {
-        {"TRACE", "/app/echo"}, {"TRACE", "*"}, {"CONNECT", "127.0.0.1:80"}, {"CONNECT", "/app/echo"},
-        {"PROPFIND", "/app/echo"}, {"MKCOL", "/app/echo"}, {"DELETE", "/app/echo"}, {"PATCH", "/app/echo"},
-        {"get", "/app/echo"}, {"G\x01T", "/app/echo"}, {"GET\x7f", "/app/echo"}, {"", "/app/echo"},
-        {std::string(300, 'M'), "/app/echo"}, {"GET GET", "/app/echo"}, {"OPTIONS", "/app/echo"},
-        {"OPTIONS", "*"}, {"BREW", "/app/echo"}, {"HEAD", "/app/stream"}, {"POST", "/app/stream"},
-        {"M-SEARCH", "/app/echo"}, {"GET\t", "/app/echo"}, {"\xff\xfe", "/app/echo"},
+        {"TRACE", "/app/echo"},
+        {"TRACE", "*"},
+        {"CONNECT", "127.0.0.1:80"},
+        {"CONNECT", "/app/echo"},
+        {"PROPFIND", "/app/echo"},
+        {"MKCOL", "/app/echo"},
+        {"DELETE", "/app/echo"},
+        {"PATCH", "/app/echo"},
+        {"get", "/app/echo"},
+        {"G\x01T", "/app/echo"},
+        {"GET\x7f", "/app/echo"},
+        {"", "/app/echo"},
+        {std::string(300, 'M'), "/app/echo"},
+        {"GET GET", "/app/echo"},
+        {"OPTIONS", "/app/echo"},
+        {"OPTIONS", "*"},
+        {"BREW", "/app/echo"},
+        {"HEAD", "/app/stream"},
+        {"POST", "/app/stream"},
+        {"M-SEARCH", "/app/echo"},
+        {"GET\t", "/app/echo"},
+        {"\xff\xfe", "/app/echo"},
     };
     const auto& [method, target] = pick(rng, lines);
     Expect e = hostile_expect(w);
     const bool with_body = chance(rng, 0.5);
-    H1Case k = h1_case(Mutation::odd_method, "method \"" + method.substr(0, 40) + "\" " + target +
-                                                 (with_body ? " with a body" : ""));
+    H1Case k = h1_case(Mutation::odd_method,
+                       "method \"" + method.substr(0, 40) + "\" " + target + (with_body ? " with a body" : ""));
     k.bytes = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fuzz-Token: " + e.token + "\r\n" +
-              (with_body ? "Content-Length: 6\r\n" : "") + "Connection: keep-alive\r\n\r\n" + (with_body ? "<xml/>" : "");
+              (with_body ? "Content-Length: 6\r\n" : "") + "Connection: keep-alive\r\n\r\n" +
+              (with_body ? "<xml/>" : "");
     k.expects = {e};
     maybe_follow(k, rng, w);
     return k;
@@ -471,15 +558,47 @@ H1Case make_odd_method(Rng& rng, World& w) {
 
 H1Case make_path_tricks(Rng& rng, World& w) {
     static const std::vector<std::string> targets = {
-        "/app/%2Ftext", "/app%2ftext", "/app/../app/text", "/app/%2e%2e/app/text", "/app/%2E%2E/app/cl",
-        "/app/./text", "//app//text", "/app/text/", "/app/text%00", "/app/te%00xt", "/app/%ff%fe/text",
-        "/app/\xff\xfe/text", "/app/text?%00=%00", "/../../etc/passwd", "/app/%2e%2e/%2e%2e/etc/passwd",
-        "/app/text#frag", "/app/text;param", "/app/%", "/app/%zz", "/app/%c0%ae%c0%ae/text",
-        "/rw/%2e%2e/app/text", "/inc/%2e%2e/app/ssi", "/app/\ttext", "/app/te xt", "/app/%2e%2e%2f%2e%2e%2fetc",
-        "/app/text?" + std::string(6000, 'q'), "/app/" + std::string(3000, 'p') + "/text", "/app/..%2ftext",
-        "/app/.%2e/app/text", "/app/%252e%252e/text", "/small/../app/text", "/app/text\\..\\cl",
-        "/app/file/../../app/echo", "/app/\x01text", "/app/%0d%0aSet-Cookie:x/text", "/ap%70/text",
-        "/APP/text", "/app/text%20", "*", "app/text", "/app/%u002e%u002e/text",
+        "/app/%2Ftext",
+        "/app%2ftext",
+        "/app/../app/text",
+        "/app/%2e%2e/app/text",
+        "/app/%2E%2E/app/cl",
+        "/app/./text",
+        "//app//text",
+        "/app/text/",
+        "/app/text%00",
+        "/app/te%00xt",
+        "/app/%ff%fe/text",
+        "/app/\xff\xfe/text",
+        "/app/text?%00=%00",
+        "/../../etc/passwd",
+        "/app/%2e%2e/%2e%2e/etc/passwd",
+        "/app/text#frag",
+        "/app/text;param",
+        "/app/%",
+        "/app/%zz",
+        "/app/%c0%ae%c0%ae/text",
+        "/rw/%2e%2e/app/text",
+        "/inc/%2e%2e/app/ssi",
+        "/app/\ttext",
+        "/app/te xt",
+        "/app/%2e%2e%2f%2e%2e%2fetc",
+        "/app/text?" + std::string(6000, 'q'),
+        "/app/" + std::string(3000, 'p') + "/text",
+        "/app/..%2ftext",
+        "/app/.%2e/app/text",
+        "/app/%252e%252e/text",
+        "/small/../app/text",
+        "/app/text\\..\\cl",
+        "/app/file/../../app/echo",
+        "/app/\x01text",
+        "/app/%0d%0aSet-Cookie:x/text",
+        "/ap%70/text",
+        "/APP/text",
+        "/app/text%20",
+        "*",
+        "app/text",
+        "/app/%u002e%u002e/text",
     };
     const std::string target = pick(rng, targets);
     Expect e = hostile_expect(w);
@@ -562,7 +681,7 @@ H1Case make_http10(Rng& rng, World& w) {
     if (variant <= 3) {
         // Responses without a length are delimited by the end of the connection.
         static const std::vector<Route> routes = {Route::stream, Route::write, Route::write_file, Route::file,
-                                                  Route::echo, Route::ssi, Route::text};
+                                                  Route::echo,   Route::ssi,   Route::text};
         const int n = variant == 0 ? 2 : 1;
         k.what = "HTTP/1.0" + std::string(n > 1 ? " keep-alive pipeline:" : ":");
         for (int i = 0; i < n; ++i) {
@@ -603,15 +722,23 @@ H1Case make_absolute_form(Rng& rng, World& w) {
     const std::string self = "127.0.0.1:" + std::to_string(w.port);
     const int variant = uniform(rng, 0, 11);
     if (variant <= 1) {
-        Call c = variant == 0 ? ok_call(w, "GET", "http://" + self + "/app/text", kText) : route_call(Route::echo, rng, w);
+        Call c =
+            variant == 0 ? ok_call(w, "GET", "http://" + self + "/app/text", kText) : route_call(Route::echo, rng, w);
         if (variant == 1) c.target = "http://" + self + c.target;
         return single(Mutation::absolute_form, rng, c, "absolute-form target");
     }
     static const std::vector<std::string> lines = {
-        "GET http://other.example/app/text HTTP/1.1", "GET https://127.0.0.1/app/text HTTP/1.1",
-        "GET http:///app/text HTTP/1.1", "GET http://[::1/app/text HTTP/1.1", "GET //app/text HTTP/1.1",
-        "GET * HTTP/1.1", "OPTIONS * HTTP/1.1", "GET 127.0.0.1:80 HTTP/1.1", "GET ftp://127.0.0.1/app/text HTTP/1.1",
-        "GET http://user:pass@127.0.0.1/app/text HTTP/1.1", "GET HTTP://127.0.0.1/app/%2e%2e/app/cl HTTP/1.1",
+        "GET http://other.example/app/text HTTP/1.1",
+        "GET https://127.0.0.1/app/text HTTP/1.1",
+        "GET http:///app/text HTTP/1.1",
+        "GET http://[::1/app/text HTTP/1.1",
+        "GET //app/text HTTP/1.1",
+        "GET * HTTP/1.1",
+        "OPTIONS * HTTP/1.1",
+        "GET 127.0.0.1:80 HTTP/1.1",
+        "GET ftp://127.0.0.1/app/text HTTP/1.1",
+        "GET http://user:pass@127.0.0.1/app/text HTTP/1.1",
+        "GET HTTP://127.0.0.1/app/%2e%2e/app/cl HTTP/1.1",
     };
     const std::string line = variant == 11 ? "CONNECT " + self + " HTTP/1.1" : pick(rng, lines);
     Expect e = hostile_expect(w);
@@ -625,7 +752,8 @@ H1Case make_absolute_form(Rng& rng, World& w) {
 H1Case make_error_document(Rng& rng, World& w) {
     const int variant = uniform(rng, 0, 8);
     if (variant <= 3) {
-        static const std::vector<Route> routes = {Route::not_found, Route::fail_before, Route::fail_after, Route::too_large};
+        static const std::vector<Route> routes = {Route::not_found, Route::fail_before, Route::fail_after,
+                                                  Route::too_large};
         Call c = route_call(routes[static_cast<std::size_t>(variant)], rng, w);
         if (c.method == "GET" && chance(rng, 0.2)) {
             c.method = "HEAD";
@@ -639,15 +767,17 @@ H1Case make_error_document(Rng& rng, World& w) {
     switch (variant) {
     case 4: { // httpd's input filter refuses the body while the app reads it: the page is made meanwhile
         const std::string body = random_body(rng, static_cast<std::size_t>(uniform(rng, 1100, 6000)));
-        const std::string target = "/small/echo?style=" + pick(rng, std::vector<std::string>{"read", "readn", "readline", "iter"});
+        const std::string target =
+            "/small/echo?style=" + pick(rng, std::vector<std::string>{"read", "readn", "readline", "iter"});
         k.bytes = post_head(target, e.token, "Transfer-Encoding: chunked\r\n") + chunked_body(rng, body);
         k.what = "chunked body over LimitRequestBody, read by the app (413 page): POST " + target;
         e.statuses = {413};
         break;
     }
-    case 5: { // a malformed chunk while the app reads (400 page)
+    case 5: {                                                  // a malformed chunk while the app reads (400 page)
         const std::string target = echo_target(rng, w, false); // the page, not a 200 begun before the bad chunk
-        k.bytes = post_head(target, e.token, "Transfer-Encoding: chunked\r\n") + "5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n";
+        k.bytes =
+            post_head(target, e.token, "Transfer-Encoding: chunked\r\n") + "5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n";
         k.what = "malformed chunk while the app reads (400 page): POST " + target;
         e.statuses = {400, 413};
         break;
@@ -660,7 +790,8 @@ H1Case make_error_document(Rng& rng, World& w) {
         break;
     }
     case 7: { // a client that leaves mid-body of a too-large upload
-        k.bytes = post_head("/small/echo", e.token, "Transfer-Encoding: chunked\r\n") + "800\r\n" + std::string(2048, 'x') + "\r\n";
+        k.bytes = post_head("/small/echo", e.token, "Transfer-Encoding: chunked\r\n") + "800\r\n" +
+                  std::string(2048, 'x') + "\r\n";
         k.what = "chunked body over LimitRequestBody, then the client stops: POST /small/echo";
         break;
     }
@@ -704,15 +835,22 @@ H1Case make_subrequest_filter(Rng& rng, World& w) {
 
 H1Case make_rewrite(Rng& rng, World& w) {
     if (chance(rng, 0.6)) {
-        static const std::vector<Route> routes = {Route::text, Route::stream, Route::echo, Route::file,
-                                                  Route::write_file, Route::fail_before};
+        static const std::vector<Route> routes = {Route::text, Route::stream,     Route::echo,
+                                                  Route::file, Route::write_file, Route::fail_before};
         Call c = route_call(pick(rng, routes), rng, w);
         if (c.target.rfind("/app/", 0) == 0) c.target = "/rw/" + c.target.substr(5);
         return single(Mutation::rewrite, rng, c, "rewritten into the mount");
     }
-    static const std::vector<std::string> targets = {"/rw/", "/rw", "/rw/nope", "/rw/%2e%2e/etc/passwd",
-                                                     "/rw/../app/text", "/rw/ssi?inc=nested", "/rw//text",
-                                                     "/rw/%2Ftext", "/rw/text?x=%00", "/rw/\xff"};
+    static const std::vector<std::string> targets = {"/rw/",
+                                                     "/rw",
+                                                     "/rw/nope",
+                                                     "/rw/%2e%2e/etc/passwd",
+                                                     "/rw/../app/text",
+                                                     "/rw/ssi?inc=nested",
+                                                     "/rw//text",
+                                                     "/rw/%2Ftext",
+                                                     "/rw/text?x=%00",
+                                                     "/rw/\xff"};
     const std::string target = pick(rng, targets);
     Expect e = hostile_expect(w);
     H1Case k = h1_case(Mutation::rewrite, "GET " + c_escape(target, 60));
@@ -726,8 +864,8 @@ H1Case make_rewrite(Rng& rng, World& w) {
 H1Case make_hostile_response(Rng& rng, World& w) {
     static const std::vector<std::string> routes = {"/app/status?s=100", "/app/status?s=101", "/app/status?s=103",
                                                     "/app/status?s=204", "/app/status?s=304", "/app/cl_short",
-                                                    "/app/cl_huge", "/app/cl_long", "/app/fail_midstream",
-                                                    "/inc/status?s=100", "/gz/cl_huge", "/inc/fail_midstream"};
+                                                    "/app/cl_huge",      "/app/cl_long",      "/app/fail_midstream",
+                                                    "/inc/status?s=100", "/gz/cl_huge",       "/inc/fail_midstream"};
     const std::string target = pick(rng, routes);
     Call c = ok_call(w, chance(rng, 0.2) ? "HEAD" : "GET", target, std::nullopt);
     c.expect.head = c.method == "HEAD";
@@ -738,7 +876,8 @@ H1Case make_hostile_response(Rng& rng, World& w) {
         c.expect.body = "12345";
         c.expect.statuses = {200};
     }
-    c.expect.may_truncate = target.find("cl_short") != std::string::npos || target.find("cl_huge") != std::string::npos ||
+    c.expect.may_truncate = target.find("cl_short") != std::string::npos ||
+                            target.find("cl_huge") != std::string::npos ||
                             target.find("fail_midstream") != std::string::npos;
     H1Case k = h1_case(Mutation::hostile_response, "the app answers " + c.method + " " + target);
     k.bytes = h1_request(rng, c, true);
@@ -813,8 +952,9 @@ H2Case make_h2_data_beyond_length(Rng& rng, World& w) {
     const std::size_t declared = static_cast<std::size_t>(uniform(rng, 0, static_cast<int>(h.body.size()) - 1));
     h.headers.emplace_back("content-length", std::to_string(declared));
     h.expect = hostile_expect(w);
-    H2Case k = h2_case(Mutation::h2_data_beyond_length, "content-length " + std::to_string(declared) + ", " +
-                                                           std::to_string(h.body.size()) + " bytes of DATA: POST " + h.path);
+    H2Case k =
+        h2_case(Mutation::h2_data_beyond_length, "content-length " + std::to_string(declared) + ", " +
+                                                     std::to_string(h.body.size()) + " bytes of DATA: POST " + h.path);
     k.calls = {h, plain_h2_call(w)};
     return k;
 }
@@ -835,8 +975,9 @@ H2Case make_h2_rst_mid_body(Rng& rng, World& w) {
 }
 
 H2Case make_h2_rst_mid_response(Rng& rng, World& w) {
-    static const std::vector<std::string> targets = {"/app/slow", "/app/stream?n=60&size=8000", "/app/file",
-                                                     "/app/write_file", "/inc/ssi?inc=file", "/gz/slow", "/app/write"};
+    static const std::vector<std::string> targets = {"/app/slow",       "/app/stream?n=60&size=8000", "/app/file",
+                                                     "/app/write_file", "/inc/ssi?inc=file",          "/gz/slow",
+                                                     "/app/write"};
     H2Call h;
     h.method = "GET";
     h.path = pick(rng, targets);
@@ -878,7 +1019,8 @@ H2Case make_h2_bad_frame(Rng& rng, World& w) {
         {"SETTINGS of 5 bytes", frame(SETTINGS, 0, 0, "12345"), 0},
         {"SETTINGS_INITIAL_WINDOW_SIZE 2^31", frame(SETTINGS, 0, 0, settings_bad_window), 0},
         {"PING of 7 bytes", frame(PING, 0, 0, "1234567"), 0},
-        {"DATA of 20000 bytes (over the frame size)", req(1, {}, END_HEADERS) + frame(DATA, END_STREAM, 1, std::string(20000, 'd')), 1},
+        {"DATA of 20000 bytes (over the frame size)",
+         req(1, {}, END_HEADERS) + frame(DATA, END_STREAM, 1, std::string(20000, 'd')), 1},
         {"HEADERS on an even stream", req(2, {}), 0},
         {"CONTINUATION without HEADERS", frame(CONTINUATION, END_HEADERS, 1, ""), 1},
         {"DATA inside a header block", req(1, {}, END_STREAM) + frame(DATA, 0, 1, "x"), 1},
@@ -889,23 +1031,31 @@ H2Case make_h2_bad_frame(Rng& rng, World& w) {
         {"connection: keep-alive", req(1, {{"connection", "keep-alive"}}), 1},
         {"te: gzip", req(1, {{"te", "gzip"}}), 1},
         {"a pseudo-header after a field", req(1, {{"x-a", "b"}, {":path", "/app/cl"}}), 1},
-        {":path without a slash", raw_req(1, {{":method", "GET"}, {":scheme", "http"}, {":path", "app/text"}, {":authority", "x"}}), 1},
+        {":path without a slash",
+         raw_req(1, {{":method", "GET"}, {":scheme", "http"}, {":path", "app/text"}, {":authority", "x"}}), 1},
         {"NUL, CR and LF in a field value", req(1, {{"x-a", std::string("a\0b\r\nc: d", 9)}}), 1},
         {"a space in a field name", req(1, {{"x a", "b"}}), 1},
         {"stream ids going backwards", req(7, {}) + req(5, {}), 7},
-        {"100 CONTINUATION frames", [&] {
-             std::string s = frame(HEADERS, 0, 1, hpack_encode({{":method", "GET"}, {":scheme", "http"},
-                                                               {":path", "/app/text"}, {":authority", "x"}}));
+        {"100 CONTINUATION frames",
+         [&] {
+             std::string s = frame(
+                 HEADERS, 0, 1,
+                 hpack_encode({{":method", "GET"}, {":scheme", "http"}, {":path", "/app/text"}, {":authority", "x"}}));
              for (int i = 0; i < 99; ++i) s += frame(CONTINUATION, 0, 1, hpack_encode({{"x-c", std::string(60, 'c')}}));
              return s + frame(CONTINUATION, END_HEADERS, 1, "");
-         }(), 1},
-        {"padding longer than the frame", frame(HEADERS, END_HEADERS | END_STREAM | PADDED, 1, "\xff" "abc"), 1},
+         }(),
+         1},
+        {"padding longer than the frame",
+         frame(HEADERS, END_HEADERS | END_STREAM | PADDED, 1,
+               "\xff"
+               "abc"),
+         1},
         {"DATA after END_STREAM", req(1, {}) + frame(DATA, END_STREAM, 1, "late"), 1},
         {"GOAWAY from the client", frame(GOAWAY, 0, 0, u32(0) + u32(NO_ERROR)), 0},
         {"CONNECT without :authority", raw_req(1, {{":method", "CONNECT"}}), 1},
         {"content-length: -1 on a GET", req(1, {{"content-length", "-1"}}), 1},
-        {"two content-length fields", req(1, {{"content-length", "1"}, {"content-length", "2"}}, END_HEADERS) +
-                                       frame(DATA, END_STREAM, 1, "x"), 1},
+        {"two content-length fields",
+         req(1, {{"content-length", "1"}, {"content-length", "2"}}, END_HEADERS) + frame(DATA, END_STREAM, 1, "x"), 1},
         {"a 70000-byte field value", req(1, {{"x-big", std::string(70000, 'v')}}), 1},
     };
     const Variant& v = pick(rng, variants);
@@ -943,9 +1093,7 @@ const std::vector<Mutation>& all_mutations() {
     return all;
 }
 
-bool is_h2(Mutation m) {
-    return std::string_view(name(m)).substr(0, 3) == "h2_";
-}
+bool is_h2(Mutation m) { return std::string_view(name(m)).substr(0, 3) == "h2_"; }
 
 int cases_per_round(Mutation m) {
     for (const auto& k : kinds())

@@ -2,13 +2,9 @@
 
 namespace pympm_test::fuzz {
 
-int uniform(Rng& rng, int lo, int hi) {
-    return std::uniform_int_distribution<int>(lo, hi)(rng);
-}
+int uniform(Rng& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
-bool chance(Rng& rng, double p) {
-    return std::bernoulli_distribution(p)(rng);
-}
+bool chance(Rng& rng, double p) { return std::bernoulli_distribution(p)(rng); }
 
 std::string random_body(Rng& rng, std::size_t n) {
     std::string s(n, '\0');
@@ -46,9 +42,7 @@ std::string stream_body(int n, int size) {
     return s;
 }
 
-std::string error_page(int status) {
-    return "fuzz error page " + std::to_string(status) + "\n";
-}
+std::string error_page(int status) { return "fuzz error page " + std::to_string(status) + "\n"; }
 
 Call ok_call(World& w, std::string method, std::string target, std::optional<std::string> body) {
     Call c;
@@ -112,13 +106,16 @@ Call route_call(Route r, Rng& rng, World& w) {
     }
     case Route::pid: return ok_call(w, "GET", mount + "/pid", std::nullopt);
     case Route::ssi: {
-        const std::string what = pick(rng, std::vector<std::string>{"text", "stream", "file", "write", "nested", "fail", "echo"});
+        const std::string what =
+            pick(rng, std::vector<std::string>{"text", "stream", "file", "write", "nested", "fail", "echo"});
         return ok_call(w, "GET", "/inc/ssi?inc=" + what, ssi_page(what, w));
     }
     case Route::gz: {
         const std::string what = pick(rng, std::vector<std::string>{"text", "stream?n=3&size=1000", "file", "write"});
-        std::optional<std::string> plain = what == "text" ? kText : what == "file" ? w.file
-                                         : what == "write" ? kWrite : stream_body(3, 1000);
+        std::optional<std::string> plain = what == "text"    ? kText
+                                           : what == "file"  ? w.file
+                                           : what == "write" ? kWrite
+                                                             : stream_body(3, 1000);
         Call c = ok_call(w, "GET", "/gz/" + what, plain);
         if (chance(rng, 0.7)) {
             c.headers.emplace_back("Accept-Encoding", "gzip");
@@ -126,8 +123,8 @@ Call route_call(Route r, Rng& rng, World& w) {
         }
         return c;
     }
-    case Route::rewritten: return ok_call(w, "GET", "/rw/" + pick(rng, std::vector<std::string>{"text", "cl"}),
-                                          std::nullopt);
+    case Route::rewritten:
+        return ok_call(w, "GET", "/rw/" + pick(rng, std::vector<std::string>{"text", "cl"}), std::nullopt);
     case Route::not_found: {
         Call c = ok_call(w, "GET", "/nope/" + std::to_string(uniform(rng, 0, 999)), error_page(404));
         c.expect.statuses = {404};
@@ -152,10 +149,10 @@ Call route_call(Route r, Rng& rng, World& w) {
 
 Call good_call(Rng& rng, World& w) {
     static const std::vector<Route> routes = {
-        Route::text, Route::cl, Route::stream, Route::stream, Route::write, Route::file, Route::file,
-        Route::write_file, Route::write_file_cl, Route::echo, Route::echo, Route::echo, Route::ignore, Route::pid,
-        Route::ssi, Route::gz, Route::rewritten, Route::not_found, Route::fail_before, Route::fail_after,
-        Route::too_large,
+        Route::text,        Route::cl,         Route::stream,        Route::stream, Route::write,     Route::file,
+        Route::file,        Route::write_file, Route::write_file_cl, Route::echo,   Route::echo,      Route::echo,
+        Route::ignore,      Route::pid,        Route::ssi,           Route::gz,     Route::rewritten, Route::not_found,
+        Route::fail_before, Route::fail_after, Route::too_large,
     };
     Call c = route_call(pick(rng, routes), rng, w);
     if (c.method == "GET" && chance(rng, 0.15)) {

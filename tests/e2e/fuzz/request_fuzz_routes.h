@@ -27,8 +27,8 @@ const T& pick(Rng& rng, const std::vector<T>& v) {
 std::string random_body(Rng& rng, std::size_t n);
 
 // What the app's routes send (fuzz_app.py).
-extern const std::string kText;  // /text
-extern const std::string kWrite; // /write
+extern const std::string kText;           // /text
+extern const std::string kWrite;          // /write
 std::string stream_body(int n, int size); // /stream?n=&size=
 std::string error_page(int status);       // /error, the ErrorDocument page
 
@@ -49,8 +49,23 @@ struct Call {
 };
 
 enum class Route {
-    text, cl, stream, write, file, write_file, write_file_cl, echo, ignore, pid, ssi, gz, rewritten,
-    not_found, fail_before, fail_after, too_large,
+    text,
+    cl,
+    stream,
+    write,
+    file,
+    write_file,
+    write_file_cl,
+    echo,
+    ignore,
+    pid,
+    ssi,
+    gz,
+    rewritten,
+    not_found,
+    fail_before,
+    fail_after,
+    too_large,
 };
 
 // A 200 with a new token and this body (nullopt: not checked).

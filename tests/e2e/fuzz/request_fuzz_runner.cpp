@@ -35,7 +35,8 @@ void check_final(const Expect& e, int status, const std::string& token, const st
     }
     if (status >= 500 && status != 501 && status != 505 && !e.server_error_ok && e.statuses.empty())
         problems.push_back(where + ": a server error for a request that should not make the server fail");
-    if (e.head && !body.empty()) problems.push_back(where + ": a body of " + std::to_string(body.size()) + " bytes for HEAD");
+    if (e.head && !body.empty())
+        problems.push_back(where + ": a body of " + std::to_string(body.size()) + " bytes for HEAD");
     const bool gzipped = lower(content_encoding) == "gzip";
     if (e.may_gzip && gzipped && !e.head && status == 200 && (body.size() < 2 || body.compare(0, 2, "\x1f\x8b") != 0))
         problems.push_back(where + ": Content-Encoding gzip but not a gzip body");
@@ -54,7 +55,7 @@ void check_final(const Expect& e, int status, const std::string& token, const st
 
 struct Received {
     std::string data;
-    bool closed = false;    // EOF or reset
+    bool closed = false; // EOF or reset
     bool timed_out = false;
 };
 
@@ -163,8 +164,7 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
             problems.push_back("EXTRA: a response (status " + std::to_string(p.response.status) +
                                ") after the answers to all " + std::to_string(k.expects.size()) + " requests");
         const std::string tok = p.response.headers.get("X-Fuzz-Token");
-        if (!tok.empty())
-            problems.push_back("DESYNC: an extra response carries the token " + tok);
+        if (!tok.empty()) problems.push_back("DESYNC: an extra response carries the token " + tok);
     }
     if (k.all_must_answer && answered < k.expects.size() && !stopped_reading && !announced && !cut_short) {
         out.closed_unanswered = true;
@@ -179,9 +179,7 @@ void judge_h1(const H1Case& k, const Received& r, bool stopped_reading, Outcome&
 }
 
 // True once `data` holds the head of an answer: 100 Continue or a final one.
-bool has_answer_head(const std::string& data) {
-    return data.find("\r\n\r\n") != std::string::npos;
-}
+bool has_answer_head(const std::string& data) { return data.find("\r\n\r\n") != std::string::npos; }
 
 Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds timeout) {
     Outcome out;
@@ -253,8 +251,8 @@ Outcome run_h1(const H1Case& k, std::uint16_t port, std::chrono::milliseconds ti
 
 // ------------------------------------------------------------------ HTTP/2
 
-void judge_stream(const RawH2Connection& conn, std::uint32_t id, const H2Call& call, bool strict, const std::string& label,
-                  std::vector<std::string>& problems) {
+void judge_stream(const RawH2Connection& conn, std::uint32_t id, const H2Call& call, bool strict,
+                  const std::string& label, std::vector<std::string>& problems) {
     const H2Stream& s = conn.stream(id);
     const Expect& e = call.expect;
     for (int st : s.interim)
@@ -265,7 +263,8 @@ void judge_stream(const RawH2Connection& conn, std::uint32_t id, const H2Call& c
     // mod_http2 does it when the app answered without reading it all.
     if (s.reset && !(s.reset_code == 0 && s.end_stream)) {
         if (strict && !e.may_truncate)
-            problems.push_back("RESET: " + label + " reset by the server (error code " + std::to_string(s.reset_code) + ")");
+            problems.push_back("RESET: " + label + " reset by the server (error code " + std::to_string(s.reset_code) +
+                               ")");
         return;
     }
     if (!s.end_stream) {
@@ -273,7 +272,8 @@ void judge_stream(const RawH2Connection& conn, std::uint32_t id, const H2Call& c
             problems.push_back("UNANSWERED: " + label + " did not end before the connection did (" +
                                (conn.goaway() ? "GOAWAY with error " + std::to_string(conn.goaway_code()) +
                                                     ", last stream " + std::to_string(conn.goaway_last_stream())
-                                              : std::string("closed without GOAWAY")) + ")");
+                                              : std::string("closed without GOAWAY")) +
+                               ")");
         return;
     }
     if (s.status == 0) {
@@ -306,8 +306,8 @@ Outcome run_h2(const H2Case& k, std::uint16_t port, std::chrono::milliseconds ti
         return conn->open(call.method, call.path, headers, call.body.empty());
     };
     auto label = [&](std::size_t i) {
-        return "stream " + std::to_string(i + 1) + " of " + std::to_string(k.calls.size()) + " (" +
-               k.calls[i].method + " " + k.calls[i].path + ")";
+        return "stream " + std::to_string(i + 1) + " of " + std::to_string(k.calls.size()) + " (" + k.calls[i].method +
+               " " + k.calls[i].path + ")";
     };
     auto hang = [&](const std::string& what) {
         out.hang = true;
@@ -327,7 +327,8 @@ Outcome run_h2(const H2Case& k, std::uint16_t port, std::chrono::milliseconds ti
             if (!out.hang && !conn->ping(deadline))
                 out.problems.push_back(std::string("the connection did not answer PING after the requests (") +
                                        (conn->goaway() ? "GOAWAY with error " + std::to_string(conn->goaway_code())
-                                                       : std::string(conn->closed() ? "closed" : "no answer")) + ")");
+                                                       : std::string(conn->closed() ? "closed" : "no answer")) +
+                                       ")");
             break;
         }
         default: {

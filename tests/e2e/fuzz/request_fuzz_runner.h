@@ -15,13 +15,13 @@ namespace pympm_test::fuzz {
 
 struct Outcome {
     std::vector<std::string> problems;
-    bool hang = false;            // a deadline passed: the server neither answered nor closed
-    std::size_t requests = 0;     // HTTP requests the case made
+    bool hang = false;              // a deadline passed: the server neither answered nor closed
+    std::size_t requests = 0;       // HTTP requests the case made
     bool closed_unanswered = false; // the server closed before answering a request (a dying child does)
     bool client_left = false;       // we closed without waiting for the answer
-    std::uint16_t local_port = 0; // our side's port: httpd tags its log lines with it
-    std::string sent;             // the bytes written (HTTP/2: the whole client side)
-    std::string received;         // the bytes read (HTTP/1 only)
+    std::uint16_t local_port = 0;   // our side's port: httpd tags its log lines with it
+    std::string sent;               // the bytes written (HTTP/2: the whole client side)
+    std::string received;           // the bytes read (HTTP/1 only)
 };
 
 Outcome run_case(const Case& c, std::uint16_t port, std::chrono::milliseconds deadline);

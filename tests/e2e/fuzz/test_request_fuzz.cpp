@@ -120,12 +120,19 @@ std::string feature_config(bool asgi) {
     const std::string mods = httpd_modules_dir();
     std::string error_documents;
     for (const char* status : {"400", "404", "413", "500"})
-        error_documents += std::string("ErrorDocument ") + status + " /app/error" +
-                           (asgi ? std::string("?s=") + status : "") + "\n";
-    return "LoadModule include_module " + mods + "/mod_include.so\n"
-           "LoadModule deflate_module " + mods + "/mod_deflate.so\n"
-           "LoadModule rewrite_module " + mods + "/mod_rewrite.so\n"
-           "LoadModule http2_module " + mods + "/mod_http2.so\n"
+        error_documents +=
+            std::string("ErrorDocument ") + status + " /app/error" + (asgi ? std::string("?s=") + status : "") + "\n";
+    return "LoadModule include_module " + mods +
+           "/mod_include.so\n"
+           "LoadModule deflate_module " +
+           mods +
+           "/mod_deflate.so\n"
+           "LoadModule rewrite_module " +
+           mods +
+           "/mod_rewrite.so\n"
+           "LoadModule http2_module " +
+           mods +
+           "/mod_http2.so\n"
            "Protocols h2c http/1.1\n"
            "TraceEnable Off\n" +
            error_documents +
@@ -155,7 +162,8 @@ HttpdOptions options_for(const FuzzConfig& c) {
         // The same cases against mod_wsgi: what fails there too is httpd's
         // behaviour or the fuzzer's mistake, not mod_pympm's.
         o.load_pympm = false;
-        o.extra_config += "LoadModule wsgi_module " + httpd_modules_dir() + "/mod_wsgi.so\n"
+        o.extra_config += "LoadModule wsgi_module " + httpd_modules_dir() +
+                          "/mod_wsgi.so\n"
                           "WSGIApplicationGroup %{GLOBAL}\nWSGIChunkedRequest On\n";
         for (const char* mount : {"/app", "/inc", "/gz", "/small"})
             o.extra_config += std::string("WSGIScriptAlias ") + mount + " @APPS@/fuzz_app.py\n";
@@ -178,9 +186,12 @@ HttpdOptions options_for(const FuzzConfig& c) {
 void allow_deliberate_errors(HttpdServer& srv) {
     srv.allow_traceback_lines();
     // (An ASGI app's name ends in " (asgi)".)
-    srv.allow_log_error(R"(PM00020: app \S+( \(asgi\))? (raised an exception|failed while producing its response) for \S*/fail_(before|after|midstream)\b)");
-    srv.allow_log_error(R"(PM00025: app \S+( \(asgi\))? sent \d+ bytes but declared Content-Length \d+ for \S*/cl_(short|huge)\b)");
-    srv.allow_log_error(R"(PM00023: app \S+( \(asgi\))? produced more than its Content-Length of 5 bytes for \S*/cl_long\b)");
+    srv.allow_log_error(
+        R"(PM00020: app \S+( \(asgi\))? (raised an exception|failed while producing its response) for \S*/fail_(before|after|midstream)\b)");
+    srv.allow_log_error(
+        R"(PM00025: app \S+( \(asgi\))? sent \d+ bytes but declared Content-Length \d+ for \S*/cl_(short|huge)\b)");
+    srv.allow_log_error(
+        R"(PM00023: app \S+( \(asgi\))? produced more than its Content-Length of 5 bytes for \S*/cl_long\b)");
     // Statuses an app must not send (1xx): refusing them is an app error,
     // whatever the message that names the request.
     srv.allow_log_error(R"(\[pympm:error\] .*/status\?s=[0-9]+)");
@@ -267,8 +278,8 @@ public:
         BOOST_TEST_MESSAGE("fuzz " << config_.name << ": seed " << seed_ << ", " << rounds << " round(s), " << cases
                                    << " cases, " << requests << " requests, " << findings << " failing cases, "
                                    << hangs_ << " hangs, " << crashes_ << " child deaths, "
-                                   << (stopped_ ? "STOPPED EARLY, " : "") << secs << " s; requests/time per kind:"
-                                   << per_kind);
+                                   << (stopped_ ? "STOPPED EARLY, " : "") << secs
+                                   << " s; requests/time per kind:" << per_kind);
         BOOST_TEST(findings == 0, "fuzz " << config_.name << ": " << findings << " failing cases (seed " << seed_
                                           << "); reproduce one kind with PYMPM_FUZZ_SEED=" << seed_
                                           << " PYMPM_FUZZ_ONLY=<kind> PYMPM_FUZZ_CONFIG=" << config_.name);
@@ -301,14 +312,16 @@ private:
             if (verbose_)
                 BOOST_TEST_MESSAGE("fuzz " << config_.name << " " << fuzz::name(kind) << " case " << i << " ("
                                            << HttpResponse::seconds(case_start, Clock::now()) << " s"
-                                           << (o.closed_unanswered ? ", closed unanswered" : "") << "): "
-                                           << fuzz::what_of(cases[i]).substr(0, 150));
+                                           << (o.closed_unanswered ? ", closed unanswered" : "")
+                                           << "): " << fuzz::what_of(cases[i]).substr(0, 150));
             ++stats.cases;
             stats.requests += o.requests;
             // A client that left cannot tell whether the child survived it:
             // look briefly, so a crash is blamed on this case.
-            if (o.closed_unanswered) wait_for_a_death(300ms);
-            else if (o.client_left) wait_for_a_death(50ms);
+            if (o.closed_unanswered)
+                wait_for_a_death(300ms);
+            else if (o.client_left)
+                wait_for_a_death(50ms);
             const bool died = check_children(srv, o);
             if (o.hang) ++hangs_;
             if (!o.problems.empty()) {
@@ -344,7 +357,8 @@ private:
             if (process_running(pid)) continue;
             died = true;
             ++crashes_;
-            o.problems.push_back("CHILD DIED: pid " + std::to_string(pid) + " is gone after this case (or just before it)");
+            o.problems.push_back("CHILD DIED: pid " + std::to_string(pid) +
+                                 " is gone after this case (or just before it)");
         }
         std::erase_if(known_children_, [](pid_t p) { return !process_running(p); });
         if (known_children_.size() < expected_children_) known_children_ = srv.child_pids();
@@ -445,27 +459,19 @@ void fuzz_config(const FuzzConfig& config) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(hardening_fuzz, * boost::unit_test::label("slow"))
+BOOST_AUTO_TEST_SUITE(hardening_fuzz, *boost::unit_test::label("slow"))
 
-BOOST_AUTO_TEST_CASE(prefork) {
-    fuzz_config({"prefork", Mpm::prefork, "auto", 0, false, ""});
-}
+BOOST_AUTO_TEST_CASE(prefork) { fuzz_config({"prefork", Mpm::prefork, "auto", 0, false, ""}); }
 
-BOOST_AUTO_TEST_CASE(event_pythreads_1) {
-    fuzz_config({"event_pythreads_1", Mpm::event, "1", 1, false, ""});
-}
+BOOST_AUTO_TEST_CASE(event_pythreads_1) { fuzz_config({"event_pythreads_1", Mpm::event, "1", 1, false, ""}); }
 
-BOOST_AUTO_TEST_CASE(event_pythreads_auto) {
-    fuzz_config({"event_pythreads_auto", Mpm::event, "auto", 2, false, ""});
-}
+BOOST_AUTO_TEST_CASE(event_pythreads_auto) { fuzz_config({"event_pythreads_auto", Mpm::event, "auto", 2, false, ""}); }
 
 // The ASGI twin: each request's app runs as a task on the child's event
 // loop while httpd's request thread reads and writes for it. Prefork and a
 // threaded child on uvloop (the default when installed), and one request at
 // a time in the app on asyncio's own loop. (ASGI needs PyEnableThreads On.)
-BOOST_AUTO_TEST_CASE(asgi_prefork) {
-    fuzz_config({"asgi_prefork", Mpm::prefork, "auto", 3, true, ""});
-}
+BOOST_AUTO_TEST_CASE(asgi_prefork) { fuzz_config({"asgi_prefork", Mpm::prefork, "auto", 3, true, ""}); }
 
 BOOST_AUTO_TEST_CASE(asgi_event_pythreads_auto) {
     fuzz_config({"asgi_event_pythreads_auto", Mpm::event, "auto", 4, true, ""});

@@ -50,8 +50,7 @@ EmbeddedPython::EmbeddedPython() {
     PythonStart ps = start_python(settings, log);
     if (!ps.ok) give_up(ps.error);
     std::string error;
-    if (!load_pympm_module(ctx.py, error) ||
-        !wsgi.init(ctx.py, /*multithread=*/true, /*multiprocess=*/true, error))
+    if (!load_pympm_module(ctx.py, error) || !wsgi.init(ctx.py, /*multithread=*/true, /*multiprocess=*/true, error))
         give_up(error);
     ctx.release_gil = true;
     thread_binding::release();
@@ -98,8 +97,8 @@ std::atomic<int> g_apps{0};
 std::string dedent(std::string_view source) {
     PyRef textwrap = PyRef::steal(PyImport_ImportModule("textwrap"));
     PyRef text = PyRef::steal(PyUnicode_FromStringAndSize(source.data(), static_cast<Py_ssize_t>(source.size())));
-    PyRef out = textwrap && text ? PyRef::steal(PyObject_CallMethod(textwrap.get(), "dedent", "O", text.get()))
-                                 : PyRef();
+    PyRef out =
+        textwrap && text ? PyRef::steal(PyObject_CallMethod(textwrap.get(), "dedent", "O", text.get())) : PyRef();
     const char* s = out ? PyUnicode_AsUTF8(out.get()) : nullptr;
     if (!s) {
         PyErr_Clear();

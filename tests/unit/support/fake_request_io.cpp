@@ -62,9 +62,12 @@ void FakeRequestIO::go_out() { head_out_ = true; }
 
 void FakeRequestIO::cgi_environ(CgiEnviron& out) {
     for (const auto& [name, value] : req_.headers) {
-        if (!strcasecmp(name.c_str(), "Content-Type")) out.set(CgiKey::k_CONTENT_TYPE, value);
-        else if (!strcasecmp(name.c_str(), "Content-Length") || !strcasecmp(name.c_str(), "Proxy")) continue;
-        else out.add(name, value, true);
+        if (!strcasecmp(name.c_str(), "Content-Type"))
+            out.set(CgiKey::k_CONTENT_TYPE, value);
+        else if (!strcasecmp(name.c_str(), "Content-Length") || !strcasecmp(name.c_str(), "Proxy"))
+            continue;
+        else
+            out.add(name, value, true);
     }
     if (!content_length_text_.empty()) out.set(CgiKey::k_CONTENT_LENGTH, content_length_text_);
     out.set(CgiKey::k_SERVER_SOFTWARE, std::string_view("Apache"));
@@ -137,8 +140,7 @@ std::size_t FakeRequestIO::read_body(char* buf, std::size_t len) {
     // before it (a client that declared more than it sent).
     if (fail_at && (body_pos_ >= *fail_at || at_end)) {
         read_failed_ = true;
-        if (req_.refuse_body_at_byte &&
-            (body_pos_ >= *req_.refuse_body_at_byte || !req_.client_gone_at_body_byte)) {
+        if (req_.refuse_body_at_byte && (body_pos_ >= *req_.refuse_body_at_byte || !req_.client_gone_at_body_byte)) {
             if (req_.refusal_answered_by_httpd) {
                 refusal_answered_ = true;
                 throw BadRequestBody(req_.refuse_status, "httpd refused the request body and answered " +
@@ -313,9 +315,8 @@ std::vector<std::string> FakeRequestIO::calls() const {
 
 bool FakeRequestIO::logged(LogLevel level, std::string_view needle) const {
     std::lock_guard lock(mutex_);
-    return std::any_of(logs_.begin(), logs_.end(), [&](const LogLine& l) {
-        return l.level == level && l.text.find(needle) != std::string::npos;
-    });
+    return std::any_of(logs_.begin(), logs_.end(),
+                       [&](const LogLine& l) { return l.level == level && l.text.find(needle) != std::string::npos; });
 }
 
 std::size_t FakeRequestIO::count_logs(LogLevel level) const {

@@ -25,8 +25,8 @@ namespace pympm_test {
 // (every member has an initialiser, so any may be left out).
 struct FakeRequest {
     std::string method = "GET";
-    std::string mount{};           // SCRIPT_NAME ("" for a mount at /)
-    std::string target = "/";    // path after the mount, and ?query
+    std::string mount{};      // SCRIPT_NAME ("" for a mount at /)
+    std::string target = "/"; // path after the mount, and ?query
     std::string protocol = "HTTP/1.1";
     bool https = false;
     std::vector<std::pair<std::string, std::string>> headers{};
@@ -89,10 +89,10 @@ public:
     // ---- What the core did
     struct Sent {
         enum class Kind { body, file } kind;
-        std::size_t bytes;         // passed on (after any client-gone cut)
-        Send mode = Send::buffer;  // body
-        std::uint64_t offset = 0;  // file
-        bool last = false;         // file
+        std::size_t bytes;        // passed on (after any client-gone cut)
+        Send mode = Send::buffer; // body
+        std::uint64_t offset = 0; // file
+        bool last = false;        // file
     };
     struct LogLine {
         pympm::LogLevel level;

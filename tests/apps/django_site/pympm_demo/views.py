@@ -10,15 +10,17 @@ from django.urls import get_script_prefix, reverse
 
 def index(request):
     # reverse() includes the mount: Django takes it from SCRIPT_NAME.
-    return JsonResponse({
-        "hello": reverse("hello", args=["world"]),
-        "form": reverse("form"),
-        "form_absolute": request.build_absolute_uri(reverse("form")),
-        "script_prefix": get_script_prefix(),
-        "path": request.path,
-        "path_info": request.path_info,
-        "pid": os.getpid(),
-    })
+    return JsonResponse(
+        {
+            "hello": reverse("hello", args=["world"]),
+            "form": reverse("form"),
+            "form_absolute": request.build_absolute_uri(reverse("form")),
+            "script_prefix": get_script_prefix(),
+            "path": request.path,
+            "path_info": request.path_info,
+            "pid": os.getpid(),
+        }
+    )
 
 
 def hello(request, name):
@@ -41,11 +43,13 @@ def form(request):
 async def async_view(request, n):
     # An async view: under ASGI it runs on the event loop, not a worker.
     await asyncio.sleep(0.05)
-    return JsonResponse({
-        "n": n,
-        "path": request.path,
-        "path_info": request.path_info,
-        "script_prefix": get_script_prefix(),
-        "url": reverse("async_view", args=[n]),
-        "thread": threading.current_thread().name,
-    })
+    return JsonResponse(
+        {
+            "n": n,
+            "path": request.path,
+            "path_info": request.path_info,
+            "script_prefix": get_script_prefix(),
+            "url": reverse("async_view", args=[n]),
+            "thread": threading.current_thread().name,
+        }
+    )
