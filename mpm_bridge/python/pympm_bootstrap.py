@@ -417,7 +417,7 @@ def _shutdown(timeout):
     # async on_stop callbacks leave less time for the steps after them.
     deadline = time.monotonic() + timeout
     _signal_stopping(deadline)
-    _asgi_shutdown(deadline, timeout)
+    loop_thread = _asgi_shutdown(deadline, timeout)
     _run_threading_atexits(deadline)
     for t in _app_threads():
         remaining = deadline - time.monotonic()
@@ -447,7 +447,9 @@ def _shutdown(timeout):
             _run_exitfuncs()
     except BaseException:
         pass
-    return [t.name for t in stuck]
+    # The ASGI loop's thread is a daemon, but one still running must not
+    # meet finalisation either (PM00121 said why).
+    return [t.name for t in stuck] + ([loop_thread.name] if loop_thread is not None else [])
 
 
 # --------------------------------------------------------------------- ASGI
@@ -691,7 +693,8 @@ def _asgi_task_label(task):
 def _asgi_shutdown(deadline, timeout):
     """Step of the stop sequence: waits for the app's request tasks and async
     on_stop callbacks, then lifespan.shutdown for each app whose startup
-    completed, within the deadline; then the loop stops. Never runs on the
+    completed, within the deadline; then the loop stops. Returns the loop's
+    thread if it still runs at the deadline, else None. Never runs on the
     loop's thread (it waits for the loop)."""
     import asyncio
     import concurrent.futures
@@ -699,7 +702,7 @@ def _asgi_shutdown(deadline, timeout):
 
     loop = _asgi_loop
     if loop is None:
-        return
+        return None
     if loop.is_running() and threading.current_thread() is not _asgi_thread:
         try:
             running = asyncio.run_coroutine_threadsafe(_asgi_drain(deadline), loop).result(
@@ -730,8 +733,13 @@ def _asgi_shutdown(deadline, timeout):
             _pympm.log(3, "PM00075: lifespan shutdown of %s %s: %s" % (lifespan.name, outcome, detail.rstrip()))
     loop.call_soon_threadsafe(loop.stop)
     _asgi_thread.join(max(0.0, deadline - time.monotonic()))
-    if not _asgi_thread.is_alive():
-        loop.close()
+    if _asgi_thread.is_alive():
+        # Still in Python (a task or lifespan.shutdown that outlived the
+        # deadline, or just leaving run_forever): finalising now would free
+        # what it runs on.
+        return _asgi_thread
+    loop.close()
+    return None
 
 
 async def wait_stopping():

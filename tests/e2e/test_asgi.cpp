@@ -572,7 +572,8 @@ BOOST_AUTO_TEST_CASE(an_async_on_stop_callback_registered_while_stopping_runs_an
 
 // The app's work after its response (a background task) outlives the
 // request: a stopping child waits for it, up to PyShutdownTimeout, before
-// lifespan.shutdown; what is still running then is logged with its stack.
+// lifespan.shutdown; what is still running then is logged with its stack,
+// and the child exits without finalising Python under it.
 BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_shutdown_timeout) {
     constexpr int kShutdownTimeout = 3;
     for (auto& [name, options] :
@@ -595,6 +596,12 @@ BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_sh
                                      "response\\) still running after PyShutdownTimeout " +
                                      std::to_string(kShutdownTimeout) + "s") == 1u);
             BOOST_TEST(srv.count_log("PM00121: .*in app") >= 1u, "its stack");
+            // The loop's thread was still running it: finalising Python
+            // under it crashed the child (SIGSEGV) or, slower than the
+            // watchdog's grace on a loaded machine, had the watchdog end it.
+            BOOST_TEST(srv.count_log("\\[pid " + std::to_string(pid) +
+                                     ":tid .*PM00031: not finalising Python: thread\\(s\\) pympm-asgi-loop ") == 1u);
+            BOOST_TEST(srv.count_log("\\[pid " + std::to_string(pid) + ":tid .*PM00032") == 0u);
             BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
         }

@@ -249,6 +249,12 @@ BOOST_AUTO_TEST_CASE(a_child_killed_while_leaving_stalls_no_one) {
         BOOST_TEST_CONTEXT(row.name) {
             PausingServer ps(row.options, "release");
             ps.srv.start();
+            // start() returns once one child answers. A prefork child still
+            // in child_init when the restart comes marks itself ready after
+            // it (httpd's child_main), then leaves: stopped at the pause,
+            // prefork counts it as an idle server and starts no new one
+            // until it dies, so graceful_restart() would wait in vain.
+            BOOST_TEST_REQUIRE(ps.srv.wait_for_log_count("PM00010: child ready", 2, 60s) >= 2u);
             send_hellos(ps.srv, 6);
             ps.lay_token();
             // The old generation leaves; the first to leave the board stops.
