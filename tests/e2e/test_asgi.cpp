@@ -596,12 +596,17 @@ BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_sh
                                      "response\\) still running after PyShutdownTimeout " +
                                      std::to_string(kShutdownTimeout) + "s") == 1u);
             BOOST_TEST(srv.count_log("PM00121: .*in app") >= 1u, "its stack");
-            // The loop's thread was still running it: finalising Python
-            // under it crashed the child (SIGSEGV) or, slower than the
-            // watchdog's grace on a loaded machine, had the watchdog end it.
-            BOOST_TEST(srv.count_log("\\[pid " + std::to_string(pid) +
-                                     ":tid .*PM00031: not finalising Python: thread\\(s\\) pympm-asgi-loop ") == 1u);
-            BOOST_TEST(srv.count_log("\\[pid " + std::to_string(pid) + ":tid .*PM00032") == 0u);
+            // The loop stopped without the task. If its thread is still
+            // running when the stop sequence looks, Python is not finalised
+            // under it (finalising then crashed the child); if the thread has
+            // already returned, Python is finalised as usual. Either way,
+            // exactly one of the two is logged and nothing crashed (the log
+            // scan fails the test on AH00052).
+            const std::string in_child = "\\[pid " + std::to_string(pid) + ":tid .*";
+            const auto not_finalised =
+                srv.count_log(in_child + "PM00031: not finalising Python: thread\\(s\\) pympm-asgi-loop ");
+            const auto finalised = srv.count_log(in_child + "PM00032: Python finalised");
+            BOOST_TEST(not_finalised + finalised == 1u, "PM00031: " << not_finalised << ", PM00032: " << finalised);
             BOOST_TEST(srv.count_log("PM00070") == 0u, "no watchdog had to end the stop");
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the new child serves");
         }
