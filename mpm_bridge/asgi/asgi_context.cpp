@@ -71,8 +71,12 @@ bool AsgiNames::intern() {
 
 bool AsgiContext::start(const PympmModule& py, std::string& error) {
     if (started()) return true;
-    PyObject* dict = PyModule_GetDict(py.module.get()); // borrowed
-    auto get = [&](const char* name) { return PyRef::borrow(PyDict_GetItemString(dict, name)); };
+    // The loop and what runs requests on it live in the ASGI part
+    // (asgi/pympm_asgi.py), loaded with the child's first ASGI app.
+    PyRef part = load_asgi_part(py);
+    auto get = [&](const char* name) {
+        return part ? PyRef::steal(PyObject_GetAttrString(part.get(), name)) : PyRef();
+    };
     PyRef start_loop = get("_asgi_start_loop");
     begin = get("_asgi_begin");
     resolve = get("_asgi_resolve");

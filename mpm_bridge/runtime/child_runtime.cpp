@@ -326,7 +326,8 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
 }
 
 bool ChildRuntime::prepare_asgi_app(App& app, PyObject* callable) {
-    PyRef prepare = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_asgi_prepare"));
+    PyRef part = load_asgi_part(ctx_.py);
+    PyRef prepare = part ? PyRef::steal(PyObject_GetAttrString(part.get(), "_asgi_prepare")) : PyRef();
     PyRef name = PyRef::steal(PyUnicode_FromString(app.name.c_str()));
     PyRef r = prepare && name ? PyRef::steal(PyObject_CallFunctionObjArgs(prepare.get(), callable, name.get(), nullptr))
                               : PyRef();
