@@ -1,6 +1,6 @@
 #include "runtime/child_runtime.h"
 
-#include "admission/request_scope.h"
+#include "admission/request_admission.h"
 #include "asgi/asgi_request.h"
 #include "python/interpreter.h"
 #include "python/thread_binding.h"
@@ -149,7 +149,7 @@ void ChildRuntime::response_ready(void* owner, RequestIO& io) {
     // The last response of a child that leaves closes its connection, so
     // the client does not send on one the child is about to close.
     auto* self = static_cast<ChildRuntime*>(owner);
-    if (RequestScope::depth() != 1 || t_request_counted) return;
+    if (RequestAdmission::depth() != 1 || t_request_counted) return;
     t_request_counted = true;
     if (!self->recycling_.count_request()) return;
     io.end_keepalive();
@@ -227,7 +227,7 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         }
         // Waits for a PyThreads slot (holding no GIL), then takes the GIL;
         // a nested request runs with its outer request's.
-        const bool outer = RequestScope::depth() == 0;
+        const bool outer = RequestAdmission::depth() == 0;
         const bool gated = gate_ && outer;
         const auto arrived = gated ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (gated) metrics_.wait_begins();
@@ -238,14 +238,14 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
             }
         } in_flight{outer ? &timeouts_ : nullptr};
         if (outer) timeouts_.request_arrives();
-        RequestScope scope(gate_.get(), !model_.enable_threads);
+        RequestAdmission admission(gate_.get(), !model_.enable_threads);
         const auto admitted = std::chrono::steady_clock::now();
-        if (gated) metrics_.wait_ends(scope.waited(), admitted - arrived);
-        if (!scope.outermost()) return serve(app, io).status;
+        if (gated) metrics_.wait_ends(admission.waited(), admitted - arrived);
+        if (!admission.outermost()) return serve(app, io).status;
         // From here, the request's end is accounted on every way out, a C++
         // exception included (then as the 500 answered below): else in_app
         // stays one too high, the recycling count misses the request and
-        // the timeout watchdog keeps watching it. Runs before `scope` gives
+        // the timeout watchdog keeps watching it. Runs before `admission` gives
         // the GIL back.
         metrics_.app_begins();
         Served served{500, false, 0};
@@ -304,7 +304,7 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
 }
 
 void ChildRuntime::notify_stopping() noexcept {
-    if (!python_ready_ || shut_down_ || RequestScope::depth() > 0) return;
+    if (!python_ready_ || shut_down_ || RequestAdmission::depth() > 0) return;
     // Prefork calls this just before the child exits, where shutdown()
     // signals anyway. Under PyEnableThreads Off another thread may keep the
     // GIL until it exits; shutdown() signals then too.
@@ -322,7 +322,7 @@ void ChildRuntime::notify_stopping() noexcept {
 void ChildRuntime::shutdown() noexcept {
     if (!python_ready_ || shut_down_) return;
     leave_board();
-    if (RequestScope::depth() > 0) {
+    if (RequestAdmission::depth() > 0) {
         // httpd killed the child from a signal handler in the middle of a
         // request on this very thread: Python is in an unknown state.
         if (stopper_.joinable()) stopper_.detach();
