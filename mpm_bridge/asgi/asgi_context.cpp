@@ -9,6 +9,7 @@ PyRef interned(const char* s) { return PyRef::steal(PyUnicode_InternFromString(s
 } // namespace
 
 bool AsgiNames::intern() {
+    PYMPM_ASSERT_GIL();
     k_type = interned("type");
     k_asgi = interned("asgi");
     k_http_version = interned("http_version");
@@ -70,6 +71,7 @@ bool AsgiNames::intern() {
 }
 
 bool AsgiContext::start(const PympmModule& py, std::string& error) {
+    PYMPM_ASSERT_GIL();
     if (started()) return true;
     // The loop and what runs requests on it live in the ASGI part
     // (asgi/pympm_asgi.py), loaded with the child's first ASGI app.

@@ -2,6 +2,7 @@
 
 #include "pympm_asgi_source.h"
 #include "pympm_bootstrap_source.h"
+#include "python/py_err_scope.h"
 #include "python/python_entry.h"
 #include "python/thread_binding.h"
 
@@ -173,6 +174,7 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
 }
 
 bool load_pympm_module(PympmModule& out, std::string& error) {
+    PYMPM_ASSERT_GIL();
     PyRef module = PyRef::steal(PyModule_New("pympm"));
     if (!module) {
         error = "could not create the pympm module";
@@ -184,14 +186,9 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     PyRef code = PyRef::steal(Py_CompileString(kPympmBootstrapSource, "<pympm>", Py_file_input));
     PyRef res = code ? PyRef::steal(PyEval_EvalCode(code.get(), dict, dict)) : PyRef();
     if (!res) {
-        PyObject *t, *v, *tb;
-        PyErr_Fetch(&t, &v, &tb);
-        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
-        error = std::string("the pympm bootstrap failed: ") + (s ? PyUnicode_AsUTF8(s.get()) : "?");
-        Py_XDECREF(t);
-        Py_XDECREF(v);
-        Py_XDECREF(tb);
-        PyErr_Clear();
+        PyErrScope failure;
+        error = "the pympm bootstrap failed: " + failure.message();
+        failure.discard();
         return false;
     }
     PyObject* modules = PyImport_GetModuleDict(); // borrowed
@@ -245,29 +242,23 @@ PyRef load_asgi_part(const PympmModule& m) {
 
 std::string take_python_error(const PympmModule& m) {
     PYMPM_ASSERT_GIL();
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (!t) return "(no Python exception)";
-    PyErr_NormalizeException(&t, &v, &tb);
+    PyErrScope pending;
+    if (!pending) return "(no Python exception)";
+    PyObject* value = pending.value();
     std::string text;
     if (m.format_exception) {
-        PyRef s = PyRef::steal(
-            PyObject_CallFunctionObjArgs(m.format_exception.get(), t, v ? v : Py_None, tb ? tb : Py_None, nullptr));
+        PyRef tb = PyRef::steal(PyException_GetTraceback(value));
+        PyRef s = PyRef::steal(PyObject_CallFunctionObjArgs(m.format_exception.get(),
+                                                            reinterpret_cast<PyObject*>(Py_TYPE(value)), value,
+                                                            tb ? tb.get() : Py_None, nullptr));
         if (s) {
             const char* u = PyUnicode_AsUTF8(s.get());
             if (u) text = u;
         }
         PyErr_Clear();
     }
-    if (text.empty()) {
-        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
-        const char* u = s ? PyUnicode_AsUTF8(s.get()) : nullptr;
-        text = u ? u : "(unprintable exception)";
-        PyErr_Clear();
-    }
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
+    if (text.empty()) text = pending.message("(unprintable exception)");
+    pending.discard();
     while (!text.empty() && text.back() == '\n') text.pop_back();
     return text;
 }

@@ -36,6 +36,7 @@ bool AppLoader::import(App& app, bool at_startup) {
 }
 
 bool AppLoader::prepare_asgi(App& app, PyObject* callable) {
+    PYMPM_ASSERT_GIL();
     PyRef part = load_asgi_part(py_);
     PyRef prepare = part ? PyRef::steal(PyObject_GetAttrString(part.get(), "_asgi_prepare")) : PyRef();
     PyRef name = PyRef::steal(PyUnicode_FromString(app.name.c_str()));

@@ -182,6 +182,7 @@ void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point 
 }
 
 void ChildRuntime::warn_about_app_threads() {
+    PYMPM_ASSERT_GIL();
     if (thread_warning_done_.load(std::memory_order_relaxed)) return;
     PyRef fn = PyRef::steal(PyObject_GetAttrString(ctx_.py.module.get(), "_app_threads"));
     // Daemon threads too: they are the ones frozen between requests.
