@@ -9,6 +9,7 @@ PyRef interned(const char* s) { return PyRef::steal(PyUnicode_InternFromString(s
 } // namespace
 
 bool AsgiNames::intern() {
+    PYMPM_ASSERT_GIL();
     k_type = interned("type");
     k_asgi = interned("asgi");
     k_http_version = interned("http_version");
@@ -70,9 +71,14 @@ bool AsgiNames::intern() {
 }
 
 bool AsgiContext::start(const PympmModule& py, std::string& error) {
+    PYMPM_ASSERT_GIL();
     if (started()) return true;
-    PyObject* dict = PyModule_GetDict(py.module.get()); // borrowed
-    auto get = [&](const char* name) { return PyRef::borrow(PyDict_GetItemString(dict, name)); };
+    // The loop and what runs requests on it live in the ASGI part
+    // (asgi/pympm_asgi.py), loaded with the child's first ASGI app.
+    PyRef part = load_asgi_part(py);
+    auto get = [&](const char* name) {
+        return part ? PyRef::steal(PyObject_GetAttrString(part.get(), name)) : PyRef();
+    };
     PyRef start_loop = get("_asgi_start_loop");
     begin = get("_asgi_begin");
     resolve = get("_asgi_resolve");

@@ -1,7 +1,7 @@
 // What every ASGI request of a child shares: the event loop and the
-// bootstrap's functions that run requests on it, the native channel type,
-// and the interned strings of scopes and messages. Owned by ChildRuntime;
-// used with the GIL held.
+// functions of pympm's ASGI part (asgi/pympm_asgi.py) that run requests on
+// it, the native channel type, and the interned strings of scopes and
+// messages. Owned by ChildRuntime; used with the GIL held.
 #pragma once
 
 #include "python/interpreter.h"

@@ -1,6 +1,7 @@
 #include "asgi/asgi_request.h"
 
 #include "asgi/asgi_messages.h"
+#include "python/py_err_scope.h"
 
 #include <chrono>
 
@@ -190,12 +191,8 @@ int AsgiRequest::finish_after_done(PyObject* exc) {
             // Cancelled by PyRequestTimeout: reported as the timeout.
             PyErr_SetNone(core_.ctx.py.request_timeout.get());
         } else {
-            // The app's exception becomes the pending one, traceback and
-            // all (PyErr_Restore takes the three references).
-            PyObject* tb = PyException_GetTraceback(exc); // new reference or null
-            Py_INCREF(Py_TYPE(exc));
-            Py_INCREF(exc);
-            PyErr_Restore(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc, tb);
+            // The app's exception becomes the pending one, traceback and all.
+            PyErrScope::raise(PyRef::borrow(exc));
         }
         const int status = core_.error_response("raised an exception");
         if (completed_ || core_.io.head_sent()) return 0;

@@ -1,4 +1,4 @@
-// The native channel an ASGI request gives its app (behind the bootstrap's
+// The native channel an ASGI request gives its app (behind the ASGI part's
 // receive/send awaitables): it forwards to the C++ AsgiRequest and is
 // detached when the request ends, so a stale reference (a background task
 // that kept `send`) raises instead of touching freed memory.

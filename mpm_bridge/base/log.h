@@ -21,9 +21,18 @@ public:
 
 } // namespace pympm
 
+#include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace pympm {
+
+// A duration as log lines give it: "1.25 s".
+inline std::string log_seconds(std::chrono::steady_clock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f s", std::chrono::duration<double>(d).count());
+    return buf;
+}
 
 // Calls f(line) for each line of a multi-line text (a traceback), so each
 // goes to the error log as its own entry.

@@ -16,7 +16,7 @@ bool is_dir(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
     auto b = s.find_first_not_of(" \t\r");
     auto e = s.find_last_not_of(" \t\r");
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);

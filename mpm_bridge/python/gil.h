@@ -31,7 +31,7 @@ inline void take_gil(PyThreadState* state) {
 }
 
 // Takes the GIL on any thread (PyGILState_Ensure); for rare paths such as the
-// child_stopping hook, never for requests (they use RequestScope).
+// child_stopping hook, never for requests (they use RequestAdmission).
 class GilAcquire {
 public:
     GilAcquire() : state_((lock_order::gil_wanted("PyGILState_Ensure"), PyGILState_Ensure())) {}

@@ -1,6 +1,8 @@
 #include "python/interpreter.h"
 
+#include "pympm_asgi_source.h"
 #include "pympm_bootstrap_source.h"
+#include "python/py_err_scope.h"
 #include "python/python_entry.h"
 #include "python/thread_binding.h"
 
@@ -39,8 +41,24 @@ PyObject* native_gate_stats(PyObject*, PyObject*) {
     return python_entry([]() -> PyObject* { return g_gate_stats ? g_gate_stats() : PyDict_New(); });
 }
 
+// pympm._load_asgi: executes the ASGI part into a fresh module _pympm_asgi
+// (in sys.modules) and returns it. Called once, under the part's lock.
+PyObject* native_exec_asgi(PyObject*, PyObject*) {
+    return python_entry([]() -> PyObject* {
+        PyRef module = PyRef::steal(PyModule_New("_pympm_asgi"));
+        if (!module) return nullptr;
+        PyObject* dict = PyModule_GetDict(module.get()); // borrowed
+        if (PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins()) != 0) return nullptr;
+        PyRef code = PyRef::steal(Py_CompileString(kPympmAsgiSource, "<pympm_asgi>", Py_file_input));
+        PyRef res = code ? PyRef::steal(PyEval_EvalCode(code.get(), dict, dict)) : PyRef();
+        if (!res || PyDict_SetItemString(PyImport_GetModuleDict(), "_pympm_asgi", module.get()) != 0) return nullptr;
+        return module.release();
+    });
+}
+
 PyMethodDef native_methods[] = {{"log", native_log, METH_VARARGS, "log(level, text): one line to httpd's error log"},
                                 {"gate_stats", native_gate_stats, METH_NOARGS, "PyThreads gate counters"},
+                                {"exec_asgi", native_exec_asgi, METH_NOARGS, "executes pympm's ASGI part"},
                                 {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef native_module = {
@@ -156,6 +174,7 @@ PythonStart start_python(const ChildSettings& settings, LogSink& log) {
 }
 
 bool load_pympm_module(PympmModule& out, std::string& error) {
+    PYMPM_ASSERT_GIL();
     PyRef module = PyRef::steal(PyModule_New("pympm"));
     if (!module) {
         error = "could not create the pympm module";
@@ -167,14 +186,9 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     PyRef code = PyRef::steal(Py_CompileString(kPympmBootstrapSource, "<pympm>", Py_file_input));
     PyRef res = code ? PyRef::steal(PyEval_EvalCode(code.get(), dict, dict)) : PyRef();
     if (!res) {
-        PyObject *t, *v, *tb;
-        PyErr_Fetch(&t, &v, &tb);
-        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
-        error = std::string("the pympm bootstrap failed: ") + (s ? PyUnicode_AsUTF8(s.get()) : "?");
-        Py_XDECREF(t);
-        Py_XDECREF(v);
-        Py_XDECREF(tb);
-        PyErr_Clear();
+        PyErrScope failure;
+        error = "the pympm bootstrap failed: " + failure.message();
+        failure.discard();
         return false;
     }
     PyObject* modules = PyImport_GetModuleDict(); // borrowed
@@ -192,6 +206,7 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     out.request_timeout = get("RequestTimeout");
     out.thread_stack = get("_thread_stack");
     out.child_info = get("_child_info");
+    out.load_asgi = get("_load_asgi");
     PyRef log_stream = get("_log_stream");
 
     // sys.stdout at notice, sys.stderr and wsgi.errors at error (mod_wsgi: all at error);
@@ -204,7 +219,7 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     PyRef err_stream = make_stream(LogLevel::error, "<stderr>", STDERR_FILENO);
     out.errors_stream = make_stream(LogLevel::error, "wsgi.errors", STDERR_FILENO);
     if (!out_stream || !err_stream || !out.errors_stream || !out.load_app || !out.shutdown || !out.request_timeout ||
-        !out.thread_stack) {
+        !out.thread_stack || !out.load_asgi) {
         error = "the pympm bootstrap is incomplete";
         PyErr_Clear();
         return false;
@@ -216,31 +231,34 @@ bool load_pympm_module(PympmModule& out, std::string& error) {
     return true;
 }
 
+PyRef load_asgi_part(const PympmModule& m) {
+    PYMPM_ASSERT_GIL();
+    if (!m.load_asgi) {
+        PyErr_SetString(PyExc_RuntimeError, "the pympm module is not loaded");
+        return PyRef();
+    }
+    return PyRef::steal(PyObject_CallNoArgs(m.load_asgi.get()));
+}
+
 std::string take_python_error(const PympmModule& m) {
     PYMPM_ASSERT_GIL();
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (!t) return "(no Python exception)";
-    PyErr_NormalizeException(&t, &v, &tb);
+    PyErrScope pending;
+    if (!pending) return "(no Python exception)";
+    PyObject* value = pending.value();
     std::string text;
     if (m.format_exception) {
-        PyRef s = PyRef::steal(
-            PyObject_CallFunctionObjArgs(m.format_exception.get(), t, v ? v : Py_None, tb ? tb : Py_None, nullptr));
+        PyRef tb = PyRef::steal(PyException_GetTraceback(value));
+        PyRef s = PyRef::steal(PyObject_CallFunctionObjArgs(m.format_exception.get(),
+                                                            reinterpret_cast<PyObject*>(Py_TYPE(value)), value,
+                                                            tb ? tb.get() : Py_None, nullptr));
         if (s) {
             const char* u = PyUnicode_AsUTF8(s.get());
             if (u) text = u;
         }
         PyErr_Clear();
     }
-    if (text.empty()) {
-        PyRef s = PyRef::steal(v ? PyObject_Str(v) : nullptr);
-        const char* u = s ? PyUnicode_AsUTF8(s.get()) : nullptr;
-        text = u ? u : "(unprintable exception)";
-        PyErr_Clear();
-    }
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
+    if (text.empty()) text = pending.message("(unprintable exception)");
+    pending.discard();
     while (!text.empty() && text.back() == '\n') text.pop_back();
     return text;
 }

@@ -36,7 +36,12 @@ struct PympmModule {
     PyRef thread_stack;        // _thread_stack(ident) -> str or None
     PyRef errors_stream;       // wsgi.errors
     PyRef child_info;          // the dict behind pympm.child_info()
+    PyRef load_asgi;           // _load_asgi() -> the ASGI part (asgi/pympm_asgi.py), loaded once
 };
+
+// The ASGI part of the module, executed on the first call; null with a Python
+// exception set if it fails. Needs the GIL.
+PyRef load_asgi_part(const PympmModule& m);
 
 // Loads the bootstrap into a fresh `pympm` module. Needs the GIL.
 bool load_pympm_module(PympmModule& out, std::string& error);

@@ -1,7 +1,7 @@
 #include "request/request_body.h"
 
 #include "request/request_core.h"
-#include "admission/request_scope.h"
+#include "admission/request_admission.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,7 @@
 #include "request/request_core.h"
 
 #include "python/gil.h"
+#include "python/py_err_scope.h"
 
 namespace pympm {
 
@@ -89,15 +90,10 @@ int RequestCore::error_response(const char* what) {
     }
     if (PyErr_Occurred()) {
         if (disconnect_error_pending()) {
-            PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
-            PyErr_Fetch(&t, &v, &tb);
-            PyRef type = PyRef::steal(t), value = PyRef::steal(v), trace = PyRef::steal(tb);
-            PyRef text = value ? PyRef::steal(PyObject_Str(value.get())) : PyRef();
-            const char* msg = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
-            PyErr_Clear();
+            PyErrScope pending;
             log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name + " stopped serving " +
-                                    std::string(io.uri()) + ": " +
-                                    reinterpret_cast<PyTypeObject*>(type.get())->tp_name + ": " + (msg ? msg : "?"));
+                                    std::string(io.uri()) + ": " + pending.type_name() + ": " + pending.message());
+            pending.discard();
         } else {
             fail(what);
         }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "asgi/asgi_context.h"
+#include "runtime/app_loader.h"
 #include "child/child_control.h"
 #include "child/child_health.h"
 #include "child/child_metrics.h"
@@ -64,25 +65,6 @@ public:
     bool disposable() const { return !python_started_ || finalized_; }
 
 private:
-    struct App {
-        AppTarget target;
-        std::string name; // "/mount=target" for logs
-        PyRef callable;
-        // One import at a time; requests that waited for one take its
-        // result (success or failure) instead of importing again.
-        std::unique_ptr<std::mutex> import_mutex = std::make_unique<std::mutex>();
-        unsigned attempts = 0; // imports tried, under the GIL
-        // ASGI: what its lifespan startup left, whether it failed, and
-        // whether its scope's path leaves the mount out (old Starlette).
-        PyRef lifespan_state;
-        std::string lifespan_failure;
-        bool path_without_mount = false;
-        // Imported (and, for ASGI, its lifespan startup did not fail): what
-        // the health endpoint reads without the GIL.
-        std::unique_ptr<std::atomic<bool>> usable = std::make_unique<std::atomic<bool>>(false);
-    };
-
-    PyObject* app_callable(App& app);
     // Runs the app for one request, GIL held: the handler status, whether
     // the app raised, and the status it answered.
     struct Served {
@@ -91,20 +73,13 @@ private:
         int app_status;
     };
     Served serve(App& app, RequestIO& io);
-    bool import_app(App& app, bool at_startup);
-    // After an ASGI app's import: checks it and runs its lifespan startup.
-    bool prepare_asgi_app(App& app, PyObject* callable);
     void log(LogLevel level, const std::string& message) { log_.log(level, message); }
     void warn_about_app_threads();
-    bool run_stop_sequence(std::string& stuck_names);
     void join_board(int generation);
     static void response_ready(void* owner, RequestIO& io);
     void leave_board();
     // After an outermost request, GIL held.
     void account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised);
-    // Fills the dict behind pympm.child_info(); its temporaries die here,
-    // with the GIL held.
-    void publish_child_info(int generation, const PythonStart& ps);
 
     ChildSettings settings_;
     MpmModel mpm_;
@@ -115,6 +90,7 @@ private:
     RequestContext ctx_;
     WsgiContext wsgi_;
     AsgiContext asgi_;
+    AppLoader loader_{ctx_.py, asgi_, log_};
     bool python_started_ = false;
     bool python_ready_ = false;
     bool finalized_ = false;

@@ -52,6 +52,7 @@ PyRef interned(const char* s) { return PyRef::steal(PyUnicode_InternFromString(s
 } // namespace
 
 bool WsgiContext::init(const PympmModule& py, bool multithread, bool multiprocess, std::string& error) {
+    PYMPM_ASSERT_GIL();
     if (!make_wsgi_types(start_response_type, input_type, error)) return false;
     str_close = interned("close");
     str_fileno = interned("fileno");

@@ -467,4 +467,27 @@ BOOST_AUTO_TEST_CASE(item9_a_slow_on_stop_callback_does_not_end_running_requests
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_wsgi_child_loads_asyncio_only_when_an_async_on_stop_callback_runs) {
+    // asyncio and pympm's ASGI part cost every child a few MiB: a WSGI app's
+    // child runs without them, and its `async def` on_stop callback still
+    // runs when the child stops.
+    const std::string app = "PyApp /a @APPS@/wsgi_async_stop_app.py\n";
+    for (Mpm m : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(m)) {
+            HttpdServer srv(m == Mpm::prefork ? prefork_one_child(app) : threaded_one_child(m, 4, app));
+            srv.start();
+            auto r = http_get(srv.port(), "/a/", 20s);
+            BOOST_TEST_REQUIRE(r.status == 200, r.body);
+            auto info = parse_json(r.body);
+            BOOST_TEST(!info.get<bool>("asyncio"), "a WSGI-only child imported asyncio");
+            BOOST_TEST(!info.get<bool>("asgi_part"), "a WSGI-only child loaded pympm's ASGI part");
+            const std::size_t mark = srv.log_mark();
+            srv.graceful_restart();
+            BOOST_TEST(
+                !srv.wait_for_log("PM00040: async on_stop ran in " + info.get<std::string>("pid"), 20s, mark).empty());
+            BOOST_TEST(srv.count_log("PM00041", mark) == 0u);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

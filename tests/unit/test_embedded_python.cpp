@@ -3,6 +3,8 @@
 #include "embedded_python.h"
 #include "fake_request_io.h"
 
+#include "python/interpreter.h"
+
 #include <boost/test/unit_test.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -53,6 +55,30 @@ BOOST_AUTO_TEST_CASE(print_goes_to_the_childs_log) {
     BOOST_TEST(log.logged_since(mark, LogLevel::notice, "unit-test-stdout-marker"));
     BOOST_TEST(log.logged_since(mark, LogLevel::error, "unit-test-stderr-marker"));
     BOOST_TEST(log.logged_since(mark, LogLevel::error, "unit-test-errors-marker"));
+}
+
+BOOST_AUTO_TEST_CASE(the_asgi_part_loads_once_with_what_the_cpp_side_looks_up) {
+    with_python([] {
+        const PympmModule& py = EmbeddedPython::get().ctx.py;
+        PyRef part = load_asgi_part(py);
+        BOOST_TEST_REQUIRE(static_cast<bool>(part), take_exception());
+        BOOST_TEST(load_asgi_part(py).get() == part.get(), "loaded once");
+        PyObject* modules = PyImport_GetModuleDict(); // borrowed
+        BOOST_TEST(PyDict_GetItemString(modules, "_pympm_asgi") == part.get());
+        // AsgiContext::start and ChildRuntime's ASGI app preparation look
+        // these up in the part; the core's stop sequence calls the rest.
+        for (const char* name :
+             {"_asgi_start_loop", "_asgi_begin", "_asgi_resolve", "_asgi_reject", "_asgi_task_stack", "_asgi_prepare",
+              "_asgi_shutdown", "_wake_async_waiters", "_run_async_callback", "wait_stopping"})
+            BOOST_TEST(PyObject_HasAttrString(part.get(), name) == 1, name);
+        // pympm.wait_stopping stays a coroutine function of the core module.
+        PyRef core_wait = PyRef::steal(PyObject_GetAttrString(py.module.get(), "wait_stopping"));
+        BOOST_TEST_REQUIRE(static_cast<bool>(core_wait), take_exception());
+        PyRef code = PyRef::steal(PyObject_GetAttrString(core_wait.get(), "__code__"));
+        PyRef flags = code ? PyRef::steal(PyObject_GetAttrString(code.get(), "co_flags")) : PyRef();
+        BOOST_TEST_REQUIRE(static_cast<bool>(flags), take_exception());
+        BOOST_TEST((PyLong_AsLong(flags.get()) & CO_COROUTINE) != 0);
+    });
 }
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -66,6 +66,8 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 // Not inlined, so that its name is on the recorded stack.
 __attribute__((noinline)) void lock_the_leaf(LeafMutex& m) { m.lock(); }
+
+__attribute__((noinline)) void needs_the_gil() { PYMPM_ASSERT_GIL(); }
 #endif
 
 } // namespace
@@ -183,6 +185,34 @@ BOOST_AUTO_TEST_CASE(the_gil_after_the_leaf_is_unlocked_is_fine) {
     });
     BOOST_TEST(!o.aborted, o.stderr_text);
     BOOST_TEST(o.exit_code == 0);
+}
+
+// PYMPM_ASSERT_GIL() where code needs the GIL: with it, nothing happens;
+// without it (PyGILState_Check says so), the child aborts naming the
+// function.
+BOOST_AUTO_TEST_CASE(code_that_needs_the_gil_aborts_without_it) {
+    pympm_test::EmbeddedPython::get(); // the test's main thread lets the GIL go after
+    const Outcome with_gil = in_child([] {
+        pympm_test::with_python([] {
+            needs_the_gil();
+            return 0;
+        });
+    });
+    BOOST_TEST(!with_gil.aborted, with_gil.stderr_text);
+    BOOST_TEST(with_gil.exit_code == 0);
+    const Outcome without = in_child([] { needs_the_gil(); });
+    BOOST_TEST(without.aborted, without.stderr_text);
+    BOOST_TEST(contains(without.stderr_text, "code that needs the GIL runs without it at needs_the_gil"),
+               without.stderr_text);
+}
+
+#else
+
+// Release builds: PYMPM_ASSERT_GIL() compiles to nothing (no check, even
+// without the GIL).
+BOOST_AUTO_TEST_CASE(code_that_needs_the_gil_is_not_checked_in_release_builds) {
+    PYMPM_ASSERT_GIL();
+    BOOST_TEST(true);
 }
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "config/child_settings.h"
 #include "python/interpreter.h"
+#include "python/py_err_scope.h"
 #include "python/thread_binding.h"
 #include "wsgi/wsgi_request.h"
 
@@ -77,16 +78,11 @@ PyRef python_eval(std::string_view expression) {
 }
 
 std::string take_exception() {
-    if (!PyErr_Occurred()) return "";
-    PyObject *t = nullptr, *v = nullptr, *tb = nullptr;
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    PyRef type = PyRef::steal(t), value = PyRef::steal(v), trace = PyRef::steal(tb);
-    std::string out = reinterpret_cast<PyTypeObject*>(type.get())->tp_name;
-    PyRef text = value ? PyRef::steal(PyObject_Str(value.get())) : PyRef();
-    const char* s = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
-    PyErr_Clear();
-    return out + ": " + (s ? s : "?");
+    PyErrScope pending;
+    if (!pending) return "";
+    std::string out = std::string(pending.type_name()) + ": " + pending.message();
+    pending.discard();
+    return out;
 }
 
 namespace {

@@ -6,7 +6,7 @@
 // child that exits without finalising, the process ends with it.
 //
 // A test defines its app inline and runs requests through a FakeRequestIO,
-// as a request thread would (admission/request_scope.h takes the GIL):
+// as a request thread would (admission/request_admission.h takes the GIL):
 //
 //     WsgiApp app(R"(
 //         def application(environ, start_response):
@@ -20,7 +20,7 @@
 
 #include "fake_request_io.h"
 
-#include "admission/request_scope.h"
+#include "admission/request_admission.h"
 #include "base/log.h"
 #include "python/python_ref.h"
 #include "request/request_context.h"
@@ -61,8 +61,8 @@ private:
 };
 
 // Runs `f()` with the GIL, taken as a request thread takes it (a
-// RequestScope without a PyThreads gate). Python objects `f` makes must die
-// inside it: it returns C++ values only.
+// RequestAdmission without a PyThreads gate). Python objects `f` makes must
+// die inside it: it returns C++ values only.
 template <class F>
 decltype(auto) with_python(F&& f);
 
@@ -100,7 +100,7 @@ private:
 template <class F>
 decltype(auto) with_python(F&& f) {
     EmbeddedPython::get();
-    pympm::RequestScope scope(nullptr, false);
+    pympm::RequestAdmission admission(nullptr, false);
     return f();
 }
 

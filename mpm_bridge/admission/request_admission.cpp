@@ -1,4 +1,4 @@
-#include "admission/request_scope.h"
+#include "admission/request_admission.h"
 
 #include "python/thread_binding.h"
 
@@ -18,11 +18,11 @@ thread_local RequestThread t_thread;
 
 } // namespace
 
-int RequestScope::depth() { return t_thread.depth; }
+int RequestAdmission::depth() { return t_thread.depth; }
 
 // Nested: another request on this thread waits on httpd (or an app thread
 // reading a request body made httpd run an ErrorDocument on it).
-RequestScope::RequestScope(SlotGate* gate, bool keep_gil)
+RequestAdmission::RequestAdmission(SlotGate* gate, bool keep_gil)
     : keep_gil_(keep_gil), outermost_(t_thread.depth == 0 && t_thread.blocking == nullptr) {
     RequestThread& t = t_thread;
     if (outermost_) {
@@ -51,7 +51,7 @@ RequestScope::RequestScope(SlotGate* gate, bool keep_gil)
     }
 }
 
-RequestScope::~RequestScope() {
+RequestAdmission::~RequestAdmission() {
     RequestThread& t = t_thread;
     if (outermost_) {
         if (keep_gil_)

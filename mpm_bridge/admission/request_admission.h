@@ -1,8 +1,9 @@
-// What one httpd thread is doing for requests, and the two scopes that
-// change it:
+// What one httpd thread is doing for requests, and the two guards that
+// change it (not to be confused with an ASGI scope, the dict an ASGI app is
+// called with: asgi/asgi_scope.cpp):
 //
-//  - RequestScope: a request runs Python on this thread. The outermost one
-//    waits for a PyThreads slot (without the GIL), then takes the GIL.
+//  - RequestAdmission: a request runs Python on this thread. The outermost
+//    one waits for a PyThreads slot (without the GIL), then takes the GIL.
 //    httpd may run another request on the same thread while one is waiting
 //    on httpd (an ErrorDocument's internal redirect from a failed body
 //    read, a subrequest made by an output filter): that nested request
@@ -27,14 +28,14 @@ namespace pympm {
 
 class BlockingSection;
 
-class RequestScope {
+class RequestAdmission {
 public:
     // keep_gil: PyEnableThreads Off; the thread keeps the GIL after the
     // outermost request.
-    RequestScope(SlotGate* gate, bool keep_gil);
-    ~RequestScope();
-    RequestScope(const RequestScope&) = delete;
-    RequestScope& operator=(const RequestScope&) = delete;
+    RequestAdmission(SlotGate* gate, bool keep_gil);
+    ~RequestAdmission();
+    RequestAdmission(const RequestAdmission&) = delete;
+    RequestAdmission& operator=(const RequestAdmission&) = delete;
 
     // Requests running on this thread (0 outside any; 2 inside a nested one).
     // Safe to read from a signal handler on this thread.
@@ -62,7 +63,7 @@ public:
     BlockingSection& operator=(const BlockingSection&) = delete;
 
 private:
-    friend class RequestScope;
+    friend class RequestAdmission;
     void enter(); // release the GIL, let the slot be lent
     void leave(); // take the slot back (may queue for it), then the GIL
 
