@@ -1,5 +1,8 @@
 #include "runtime/child_runtime.h"
 
+#include "runtime/app_interface_check.h"
+#include "base/request_log.h"
+#include "request/request_log_sink.h"
 #include "python/interpreter.h"
 #include "status/test_pause.h"
 #include "admission/request_scope.h"
@@ -318,6 +321,14 @@ bool ChildRuntime::import_app(App& app, bool at_startup) {
         return false;
     }
     if (app.target.interface == AppTarget::Interface::asgi && !prepare_asgi_app(app, result.get())) return false;
+    if (app.target.interface == AppTarget::Interface::wsgi) {
+        const std::string problem = asgi_app_mounted_as_wsgi(ctx_.py, result.get());
+        if (!problem.empty()) {
+            log(LogLevel::error, wsgi_mount_error(app.name.substr(0, app.name.find('=')), app.target.location,
+                                                  app.target.callable, problem));
+            return false;
+        }
+    }
     app.callable = result;
     app.usable->store(app.lifespan_failure.empty());
     log(LogLevel::info, std::string(PYMPM_APLOGNO(00011)) + "imported app " + app.name + " in " +
@@ -481,6 +492,8 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     PyObject* callable = app_callable(app);
     if (!callable) return {500, false, 0};
     if (app.target.interface == AppTarget::Interface::wsgi) {
+        RequestLogSink request_log(io);
+        ThreadRequestLog output_to(request_log); // the app's print()s go with its traceback
         WsgiRequest req(ctx_, wsgi_, io, app.name);
         const int status = req.run(callable);
         return {status, req.app_raised(), req.response_status()};
