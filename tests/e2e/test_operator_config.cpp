@@ -303,7 +303,8 @@ BOOST_AUTO_TEST_CASE(a_requests_output_traceback_and_timeout_stack_go_to_its_vho
 
             r = http_get(srv.port(), "/n/raise?x=1");
             BOOST_TEST(r.status == 500);
-            const std::string head = wait_in_file(vlog, "PM00020: app /n=.* raised an exception for GET /n/raise\\?x=1:");
+            const std::string head =
+                wait_in_file(vlog, "PM00020: app /n=.* raised an exception for GET /n/raise\\?x=1:");
             BOOST_TEST(!head.empty(), slurp(vlog));
             BOOST_TEST(contains(head, client_log_tag(r.local_port)), head);
             BOOST_TEST(!wait_in_file(vlog, "PM00021: .*pympm-vhost-traceback-marker").empty());
