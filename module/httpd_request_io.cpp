@@ -34,6 +34,10 @@ std::string_view HttpdRequestIO::uri() const {
     return r_->unparsed_uri ? std::string_view(r_->unparsed_uri) : std::string_view(r_->uri);
 }
 
+std::string_view HttpdRequestIO::method() const {
+    return r_->method ? std::string_view(r_->method) : std::string_view();
+}
+
 std::string HttpdRequestIO::describe() const {
     std::string out = std::string(r_->method ? r_->method : "?") + " " + std::string(uri()) + " " +
                       (r_->protocol ? r_->protocol : "") + " from " + (r_->useragent_ip ? r_->useragent_ip : "?");

@@ -28,6 +28,7 @@ public:
     std::optional<std::uint64_t> body_length() const override;
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;
+    std::string_view method() const override;
     std::string describe() const override;
     void end_keepalive() override;
 

@@ -5,6 +5,8 @@
 
 #include "runtime/python_child.h"
 #include "config/effective_model.h"
+#include "config/environment_file.h"
+#include "children_access.h"
 #include "health_endpoint.h"
 #include "httpd_child_control.h"
 #include "httpd_log_sink.h"
@@ -86,9 +88,14 @@ int check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
         g_model_error = nullptr;
         ChildSettings settings = collect_child_settings(s);
         EffectiveModel model = compute_effective_model(settings, query_mpm(s));
-        if (!model.error) return OK;
-        g_model_error = apr_pstrdup(pconf, model.error->c_str());
-        ap_log_error(APLOG_MARK, APLOG_CRIT | APLOG_STARTUP, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
+        if (model.error) {
+            g_model_error = apr_psprintf(pconf, PYMPM_APLOGNO(00005) "%s", model.error->c_str());
+        } else if (const char* access = children_access_error(pconf, s)) {
+            g_model_error = apr_psprintf(pconf, PYMPM_APLOGNO(00410) "%s", access);
+        } else {
+            return OK;
+        }
+        ap_log_error(APLOG_MARK, APLOG_CRIT | APLOG_STARTUP, 0, s, "%s", g_model_error);
         // apachectl -t stops here; a real start fails in post_config, once
         // the error log is open, so the reason is in the log too.
         if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) return HTTP_INTERNAL_SERVER_ERROR;
@@ -100,7 +107,7 @@ int check_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     if (g_model_error) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PYMPM_APLOGNO(00005) "%s", g_model_error);
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "%s", g_model_error);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return setup_status_board(pconf, s);
@@ -141,6 +148,11 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
     try {
         ChildSettings settings = collect_child_settings(s);
         if (settings.mounts.empty()) return; // nothing mounted: Python never starts
+        // PyEnv and PyEnvFile, before Python starts: os.environ is read from
+        // the process's environment, and subprocesses inherit it.
+        std::string env_error;
+        if (!apply_environment(settings.environment, env_error))
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, PYMPM_APLOGNO(00411) "PyEnv: %s", env_error.c_str());
         route_stdout_to_error_log(s);
         test_pause::configure(std::getenv("PYMPM_TEST_PAUSE_AT")); // tests only (README, "Tests")
         int generation = 0;

@@ -1,5 +1,6 @@
 #include "server_config.h"
 
+#include "config/environment_file.h"
 #include "config/python_home.h"
 
 #include <http_core.h>
@@ -218,6 +219,30 @@ const char* set_max_memory(cmd_parms* cmd, void*, const char* value) {
     });
 }
 
+const char* set_env(cmd_parms* cmd, void*, const char* name, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        if (!valid_environment_name(name))
+            return error_text(cmd, std::string("'") + name +
+                                       "' is not a variable name (letters, digits and _, not starting with a digit)");
+        server_config(cmd->server)->environment.emplace_back(name, value);
+        return nullptr;
+    });
+}
+
+// Read here, by the root parent, each time httpd reads its configuration
+// (a restart or reload re-reads it): the children get the values, never
+// the file, so it may be readable by root alone.
+const char* set_env_file(cmd_parms* cmd, void*, const char* path) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        if (path[0] != '/') return error_text(cmd, std::string("'") + path + "' must be an absolute path");
+        std::string error;
+        if (!read_environment_file(path, server_config(cmd->server)->environment, error)) return error_text(cmd, error);
+        return nullptr;
+    });
+}
+
 // httpd declares directive handlers as untyped function pointers; the cast
 // through void(*)() says the mismatch is deliberate.
 template <class F>
@@ -272,6 +297,7 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.max_requests_jitter = main->max_requests_jitter;
     settings.max_memory_mib = main->max_memory_mib;
     settings.asyncio_loop = main->asyncio_loop;
+    settings.environment = main->environment;
     for (server_rec* s = main_server; s; s = s->next) {
         for (auto& m : server_config(s)->mounts) {
             const std::string key = m.target.describe();
@@ -316,6 +342,11 @@ extern const command_rec directives[] = {
     AP_INIT_TAKE1("PyAsyncioLoop", as_cmd_func(set_asyncio_loop), nullptr, RSRC_CONF,
                   "PyAsyncioLoop auto|asyncio|uvloop: the event loop of ASGI apps (default auto: uvloop when it is "
                   "installed, else asyncio's)"),
+    AP_INIT_TAKE2("PyEnv", as_cmd_func(set_env), nullptr, RSRC_CONF,
+                  "PyEnv NAME value: set NAME in each child's environment (os.environ) before any app is imported"),
+    AP_INIT_TAKE1("PyEnvFile", as_cmd_func(set_env_file), nullptr, RSRC_CONF,
+                  "PyEnvFile /path: NAME=value lines put into each child's environment (os.environ) before any app "
+                  "is imported; read by httpd's root parent, so the file may be readable by root alone"),
     {}};
 
 } // namespace pympm::httpd

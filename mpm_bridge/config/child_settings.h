@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/app_target.h"
+#include "config/environment_file.h"
 
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ struct ChildSettings {
     long max_requests_jitter = 0;                      //   and its jitter
     long max_memory_mib = 0;                           // PyMaxMemory; 0 = off
     AsyncioLoop asyncio_loop = AsyncioLoop::automatic; // PyAsyncioLoop
+    EnvironmentList environment;                       // PyEnv, PyEnvFile, in config order
 };
 
 } // namespace pympm

@@ -30,6 +30,18 @@ std::string major_minor(const std::string& v) {
     return second == std::string::npos ? v : v.substr(0, second);
 }
 
+// The interpreter the module embeds, by its full path (/usr/bin/python3.11):
+// a python3.11 first on PATH may be a private build whose venv the
+// children's user cannot use.
+std::string embedded_interpreter(const std::string& want) {
+#ifdef PYMPM_PYTHON_EXECUTABLE
+    const std::string exe = PYMPM_PYTHON_EXECUTABLE;
+    const auto slash = exe.rfind('/');
+    if (!exe.empty() && exe[0] == '/' && slash != std::string::npos) return exe.substr(0, slash) + "/python" + want;
+#endif
+    return "python" + want;
+}
+
 } // namespace
 
 std::string built_python_version() { return std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION); }
@@ -60,13 +72,13 @@ bool check_python_home(const std::string& dir, std::string& error) {
         text << cfg.rdbuf();
         std::string have = pyvenv_version(text.str());
         if (have.empty()) {
-            error =
-                "PyHome '" + dir + "': pyvenv.cfg names no Python version; recreate the virtualenv with python" + want;
+            error = "PyHome '" + dir + "': pyvenv.cfg names no Python version; recreate the virtualenv with " +
+                    embedded_interpreter(want) + " -m venv";
             return false;
         }
         if (have != want) {
             error = "PyHome '" + dir + "' is a virtualenv of Python " + have + " but mod_pympm was built for Python " +
-                    want + "; recreate it with python" + want + " -m venv";
+                    want + "; recreate it with " + embedded_interpreter(want) + " -m venv";
             return false;
         }
         return true;

@@ -2,6 +2,7 @@
 
 #include "pympm_asgi_source.h"
 #include "pympm_bootstrap_source.h"
+#include "base/request_log.h"
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 #include "python/thread_binding.h"
@@ -29,7 +30,9 @@ PyObject* native_log(PyObject*, PyObject* args) {
         if (!PyArg_ParseTuple(args, "is#", &level, &text, &len)) return nullptr;
         if (level < 0) level = 0;
         if (level > 7) level = 7;
-        if (g_log) g_log->log(static_cast<LogLevel>(level), std::string_view(text, static_cast<std::size_t>(len)));
+        LogSink* sink = ThreadRequestLog::current(); // the request this thread runs the app for
+        if (!sink) sink = g_log;
+        if (sink) sink->log(static_cast<LogLevel>(level), std::string_view(text, static_cast<std::size_t>(len)));
         Py_RETURN_NONE;
     });
 }

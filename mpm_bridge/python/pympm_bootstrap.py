@@ -203,13 +203,32 @@ class FileWrapper:
 
 
 def _script_module_name(path):
+    """The module name of a script app: its base name ("app" for
+    /srv/site/app.py), as logging's %(name)s and Flask(__name__) show it,
+    unless that name is taken by another module or would shadow one that
+    is importable; then the base name and a digest of the path."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    real = os.path.realpath(path)
+    if stem.isidentifier():
+        loaded = sys.modules.get(stem)
+        if loaded is not None:
+            if os.path.realpath(getattr(loaded, "__file__", None) or "") == real:
+                return stem
+        else:
+            try:
+                spec = importlib.util.find_spec(stem)
+            except (ImportError, ValueError):
+                spec = False
+            if spec is None or (spec and spec.origin and os.path.realpath(spec.origin) == real):
+                return stem
     # The built-in _md5 gives hashlib's digest without hashlib, which loads
     # OpenSSL's libcrypto into every child (about 4 MiB of RSS).
     try:
         from _md5 import md5
     except ImportError:
         from hashlib import md5
-    return "_pympm_app_" + md5(path.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+    digest = md5(path.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:12]
+    return "%s_%s" % (stem if stem.isidentifier() else "app", digest)
 
 
 def _load_app(kind, location, callable_path):
@@ -244,6 +263,18 @@ def _load_app(kind, location, callable_path):
     if not callable(obj):
         raise TypeError("PyApp %s:%s is %s, not a callable" % (location, callable_path, type(obj).__name__))
     return obj
+
+
+def _wsgi_mount_problem(app):
+    """Why `app`, mounted as WSGI, is an ASGI app, or None. Only an async
+    callable is taken for one: a WSGI server calls app(environ,
+    start_response) and gets a coroutine that never runs."""
+    if _is_coroutine_function(app):
+        return "%r is an async function, as an ASGI app is" % (app,)
+    if not isinstance(app, type) and _is_coroutine_function(getattr(type(app), "__call__", None)):
+        kind = type(app)
+        return "%s.%s has an async __call__, as an ASGI app has" % (kind.__module__, kind.__qualname__)
+    return None
 
 
 def _format_exception(etype, value, tb):

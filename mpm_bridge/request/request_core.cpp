@@ -48,8 +48,8 @@ int RequestCore::fail(const char* what) {
     app_raised_ = true;
     std::string trace = take_python_error(ctx.py);
     log_lines(LogLevel::error,
-              std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + what + " for " + std::string(io.uri()) +
-                  ":",
+              std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + what + " for " +
+                  (io.method().empty() ? std::string() : std::string(io.method()) + " ") + std::string(io.uri()) + ":",
               trace);
     return 500;
 }

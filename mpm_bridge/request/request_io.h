@@ -76,6 +76,8 @@ public:
     virtual bool is_head() const = 0;
     // The request URI for log lines ("/app/x?y=1").
     virtual std::string_view uri() const = 0;
+    // The request method for log lines ("GET"); empty if not known.
+    virtual std::string_view method() const { return {}; }
     // "GET /app/x?y=1 HTTP/1.1 from 192.0.2.7:51234", for log lines written
     // away from the request (the timeout watchdog).
     virtual std::string describe() const { return std::string(uri()); }

@@ -1,6 +1,7 @@
 #include "runtime/app_loader.h"
 
 #include "python/gil.h"
+#include "runtime/app_interface_check.h"
 
 #include <chrono>
 
@@ -28,6 +29,14 @@ bool AppLoader::import(App& app, bool at_startup) {
         return false;
     }
     if (app.target.interface == AppTarget::Interface::asgi && !prepare_asgi(app, result.get())) return false;
+    if (app.target.interface == AppTarget::Interface::wsgi) {
+        const std::string problem = asgi_app_mounted_as_wsgi(py_, result.get());
+        if (!problem.empty()) {
+            log(LogLevel::error, wsgi_mount_error(app.name.substr(0, app.name.find('=')), app.target.location,
+                                                  app.target.callable, problem));
+            return false;
+        }
+    }
     app.callable = result;
     app.usable->store(app.lifespan_failure.empty());
     log(LogLevel::info, std::string(PYMPM_APLOGNO(00011)) + "imported app " + app.name + " in " +

@@ -1,6 +1,8 @@
 #include "runtime/child_runtime.h"
 
 #include "admission/request_admission.h"
+#include "base/request_log.h"
+#include "request/request_log_sink.h"
 #include "asgi/asgi_request.h"
 #include "python/interpreter.h"
 #include "python/thread_binding.h"
@@ -282,6 +284,8 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
     PyObject* callable = loader_.callable(app);
     if (!callable) return {500, false, 0};
     if (app.target.interface == AppTarget::Interface::wsgi) {
+        RequestLogSink request_log(io);
+        ThreadRequestLog output_to(request_log); // the app's print()s go with its traceback
         WsgiRequest req(ctx_, wsgi_, io, app.name);
         const int status = req.run(callable);
         return {status, req.app_raised(), req.response_status()};

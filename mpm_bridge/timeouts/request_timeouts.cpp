@@ -119,12 +119,21 @@ bool RequestTimeouts::log_with_stack(std::shared_ptr<RequestWatch> w, std::uint6
             w->source ? w->source->timeout_target(raise_timeout) : std::make_unique<ThreadTarget>(py_, w);
         const std::string what = head + (raise_timeout ? std::string("; ") + target->cancel_action() : "") + " (" +
                                  w->io->describe() + ", app " + *w->app + ")";
-        log_.log(level, id + what + "; " + target->stack_name() + ", innermost last:");
+        // To the request's log (its vhost's ErrorLog, next to its traceback)
+        // while it runs: its RequestIO lives until then, and it cannot end
+        // while this thread holds the GIL.
+        auto emit = [&](const std::string& line) {
+            if (w->current(seq))
+                w->io->log(level, line);
+            else
+                log_.log(level, line);
+        };
+        emit(id + what + "; " + target->stack_name() + ", innermost last:");
         const std::string stack = target->stack();
         // The whole stack is in the log before the request can end: the
         // cancellation (Python code on asyncio's loop) may let the GIL go.
         for_each_line(stack.empty() ? std::string("(no Python frame: in C code, or not known)") : stack,
-                      [&](std::string_view line) { log_.log(level, id + "  " + std::string(line)); });
+                      [&](std::string_view line) { emit(id + "  " + std::string(line)); });
         // Still the same request? The stack's Python code may have let the
         // GIL go, and the request end meanwhile.
         if (!raise_timeout || !w->current(seq)) return;
