@@ -29,6 +29,7 @@ public:
     bool is_head() const override { return r_->header_only != 0; }
     std::string_view uri() const override;
     std::string describe() const override;
+    void summary(RequestSummary& out) const override;
     void end_keepalive() override;
 
     int refuse_body_early(std::string& why) override;
