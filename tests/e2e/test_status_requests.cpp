@@ -231,6 +231,29 @@ BOOST_AUTO_TEST_CASE(hostile_path_bytes_are_escaped_in_html_and_json) {
     BOOST_TEST(held.reply.get().status == 200);
 }
 
+BOOST_AUTO_TEST_CASE(a_hostile_path_runs_no_script_in_a_browser) {
+    HttpdOptions o = prefork_children(2, kApps);
+    o.extra_config = status_config();
+    HttpdServer srv(o);
+    srv.start();
+    Held held(srv, "/a/hold/%3Cscript%3Edocument.title=%27pwned%27%3C/script%3E%3Cimg%20src=x%20onerror=alert(1)%3E");
+    BOOST_TEST_REQUIRE(eventually([&] { return listed(status_json(srv), "/a/hold/").size() == 1u; }, 20s));
+    const std::string profile = srv.root() + "/chromium-profile";
+    auto dom = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--user-data-dir=" + profile, "--dump-dom",
+                            "http://127.0.0.1:" + std::to_string(srv.port()) + "/pympm-status"},
+                           std::chrono::seconds(60));
+    BOOST_TEST_REQUIRE(dom.exit_code == 0, dom.output);
+    BOOST_TEST(contains(dom.output, "<title>mod_pympm status</title>"), dom.output);
+    BOOST_TEST(!contains(dom.output, "pwned</title>"));
+    BOOST_TEST(!contains(dom.output, "<img"));
+    // The path is on the page as text.
+    BOOST_TEST(contains(dom.output, "/a/hold/&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img"), dom.output);
+    held.release();
+    BOOST_TEST(held.reply.get().status == 200);
+}
+
 BOOST_AUTO_TEST_CASE(each_app_has_its_own_counts) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
