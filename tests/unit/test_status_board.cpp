@@ -704,10 +704,11 @@ BOOST_AUTO_TEST_CASE(children_of_an_older_generation_show_as_draining) {
     BOOST_TEST(s.newest_generation == 2);
     const std::string json = render_status_json(s);
     BOOST_TEST(contains(json, "\"generation\": 1, "));
-    BOOST_TEST(contains(json, "\"state\": \"draining\""));
-    BOOST_TEST(contains(json, "\"state\": \"serving\""));
+    BOOST_TEST(contains(json, "\"state\": \"draining\""), json);
+    BOOST_TEST(contains(json, "\"state\": \"serving\""), json);
     newer->draining = 1;
-    BOOST_TEST(!contains(render_status_json(b->snapshot(0)), "\"state\": \"serving\""));
+    const std::string after = render_status_json(b->snapshot(0));
+    BOOST_TEST(!contains(after, "\"state\": \"serving\""), after);
     BOOST_TEST(contains(render_status_html(b->snapshot(0)), "draining: httpd told it to stop"));
 }
 
