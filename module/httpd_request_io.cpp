@@ -1,6 +1,7 @@
 #include "httpd_request_io.h"
 
 #include "server_config.h"
+#include "status/request_slots.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
@@ -43,6 +44,13 @@ std::string HttpdRequestIO::describe() const {
                       (r_->protocol ? r_->protocol : "") + " from " + (r_->useragent_ip ? r_->useragent_ip : "?");
     if (r_->connection && r_->connection->client_addr) out += ":" + std::to_string(r_->connection->client_addr->port);
     return out;
+}
+
+void HttpdRequestIO::summary(RequestSummary& out) const {
+    out.method = r_->method ? r_->method : "";
+    out.path = r_->uri ? r_->uri : "";
+    out.client = r_->useragent_ip ? r_->useragent_ip : "";
+    out.vhost = r_->server && r_->server->server_hostname ? r_->server->server_hostname : "";
 }
 
 void HttpdRequestIO::end_keepalive() { r_->connection->keepalive = AP_CONN_CLOSE; }
@@ -311,6 +319,7 @@ int HttpdRequestIO::refuse_body_early(std::string& why) {
 
 std::size_t HttpdRequestIO::read_body(char* buf, std::size_t len) {
     if (in_eos_ || len == 0 || body_not_ours_) return 0;
+    const request_activity::Scope shown(RequestState::reading_body);
     conn_rec* c = r_->connection;
     if (!in_) in_ = apr_brigade_create(r_->pool, c->bucket_alloc);
     std::size_t got = 0;
@@ -407,6 +416,7 @@ void HttpdRequestIO::set_head(const ResponseHead& head) {
 
 void HttpdRequestIO::pass(const char* what) {
     head_sent_ = true;
+    const request_activity::Scope shown(RequestState::writing_response);
     apr_status_t rv = ap_pass_brigade(r_->output_filters, out_);
     apr_brigade_cleanup(out_);
     // Once the end of the response went through, an aborted connection is

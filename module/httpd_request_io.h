@@ -30,6 +30,7 @@ public:
     std::string_view uri() const override;
     std::string_view method() const override;
     std::string describe() const override;
+    void summary(RequestSummary& out) const override;
     void end_keepalive() override;
 
     int refuse_body_early(std::string& why) override;

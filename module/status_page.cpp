@@ -13,7 +13,9 @@
 #include <http_request.h>
 #include <mod_status.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -54,10 +56,18 @@ int status_handler(request_rec* r) {
         }
         const BoardSnapshot snap = g_board->snapshot(now_unix_ms());
         std::string format;
+        HtmlOptions html;
         if (r->args) {
             char* args = apr_pstrdup(r->pool, r->args);
-            for (char *last = nullptr, *kv = apr_strtok(args, "&", &last); kv; kv = apr_strtok(nullptr, "&", &last))
-                if (std::strncmp(kv, "format=", 7) == 0) format = kv + 7;
+            for (char *last = nullptr, *kv = apr_strtok(args, "&", &last); kv; kv = apr_strtok(nullptr, "&", &last)) {
+                if (std::strncmp(kv, "format=", 7) == 0)
+                    format = kv + 7;
+                else if (std::strcmp(kv, "json") == 0 || std::strcmp(kv, "prometheus") == 0)
+                    format = kv; // ?json, as mod_status's ?auto
+                else if (std::strncmp(kv, "refresh=", 8) == 0)
+                    // As mod_status: at least 1 s; at most an hour.
+                    html.refresh_s = std::clamp(std::atoi(kv + 8), 1, 3600);
+            }
         }
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         if (format == "json") {
@@ -68,7 +78,7 @@ int status_handler(request_rec* r) {
             if (!r->header_only) put(r, render_status_prometheus(snap));
         } else if (format.empty() || format == "html") {
             ap_set_content_type(r, "text/html; charset=utf-8");
-            if (!r->header_only) put(r, render_status_html(snap));
+            if (!r->header_only) put(r, render_status_html(snap, html));
         } else {
             return HTTP_BAD_REQUEST;
         }
@@ -96,11 +106,15 @@ int setup_status_board(apr_pool_t*, server_rec* s) {
     try {
         // The pre-flight config run of `apachectl -t` needs no board.
         if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) return OK;
-        int daemons = 0;
+        int daemons = 0, threads = 0;
         ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &daemons);
+        ap_mpm_query(AP_MPMQ_HARD_LIMIT_THREADS, &threads);
         // Room for a full generation and another still finishing after a
         // graceful restart.
         const int entries = 2 * (daemons > 0 ? daemons : 16) + 8;
+        // A request slot per request thread (ThreadLimit), and a few for
+        // mod_http2's own workers.
+        const int slots = std::clamp(threads, 1, 1024) + 4;
         auto* retained = static_cast<RetainedBoard*>(ap_retained_data_get(kRetainedKey));
         if (!retained) {
             retained = static_cast<RetainedBoard*>(ap_retained_data_create(kRetainedKey, sizeof(RetainedBoard)));
@@ -112,11 +126,11 @@ int setup_status_board(apr_pool_t*, server_rec* s) {
         if (retained->board &&
             StatusBoard::attach(apr_shm_baseaddr_get(retained->shm), apr_shm_size_get(retained->shm)) ==
                 retained->board &&
-            retained->board->entries() >= entries) {
+            retained->board->entries() >= entries && retained->board->slots_per_child() >= slots) {
             g_board = retained->board;
             return OK;
         }
-        const std::size_t bytes = StatusBoard::bytes_for(entries);
+        const std::size_t bytes = StatusBoard::bytes_for(entries, slots);
         apr_shm_t* shm = nullptr;
         // Anonymous: inherited by every child forked from now on; lives as
         // long as the server process.
@@ -131,7 +145,7 @@ int setup_status_board(apr_pool_t*, server_rec* s) {
             g_board = nullptr;
             return OK;
         }
-        StatusBoard* board = StatusBoard::create(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), entries);
+        StatusBoard* board = StatusBoard::create(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), entries, slots);
         if (retained->shm) apr_shm_destroy(retained->shm); // too small for the new limits
         retained->shm = shm;
         retained->board = board;

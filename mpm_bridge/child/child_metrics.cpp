@@ -37,6 +37,21 @@ void ChildMetrics::app_ends(std::chrono::nanoseconds took, int status, bool rais
     s->in_app.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void ChildMetrics::set_limits(int request_timeout_s, std::uint64_t request_limit, std::uint64_t max_memory_bytes) {
+    ChildStats* s = stats();
+    if (!s) return;
+    s->request_timeout_s.store(request_timeout_s, std::memory_order_relaxed);
+    s->request_limit.store(request_limit, std::memory_order_relaxed);
+    s->max_memory_bytes.store(max_memory_bytes, std::memory_order_relaxed);
+}
+
+void ChildMetrics::tick(std::uint64_t served) {
+    ChildStats* s = stats();
+    if (!s) return;
+    s->served.store(served, std::memory_order_relaxed);
+    rates_.sample(*s, std::chrono::steady_clock::now());
+}
+
 std::uint64_t resident_bytes() {
     // One descriptor for the life of the process: pread costs one syscall.
     static const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

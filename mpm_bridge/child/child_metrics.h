@@ -6,6 +6,7 @@
 // pointer is atomic.
 #pragma once
 
+#include "child/request_rates.h"
 #include "status/status_board.h"
 
 #include <atomic>
@@ -40,9 +41,20 @@ public:
     void leaving(LeaveReason r) {
         if (ChildStats* s = stats()) s->leaving.store(static_cast<std::uint32_t>(r));
     }
+    // httpd told the child to stop (graceful restart or stop): it finishes
+    // its requests.
+    void draining() {
+        if (ChildStats* s = stats()) s->draining.store(1, std::memory_order_relaxed);
+    }
+    // Its limits, for the page (0: none).
+    void set_limits(int request_timeout_s, std::uint64_t request_limit, std::uint64_t max_memory_bytes);
+    // Once per watchdog tick: requests counted towards PyMaxRequests, and
+    // the request rates.
+    void tick(std::uint64_t served);
 
 private:
     std::atomic<ChildStats*> s_;
+    RequestRates rates_; // the watchdog thread's
 };
 
 // This process's resident set size, from /proc/self/statm (0 if unknown).

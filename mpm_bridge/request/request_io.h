@@ -49,6 +49,14 @@ struct RequestLine {
     std::vector<std::pair<std::string_view, std::string_view>> headers;
 };
 
+// What the status page lists of a request; views valid until it ends.
+struct RequestSummary {
+    std::string_view method;
+    std::string_view path;   // decoded, without the query string
+    std::string_view client; // the client's address
+    std::string_view vhost;  // the name of the virtual host that serves it
+};
+
 struct ResponseHead {
     int status = 200;
     std::string status_line; // "200 OK", as the app gave it; empty: httpd's
@@ -81,6 +89,8 @@ public:
     // "GET /app/x?y=1 HTTP/1.1 from 192.0.2.7:51234", for log lines written
     // away from the request (the timeout watchdog).
     virtual std::string describe() const { return std::string(uri()); }
+    // For the status page's list of current requests.
+    virtual void summary(RequestSummary& out) const { out.path = uri(); }
     // The connection is not kept alive after this response (the child is
     // leaving).
     virtual void end_keepalive() {}

@@ -3,6 +3,7 @@
 #include "admission/request_admission.h"
 #include "base/request_log.h"
 #include "request/request_log_sink.h"
+#include "runtime/request_listing.h"
 #include "asgi/asgi_request.h"
 #include "python/interpreter.h"
 #include "python/thread_binding.h"
@@ -107,6 +108,8 @@ void ChildRuntime::start(int generation) {
     recycling_.start(control_, board_,
                      static_cast<unsigned>(::getpid()) ^
                          static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    metrics_.set_limits(settings_.request_timeout_s, recycling_.request_limit(),
+                        static_cast<std::uint64_t>(settings_.max_memory_mib) * 1024 * 1024);
 
     python_ready_ = true;
     log(LogLevel::notice, std::string(PYMPM_APLOGNO(00010)) + "child ready: " + describe_model(model_, mpm_) +
@@ -145,6 +148,9 @@ void ChildRuntime::join_board(int generation) {
     child_info_entry(entry);
     entry->rss_bytes = resident_bytes();
     metrics_.attach(entry);
+    std::vector<std::string> names;
+    for (const App& app : apps_) names.push_back(app.name);
+    requests_.attach(board_, entry, names);
 }
 
 void ChildRuntime::response_ready(void* owner, RequestIO& io) {
@@ -163,6 +169,7 @@ void ChildRuntime::response_ready(void* owner, RequestIO& io) {
 
 void ChildRuntime::leave_board() {
     if (!board_ || !metrics_.stats()) return;
+    requests_.detach();
     child_info_entry(nullptr);
     board_->release(metrics_.stats(), recycling_.leaving() ? recycling_.reason() : LeaveReason::httpd);
     metrics_.attach(nullptr);
@@ -241,9 +248,11 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
             }
         } in_flight{outer ? &timeouts_ : nullptr};
         if (outer) timeouts_.request_arrives();
+        RequestListing listing(outer ? &requests_ : nullptr, app_index, io, gated);
         RequestAdmission admission(gate_.get(), !model_.enable_threads);
         const auto admitted = std::chrono::steady_clock::now();
         if (gated) metrics_.wait_ends(admission.waited(), admitted - arrived);
+        listing.admitted();
         if (!admission.outermost()) return serve(app, io).status;
         // From here, the request's end is accounted on every way out, a C++
         // exception included (then as the 500 answered below): else in_app
@@ -258,13 +267,15 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
                 RequestIO& io;
                 std::chrono::steady_clock::time_point admitted;
                 const Served& s;
+                RequestListing& listing;
                 ~RequestEnds() {
                     rt.timeouts_.request_ends();
+                    listing.outcome(s.status ? s.status : s.app_status, s.raised);
                     try {
                         rt.account(io, admitted, s.status ? s.status : s.app_status, s.raised);
                     } catch (...) {}
                 }
-            } ends{*this, io, admitted, served};
+            } ends{*this, io, admitted, served, listing};
             timeouts_.request_begins(io, app.name, admitted);
             served = serve(app, io);
         }
@@ -309,6 +320,7 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
 }
 
 void ChildRuntime::notify_stopping() noexcept {
+    metrics_.draining();
     if (!python_ready_ || shut_down_ || RequestAdmission::depth() > 0) return;
     // Prefork calls this just before the child exits, where shutdown()
     // signals anyway. Under PyEnableThreads Off another thread may keep the

@@ -9,6 +9,7 @@
 #include "child/child_health.h"
 #include "child/child_metrics.h"
 #include "child/child_recycling.h"
+#include "child/child_requests.h"
 #include "config/child_settings.h"
 #include "config/effective_model.h"
 #include "python/interpreter.h"
@@ -101,6 +102,7 @@ private:
     StatusBoard* board_ = nullptr;
     ChildControl* control_ = nullptr;
     ChildMetrics metrics_;
+    ChildRequests requests_; // the current requests on the status board
     ChildRecycling recycling_{settings_, log_, metrics_};
     RequestTimeouts timeouts_{settings_, ctx_.py, log_, metrics_, recycling_};
     std::atomic<std::int64_t> threads_counted_ns_{0};

@@ -19,11 +19,20 @@ namespace {
 constexpr std::uint64_t kMagic = 0x70796d706d737462ULL; // "pympmstb"
 // Changes whenever the layout does: a board of another build is not reused.
 constexpr std::uint32_t kLayout =
-    2 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 + static_cast<std::uint32_t>(kHistogramSize) * 131;
+    3 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 + static_cast<std::uint32_t>(kHistogramSize) * 131 +
+    static_cast<std::uint32_t>(sizeof(RequestSlot)) * 1009 + static_cast<std::uint32_t>(sizeof(StatusBoard)) * 8191;
 
 std::size_t header_bytes() {
     return (sizeof(StatusBoard) + alignof(ChildStats) - 1) / alignof(ChildStats) * alignof(ChildStats);
 }
+
+std::size_t slots_offset(int entries) {
+    const std::size_t end = header_bytes() + static_cast<std::size_t>(entries) * sizeof(ChildStats);
+    return (end + alignof(RequestSlot) - 1) / alignof(RequestSlot) * alignof(RequestSlot);
+}
+
+// The app table's state words (StatusBoard::app_state_).
+constexpr std::uint64_t kAppFree = 0, kAppWriting = 1, kAppNamed = 2;
 
 // Reads of an entry that changed hands meanwhile before it is left out.
 constexpr int kReadAttempts = 8;
@@ -158,6 +167,14 @@ void read_owner(const ChildStats& e, std::uint64_t w, ChildSnapshot& c) {
     c.predecessor_reason = pred < kLeaveReasons ? static_cast<LeaveReason>(pred) : LeaveReason::none;
     const auto leaving = e.leaving.load(std::memory_order_relaxed);
     c.leaving = leaving < kLeaveReasons ? static_cast<LeaveReason>(leaving) : LeaveReason::none;
+    c.draining = e.draining.load(std::memory_order_relaxed) != 0;
+    c.request_timeout_s = e.request_timeout_s.load(std::memory_order_relaxed);
+    c.request_limit = e.request_limit.load(std::memory_order_relaxed);
+    c.max_memory_bytes = e.max_memory_bytes.load(std::memory_order_relaxed);
+    c.served = e.served.load(std::memory_order_relaxed);
+    c.unlisted = e.unlisted.load(std::memory_order_relaxed);
+    c.rate = static_cast<double>(e.rate_milli.load(std::memory_order_relaxed)) / 1000.0;
+    c.rate_window_s = static_cast<double>(e.rate_window_ms.load(std::memory_order_relaxed)) / 1000.0;
     read_counters(e.counters, c, &e.base);
 }
 
@@ -191,16 +208,20 @@ ChildSnapshot read_own_entry(const ChildStats& e) {
     return c;
 }
 
-std::size_t StatusBoard::bytes_for(int entries) {
-    return header_bytes() + static_cast<std::size_t>(std::max(entries, 1)) * sizeof(ChildStats);
+std::size_t StatusBoard::bytes_for(int entries, int slots) {
+    entries = std::max(entries, 1);
+    return slots_offset(entries) +
+           static_cast<std::size_t>(entries) * static_cast<std::size_t>(std::max(slots, 1)) * sizeof(RequestSlot);
 }
 
-StatusBoard* StatusBoard::create(void* memory, std::size_t bytes, int entries) {
-    if (!memory || entries < 1 || bytes < bytes_for(entries)) return nullptr;
+StatusBoard* StatusBoard::create(void* memory, std::size_t bytes, int entries, int slots) {
+    if (!memory || entries < 1 || slots < 1 || bytes < bytes_for(entries, slots)) return nullptr;
     std::memset(memory, 0, bytes);
     auto* board = new (memory) StatusBoard();
     board->entries_ = entries;
+    board->slots_ = slots;
     for (int i = 0; i < entries; ++i) new (board->entry(i)) ChildStats();
+    for (int i = 0; i < entries * slots; ++i) new (board->slots_of(board->entry(0)) + i) RequestSlot();
     board->layout_ = kLayout;
     board->magic_ = kMagic;
     return board;
@@ -209,8 +230,8 @@ StatusBoard* StatusBoard::create(void* memory, std::size_t bytes, int entries) {
 StatusBoard* StatusBoard::attach(void* memory, std::size_t bytes) {
     if (!memory || bytes < header_bytes()) return nullptr;
     auto* board = reinterpret_cast<StatusBoard*>(memory);
-    if (board->magic_ != kMagic || board->layout_ != kLayout || board->entries_ < 1 ||
-        bytes < bytes_for(board->entries_))
+    if (board->magic_ != kMagic || board->layout_ != kLayout || board->entries_ < 1 || board->slots_ < 1 ||
+        bytes < bytes_for(board->entries_, board->slots_))
         return nullptr;
     return board;
 }
@@ -218,6 +239,51 @@ StatusBoard* StatusBoard::attach(void* memory, std::size_t bytes) {
 ChildStats* StatusBoard::entry(int i) {
     auto* first = reinterpret_cast<char*>(this) + header_bytes();
     return reinterpret_cast<ChildStats*>(first + static_cast<std::size_t>(i) * sizeof(ChildStats));
+}
+
+RequestSlot* StatusBoard::slots_of(const ChildStats* e) {
+    const auto index =
+        static_cast<std::size_t>(reinterpret_cast<const char*>(e) - reinterpret_cast<const char*>(entry(0))) /
+        sizeof(ChildStats);
+    auto* first = reinterpret_cast<RequestSlot*>(reinterpret_cast<char*>(this) + slots_offset(entries_));
+    return first + index * static_cast<std::size_t>(slots_);
+}
+
+std::string StatusBoard::app_name(std::uint32_t id) const {
+    if (id >= kOtherApps || app_state_[id].load(std::memory_order_acquire) != kAppNamed) return {};
+    char bytes[kAppNameBytes + 1] = {};
+    for (std::size_t i = 0; i < kAppNameBytes / 8; ++i) {
+        const std::uint64_t w = app_names_[id][i].load(std::memory_order_relaxed);
+        std::memcpy(bytes + i * 8, &w, 8);
+    }
+    return bytes;
+}
+
+std::uint32_t StatusBoard::app_id(const std::string& full) {
+    const std::string name = full.substr(0, kAppNameBytes);
+    for (std::uint32_t id = 0; id < kOtherApps; ++id) {
+        std::uint64_t st = app_state_[id].load(std::memory_order_acquire);
+        if (st == kAppNamed) {
+            if (app_name(id) == name) return id;
+            continue;
+        }
+        // A child that died while writing a name leaves the row to the next.
+        if ((st & 3) == kAppWriting && !owner_gone(st >> 2)) continue;
+        const std::uint64_t mine = kAppWriting | static_cast<std::uint64_t>(::getpid()) << 2;
+        if (!app_state_[id].compare_exchange_strong(st, mine, std::memory_order_acq_rel)) continue;
+        char bytes[kAppNameBytes] = {};
+        std::memcpy(bytes, name.data(), name.size());
+        for (std::size_t i = 0; i < kAppNameBytes / 8; ++i) {
+            std::uint64_t w;
+            std::memcpy(&w, bytes + i * 8, 8);
+            app_names_[id][i].store(w, std::memory_order_relaxed);
+        }
+        // Two children naming a new app at once may get a row each: the
+        // page adds rows of one name together.
+        app_state_[id].store(kAppNamed, std::memory_order_release);
+        return id;
+    }
+    return kOtherApps;
 }
 
 bool StatusBoard::reclaim_if_gone(ChildStats& e, std::uint64_t w) {
@@ -263,6 +329,17 @@ ChildStats* StatusBoard::claim(const OwnerId& me, int generation, std::int64_t n
         e.python_threads.store(0, std::memory_order_relaxed);
         e.predecessor_reason.store(static_cast<std::uint32_t>(predecessor), std::memory_order_relaxed);
         e.leaving.store(0, std::memory_order_relaxed);
+        e.draining.store(0, std::memory_order_relaxed);
+        e.request_timeout_s.store(0, std::memory_order_relaxed);
+        e.request_limit.store(0, std::memory_order_relaxed);
+        e.max_memory_bytes.store(0, std::memory_order_relaxed);
+        e.served.store(0, std::memory_order_relaxed);
+        e.rate_milli.store(0, std::memory_order_relaxed);
+        e.rate_window_ms.store(0, std::memory_order_relaxed);
+        for (auto& r : e.app_rate_milli) r.store(0, std::memory_order_relaxed);
+        e.unlisted.store(0, std::memory_order_relaxed);
+        RequestSlot* slots = slots_of(&e);
+        for (int k = 0; k < slots_; ++k) slot_reset(slots[k]);
         copy_counters(e.base, e.counters);
         children_started_.fetch_add(1, std::memory_order_relaxed);
         test_pause::at("claim:written");
@@ -287,6 +364,11 @@ void StatusBoard::count_leave(LeaveReason reason) {
 BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
     BoardSnapshot out;
     out.taken_unix_ms = now_unix_ms;
+    AppSnapshot apps[kMaxApps];
+    for (std::uint32_t id = 0; id < kMaxApps; ++id) {
+        apps[id].id = id;
+        apps[id].name = app_name(id);
+    }
     for (int i = 0; i < entries_; ++i) {
         ChildStats& e = *entry(i);
         ChildSnapshot c;
@@ -301,7 +383,39 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
         }
         // Every entry's counters count, whoever holds it (they only grow).
         read_counters(e.counters, out.totals);
+        for (std::size_t id = 0; id < kMaxApps; ++id) {
+            apps[id].requests += e.apps[id].requests.load(std::memory_order_relaxed);
+            apps[id].app_4xx += e.apps[id].app_4xx.load(std::memory_order_relaxed);
+            apps[id].app_5xx += e.apps[id].app_5xx.load(std::memory_order_relaxed);
+            apps[id].exceptions += e.apps[id].exceptions.load(std::memory_order_relaxed);
+        }
         if (state_of(w) == kFree || reclaim_if_gone(e, w) || !steady || state_of(w) != kLive) continue;
+        // Its current requests, kept only if the entry stayed this owner's
+        // meanwhile (a new owner resets the slots).
+        const std::size_t first_request = out.requests.size();
+        std::uint64_t torn = 0;
+        const RequestSlot* slots = slots_of(&e);
+        for (int k = 0; k < slots_; ++k) {
+            RequestSnapshot r;
+            const SlotRead got = slot_read(slots[k], r);
+            if (got == SlotRead::torn) ++torn;
+            if (got != SlotRead::busy) continue;
+            r.pid = c.pid;
+            ++c.in_state[static_cast<std::size_t>(r.state)];
+            out.requests.push_back(std::move(r));
+        }
+        double app_rates[kMaxApps];
+        for (std::size_t id = 0; id < kMaxApps; ++id)
+            app_rates[id] = static_cast<double>(e.app_rate_milli[id].load(std::memory_order_relaxed)) / 1000.0;
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (e.owner.load(std::memory_order_relaxed) != w) {
+            out.requests.resize(first_request);
+            continue;
+        }
+        out.requests_torn += torn;
+        for (std::size_t id = 0; id < kMaxApps; ++id) apps[id].rate += app_rates[id];
+        out.newest_generation = std::max(out.newest_generation, c.generation);
+        out.totals.rate += c.rate;
         out.totals.in_app += c.in_app;
         out.totals.waiting += c.waiting;
         out.totals.rss_bytes += c.rss_bytes;
@@ -313,6 +427,35 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
     for (std::size_t i = 0; i < kLeaveReasons; ++i) out.leaves[i] = leaves_[i].load();
     std::sort(out.children.begin(), out.children.end(),
               [](const ChildSnapshot& a, const ChildSnapshot& b) { return a.pid < b.pid; });
+    std::stable_sort(out.requests.begin(), out.requests.end(), [](const RequestSnapshot& a, const RequestSnapshot& b) {
+        return a.started_unix_ms < b.started_unix_ms;
+    });
+    for (auto& r : out.requests) {
+        if (r.app >= kMaxApps) continue;
+        r.app_name = apps[r.app].name;
+        if (r.state == RequestState::waiting_for_slot)
+            ++apps[r.app].waiting;
+        else
+            ++apps[r.app].in_app;
+    }
+    // Rows of one name (named by two children at once) add up.
+    for (auto& a : apps) {
+        if (a.name.empty() && a.id != kOtherApps) continue;
+        if (a.name.empty() && a.requests == 0 && a.in_app == 0 && a.waiting == 0) continue;
+        auto same = std::find_if(out.apps.begin(), out.apps.end(),
+                                 [&](const AppSnapshot& b) { return !a.name.empty() && b.name == a.name; });
+        if (same == out.apps.end()) {
+            out.apps.push_back(a);
+            continue;
+        }
+        same->requests += a.requests;
+        same->app_4xx += a.app_4xx;
+        same->app_5xx += a.app_5xx;
+        same->exceptions += a.exceptions;
+        same->in_app += a.in_app;
+        same->waiting += a.waiting;
+        same->rate += a.rate;
+    }
     return out;
 }
 

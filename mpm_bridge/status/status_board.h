@@ -22,6 +22,8 @@
 //   times; a child that keeps changing is left out of that one read).
 #pragma once
 
+#include "status/request_slots.h"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +60,22 @@ struct StatusCounters {
     std::atomic<std::uint64_t> slot_wait_ns{0};
     std::atomic<std::uint64_t> app_time_ns{0};
     std::atomic<std::uint64_t> app_time_buckets[kHistogramSize]{};
+};
+
+// Apps (mounts) the board tells apart, by name, for the server's life;
+// the last row counts the apps beyond them.
+inline constexpr std::size_t kMaxApps = 16;
+inline constexpr std::uint32_t kOtherApps = kMaxApps - 1;
+inline constexpr std::size_t kAppNameBytes = 128;
+// Request slots of an entry when the board is laid out without a number.
+inline constexpr int kDefaultSlotsPerChild = 4;
+
+// Per app, monotone like StatusCounters.
+struct AppCounters {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> app_4xx{0};
+    std::atomic<std::uint64_t> app_5xx{0};
+    std::atomic<std::uint64_t> exceptions{0};
 };
 
 // Who owns an entry: a process, told apart from a later one that got the
@@ -100,10 +118,27 @@ struct ChildStats {
     std::atomic<std::uint64_t> python_threads{0};
     std::atomic<std::uint32_t> predecessor_reason{0}; // LeaveReason of the entry's previous owner
     std::atomic<std::uint32_t> leaving{0};            // LeaveReason once it decided to leave
+    std::atomic<std::uint32_t> draining{0};           // httpd told it to stop: it finishes what it has
+    // Its limits (0: none): PyRequestTimeout, its PyMaxRequests with the
+    // jitter drawn, PyMaxMemory; and the requests counted towards the
+    // request limit.
+    std::atomic<std::int32_t> request_timeout_s{0};
+    std::atomic<std::uint64_t> request_limit{0};
+    std::atomic<std::uint64_t> max_memory_bytes{0};
+    std::atomic<std::uint64_t> served{0};
+    // Requests per second (x 1000) over the last `rate_window_ms`, in all
+    // and per app, sampled by the child once a second.
+    std::atomic<std::uint64_t> rate_milli{0};
+    std::atomic<std::uint32_t> rate_window_ms{0};
+    std::atomic<std::uint64_t> app_rate_milli[kMaxApps]{};
+    // Requests not listed: they found no free request slot.
+    std::atomic<std::uint64_t> unlisted{0};
     // Monotone for the life of the board, across owners.
     StatusCounters counters;
     // `counters` when the current owner claimed the entry.
     StatusCounters base;
+    // Monotone across owners, indexed by the board's app id.
+    AppCounters apps[kMaxApps];
 };
 
 // A consistent copy, for rendering.
@@ -119,6 +154,21 @@ struct ChildSnapshot {
     std::uint64_t requests = 0, app_4xx = 0, app_5xx = 0, exceptions = 0, timeouts = 0, slot_waits = 0;
     std::uint64_t slot_wait_ns = 0, app_time_ns = 0;
     std::uint64_t buckets[kHistogramSize] = {};
+    bool draining = false;
+    int request_timeout_s = 0;
+    std::uint64_t request_limit = 0, max_memory_bytes = 0, served = 0, unlisted = 0;
+    double rate = 0, rate_window_s = 0; // requests per second over the window
+    // The requests it is serving now, by state.
+    std::uint64_t in_state[kRequestStates] = {};
+};
+
+// One app (mount) over the whole board.
+struct AppSnapshot {
+    std::uint32_t id = 0;
+    std::string name; // "/mount=target" (empty: the apps beyond the board's table)
+    std::uint64_t requests = 0, app_4xx = 0, app_5xx = 0, exceptions = 0;
+    std::int64_t in_app = 0, waiting = 0; // from the current requests
+    double rate = 0;                      // requests per second, live children
 };
 
 // The figures of an entry's current owner (its counters since it claimed
@@ -131,14 +181,19 @@ struct BoardSnapshot {
     std::uint64_t children_started = 0;
     std::uint64_t leaves[kLeaveReasons] = {}; // died: children found dead
     std::int64_t taken_unix_ms = 0;
+    std::vector<RequestSnapshot> requests; // current requests of live children, oldest first
+    std::vector<AppSnapshot> apps;         // apps with a name or counts
+    std::uint64_t requests_torn = 0;       // slots skipped: their child was writing on every read
+    int newest_generation = 0;             // of live children: older ones are draining
 };
 
 class StatusBoard {
 public:
-    // Bytes of shared memory for `entries` children.
-    static std::size_t bytes_for(int entries);
+    // Bytes of shared memory for `entries` children with `slots` request
+    // slots each (one per request thread).
+    static std::size_t bytes_for(int entries, int slots = kDefaultSlotsPerChild);
     // In the parent, once: lays the board out in `memory` (zeroed).
-    static StatusBoard* create(void* memory, std::size_t bytes, int entries);
+    static StatusBoard* create(void* memory, std::size_t bytes, int entries, int slots = kDefaultSlotsPerChild);
     // A board laid out earlier (across graceful restarts), or null if the
     // memory does not hold one of this layout.
     static StatusBoard* attach(void* memory, std::size_t bytes);
@@ -156,10 +211,17 @@ public:
     // Never waits on a child. Entries of children found dead are freed.
     BoardSnapshot snapshot(std::int64_t now_unix_ms);
     int entries() const { return entries_; }
+    int slots_per_child() const { return slots_; }
+    // The request slots of an entry (slots_per_child() of them).
+    RequestSlot* slots_of(const ChildStats* e);
+    // The id of the app `name` on this board, registered if new (by a
+    // child as it starts); kOtherApps once the table is full.
+    std::uint32_t app_id(const std::string& name);
 
 private:
     StatusBoard() = default;
     ChildStats* entry(int i);
+    std::string app_name(std::uint32_t id) const;
     // Frees `e` if it still holds `owner`, a process that is gone; counts
     // the death once (by whoever frees it).
     bool reclaim_if_gone(ChildStats& e, std::uint64_t owner);
@@ -167,9 +229,15 @@ private:
     std::uint64_t magic_ = 0;
     std::uint32_t layout_ = 0;
     std::int32_t entries_ = 0;
+    std::int32_t slots_ = 0;
+    // Per app: 0 free, kAppWriting | pid<<2 while a child writes its name,
+    // kAppNamed once written (then never changes).
+    std::atomic<std::uint64_t> app_state_[kMaxApps]{};
+    std::atomic<std::uint64_t> app_names_[kMaxApps][kAppNameBytes / 8]{};
     std::atomic<std::uint64_t> children_started_{0};
     std::atomic<std::uint64_t> leaves_[kLeaveReasons]{};
-    // ChildStats entries_[entries_] follow.
+    // ChildStats entries_[entries_] follow, then RequestSlot
+    // [entries_ * slots_].
 };
 
 // Where a request's app time falls in the histogram.

@@ -177,6 +177,9 @@ void RequestTimeouts::still_stuck(std::shared_ptr<RequestWatch> w, std::uint64_t
     if (control_) control_->exit_now();
 }
 
-void RequestTimeouts::tick() { metrics_.set_rss(resident_bytes()); }
+void RequestTimeouts::tick() {
+    metrics_.set_rss(resident_bytes());
+    metrics_.tick(recycling_.served());
+}
 
 } // namespace pympm

@@ -3,6 +3,8 @@
 // deaths: processes forked here claim, count and leave, stopped at the
 // board's pause points (status/test_pause.h) and killed there.
 #include "child/child_metrics.h"
+#include "child/child_requests.h"
+#include "child/request_rates.h"
 #include "status/status_board.h"
 #include "status/status_report.h"
 #include "status/test_pause.h"
@@ -21,6 +23,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -493,6 +496,262 @@ BOOST_AUTO_TEST_CASE(renderings_agree) {
     BOOST_TEST(!contains(html, "event<&>"));
     BOOST_TEST(contains(html, "died without leaving (killed, crashed) 1"));
     BOOST_TEST(contains(render_status_auto(s), "pympmRequests: 3\n"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------ current requests, per app
+BOOST_AUTO_TEST_SUITE(status_board_requests)
+
+namespace {
+
+SlotText text(std::string_view path, std::string_view method = "GET") {
+    return SlotText{method, path, "192.0.2.7", "www.example.net"};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_request_is_listed_from_its_arrival_to_its_end_and_counted_under_its_app) {
+    Board b(2);
+    ChildStats* e = claim_here(b.board, 3, model("event", 4, 2));
+    BOOST_TEST_REQUIRE(e);
+    ChildRequests requests;
+    requests.attach(b.board, e, {"/a=/srv/a.py", "/b=/srv/b.py"});
+    RequestSlot* slot = requests.begin(1, text("/b/slow", "POST"), true);
+    BOOST_TEST_REQUIRE(slot);
+    auto s = b->snapshot(5000);
+    BOOST_TEST_REQUIRE(s.requests.size() == 1u);
+    const RequestSnapshot& r = s.requests[0];
+    BOOST_TEST(r.pid == ::getpid());
+    BOOST_TEST(r.method == "POST");
+    BOOST_TEST(r.path == "/b/slow");
+    BOOST_TEST(r.client == "192.0.2.7");
+    BOOST_TEST(r.vhost == "www.example.net");
+    BOOST_TEST(r.app_name == "/b=/srv/b.py");
+    BOOST_TEST(static_cast<int>(r.state) == static_cast<int>(RequestState::waiting_for_slot));
+    BOOST_TEST(s.children.at(0).in_state[static_cast<int>(RequestState::waiting_for_slot)] == 1u);
+    slot_set_state(*slot, RequestState::reading_body);
+    s = b->snapshot(5000);
+    BOOST_TEST(static_cast<int>(s.requests.at(0).state) == static_cast<int>(RequestState::reading_body));
+    BOOST_TEST(s.apps.size() == 2u);
+    for (const auto& a : s.apps) BOOST_TEST(a.in_app == (a.name == "/b=/srv/b.py" ? 1 : 0));
+
+    requests.end(slot, 1, true, 503, true);
+    s = b->snapshot(5000);
+    BOOST_TEST(s.requests.empty());
+    for (const auto& a : s.apps) {
+        BOOST_TEST(a.requests == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+        BOOST_TEST(a.app_5xx == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+        BOOST_TEST(a.exceptions == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+        BOOST_TEST(a.in_app == 0);
+    }
+    // The thread keeps its slot for its next request.
+    BOOST_TEST(requests.begin(0, text("/a/x"), false) == slot);
+    requests.end(slot, 0, false, 0, false); // never reached the app: not counted
+    s = b->snapshot(5000);
+    for (const auto& a : s.apps) BOOST_TEST(a.requests == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+    // Once detached (the child leaves), nothing is written any more.
+    requests.detach();
+    BOOST_TEST(requests.begin(0, text("/a/y"), false) == nullptr);
+    BOOST_TEST(b->snapshot(0).requests.empty());
+}
+
+BOOST_AUTO_TEST_CASE(each_request_thread_has_a_slot_of_its_own_and_the_rest_are_counted_unlisted) {
+    Board b(1); // kDefaultSlotsPerChild slots
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    ChildRequests requests;
+    requests.attach(b.board, e, {"/=/srv/app.py"});
+    // This thread too (it keeps its slot for the process's life).
+    RequestSlot* mine = requests.begin(0, text("/main"), false);
+    BOOST_TEST_REQUIRE(mine);
+    std::vector<std::thread> threads;
+    std::atomic<int> began{0}, listed{1};
+    std::atomic<bool> end{false};
+    for (int i = 0; i < kDefaultSlotsPerChild + 1; ++i)
+        threads.emplace_back([&, i] {
+            RequestSlot* s = requests.begin(0, text("/t" + std::to_string(i)), false);
+            if (s) ++listed;
+            ++began;
+            while (!end.load()) std::this_thread::sleep_for(1ms);
+            requests.end(s, 0, true, 200, false);
+        });
+    BOOST_TEST_REQUIRE(eventually([&] { return began.load() == kDefaultSlotsPerChild + 1; }));
+    auto s = b->snapshot(0);
+    BOOST_TEST(listed.load() == kDefaultSlotsPerChild);
+    BOOST_TEST(s.requests.size() == static_cast<std::size_t>(kDefaultSlotsPerChild));
+    BOOST_TEST(s.children.at(0).unlisted == 2u);
+    std::set<std::string> paths;
+    for (const auto& r : s.requests) paths.insert(r.path);
+    BOOST_TEST(paths.size() == static_cast<std::size_t>(kDefaultSlotsPerChild));
+    end = true;
+    for (auto& t : threads) t.join();
+    requests.end(mine, 0, true, 200, false);
+    // Ended threads gave their slots back: new threads get them.
+    std::thread([&] { BOOST_TEST(requests.begin(0, text("/again"), false) != nullptr); }).join();
+    BOOST_TEST(b->snapshot(0).apps.at(0).requests == static_cast<std::uint64_t>(kDefaultSlotsPerChild + 2));
+}
+
+BOOST_AUTO_TEST_CASE(long_fields_are_cut_and_flagged) {
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    RequestSlot& slot = b->slots_of(e)[0];
+    const std::string path(300, 'p');
+    slot_begin(slot, RequestState::in_app, 0, 0, SlotText{std::string(40, 'M'), path, "", std::string(64, 'v')});
+    auto s = b->snapshot(0);
+    BOOST_TEST_REQUIRE(s.requests.size() == 1u);
+    BOOST_TEST(s.requests[0].path == path.substr(0, kSlotPathBytes));
+    BOOST_TEST(s.requests[0].method == std::string(kSlotMethodBytes, 'M'));
+    BOOST_TEST(s.requests[0].vhost == std::string(64, 'v'));
+    BOOST_TEST(s.requests[0].client.empty());
+    BOOST_TEST(s.requests[0].truncated == ((1u << kFieldMethod) | (1u << kFieldPath)));
+    // A shorter path later leaves nothing of the longer one behind.
+    slot_end(slot);
+    slot_begin(slot, RequestState::in_app, 0, 0, SlotText{"GET", "/short", "c", "v"});
+    s = b->snapshot(0);
+    BOOST_TEST(s.requests.at(0).path == "/short");
+    BOOST_TEST(s.requests.at(0).truncated == 0u);
+}
+
+// A child stopped (or killed) in the middle of writing a request: the read
+// skips that slot after a few tries instead of waiting, shows the rest, and
+// the next owner of the entry starts clean.
+BOOST_AUTO_TEST_CASE(a_torn_request_write_is_skipped_not_waited_on) {
+    Board b(2);
+    pid_t p = ::fork();
+    if (p == 0) {
+        ChildStats* e = claim_here(b.board, 4);
+        if (!e) ::_exit(1);
+        RequestSlot* slots = b->slots_of(e);
+        slot_begin(slots[1], RequestState::in_app, 0, 0, text("/whole"));
+        test_pause::configure("slot:writing");
+        slot_begin(slots[0], RequestState::in_app, 0, 0, text("/torn"));
+        ::_exit(0);
+    }
+    int st = 0;
+    BOOST_TEST_REQUIRE((::waitpid(p, &st, WUNTRACED) == p && WIFSTOPPED(st)));
+    auto r = bounded([&] {
+        auto s = b->snapshot(0);
+        if (s.children.size() != 1u) return 1;
+        if (s.requests.size() != 1u || s.requests[0].path != "/whole") return 2;
+        return s.requests_torn == 1u ? 0 : 3;
+    });
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+    BOOST_TEST(render_status_html(b->snapshot(0)).find("not shown: their child was writing") != std::string::npos);
+    kill_and_reap(p);
+    r = bounded([&] {
+        ChildStats* e = claim_here(b.board, 5);
+        if (!e) return 1;
+        auto s = b->snapshot(0);
+        if (!s.requests.empty() || s.requests_torn != 0u) return 2;
+        RequestSlot& slot = b->slots_of(e)[0];
+        if (slot.seq.load() & 1) return 3;
+        slot_begin(slot, RequestState::in_app, 0, 0, text("/next"));
+        s = b->snapshot(0);
+        return s.requests.size() == 1u && s.requests[0].path == "/next" ? 0 : 4;
+    });
+    BOOST_TEST(r == 0, "the check failed at step " << r << " (-1: stuck)");
+}
+
+BOOST_AUTO_TEST_CASE(apps_are_named_once_per_board_and_the_overflow_shares_a_row) {
+    Board b(1);
+    const std::uint32_t a = b->app_id("/a=x.py");
+    BOOST_TEST(b->app_id("/b=y.py") != a);
+    BOOST_TEST(b->app_id("/a=x.py") == a);
+    for (int i = 0; i < 40; ++i) b->app_id("/many" + std::to_string(i) + "=z.py");
+    BOOST_TEST(b->app_id("/late=z.py") == kOtherApps);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    e->apps[kOtherApps].requests += 2;
+    auto s = b->snapshot(0);
+    BOOST_TEST(s.apps.size() == kMaxApps);
+    BOOST_TEST(s.apps.back().name.empty());
+    BOOST_TEST(s.apps.back().requests == 2u);
+    BOOST_TEST(render_status_json(s).find("\"mount\": \"(other apps)\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(rates_cover_the_last_seconds) {
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    RequestRates rates;
+    const auto t0 = std::chrono::steady_clock::time_point(100s);
+    rates.sample(*e, t0);
+    BOOST_TEST(e->rate_milli.load() == 0u);
+    e->counters.requests += 20;
+    e->apps[1].requests += 20;
+    rates.sample(*e, t0 + 500ms); // under a second: not a sample
+    BOOST_TEST(e->rate_window_ms.load() == 0u);
+    rates.sample(*e, t0 + 2s);
+    BOOST_TEST(e->rate_milli.load() == 10000u);
+    BOOST_TEST(e->app_rate_milli[1].load() == 10000u);
+    BOOST_TEST(e->rate_window_ms.load() == 2000u);
+    // Ten seconds later with nothing new: the window moved past them.
+    for (int i = 3; i <= 13; ++i) rates.sample(*e, t0 + std::chrono::seconds(i));
+    BOOST_TEST(e->rate_milli.load() == 0u);
+    BOOST_TEST(e->rate_window_ms.load() == 10000u);
+    auto s = b->snapshot(0);
+    BOOST_TEST(s.totals.rate == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(children_of_an_older_generation_show_as_draining) {
+    Board b(3);
+    BOOST_TEST_REQUIRE(claim_as(b.board, ::getppid(), 1));
+    ChildStats* newer = claim_here(b.board, 2);
+    BOOST_TEST_REQUIRE(newer);
+    auto s = b->snapshot(0);
+    BOOST_TEST(s.newest_generation == 2);
+    const std::string json = render_status_json(s);
+    BOOST_TEST(contains(json, "\"generation\": 1, "));
+    BOOST_TEST(contains(json, "\"state\": \"draining\""), json);
+    BOOST_TEST(contains(json, "\"state\": \"serving\""), json);
+    newer->draining = 1;
+    const std::string after = render_status_json(b->snapshot(0));
+    BOOST_TEST(!contains(after, "\"state\": \"serving\""), after);
+    BOOST_TEST(contains(render_status_html(b->snapshot(0)), "draining: httpd told it to stop"));
+}
+
+BOOST_AUTO_TEST_CASE(client_bytes_are_shown_escaped_in_every_format) {
+    BOOST_TEST(displayable("/plain/path-1.txt") == "/plain/path-1.txt");
+    BOOST_TEST(displayable("a\\b") == "a\\\\b");
+    BOOST_TEST(displayable(std::string_view("\x00\x01\x1b\x7f", 4)) == "\\x00\\x01\\x1b\\x7f");
+    BOOST_TEST(displayable("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    BOOST_TEST(displayable("\xff\xfe") == "\\xff\\xfe");
+    BOOST_TEST(displayable("\xc0\xaf") == "\\xc0\\xaf", "overlong /");
+    BOOST_TEST(displayable("\xed\xa0\x80") == "\\xed\\xa0\\x80", "surrogate");
+    BOOST_TEST(displayable("\xe2\x82") == "\\xe2\\x82", "cut short");
+    BOOST_TEST(displayable("\xc2\x85") == "\\u{0085}", "C1 control");
+    BOOST_TEST(displayable("a\xe2\x80\xae"
+                           "b\xe2\x80\x8b") == "a\\u{202E}b\\u{200B}",
+               "bidi and zero-width");
+
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    ChildRequests requests;
+    requests.attach(b.board, e, {"/<i>=\"q\".py"});
+    const std::string hostile = "/x/<script>alert('1')</script>\"&\n\x1b\xff\xe2\x80\xae";
+    BOOST_TEST_REQUIRE(requests.begin(0, SlotText{"G<T", hostile, "<c>", "<v>"}, false));
+    auto s = b->snapshot(0);
+    const std::string html = render_status_html(s);
+    BOOST_TEST(!contains(html, "<script>"));
+    BOOST_TEST(!contains(html, "<i>"));
+    BOOST_TEST(!contains(html, "<c>"));
+    BOOST_TEST(!contains(html, "<v>"));
+    BOOST_TEST(!contains(html, "G<T"));
+    BOOST_TEST(contains(html, "/x/&lt;script&gt;alert(&#39;1&#39;)&lt;/script&gt;&quot;&amp;\\x0a\\x1b\\xff\\u{202E}"),
+               html);
+    const std::string json = render_status_json(s);
+    BOOST_TEST(contains(json, "\"path\": \"/x/<script>alert('1')</script>\\\"&\\\\x0a\\\\x1b\\\\xff\\\\u{202E}\""),
+               json);
+    for (const std::string& out : {html, json, render_status_prometheus(s)}) {
+        for (char raw : {'\x1b', '\xff'}) BOOST_TEST(out.find(raw) == std::string::npos);
+        BOOST_TEST(out.find("\xe2\x80\xae") == std::string::npos);
+    }
+    const std::string prom = render_status_prometheus(s);
+    BOOST_TEST(contains(prom, "pympm_app_requests_in_app{app=\"/<i>\",target=\"\\\"q\\\".py\"} 1\n"), prom);
+    BOOST_TEST(!contains(prom, "/x/"), "no per-request series");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
