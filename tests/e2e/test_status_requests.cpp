@@ -260,7 +260,7 @@ BOOST_AUTO_TEST_CASE(each_app_has_its_own_counts) {
             HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, kApps) : threaded_one_child(mpm, 4, kApps);
             o.extra_config = status_config();
             HttpdServer srv(o);
-            srv.allow_log_error("PM00020: app /a=.* raised an exception for /a/raise");
+            srv.allow_log_error("PM00020: app /a=.* raised an exception for GET /a/raise");
             srv.allow_log_error("RuntimeError: raised on purpose");
             srv.allow_traceback_lines();
             srv.start();
