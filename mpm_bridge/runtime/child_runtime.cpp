@@ -31,6 +31,7 @@ const SlotGate* g_stats_gate = nullptr;
 thread_local bool t_request_counted = false;
 const ChildStats* g_stats_entry = nullptr;
 const ChildRecycling* g_stats_recycling = nullptr;
+const AsgiInbox* g_stats_inbox = nullptr;
 
 // Python thread states of the interpreter (GIL held): one per thread that
 // has run Python and not exited (httpd's request threads, app threads).
@@ -49,6 +50,15 @@ PyObject* gate_stats_dict() {
         "slots_lent", static_cast<unsigned long long>(s.lent), "total_wait_seconds",
         std::chrono::duration<double>(s.total_wait).count(), "thread_states", count_thread_states()));
     if (!d) return nullptr;
+    if (const AsgiInbox* inbox = g_stats_inbox) {
+        // Requests and answers handed to the ASGI loop, and how many
+        // wake-ups of the loop they cost (a burst costs one).
+        const AsgiInbox::Stats a = inbox->stats();
+        PyRef v = PyRef::steal(Py_BuildValue(
+            "{s:K,s:K,s:K}", "asgi_inbox_items", static_cast<unsigned long long>(a.pushed), "asgi_loop_wakes",
+            static_cast<unsigned long long>(a.wakes), "asgi_loop_drains", static_cast<unsigned long long>(a.takes)));
+        if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
+    }
     if (g_stats_recycling) {
         PyRef v = PyRef::steal(Py_BuildValue(
             "{s:K,s:K,s:s}", "requests_served", static_cast<unsigned long long>(g_stats_recycling->served()),
@@ -133,6 +143,7 @@ ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
 ChildRuntime::~ChildRuntime() {
     if (g_stats_gate == gate_.get()) g_stats_gate = nullptr;
     if (g_stats_recycling == &recycling_) g_stats_recycling = nullptr;
+    if (g_stats_inbox == &asgi_.inbox) g_stats_inbox = nullptr;
     if (stopper_.joinable()) stopper_.detach();
 }
 
@@ -189,6 +200,7 @@ void ChildRuntime::start(int generation) {
     ctx_.response_ready_owner = this;
     g_stats_gate = gate_.get();
     g_stats_recycling = &recycling_;
+    g_stats_inbox = &asgi_.inbox;
     set_gate_stats_provider(gate_stats_dict);
 
     std::string apps;
@@ -265,14 +277,18 @@ void ChildRuntime::leave_board() {
 }
 
 void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised) {
-    PYMPM_ASSERT_GIL();
     const auto now = std::chrono::steady_clock::now();
     metrics_.app_ends(now - admitted, status, raised);
-    // Python threads alive: counted at most once a second, with the GIL.
+    // Python threads alive: counted at most once a second, with the GIL (an
+    // ASGI request thread has none: the loop counts).
     const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     if (metrics_.stats() && now_ns - threads_counted_ns_.load(std::memory_order_relaxed) > 1000000000) {
         threads_counted_ns_.store(now_ns, std::memory_order_relaxed);
-        metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
+        if (thread_binding::holds_gil())
+            metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
+        else
+            asgi_.inbox.push(
+                loop_work([this] { metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states())); }));
     }
     if (!t_request_counted && recycling_.count_request()) io.end_keepalive();
     t_request_counted = false;
@@ -438,7 +454,10 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
             }
         } in_flight{outer ? &timeouts_ : nullptr};
         if (outer) timeouts_.request_arrives();
-        RequestScope scope(gate_.get(), !model_.enable_threads);
+        // An ASGI app runs on the event loop: its request thread takes a
+        // slot, never the GIL (AsgiRequest).
+        const bool asgi = app.target.interface != AppTarget::Interface::wsgi && model_.enable_threads;
+        RequestScope scope(gate_.get(), !model_.enable_threads, !asgi);
         const auto admitted = std::chrono::steady_clock::now();
         if (gated) metrics_.wait_ends(scope.waited(), admitted - arrived);
         if (!scope.outermost()) return serve(app, io).status;
@@ -477,29 +496,41 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 }
 
 ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
-    PYMPM_ASSERT_GIL();
-    PyObject* callable = app_callable(app);
-    if (!callable) return {500, false, 0};
     if (app.target.interface == AppTarget::Interface::wsgi) {
+        PYMPM_ASSERT_GIL();
+        PyObject* callable = app_callable(app);
+        if (!callable) return {500, false, 0};
         WsgiRequest req(ctx_, wsgi_, io, app.name);
         const int status = req.run(callable);
         return {status, req.app_raised(), req.response_status()};
     }
-    if (!app.lifespan_failure.empty()) {
-        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "app " + app.name +
-                                    " failed its lifespan startup (" + app.lifespan_failure + "); 500 for " +
-                                    std::string(io.uri()));
-        return {500, false, 0};
+    // Imported and its lifespan did not fail (published after the
+    // callable): nothing here needs the GIL. Else the import is retried, or
+    // the failure reported, with it.
+    if (!app.usable->load(std::memory_order_acquire)) {
+        struct Gil {
+            bool took = thread_binding::acquire();
+            ~Gil() {
+                if (took) thread_binding::release();
+            }
+        } gil;
+        if (!app_callable(app)) return {500, false, 0};
+        if (!app.lifespan_failure.empty()) {
+            io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "app " + app.name +
+                                        " failed its lifespan startup (" + app.lifespan_failure + "); 500 for " +
+                                        std::string(io.uri()));
+            return {500, false, 0};
+        }
     }
     AsgiRequest req(ctx_, asgi_, io, app.name);
     // A nested request (a subrequest from this thread's outer ASGI
     // response) gives the outer request its watch back.
     struct Watch {
         RequestTimeouts& t;
-        TimeoutSource* outer;
-        ~Watch() { t.watch_source(outer); }
-    } watch{timeouts_, timeouts_.watch_source(&req)};
-    const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
+        std::shared_ptr<TimeoutSource> outer;
+        ~Watch() { t.watch_source(std::move(outer)); }
+    } watch{timeouts_, timeouts_.watch_source(req.exchange())};
+    const int status = req.run(AsgiMount{app.callable.get(), app.lifespan_state.get(), app.path_without_mount});
     return {status, req.app_raised(), req.response_status()};
 }
 
@@ -572,6 +603,8 @@ void ChildRuntime::shutdown() noexcept {
         // takes, then the rest.
         timeouts_.stop();
         if (stopper_.joinable()) stopper_.join();
+        // Nothing is queued for the loop now; anything pushed later gets 503.
+        asgi_.close_inbox();
         thread_binding::acquire();
         std::string stuck;
         if (!run_stop_sequence(stuck)) {

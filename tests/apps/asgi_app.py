@@ -220,10 +220,20 @@ async def app(scope, receive, send):
         return await text(
             send,
             json.dumps(
-                {"asyncio_loop": info.get("asyncio_loop"), "running_loop": type(asyncio.get_running_loop()).__module__}
+                {
+                    "asyncio_loop": info.get("asyncio_loop"),
+                    "running_loop": type(asyncio.get_running_loop()).__module__,
+                    "thread_states": info.get("thread_states"),
+                }
             ),
             ctype=b"application/json",
         )
+    if path == "/hold_loop":
+        # Blocks the loop (every ASGI request of the child) without awaiting
+        # until the file `flag` exists; the GIL is free meanwhile.
+        while not os.path.exists(query["flag"]):
+            time.sleep(0.01)
+        return await text(send, "loop released\n")
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
     if path == "/sleep_after_body":
