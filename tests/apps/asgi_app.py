@@ -228,6 +228,14 @@ async def app(scope, receive, send):
             ),
             ctype=b"application/json",
         )
+    if path == "/last_part_then_hold":
+        # The whole response, then, in the same step (no await), the loop
+        # blocked until the file `flag` exists.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"sent before the hold\n"})
+        while not os.path.exists(query["flag"]):
+            time.sleep(0.01)
+        return
     if path == "/hold_loop":
         # Blocks the loop (every ASGI request of the child) without awaiting
         # until the file `flag` exists; the GIL is free meanwhile.

@@ -870,6 +870,24 @@ BOOST_AUTO_TEST_CASE(a_burst_queued_behind_a_busy_loop_is_taken_in_one_wake_up) 
     BOOST_TEST(wakes <= 3u, wakes << " wake-ups of the loop for 13 requests");
 }
 
+// The last body part goes to the request thread when it is sent, not when
+// the app next yields: CPU-bound work after it in the same step (here the
+// loop blocked until the client has its answer) does not hold the response.
+BOOST_AUTO_TEST_CASE(work_in_the_same_step_after_the_last_part_does_not_delay_the_response) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            const std::string flag = srv.root() + "/response-seen";
+            auto r = http_get(srv.port(), "/a/last_part_then_hold?flag=" + flag, 20s);
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "sent before the hold\n");
+            { std::ofstream(flag) << "seen"; }
+            BOOST_TEST(http_get(srv.port(), "/a/hello", 20s).status == 200);
+        }
+    }
+}
+
 // An ErrorDocument into an ASGI mount, run by httpd on the thread of a WSGI
 // request whose body read failed: that thread holds the GIL the WSGI
 // request's read gave back, which the loop needs to run the error page.
