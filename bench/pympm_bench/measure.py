@@ -127,8 +127,10 @@ def one_run(entry, sc, tree, load, work, rnd, args):
             load.run(sc, server.port, args.warmup, 1000 + rnd)
         pgids = server.pgids()
         cpu0 = sampling.cpu_snapshot(pgids)
+        cs0 = sampling.voluntary_switches(pgids)
         with alongside(sc.during, server, duration):
             d = load.run(sc, server.port, duration, rnd)
+        cs1 = sampling.voluntary_switches(pgids)
         cpu1 = sampling.cpu_snapshot(pgids)
         log_end = {path: file_size(path) for path, _ in server.log_files()}
         mem = sampling.memory(server)
@@ -143,6 +145,7 @@ def one_run(entry, sc, tree, load, work, rnd, args):
             mean_ms=d["mean_us"] / 1000,
             requests=d["requests"],
             errors=d["errors"],
+            cs_per_request=round((cs1 - cs0) / d["requests"], 2) if d["requests"] else None,
             wrk=d,
             **mem,
             **sampling.cpu_split(cpu0, cpu1, d["duration_us"] / 1e6),
@@ -238,6 +241,7 @@ def summarize(entry):
         "total_pss_kib": max(total_pss) if total_pss else None,
         "cpu_other": median_or_none(r.get("cpu_other") for r in ok),
         "cpu_server": median_or_none(r.get("cpu_server") for r in ok),
+        "cs_per_request": median_or_none(r.get("cs_per_request") for r in ok),
         "errors": sum(r["errors"] for r in ok),
         "closed": sum(r["wrk"]["closed"] for r in ok),
         "rounds_ok": len(ok),

@@ -50,7 +50,11 @@ BASELINES = {
         ("vs_floor", "floor", "÷ floor"),
         ("vs_ceiling", "ceiling", "÷ ceiling"),
     ],
-    "asgi": [("vs_nginx_uvicorn", "nginx+uvicorn", "÷ nginx+uvicorn")],
+    "asgi": [
+        ("vs_nginx_uvicorn", "nginx+uvicorn", "÷ nginx+uvicorn"),
+        ("vs_httpd_uvicorn", "httpd+uvicorn", "÷ httpd+uvicorn"),
+        ("vs_floor", "floor", "÷ floor"),
+    ],
 }
 
 
@@ -115,8 +119,9 @@ def method_lines(m):
         "workers; httpd parent and children), max over rounds. Ratios divide medians. "
         "server CPU / other CPU: cores used during the measured run by every process of "
         "the deployment and by everything but the deployment and wrk (other work on the "
-        "machine; above ~0.2 it skews the result), medians."
-        % (st["rounds"], st["warmup"], st["duration"], st["duration_cpu"], st["wrk_threads"]),
+        "machine; above ~0.2 it skews the result), medians. cs/req: voluntary context "
+        "switches of every thread of the deployment during the measured run, per request "
+        "(median of rounds)." % (st["rounds"], st["warmup"], st["duration"], st["duration_cpu"], st["wrk_threads"]),
         "",
         "Servers: httpd (same build, MPM and counts for mod_pympm, mod_wsgi, httpd+uwsgi, "
         "the floor and the ceiling) with KeepAlive On, MaxKeepAliveRequests 0, "
@@ -177,7 +182,7 @@ def scenario_lines(s):
     head = (
         ["server", "req/s", "p50 ms", "p99 ms", "peak RSS/worker MiB", "total RSS (PSS) MiB"]
         + [title for _, _, title in baselines(s)]
-        + ["server CPU", "other CPU"]
+        + ["server CPU", "other CPU", "cs/req"]
     )
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|---" + "|---:" * (len(head) - 1) + "|")
@@ -212,7 +217,7 @@ def entry_cells(e, latency_matters, bases):
     return (
         [name, rps, p50, p99, fmt_mib(sm["rss_peak_kib"]), total]
         + [fmt_ratio(sm.get(key)) for key, _, _ in bases]
-        + [fmt_cores(sm.get("cpu_server")), fmt_cores(sm.get("cpu_other"))]
+        + [fmt_cores(sm.get("cpu_server")), fmt_cores(sm.get("cpu_other")), fmt_cores(sm.get("cs_per_request"))]
     )
 
 

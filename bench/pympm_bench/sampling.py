@@ -39,6 +39,27 @@ def cpu_snapshot(pgids):
     return busy_seconds(), server, ru.ru_utime + ru.ru_stime
 
 
+def voluntary_switches(pgids):
+    """Voluntary context switches so far of every thread of the server's
+    processes (a thread that sleeps on a lock, a futex or epoll)."""
+    total = 0
+    for pid in group_stats(pgids):
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+                            break
+            except OSError:
+                continue
+    return total
+
+
 def cpu_split(a, b, seconds):
     """Cores used during the measured run by the server, by wrk, and by
     everything else on the machine (other work skews the result)."""

@@ -126,6 +126,9 @@ SCENARIOS = [
     hello_world("hello-prefork-2", "prefork", 2, 1, 2, quick=True),
     hello_world("hello-event-1x16", "event", 1, 16, 16),
     hello_world("hello-event-2x8", "event", 2, 8, 16, quick=True),
+    # The WSGI twin of asgi-hello (same MPM, counts and connections): how
+    # close ASGI gets to mod_pympm's own WSGI path.
+    hello_world("hello-event-2x16", "event", 2, 16, 32),
     Scenario(
         name="body-64k",
         title="64 KiB body",
@@ -202,7 +205,22 @@ SCENARIOS = [
         threads=16,
         conns=32,
         interface="asgi",
+        floor="hello.txt",
         quick=True,
+    ),
+    # FastAPI's users' smallest real route: a path and a query parameter
+    # validated, a small JSON answer.
+    Scenario(
+        name="fastapi-json",
+        title="FastAPI JSON, path + query parameter",
+        app="asgi_fastapi_json",
+        path="/items/42?q=x",
+        mpm="event",
+        procs=2,
+        threads=16,
+        conns=32,
+        interface="asgi",
+        answer=starts_with(b'{"item_id":42,"q":"x"}'),
     ),
     # 10 ms of awaited I/O per request: throughput is bounded by 32 / 10 ms
     # = 3200 req/s; what is measured is how close each server gets with its

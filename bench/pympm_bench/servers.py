@@ -289,7 +289,7 @@ DEPLOYMENTS = [
         "httpd+uvicorn", UvicornServer, HttpdFront, interfaces=("asgi",), aliases=("httpd-uvicorn",), colour="#dbdb8d"
     ),
     Deployment("uvicorn", UvicornServer, interfaces=("asgi",), colour="#ff7f0e"),
-    Deployment("floor", FloorServer, colour="#c7c7c7"),
+    Deployment("floor", FloorServer, interfaces=("wsgi", "asgi"), colour="#c7c7c7"),
     Deployment("ceiling", CeilingServer, aliases=("static",), colour="#7f7f7f"),
 ]
 BY_NAME = {d.name: d for d in DEPLOYMENTS}

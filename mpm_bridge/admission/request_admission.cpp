@@ -22,7 +22,7 @@ int RequestAdmission::depth() { return t_thread.depth; }
 
 // Nested: another request on this thread waits on httpd (or an app thread
 // reading a request body made httpd run an ErrorDocument on it).
-RequestAdmission::RequestAdmission(SlotGate* gate, bool keep_gil)
+RequestAdmission::RequestAdmission(SlotGate* gate, bool keep_gil, bool take_gil)
     : keep_gil_(keep_gil), outermost_(t_thread.depth == 0 && t_thread.blocking == nullptr) {
     RequestThread& t = t_thread;
     if (outermost_) {
@@ -36,8 +36,10 @@ RequestAdmission::RequestAdmission(SlotGate* gate, bool keep_gil)
             t.holder = &holder_;
         }
         t.depth = 1;
-        took_gil_ = thread_binding::acquire();
-        thread_binding::delete_exited_thread_states();
+        if (take_gil) {
+            took_gil_ = thread_binding::acquire();
+            thread_binding::delete_exited_thread_states();
+        }
     } else {
         t.depth = t.depth + 1;
         // The outer request waits on httpd in a blocking section; this
@@ -47,7 +49,7 @@ RequestAdmission::RequestAdmission(SlotGate* gate, bool keep_gil)
         t.blocking = nullptr;
         if (suspended_) suspended_->leave();
         // Held now unless the outer section kept it (Off) or there was none.
-        if (!thread_binding::holds_gil()) took_gil_ = thread_binding::acquire();
+        if (take_gil && !thread_binding::holds_gil()) took_gil_ = thread_binding::acquire();
     }
 }
 

@@ -31,8 +31,11 @@ class BlockingSection;
 class RequestAdmission {
 public:
     // keep_gil: PyEnableThreads Off; the thread keeps the GIL after the
-    // outermost request.
-    RequestAdmission(SlotGate* gate, bool keep_gil);
+    // outermost request. take_gil false: the request runs no Python on
+    // this thread (ASGI: its app runs on the event loop), so it takes a
+    // slot only; a nested one may still hold the GIL its outer request's
+    // section gave back.
+    RequestAdmission(SlotGate* gate, bool keep_gil, bool take_gil = true);
     ~RequestAdmission();
     RequestAdmission(const RequestAdmission&) = delete;
     RequestAdmission& operator=(const RequestAdmission&) = delete;

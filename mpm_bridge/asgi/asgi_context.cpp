@@ -1,6 +1,6 @@
 #include "asgi/asgi_context.h"
 
-#include "asgi/asgi_request.h"
+#include "asgi/asgi_loop.h"
 
 namespace pympm {
 
@@ -103,10 +103,32 @@ bool AsgiContext::start(const PympmModule& py, std::string& error) {
         clear();
         return false;
     }
+    // The loop takes requests from the inbox's eventfd. Registered on the
+    // loop's own thread (add_reader is not thread-safe); a request pushed
+    // before that is taken on the first wake-up.
+    pympm = &py;
+    drain = make_asgi_drain(*this);
+    PyRef add_reader = PyRef::steal(PyObject_GetAttrString(l.get(), "add_reader"));
+    PyRef fd = inbox.open(error) ? PyRef::steal(PyLong_FromLong(inbox.fd())) : PyRef();
+    PyRef registered = drain && add_reader && fd
+                           ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe.get(), add_reader.get(),
+                                                                       fd.get(), drain.get(), nullptr))
+                           : PyRef();
+    if (!registered) {
+        if (error.empty()) error = "the ASGI event loop could not watch its inbox: " + take_python_error(py);
+        clear();
+        return false;
+    }
     loop = l;
     return true;
 }
 
-void AsgiContext::clear() { *this = AsgiContext{}; }
+void AsgiContext::clear() {
+    inbox.close();
+    static_cast<AsgiNames&>(*this) = AsgiNames{};
+    pympm = nullptr;
+    drain = loop = call_soon_threadsafe = call_soon = begin = resolve = reject = task_stack = create_future =
+        channel_type = asgi_version = disconnect_message = PyRef();
+}
 
 } // namespace pympm

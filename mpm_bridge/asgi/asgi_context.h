@@ -4,6 +4,7 @@
 // messages. Owned by ChildRuntime; used with the GIL held.
 #pragma once
 
+#include "asgi/asgi_inbox.h"
 #include "python/interpreter.h"
 #include "python/python_ref.h"
 
@@ -24,6 +25,14 @@ struct AsgiNames {
 };
 
 struct AsgiContext : AsgiNames {
+    AsgiContext() = default;
+    AsgiContext(const AsgiContext&) = delete;
+    AsgiContext& operator=(const AsgiContext&) = delete;
+
+    const PympmModule* pympm = nullptr;
+    // Request threads -> the loop (read by a reader callback on the loop).
+    AsgiInbox inbox;
+    PyRef drain; // the reader callback
     PyRef loop;
     PyRef call_soon_threadsafe; // loop.call_soon_threadsafe
     PyRef call_soon;            // loop.call_soon (on the loop thread)
@@ -39,6 +48,9 @@ struct AsgiContext : AsgiNames {
     bool started() const { return static_cast<bool>(loop); }
     // Starts the loop thread and looks up what requests need. GIL held.
     bool start(const PympmModule& py, std::string& error);
+    // The child stops: requests queued for the loop get 503 from now on.
+    void close_inbox() { inbox.close(); }
+    // Drops the Python references (before Python is finalised). GIL held.
     void clear();
 };
 

@@ -3,7 +3,8 @@
 // raw_path (as sent), query_string, root_path (the mount), headers as
 // lower-cased byte pairs, client, server, and a copy of the app's lifespan
 // state.
-#include "asgi/asgi_request.h"
+#include "asgi/asgi_context.h"
+#include "asgi/asgi_loop.h"
 
 #include <string>
 
@@ -28,10 +29,8 @@ PyObject* address(std::string_view ip, int port) {
 
 } // namespace
 
-PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
+PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state, bool mount_relative_path) {
     PYMPM_ASSERT_GIL();
-    RequestLine line;
-    core_.io.request_line(line);
     PyRef scope = PyRef::steal(_PyDict_NewPresized(15));
     if (!scope) return scope;
     auto set = [&](const PyRef& key, PyObject* value /* stolen */) {
@@ -42,46 +41,44 @@ PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
         return PyDict_SetItem(scope.get(), key.get(), value) == 0;
     };
     const std::string_view version = line.protocol == "HTTP/1.0" ? "1.0" : line.protocol == "HTTP/2.0" ? "2" : "1.1";
-    PyObject* v = version == "1.0" ? asgi_.v_1_0.get() : version == "2" ? asgi_.v_2.get() : asgi_.v_1_1.get();
+    PyObject* v = version == "1.0" ? asgi.v_1_0.get() : version == "2" ? asgi.v_2.get() : asgi.v_1_1.get();
     // raw_path: the target's path as sent (absolute-form targets keep only
     // their path).
-    std::string_view raw = line.target.substr(0, line.target.find('?'));
+    std::string_view raw = std::string_view(line.target).substr(0, line.target.find('?'));
     if (raw.rfind("http://", 0) == 0 || raw.rfind("https://", 0) == 0) {
         const auto slash = raw.find('/', raw.find("//") + 2);
         raw = slash == std::string_view::npos ? std::string_view("/") : raw.substr(slash);
     }
-    const std::string_view mount = line.path.substr(0, line.mount_length);
-    const std::string_view path = mount_relative_path ? line.path.substr(line.mount_length) : line.path;
-    if (!set_borrowed(asgi_.k_type, asgi_.v_http.get()) || !set_borrowed(asgi_.k_asgi, asgi_.asgi_version.get()) ||
-        !set_borrowed(asgi_.k_http_version, v) ||
-        !set(asgi_.k_method,
+    const std::string_view full = line.path;
+    const std::string_view mount = full.substr(0, line.mount_length);
+    const std::string_view path = mount_relative_path ? full.substr(line.mount_length) : full;
+    if (!set_borrowed(asgi.k_type, asgi.v_http.get()) || !set_borrowed(asgi.k_asgi, asgi.asgi_version.get()) ||
+        !set_borrowed(asgi.k_http_version, v) ||
+        !set(asgi.k_method,
              PyUnicode_FromStringAndSize(line.method.data(), static_cast<Py_ssize_t>(line.method.size()))) ||
-        !set_borrowed(asgi_.k_scheme, line.https ? asgi_.v_https.get() : asgi_.v_http.get()) ||
-        !set(asgi_.k_path, text_of(path.empty() ? std::string_view("/") : path)) ||
-        !set(asgi_.k_raw_path, bytes_of(raw)) || !set(asgi_.k_query_string, bytes_of(line.query)) ||
-        !set(asgi_.k_root_path, text_of(mount)) || !set(asgi_.k_client, address(line.client_ip, line.client_port)) ||
-        !set(asgi_.k_server, address(line.server_ip, line.server_port)))
+        !set_borrowed(asgi.k_scheme, line.https ? asgi.v_https.get() : asgi.v_http.get()) ||
+        !set(asgi.k_path, text_of(path.empty() ? std::string_view("/") : path)) ||
+        !set(asgi.k_raw_path, bytes_of(raw)) || !set(asgi.k_query_string, bytes_of(line.query)) ||
+        !set(asgi.k_root_path, text_of(mount)) || !set(asgi.k_client, address(line.client_ip, line.client_port)) ||
+        !set(asgi.k_server, address(line.server_ip, line.server_port)))
         return PyRef();
     PyRef headers = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(line.headers.size())));
     if (!headers) return PyRef();
-    // Names are lower-cased here, before their bytes objects exist: CPython
-    // hands out one shared object for every 1-byte (and every empty) bytes,
-    // so writing into a new one could change b"X" for the whole child.
-    std::string lower;
+    // Names were lower-cased by AsgiHead::capture, before their bytes
+    // objects exist: CPython hands out one shared object for every 1-byte
+    // (and every empty) bytes, so writing into one could change b"X" for
+    // the whole child.
     for (std::size_t i = 0; i < line.headers.size(); ++i) {
         const auto& [name, value] = line.headers[i];
-        lower.assign(name);
-        for (char& c : lower)
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a'); // ASCII tokens; no locale
-        PyObject* n = bytes_of(lower);
+        PyObject* n = bytes_of(name);
         if (!n) return PyRef();
         PyObject* pair = Py_BuildValue("(NN)", n, bytes_of(value));
         if (!pair) return PyRef();
         PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
     }
-    if (!set_borrowed(asgi_.k_headers, headers.get())) return PyRef();
+    if (!set_borrowed(asgi.k_headers, headers.get())) return PyRef();
     // Each request gets its own copy of what the lifespan put there.
-    if (state && !set(asgi_.k_state, PyDict_Copy(state))) return PyRef();
+    if (state && !set(asgi.k_state, PyDict_Copy(state))) return PyRef();
     return scope;
 }
 

@@ -24,6 +24,22 @@ bool holds_gil();
 bool acquire();
 // Releases the GIL this thread holds.
 void release();
+
+// The GIL on this thread's own state for a scope, unless it holds it
+// already (a request thread that otherwise runs no Python: an ASGI app's
+// import retried on a request).
+class Held {
+public:
+    Held() : took_(acquire()) {}
+    ~Held() {
+        if (took_) release();
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+private:
+    bool took_;
+};
 // PyEnableThreads Off: this thread keeps the GIL from now on.
 void keep();
 // PyEnableThreads Off: another thread keeps the GIL for good, so this one

@@ -182,6 +182,32 @@ PyObject* RequestBody::read_some(std::size_t max) {
     return out;
 }
 
+bool RequestBody::read_raw(std::string& out, std::size_t max) {
+    if (max == 0) max = kReadChunk;
+    if (inbuf_.size != inpos_) {
+        const std::size_t n = std::min(max, inbuf_.size - inpos_);
+        out.append(inbuf_.data.get() + inpos_, n);
+        inpos_ += n;
+        return true;
+    }
+    if (!read_error_.empty()) return false;
+    const std::size_t base = out.size();
+    out.resize(base + max);
+    std::size_t got = 0;
+    bool ok;
+    {
+        BlockingSection unlocked(core_.ctx.release_gil);
+        ok = read_into(out.data() + base, max, 1, got);
+    }
+    out.resize(base + got);
+    if (!ok && got == 0) {
+        log_read_error();
+        return false;
+    }
+    // What arrived before a failure is delivered first; the next read fails.
+    return true;
+}
+
 PyObject* RequestBody::read_buffered(Py_ssize_t size) {
     if (!fill(size < 0 ? SIZE_MAX / 2 : static_cast<std::size_t>(size))) {
         // What arrived before the failure is returned first; the error is

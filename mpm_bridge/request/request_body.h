@@ -33,6 +33,11 @@ public:
     // What arrives next, up to `max` bytes (at least one unless the body
     // ended): an empty bytes object at its end.
     PyObject* read_some(std::size_t max);
+    // Without Python (an ASGI request thread): appends what arrives next,
+    // up to `max` bytes, to `out`; at the body's end nothing. False once a
+    // read failed (logged; input_gone() or error_status() says why). I/O
+    // lock held.
+    bool read_raw(std::string& out, std::size_t max);
     // Every byte was read (nothing buffered, the end seen).
     bool ended() const { return in_eof_ && inbuf_.size == inpos_; }
 

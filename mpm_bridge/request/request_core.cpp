@@ -68,7 +68,7 @@ void RequestCore::log_client_gone(const char* doing, const char* why) {
 // The app raised ClientDisconnected/RequestBodyError that we raised in it
 // because the client went away or httpd refused the body: not an app bug.
 bool RequestCore::disconnect_error_pending() const {
-    if (!response.client_gone() && !body.input_gone() && !body.error_status()) return false;
+    if (!input_failed()) return false;
     return PyErr_ExceptionMatches(ctx.py.client_disconnected.get()) ||
            PyErr_ExceptionMatches(ctx.py.request_body_error.get());
 }
@@ -78,15 +78,7 @@ int RequestCore::error_response(const char* what) {
     if (PyErr_Occurred() && PyErr_ExceptionMatches(ctx.py.request_timeout.get())) {
         // PyRequestTimeout: the watchdog logged the request and its stack.
         PyErr_Clear();
-        app_raised_ = true;
-        log(LogLevel::warning, std::string(PYMPM_APLOGNO(00061)) + "app " + app_name + " stopped serving " +
-                                   std::string(io.uri()) + " on pympm.RequestTimeout" +
-                                   (io.head_sent() ? "; the response is cut short" : "; 504 to the client"));
-        if (io.head_sent()) {
-            response.abort();
-            return 0;
-        }
-        return 504;
+        return timeout_response();
     }
     if (PyErr_Occurred()) {
         if (disconnect_error_pending()) {
@@ -98,6 +90,45 @@ int RequestCore::error_response(const char* what) {
             fail(what);
         }
     }
+    return status_after_error();
+}
+
+int RequestCore::timeout_response() {
+    app_raised_ = true;
+    log(LogLevel::warning, std::string(PYMPM_APLOGNO(00061)) + "app " + app_name + " stopped serving " +
+                               std::string(io.uri()) + " on pympm.RequestTimeout" +
+                               (io.head_sent() ? "; the response is cut short" : "; 504 to the client"));
+    if (io.head_sent()) {
+        response.abort();
+        return 0;
+    }
+    return 504;
+}
+
+int RequestCore::error_response(const AppFailure& f) {
+    switch (f.kind) {
+    case AppFailure::Kind::none:
+    case AppFailure::Kind::unavailable: break;
+    case AppFailure::Kind::timeout: return timeout_response();
+    case AppFailure::Kind::disconnect_class:
+        if (input_failed()) {
+            log(LogLevel::info, std::string(PYMPM_APLOGNO(00050)) + "app " + app_name + " stopped serving " +
+                                    std::string(io.uri()) + ": " + f.type_name + ": " + f.message);
+            break;
+        }
+        [[fallthrough]];
+    case AppFailure::Kind::raised:
+        app_raised_ = true;
+        log_lines(LogLevel::error,
+                  std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + f.what + " for " +
+                      std::string(io.uri()) + ":",
+                  f.traceback);
+        break;
+    }
+    return status_after_error();
+}
+
+int RequestCore::status_after_error() {
     if (body.error_status()) return io.head_sent() ? 0 : body.error_status();
     if (io.head_sent()) {
         // Bytes are out: a second status line is impossible, so the client

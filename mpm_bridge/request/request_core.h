@@ -8,6 +8,7 @@
 // the GIL.
 #pragma once
 
+#include "request/app_failure.h"
 #include "request/request_body.h"
 #include "request/request_context.h"
 #include "request/request_io.h"
@@ -64,10 +65,16 @@ public:
     // already): logs it and returns the status httpd should answer with, or
     // 0 once bytes were sent (the response is then cut short).
     int error_response(const char* what);
+    // The same for a failure classified without the GIL held here (ASGI:
+    // on the event loop); runs no Python.
+    int error_response(const AppFailure& failure);
     bool app_raised() const { return app_raised_; }
 
 private:
     bool disconnect_error_pending() const;
+    bool input_failed() const { return response.client_gone() || body.input_gone() || body.error_status(); }
+    int timeout_response();
+    int status_after_error();
 
     std::mutex io_mutex_;
     std::atomic<std::thread::id> io_owner_{};

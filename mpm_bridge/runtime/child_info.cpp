@@ -11,6 +11,7 @@ namespace {
 const SlotGate* g_stats_gate = nullptr;
 const ChildRecycling* g_stats_recycling = nullptr;
 const ChildStats* g_stats_entry = nullptr;
+const AsgiInbox* g_stats_inbox = nullptr;
 
 PyObject* live_statistics() {
     SlotGateStats s;
@@ -21,6 +22,15 @@ PyObject* live_statistics() {
         "slots_lent", static_cast<unsigned long long>(s.lent), "total_wait_seconds",
         std::chrono::duration<double>(s.total_wait).count(), "thread_states", count_thread_states()));
     if (!d) return nullptr;
+    if (const AsgiInbox* inbox = g_stats_inbox) {
+        // Requests and answers handed to the ASGI loop, and how many
+        // wake-ups of the loop they cost (a burst costs one).
+        const AsgiInbox::Stats a = inbox->stats();
+        PyRef v = PyRef::steal(Py_BuildValue(
+            "{s:K,s:K,s:K}", "asgi_inbox_items", static_cast<unsigned long long>(a.pushed), "asgi_loop_wakes",
+            static_cast<unsigned long long>(a.wakes), "asgi_loop_drains", static_cast<unsigned long long>(a.takes)));
+        if (!v || PyDict_Update(d.get(), v.get()) != 0) return nullptr;
+    }
     if (g_stats_recycling) {
         PyRef v = PyRef::steal(Py_BuildValue(
             "{s:K,s:K,s:s}", "requests_served", static_cast<unsigned long long>(g_stats_recycling->served()),
@@ -53,17 +63,19 @@ int count_thread_states() {
     return n;
 }
 
-void child_info_sources(const SlotGate* gate, const ChildRecycling* recycling) {
+void child_info_sources(const SlotGate* gate, const ChildRecycling* recycling, const AsgiInbox* inbox) {
     g_stats_gate = gate;
     g_stats_recycling = recycling;
+    g_stats_inbox = inbox;
     set_gate_stats_provider(live_statistics);
 }
 
 void child_info_entry(const ChildStats* entry) { g_stats_entry = entry; }
 
-void forget_child_info_sources(const SlotGate* gate, const ChildRecycling* recycling) {
+void forget_child_info_sources(const SlotGate* gate, const ChildRecycling* recycling, const AsgiInbox* inbox) {
     if (gate && g_stats_gate == gate) g_stats_gate = nullptr;
     if (recycling && g_stats_recycling == recycling) g_stats_recycling = nullptr;
+    if (inbox && g_stats_inbox == inbox) g_stats_inbox = nullptr;
 }
 
 void publish_child_info(const PympmModule& py, const ChildInfoModel& info) {

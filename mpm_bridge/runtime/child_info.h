@@ -4,6 +4,7 @@
 #pragma once
 
 #include "admission/slot_gate.h"
+#include "asgi/asgi_inbox.h"
 #include "child/child_recycling.h"
 #include "config/effective_model.h"
 #include "config/mpm_model.h"
@@ -17,10 +18,10 @@ namespace pympm {
 
 // Where pympm.child_info() reads the live statistics while a runtime exists
 // (these own nothing; null: not there).
-void child_info_sources(const SlotGate* gate, const ChildRecycling* recycling);
+void child_info_sources(const SlotGate* gate, const ChildRecycling* recycling, const AsgiInbox* inbox);
 void child_info_entry(const ChildStats* entry);
-// The runtime that set `gate` / `recycling` goes: they are forgotten.
-void forget_child_info_sources(const SlotGate* gate, const ChildRecycling* recycling);
+// The runtime that set `gate`, `recycling` and `inbox` goes: they are forgotten.
+void forget_child_info_sources(const SlotGate* gate, const ChildRecycling* recycling, const AsgiInbox* inbox);
 
 // The effective model, as the "child ready" line logs it, into the dict
 // behind pympm.child_info(). GIL held; its temporaries die here.

@@ -37,7 +37,7 @@ ChildRuntime::ChildRuntime(ChildSettings settings, MpmModel mpm, LogSink& log)
 }
 
 ChildRuntime::~ChildRuntime() {
-    forget_child_info_sources(gate_.get(), &recycling_);
+    forget_child_info_sources(gate_.get(), &recycling_, &asgi_.inbox);
     if (stopper_.joinable()) stopper_.detach();
 }
 
@@ -92,7 +92,7 @@ void ChildRuntime::start(int generation) {
     ctx_.release_gil = model_.enable_threads;
     ctx_.response_ready = &ChildRuntime::response_ready;
     ctx_.response_ready_owner = this;
-    child_info_sources(gate_.get(), &recycling_);
+    child_info_sources(gate_.get(), &recycling_, &asgi_.inbox);
 
     std::string apps;
     std::vector<std::string> names;
@@ -176,14 +176,18 @@ void ChildRuntime::leave_board() {
 }
 
 void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised) {
-    PYMPM_ASSERT_GIL();
     const auto now = std::chrono::steady_clock::now();
     metrics_.app_ends(now - admitted, status, raised);
-    // Python threads alive: counted at most once a second, with the GIL.
+    // Python threads alive: counted at most once a second, with the GIL (an
+    // ASGI request thread has none: the loop counts).
     const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     if (metrics_.stats() && now_ns - threads_counted_ns_.load(std::memory_order_relaxed) > 1000000000) {
         threads_counted_ns_.store(now_ns, std::memory_order_relaxed);
-        metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
+        if (thread_binding::holds_gil())
+            metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states()));
+        else
+            asgi_.inbox.push(
+                loop_work([this] { metrics_.set_python_threads(static_cast<std::uint64_t>(count_thread_states())); }));
     }
     if (!t_request_counted && recycling_.count_request()) io.end_keepalive();
     t_request_counted = false;
@@ -249,7 +253,10 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
         } in_flight{outer ? &timeouts_ : nullptr};
         if (outer) timeouts_.request_arrives();
         RequestListing listing(outer ? &requests_ : nullptr, app_index, io, gated);
-        RequestAdmission admission(gate_.get(), !model_.enable_threads);
+        // An ASGI app runs on the event loop: its request thread takes a
+        // slot, never the GIL (AsgiRequest).
+        const bool asgi = app.target.interface != AppTarget::Interface::wsgi && model_.enable_threads;
+        RequestAdmission admission(gate_.get(), !model_.enable_threads, !asgi);
         const auto admitted = std::chrono::steady_clock::now();
         if (gated) metrics_.wait_ends(admission.waited(), admitted - arrived);
         listing.admitted();
@@ -291,31 +298,38 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
 }
 
 ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
-    PYMPM_ASSERT_GIL();
-    PyObject* callable = loader_.callable(app);
-    if (!callable) return {500, false, 0};
     if (app.target.interface == AppTarget::Interface::wsgi) {
+        PYMPM_ASSERT_GIL();
+        PyObject* callable = loader_.callable(app);
+        if (!callable) return {500, false, 0};
         RequestLogSink request_log(io);
         ThreadRequestLog output_to(request_log); // the app's print()s go with its traceback
         WsgiRequest req(ctx_, wsgi_, io, app.name);
         const int status = req.run(callable);
         return {status, req.app_raised(), req.response_status()};
     }
-    if (!app.lifespan_failure.empty()) {
-        io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "app " + app.name +
-                                    " failed its lifespan startup (" + app.lifespan_failure + "); 500 for " +
-                                    std::string(io.uri()));
-        return {500, false, 0};
+    // Imported and its lifespan did not fail (published after the
+    // callable): nothing here needs the GIL. Else the import is retried, or
+    // the failure reported, with it.
+    if (!app.usable->load(std::memory_order_acquire)) {
+        thread_binding::Held gil;
+        if (!loader_.callable(app)) return {500, false, 0};
+        if (!app.lifespan_failure.empty()) {
+            io.log(LogLevel::error, std::string(PYMPM_APLOGNO(00072)) + "app " + app.name +
+                                        " failed its lifespan startup (" + app.lifespan_failure + "); 500 for " +
+                                        std::string(io.uri()));
+            return {500, false, 0};
+        }
     }
     AsgiRequest req(ctx_, asgi_, io, app.name);
     // A nested request (a subrequest from this thread's outer ASGI
     // response) gives the outer request its watch back.
     struct Watch {
         RequestTimeouts& t;
-        TimeoutSource* outer;
-        ~Watch() { t.watch_source(outer); }
-    } watch{timeouts_, timeouts_.watch_source(&req)};
-    const int status = req.run(callable, app.lifespan_state.get(), app.path_without_mount);
+        std::shared_ptr<TimeoutSource> outer;
+        ~Watch() { t.watch_source(std::move(outer)); }
+    } watch{timeouts_, timeouts_.watch_source(req.exchange())};
+    const int status = req.run(AsgiMount{app.callable.get(), app.lifespan_state.get(), app.path_without_mount});
     return {status, req.app_raised(), req.response_status()};
 }
 
@@ -356,6 +370,8 @@ void ChildRuntime::shutdown() noexcept {
         // takes, then the rest.
         timeouts_.stop();
         if (stopper_.joinable()) stopper_.join();
+        // Nothing is queued for the loop now; anything pushed later gets 503.
+        asgi_.close_inbox();
         thread_binding::acquire();
         std::string stuck;
         if (!run_stop_steps(ctx_.py, static_cast<double>(settings_.shutdown_timeout_s), log_, stuck)) {
@@ -369,7 +385,7 @@ void ChildRuntime::shutdown() noexcept {
         wsgi_.clear();
         asgi_.clear();
         ctx_.py = PympmModule{};
-        forget_child_info_sources(gate_.get(), nullptr);
+        forget_child_info_sources(gate_.get(), nullptr, &asgi_.inbox);
         const int rc = Py_FinalizeEx();
         thread_binding::interpreter_finalized();
         finalized_ = true;

@@ -3,6 +3,7 @@
 #include "request/request_io.h"
 
 #include <algorithm>
+#include <mutex>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -79,8 +80,8 @@ void RequestTimeouts::stop() {
 void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
                                      std::chrono::steady_clock::time_point admitted) {
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
-    PYMPM_ASSERT_GIL();
     RequestWatch& w = RequestWatch::this_thread();
+    std::lock_guard lock(w.mutex);
     w.phase.store(0, std::memory_order_relaxed);
     w.py_ident = PyThread_get_thread_ident();
     w.io = &io;
@@ -92,11 +93,15 @@ void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
 
 void RequestTimeouts::request_ends() {
     if (!watchdog_ || settings_.request_timeout_s == 0) return;
-    PYMPM_ASSERT_GIL();
     RequestWatch& w = RequestWatch::this_thread();
-    w.admitted_ns.store(0, std::memory_order_release);
-    w.seq.fetch_add(1, std::memory_order_release);
+    {
+        std::lock_guard lock(w.mutex);
+        w.admitted_ns.store(0, std::memory_order_release);
+        w.seq.fetch_add(1, std::memory_order_release);
+    }
     if (w.exception_sent) {
+        // Only a thread target sets it: a WSGI request, which holds the GIL.
+        PYMPM_ASSERT_GIL();
         // Raised too late to be seen (the app had already returned): it
         // must not go off in this thread's next request.
         PyThreadState_SetAsyncExc(w.py_ident, nullptr);
@@ -111,18 +116,27 @@ bool RequestTimeouts::log_with_stack(std::shared_ptr<RequestWatch> w, std::uint6
     // lock is held while it runs Python.
     auto job = [this, w = std::move(w), seq, level, id, head, raise_timeout] {
         PYMPM_ASSERT_GIL();
-        if (!w->current(seq)) return;
-        // Taken before any Python runs here: the request is alive until
-        // this thread lets the GIL go. An ASGI app runs as a task on the
-        // event loop: its coroutines' stack, and the task is cancelled.
+        // Taken before any Python runs here, under the watch's mutex: the
+        // request is alive while it is held (and a WSGI one until this
+        // thread lets the GIL go). An ASGI app runs as a task on the event
+        // loop: its coroutines' stack, and the task is cancelled.
+        std::shared_ptr<TimeoutSource> source;
+        std::string described;
+        {
+            std::lock_guard lock(w->mutex);
+            if (!w->current(seq)) return;
+            source = w->source;
+            described = w->io->describe() + ", app " + *w->app;
+        }
         std::unique_ptr<TimeoutTarget> target =
-            w->source ? w->source->timeout_target(raise_timeout) : std::make_unique<ThreadTarget>(py_, w);
-        const std::string what = head + (raise_timeout ? std::string("; ") + target->cancel_action() : "") + " (" +
-                                 w->io->describe() + ", app " + *w->app + ")";
+            source ? source->timeout_target(raise_timeout) : std::make_unique<ThreadTarget>(py_, w);
+        const std::string what =
+            head + (raise_timeout ? std::string("; ") + target->cancel_action() : "") + " (" + described + ")";
         // To the request's log (its vhost's ErrorLog, next to its traceback)
-        // while it runs: its RequestIO lives until then, and it cannot end
-        // while this thread holds the GIL.
+        // while it runs: its RequestIO lives while the watch's mutex shows
+        // it current. No Python runs under the mutex.
         auto emit = [&](const std::string& line) {
+            std::lock_guard lock(w->mutex);
             if (w->current(seq))
                 w->io->log(level, line);
             else

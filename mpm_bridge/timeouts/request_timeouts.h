@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 namespace pympm {
@@ -48,15 +49,18 @@ public:
         if (watchdog_) RequestWatch::this_thread();
     }
     void request_leaves() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
-    // The request thread, holding the GIL, around an outermost request's
-    // time in the app.
+    // The request thread (with the GIL for WSGI, without for ASGI) around
+    // an outermost request's time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
     void request_ends();
     // What times out for the current thread's request instead of the
     // thread (an ASGI request's task; null: the thread); returns the one it
-    // replaces (a nested request gives it back). GIL held.
-    TimeoutSource* watch_source(TimeoutSource* source) {
-        return watchdog_ ? std::exchange(RequestWatch::this_thread().source, source) : nullptr;
+    // replaces (a nested request gives it back). With or without the GIL.
+    std::shared_ptr<TimeoutSource> watch_source(std::shared_ptr<TimeoutSource> source) {
+        if (!watchdog_) return nullptr;
+        RequestWatch& w = RequestWatch::this_thread();
+        std::lock_guard lock(w.mutex);
+        return std::exchange(w.source, std::move(source));
     }
 
     void timed_out(std::shared_ptr<RequestWatch> w, std::uint64_t seq, double elapsed) override;

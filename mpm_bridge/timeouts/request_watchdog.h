@@ -2,9 +2,10 @@
 // thread's watch once per tick. A request costs it a timestamp and a few
 // stores; nothing runs per request on the watchdog's side.
 //
-// A watch is published and withdrawn by its request thread while it holds
-// the GIL, so a Python job (run with the GIL) that finds the watch still at
-// the sequence number it was given sees the same request, alive. The jobs
+// A watch is published and withdrawn by its request thread under the
+// watch's leaf mutex (a WSGI request holds the GIL too), so a Python job
+// that finds the watch still at the sequence number it was given, under
+// that mutex, sees the same request, alive. The jobs
 // hold the watch by a shared_ptr: no lock is held while they run Python
 // (the registry's mutex is a leaf, held only to add, remove or list
 // watches).
@@ -30,12 +31,17 @@ struct RequestWatch {
     std::atomic<std::uint64_t> seq{0};
     // 0: running; 1: timed out, RequestTimeout raised; 2: stuck, recycling.
     std::atomic<int> phase{0};
-    // Valid while admitted; read under the GIL.
+    // Valid while admitted. An ASGI request's thread publishes and
+    // withdraws them without the GIL: under `mutex` (a leaf), which the
+    // job holds while it reads them.
+    LeafMutex mutex;
     unsigned long py_ident = 0;
     RequestIO* io = nullptr;
     const std::string* app = nullptr;
-    bool exception_sent = false;     // under the GIL
-    TimeoutSource* source = nullptr; // gives the target instead of the thread (an ASGI request)
+    bool exception_sent = false; // under the GIL
+    // Gives the target instead of the thread (an ASGI request); shared, as
+    // the job may use it after the request ended.
+    std::shared_ptr<TimeoutSource> source;
 
     RequestWatch() = default;
     RequestWatch(const RequestWatch&) = delete;

@@ -220,10 +220,28 @@ async def app(scope, receive, send):
         return await text(
             send,
             json.dumps(
-                {"asyncio_loop": info.get("asyncio_loop"), "running_loop": type(asyncio.get_running_loop()).__module__}
+                {
+                    "asyncio_loop": info.get("asyncio_loop"),
+                    "running_loop": type(asyncio.get_running_loop()).__module__,
+                    "thread_states": info.get("thread_states"),
+                }
             ),
             ctype=b"application/json",
         )
+    if path == "/last_part_then_hold":
+        # The whole response, then, in the same step (no await), the loop
+        # blocked until the file `flag` exists.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"sent before the hold\n"})
+        while not os.path.exists(query["flag"]):
+            time.sleep(0.01)
+        return
+    if path == "/hold_loop":
+        # Blocks the loop (every ASGI request of the child) without awaiting
+        # until the file `flag` exists; the GIL is free meanwhile.
+        while not os.path.exists(query["flag"]):
+            time.sleep(0.01)
+        return await text(send, "loop released\n")
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
     if path == "/sleep_after_body":

@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
@@ -830,6 +831,97 @@ BOOST_AUTO_TEST_CASE(what_cannot_work_is_refused) {
         srv.start();
         BOOST_TEST(!srv.wait_for_log("PM00012: could not use app .* takes 2 arguments, like a WSGI app", 10s).empty());
         BOOST_TEST(http_get(srv.port(), "/h/").status == 500);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 20: the request thread hands the request to the event loop and
+// waits without the GIL; the loop takes queued requests in bursts from an
+// eventfd.
+BOOST_AUTO_TEST_SUITE(asgi_fast_path)
+
+// Python thread states are what a thread that ran Python leaves behind: a
+// request thread that serves only ASGI never takes the GIL, so it has none.
+BOOST_AUTO_TEST_CASE(request_threads_serving_only_asgi_create_no_python_thread_state) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 16, kAsgi));
+    srv.start();
+    const int before = parse_json(http_get(srv.port(), "/a/info").body).get<int>("thread_states");
+    std::vector<std::future<int>> replies;
+    for (int i = 0; i < 64; ++i)
+        replies.push_back(std::async(std::launch::async, [&] { return http_get(srv.port(), "/a/hello", 60s).status; }));
+    for (auto& f : replies) BOOST_TEST(f.get() == 200);
+    const int after = parse_json(http_get(srv.port(), "/a/info").body).get<int>("thread_states");
+    BOOST_TEST(after == before, "thread states before " << before << ", after 64 requests on 16 threads " << after);
+}
+
+// Requests that arrive while the loop is busy queue in its inbox and are
+// taken in one wake-up of the loop, not one each.
+BOOST_AUTO_TEST_CASE(a_burst_queued_behind_a_busy_loop_is_taken_in_one_wake_up) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 16, kAsgi + "PyApp /o @APPS@/ops_app.py\n"));
+    srv.start();
+    auto info = [&] { return parse_json(http_get(srv.port(), "/o/info", 20s).body); };
+    BOOST_TEST_REQUIRE(http_get(srv.port(), "/a/hello").status == 200);
+    const auto base = info();
+    const auto items0 = base.get<std::uint64_t>("asgi_inbox_items");
+    const auto wakes0 = base.get<std::uint64_t>("asgi_loop_wakes");
+    const std::string flag = srv.root() + "/loop-released";
+    auto holder =
+        std::async(std::launch::async, [&] { return http_get(srv.port(), "/a/hold_loop?flag=" + flag, 60s).status; });
+    // The holder is on the loop (its start was taken) before the burst.
+    BOOST_TEST_REQUIRE(eventually([&] { return info().get<std::uint64_t>("asgi_inbox_items") >= items0 + 1; }, 20s));
+    std::vector<std::future<int>> burst;
+    for (int i = 0; i < 12; ++i)
+        burst.push_back(std::async(std::launch::async, [&] { return http_get(srv.port(), "/a/hello", 60s).status; }));
+    BOOST_TEST_REQUIRE(eventually([&] { return info().get<std::uint64_t>("asgi_inbox_items") >= items0 + 13; }, 20s));
+    { std::ofstream(flag) << "go"; }
+    BOOST_TEST(holder.get() == 200);
+    for (auto& f : burst) BOOST_TEST(f.get() == 200);
+    const auto wakes = info().get<std::uint64_t>("asgi_loop_wakes") - wakes0;
+    // One for the holder, one for the burst (a hello's answers need none).
+    BOOST_TEST(wakes <= 3u, wakes << " wake-ups of the loop for 13 requests");
+}
+
+// The last body part goes to the request thread when it is sent, not when
+// the app next yields: CPU-bound work after it in the same step (here the
+// loop blocked until the client has its answer) does not hold the response.
+BOOST_AUTO_TEST_CASE(work_in_the_same_step_after_the_last_part_does_not_delay_the_response) {
+    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            const std::string flag = srv.root() + "/response-seen";
+            auto r = http_get(srv.port(), "/a/last_part_then_hold?flag=" + flag, 20s);
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "sent before the hold\n");
+            { std::ofstream(flag) << "seen"; }
+            BOOST_TEST(http_get(srv.port(), "/a/hello", 20s).status == 200);
+        }
+    }
+}
+
+// An ErrorDocument into an ASGI mount, run by httpd on the thread of a WSGI
+// request whose body read failed: that thread holds the GIL the WSGI
+// request's read gave back, which the loop needs to run the error page.
+BOOST_AUTO_TEST_CASE(an_error_document_into_an_asgi_mount_from_a_wsgi_body_read_does_not_deadlock) {
+    const std::string config = kAsgi + "PyApp /w @APPS@/wsgi_input_app.py\n";
+    std::vector<std::pair<std::string, HttpdOptions>> variants;
+    variants.emplace_back("prefork", prefork_one_child(config));
+    variants.emplace_back("event 1x4", threaded_one_child(Mpm::event, 4, config));
+    for (auto& [name, options] : variants) {
+        BOOST_TEST_CONTEXT(name) {
+            options.extra_config = "ErrorDocument 400 /a/error\n";
+            HttpdServer srv(options);
+            srv.start();
+            auto bad = raw_exchange(srv.port(),
+                                    "POST /w/read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                    "Connection: close\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+                                    20s);
+            BOOST_TEST(!bad.timed_out, "the child hangs");
+            BOOST_TEST(bad.data.rfind("HTTP/1.1 400 ", 0) == 0u, bad.data);
+            BOOST_TEST(contains(bad.data, "asgi error page at /a/error"), bad.data);
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
     }
 }
 

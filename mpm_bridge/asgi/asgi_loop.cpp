@@ -1,0 +1,500 @@
+#include "asgi/asgi_loop.h"
+
+#include "asgi/asgi_context.h"
+#include "asgi/asgi_messages.h"
+#include "python/py_err_scope.h"
+#include "python/python_entry.h"
+
+#include <deque>
+
+namespace pympm {
+
+namespace {
+
+constexpr std::size_t kBodyChunk = 64 * 1024;
+constexpr std::size_t kBatch = 64; // work items per wake-up of the loop
+
+// What the loop keeps of a request; dies with the channel object (GIL).
+struct ChannelState {
+    ChannelState(AsgiContext& a, std::shared_ptr<AsgiExchange> ex) : asgi(a), x(std::move(ex)) {}
+    AsgiContext& asgi;
+    std::shared_ptr<AsgiExchange> x;
+    PyRef task;
+    std::deque<PyRef> receive_futures; // waiting for a body chunk, in order
+    std::deque<PyRef> send_futures;    // streamed parts on their way, in order
+    PyRef end_future;                  // a receive() after the body
+    bool started = false;              // http.response.start sent
+    bool body_delivered = false;
+    bool end_posted = false;
+    bool done_posted = false;
+    // http.response.start, held until the first part or the app's end: the
+    // request thread writes nothing for a head alone.
+    bool have_head = false;
+    ResponseHead head;
+    std::optional<std::uint64_t> content_length;
+};
+
+struct ChannelObject {
+    PyObject_HEAD ChannelState* st;
+};
+
+ChannelState* state(PyObject* channel) { return reinterpret_cast<ChannelObject*>(channel)->st; }
+
+void resolve(AsgiContext& asgi, const PyRef& future, PyObject* value) {
+    if (!future) return;
+    PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi.resolve.get(), future.get(), value, nullptr));
+    if (!r) PyErr_Clear();
+}
+
+void reject_disconnected(AsgiContext& asgi, const PyRef& future) {
+    if (!future) return;
+    PyRef exc = PyRef::steal(PyObject_CallFunction(asgi.pympm->client_disconnected.get(), "s", "the client went away"));
+    PyRef r =
+        exc ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.reject.get(), future.get(), exc.get(), nullptr)) : PyRef();
+    if (!r) PyErr_Clear();
+}
+
+PyObject* disconnect_copy(AsgiContext& asgi) { return PyDict_Copy(asgi.disconnect_message.get()); }
+
+void end_wait_ends(ChannelState& st) {
+    if (!st.end_future) return;
+    PyRef f = std::move(st.end_future);
+    resolve(st.asgi, f, st.asgi.disconnect_message.get());
+}
+
+void move_head(ChannelState& st, AsgiEvent& e) {
+    if (!st.have_head) return;
+    st.have_head = false;
+    e.has_head = true;
+    e.head = std::move(st.head);
+    e.content_length = st.content_length;
+}
+
+// The app's exception, classified and formatted here (the request thread
+// runs no Python).
+AppFailure classify(ChannelState& st, PyObject* exc) {
+    AppFailure f;
+    const PympmModule& py = *st.asgi.pympm;
+    if (st.x->cancelled_for_timeout && std::string_view(Py_TYPE(exc)->tp_name) == "CancelledError") {
+        f.kind = AppFailure::Kind::timeout;
+        return f;
+    }
+    const bool disconnect_class = PyErr_GivenExceptionMatches(exc, py.client_disconnected.get()) ||
+                                  PyErr_GivenExceptionMatches(exc, py.request_body_error.get());
+    f.kind = disconnect_class ? AppFailure::Kind::disconnect_class : AppFailure::Kind::raised;
+    f.type_name = Py_TYPE(exc)->tp_name;
+    if (disconnect_class) {
+        PyRef text = PyRef::steal(PyObject_Str(exc));
+        const char* s = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+        f.message = s ? s : "?";
+        PyErr_Clear();
+    }
+    // The traceback, as for a WSGI app.
+    PyErrScope::raise(PyRef::borrow(exc));
+    f.traceback = take_python_error(py);
+    return f;
+}
+
+bool post_done(ChannelState& st, AppFailure failure) {
+    st.done_posted = true;
+    st.task.reset(); // the task holds the channel (through the app's receive/send): no cycle
+    AsgiEvent e;
+    e.kind = AsgiEvent::Kind::done;
+    move_head(st, e);
+    e.failure = std::move(failure);
+    return st.x->post(std::move(e));
+}
+
+// The channel's methods -------------------------------------------------------------
+
+PyObject* receive(ChannelState& st) {
+    AsgiContext& asgi = st.asgi;
+    AsgiExchange& x = *st.x;
+    // After the response completed, the client went away or the request
+    // ended (the app goes on after its response): the spec's disconnect.
+    if (x.disconnected || x.completed || x.finished()) return disconnect_copy(asgi);
+    if (!st.body_delivered && x.head.body_length == std::optional<std::uint64_t>(0)) {
+        // No body: nothing to read from httpd.
+        st.body_delivered = true;
+        return Py_BuildValue("{O:O,O:O,O:O}", asgi.k_type.get(), asgi.v_http_request.get(), asgi.k_body.get(),
+                             asgi.empty_bytes.get(), asgi.k_more_body.get(), Py_False);
+    }
+    PyRef future = PyRef::steal(PyObject_CallNoArgs(asgi.create_future.get()));
+    if (!future) return nullptr;
+    if (st.body_delivered) {
+        // Nothing more to read: answered when the response completes or the
+        // client goes away (the request thread watches it).
+        end_wait_ends(st);
+        st.end_future = future;
+        if (!st.end_posted) {
+            st.end_posted = true;
+            AsgiEvent e;
+            e.kind = AsgiEvent::Kind::wait_end;
+            if (!x.post(std::move(e))) end_wait_ends(st);
+        }
+        return future.release();
+    }
+    AsgiEvent e;
+    e.kind = AsgiEvent::Kind::read_body;
+    e.max = kBodyChunk;
+    if (!x.post(std::move(e))) return disconnect_copy(asgi);
+    st.receive_futures.push_back(future);
+    return future.release();
+}
+
+PyObject* send(ChannelState& st, PyObject* message) {
+    AsgiContext& asgi = st.asgi;
+    AsgiExchange& x = *st.x;
+    const std::optional<AsgiSendType> type = asgi_send_type(asgi, message);
+    if (!type) return nullptr;
+    const bool is_start = *type == AsgiSendType::response_start;
+    if (x.completed || x.finished()) {
+        // Whether the request thread is done with it yet or not: one rule.
+        PyErr_Format(PyExc_RuntimeError, "%S sent after the response was complete",
+                     is_start ? asgi.v_response_start.get() : asgi.v_response_body.get());
+        return nullptr;
+    }
+    if (x.disconnected) {
+        PyErr_SetString(asgi.pympm->client_disconnected.get(), "the client went away");
+        return nullptr;
+    }
+    if (is_start) {
+        if (st.started) {
+            PyErr_SetString(PyExc_RuntimeError, "http.response.start sent twice");
+            return nullptr;
+        }
+        AsgiResponseStart start;
+        if (!parse_response_start(asgi, message, start)) return nullptr;
+        st.started = st.have_head = true;
+        st.head = std::move(start.head);
+        st.content_length = start.content_length;
+        Py_RETURN_NONE;
+    }
+    if (!st.started) {
+        PyErr_SetString(PyExc_RuntimeError, "http.response.body sent before http.response.start");
+        return nullptr;
+    }
+    AsgiResponseBody part;
+    if (!parse_response_body(asgi, message, part)) return nullptr;
+    AsgiEvent e;
+    e.kind = AsgiEvent::Kind::body;
+    move_head(st, e);
+    // Copied: the request thread writes it without the GIL, and every
+    // reference dies here, on the loop.
+    e.data.assign(PyBytes_AS_STRING(part.body.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(part.body.get())));
+    e.more_body = part.more_body;
+    if (!e.more_body) {
+        // The last part: the app goes on at once, the request thread ends
+        // the response; a receive() waiting for the end has it.
+        x.completed = true;
+        x.post(std::move(e));
+        end_wait_ends(st);
+        Py_RETURN_NONE;
+    }
+    // A part of a stream: the app waits until it is on its way (flow
+    // control).
+    PyRef future = PyRef::steal(PyObject_CallNoArgs(asgi.create_future.get()));
+    if (!future) return nullptr;
+    e.ack = true;
+    if (!x.post(std::move(e))) {
+        PyErr_SetString(asgi.pympm->client_disconnected.get(), "the client went away");
+        return nullptr;
+    }
+    st.send_futures.push_back(future);
+    return future.release();
+}
+
+// The app returned (None) or raised. False once the request has ended (its
+// response was complete): the caller reports the exception.
+PyObject* done(ChannelState& st, PyObject* exc) {
+    if (st.done_posted) Py_RETURN_FALSE;
+    AppFailure f;
+    if (exc != Py_None) f = classify(st, exc);
+    return PyBool_FromLong(post_done(st, std::move(f)));
+}
+
+PyObject* ch_receive(PyObject* self, PyObject*) {
+    return python_entry([&]() -> PyObject* { return receive(*state(self)); });
+}
+
+PyObject* ch_send(PyObject* self, PyObject* message) {
+    return python_entry([&]() -> PyObject* { return send(*state(self), message); });
+}
+
+PyObject* ch_done(PyObject* self, PyObject* exc) {
+    return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
+}
+
+int ch_set_task(PyObject* self, PyObject* value, void*) {
+    return python_entry([&]() -> int {
+        ChannelState& st = *state(self);
+        // Kept only while the app runs: the task refers to this channel.
+        if (!st.done_posted) st.task = value ? PyRef::borrow(value) : PyRef();
+        return 0;
+    });
+}
+
+PyObject* ch_get_task(PyObject* self, void*) {
+    ChannelState& st = *state(self);
+    PyObject* t = st.task ? st.task.get() : Py_None;
+    Py_INCREF(t);
+    return t;
+}
+
+void ch_dealloc(PyObject* self) {
+    PyTypeObject* tp = Py_TYPE(self);
+    ChannelState* st = state(self);
+    if (st) {
+        st->x->channel = nullptr;
+        // An app whose coroutine was dropped before it ended (the loop
+        // closed): its request thread must not wait for ever.
+        if (!st->done_posted) {
+            AppFailure f;
+            f.kind = AppFailure::Kind::unavailable;
+            post_done(*st, std::move(f));
+        }
+        delete st;
+    }
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+PyMethodDef ch_methods[] = {
+    {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
+    {"send", ch_send, METH_O, "send(message): None when done, or a future"},
+    {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the request had ended"},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},
+                          {Py_tp_getset, ch_getset},
+                          {Py_tp_dealloc, reinterpret_cast<void*>(ch_dealloc)},
+                          {Py_tp_doc, const_cast<char*>("the server's side of one ASGI request")},
+                          {0, nullptr}};
+
+PyType_Spec ch_spec = {"pympm.AsgiChannel", sizeof(ChannelObject), 0, Py_TPFLAGS_DEFAULT, ch_slots};
+
+PyObject* new_channel(AsgiContext& asgi, const std::shared_ptr<AsgiExchange>& x) {
+    auto* tp = reinterpret_cast<PyTypeObject*>(asgi.channel_type.get());
+    PyObject* o = tp->tp_alloc(tp, 0);
+    if (!o) return nullptr;
+    try {
+        reinterpret_cast<ChannelObject*>(o)->st = new ChannelState(asgi, x);
+    } catch (...) {
+        Py_DECREF(o);
+        return PyErr_NoMemory();
+    }
+    x->channel = o;
+    return o;
+}
+
+// The work items -------------------------------------------------------------------
+
+ChannelState* live_state(const std::shared_ptr<AsgiExchange>& x) { return x->channel ? state(x->channel) : nullptr; }
+
+class StartWork final : public LoopWork {
+public:
+    StartWork(std::shared_ptr<AsgiExchange> x, const AsgiMount& m) : x_(std::move(x)), mount_(m) {}
+    void run() noexcept override {
+        AsgiContext& asgi = x_->asgi();
+        PyRef scope = build_asgi_scope(asgi, x_->head, mount_.lifespan_state, mount_.path_without_mount);
+        PyRef channel = scope ? PyRef::steal(new_channel(asgi, x_)) : PyRef();
+        PyRef begun = channel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.begin.get(), mount_.app, scope.get(),
+                                                                          channel.get(), nullptr))
+                              : PyRef();
+        if (begun) return;
+        AppFailure f;
+        f.kind = AppFailure::Kind::raised;
+        f.what = "could not be started on the ASGI event loop";
+        f.traceback = take_python_error(*asgi.pympm);
+        if (ChannelState* st = live_state(x_))
+            post_done(*st, std::move(f));
+        else
+            post_failure(std::move(f));
+    }
+    void abandon() noexcept override {
+        AppFailure f;
+        f.kind = AppFailure::Kind::unavailable;
+        post_failure(std::move(f));
+    }
+
+private:
+    void post_failure(AppFailure f) {
+        AsgiEvent e;
+        e.kind = AsgiEvent::Kind::done;
+        e.failure = std::move(f);
+        x_->post(std::move(e));
+    }
+    std::shared_ptr<AsgiExchange> x_;
+    AsgiMount mount_;
+};
+
+class BodyWork final : public LoopWork {
+public:
+    BodyWork(std::shared_ptr<AsgiExchange> x, std::string data, bool end, bool failed)
+        : x_(std::move(x)), data_(std::move(data)), end_(end), failed_(failed) {}
+    void run() noexcept override {
+        ChannelState* st = live_state(x_);
+        if (!st || st->receive_futures.empty()) return;
+        AsgiContext& asgi = st->asgi;
+        PyRef future = std::move(st->receive_futures.front());
+        st->receive_futures.pop_front();
+        if (failed_) {
+            resolve(asgi, future, asgi.disconnect_message.get());
+            return;
+        }
+        if (end_) st->body_delivered = true;
+        PyRef message = PyRef::steal(PyDict_New());
+        PyRef chunk = PyRef::steal(PyBytes_FromStringAndSize(data_.data(), static_cast<Py_ssize_t>(data_.size())));
+        if (!message || !chunk || PyDict_SetItem(message.get(), asgi.k_type.get(), asgi.v_http_request.get()) != 0 ||
+            PyDict_SetItem(message.get(), asgi.k_body.get(), chunk.get()) != 0 ||
+            PyDict_SetItem(message.get(), asgi.k_more_body.get(), end_ ? Py_False : Py_True) != 0) {
+            PyErr_Clear();
+            resolve(asgi, future, asgi.disconnect_message.get());
+            return;
+        }
+        resolve(asgi, future, message.get());
+    }
+
+private:
+    std::shared_ptr<AsgiExchange> x_;
+    std::string data_;
+    bool end_, failed_;
+};
+
+class SentWork final : public LoopWork {
+public:
+    SentWork(std::shared_ptr<AsgiExchange> x, bool ok) : x_(std::move(x)), ok_(ok) {}
+    void run() noexcept override {
+        ChannelState* st = live_state(x_);
+        if (!st || st->send_futures.empty()) return;
+        PyRef future = std::move(st->send_futures.front());
+        st->send_futures.pop_front();
+        if (ok_) {
+            resolve(st->asgi, future, Py_None);
+            return;
+        }
+        reject_disconnected(st->asgi, future);
+        end_wait_ends(*st);
+    }
+
+private:
+    std::shared_ptr<AsgiExchange> x_;
+    bool ok_;
+};
+
+class DisconnectedWork final : public LoopWork {
+public:
+    explicit DisconnectedWork(std::shared_ptr<AsgiExchange> x) : x_(std::move(x)) {}
+    void run() noexcept override {
+        if (ChannelState* st = live_state(x_)) end_wait_ends(*st);
+    }
+
+private:
+    std::shared_ptr<AsgiExchange> x_;
+};
+
+// The reader callback: one burst per wake-up, bounded.
+PyObject* drain(PyObject* self, PyObject*) {
+    return python_entry([&]() -> PyObject* {
+        auto* asgi = static_cast<AsgiContext*>(PyCapsule_GetPointer(self, "pympm.asgi"));
+        if (!asgi) return nullptr;
+        std::vector<std::unique_ptr<LoopWork>> batch;
+        batch.reserve(kBatch);
+        asgi->inbox.take(batch, kBatch);
+        for (auto& w : batch) {
+            w->run();
+            if (PyErr_Occurred()) PyErr_Clear();
+            w.reset(); // its references (none Python) go before the next runs
+        }
+        // More queued: the loop runs its other ready callbacks (timers, the
+        // steps of running tasks), then this again, without sleeping.
+        if (asgi->drain && asgi->inbox.more_left()) {
+            PyRef again = PyRef::steal(PyObject_CallOneArg(asgi->call_soon.get(), asgi->drain.get()));
+            if (!again) PyErr_Clear();
+        }
+        Py_RETURN_NONE;
+    });
+}
+
+PyMethodDef drain_def = {"_asgi_drain_inbox", drain, METH_NOARGS, "takes the requests queued for the loop"};
+
+} // namespace
+
+std::unique_ptr<LoopWork> asgi_start_work(std::shared_ptr<AsgiExchange> x, const AsgiMount& mount) {
+    return std::make_unique<StartWork>(std::move(x), mount);
+}
+std::unique_ptr<LoopWork> asgi_body_work(std::shared_ptr<AsgiExchange> x, std::string data, bool end, bool failed) {
+    return std::make_unique<BodyWork>(std::move(x), std::move(data), end, failed);
+}
+std::unique_ptr<LoopWork> asgi_sent_work(std::shared_ptr<AsgiExchange> x, bool ok) {
+    return std::make_unique<SentWork>(std::move(x), ok);
+}
+std::unique_ptr<LoopWork> asgi_disconnected_work(std::shared_ptr<AsgiExchange> x) {
+    return std::make_unique<DisconnectedWork>(std::move(x));
+}
+
+PyRef make_asgi_channel_type() { return PyRef::steal(PyType_FromSpec(&ch_spec)); }
+
+PyRef asgi_channel_task(PyObject* channel) {
+    if (!channel) return PyRef();
+    return state(channel)->task;
+}
+
+PyRef make_asgi_drain(AsgiContext& asgi) {
+    PyRef capsule = PyRef::steal(PyCapsule_New(&asgi, "pympm.asgi", nullptr));
+    return capsule ? PyRef::steal(PyCFunction_New(&drain_def, capsule.get())) : PyRef();
+}
+
+// The timeout target (exchange's side) ---------------------------------------------
+
+namespace {
+
+// The app's task; owns its references (see TimeoutTarget).
+class TaskTarget final : public TimeoutTarget {
+public:
+    TaskTarget(PyRef task, PyRef task_stack, PyRef call_soon_threadsafe, bool cancellable)
+        : task_(std::move(task)), task_stack_(std::move(task_stack)),
+          call_soon_threadsafe_(std::move(call_soon_threadsafe)), cancellable_(cancellable) {}
+    const char* stack_name() const override { return "its coroutine stack"; }
+    const char* cancel_action() const override { return "its task is cancelled"; }
+    std::string stack() const override {
+        PYMPM_ASSERT_GIL();
+        std::string out;
+        if (!task_) return out;
+        PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack_.get(), task_.get(), nullptr));
+        if (text && PyUnicode_Check(text.get()))
+            if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
+        PyErr_Clear();
+        return out;
+    }
+    void cancel() override {
+        PYMPM_ASSERT_GIL();
+        if (!task_ || !cancellable_) return;
+        // On the loop: the task belongs to it.
+        PyRef method = PyRef::steal(PyObject_GetAttrString(task_.get(), "cancel"));
+        PyRef r = method
+                      ? PyRef::steal(PyObject_CallFunctionObjArgs(call_soon_threadsafe_.get(), method.get(), nullptr))
+                      : PyRef();
+        PyErr_Clear();
+    }
+
+private:
+    PyRef task_, task_stack_, call_soon_threadsafe_;
+    bool cancellable_;
+};
+
+} // namespace
+
+std::unique_ptr<TimeoutTarget> AsgiExchange::timeout_target(bool cancelling) {
+    PYMPM_ASSERT_GIL();
+    PyRef task = asgi_channel_task(channel);
+    // Work after the response is not timed: nothing to cancel then.
+    const bool cancellable = task && !completed;
+    if (cancelling && cancellable) cancelled_for_timeout = true;
+    return std::make_unique<TaskTarget>(task, asgi_.task_stack, asgi_.call_soon_threadsafe, cancellable);
+}
+
+} // namespace pympm
