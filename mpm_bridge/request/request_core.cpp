@@ -46,12 +46,15 @@ void RequestCore::log_lines(LogLevel level, const std::string& head, const std::
 int RequestCore::fail(const char* what) {
     PYMPM_ASSERT_GIL();
     app_raised_ = true;
-    std::string trace = take_python_error(ctx.py);
+    log_app_exception(what, take_python_error(ctx.py));
+    return 500;
+}
+
+void RequestCore::log_app_exception(const std::string& what, const std::string& traceback) {
     log_lines(LogLevel::error,
               std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + what + " for " +
                   (io.method().empty() ? std::string() : std::string(io.method()) + " ") + std::string(io.uri()) + ":",
-              trace);
-    return 500;
+              traceback);
 }
 
 int RequestCore::fail_message(const std::string& message) {
@@ -119,10 +122,7 @@ int RequestCore::error_response(const AppFailure& f) {
         [[fallthrough]];
     case AppFailure::Kind::raised:
         app_raised_ = true;
-        log_lines(LogLevel::error,
-                  std::string(PYMPM_APLOGNO(00020)) + "app " + app_name + " " + f.what + " for " +
-                      std::string(io.uri()) + ":",
-                  f.traceback);
+        log_app_exception(f.what, f.traceback);
         break;
     }
     return status_after_error();

@@ -57,6 +57,8 @@ public:
     void log_lines(LogLevel level, const std::string& head, const std::string& body);
     // Logs the pending Python exception as the app's failure (PM00020).
     int fail(const char* what);
+    // PM00020 with the request's method and URI, and its traceback.
+    void log_app_exception(const std::string& what, const std::string& traceback);
     // Logs a broken rule of the interface (PM00022).
     int fail_message(const std::string& message);
     void log_client_gone(const char* doing, const char* why);

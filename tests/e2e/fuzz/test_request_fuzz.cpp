@@ -187,7 +187,7 @@ void allow_deliberate_errors(HttpdServer& srv) {
     srv.allow_traceback_lines();
     // (An ASGI app's name ends in " (asgi)".)
     srv.allow_log_error(
-        R"(PM00020: app \S+( \(asgi\))? (raised an exception|failed while producing its response) for \S*/fail_(before|after|midstream)\b)");
+        R"(PM00020: app \S+( \(asgi\))? (raised an exception|failed while producing its response) for ([A-Z]+ )?\S*/fail_(before|after|midstream)\b)");
     srv.allow_log_error(
         R"(PM00025: app \S+( \(asgi\))? sent \d+ bytes but declared Content-Length \d+ for \S*/cl_(short|huge)\b)");
     srv.allow_log_error(
