@@ -33,7 +33,8 @@ Steps (positional, run in order):
                      len16, len64 (force that length form), msb (set the 64-bit
                      length's top bit), deflate (compress the payload with the
                      negotiated permessage-deflate and set RSV1), short=N (send
-                     only the first N bytes of the frame). KIND:VALUE: hex:ABCD,
+                     only the first N bytes of the frame), claim=N (the header
+                     says N bytes, whatever the payload). KIND:VALUE: hex:ABCD,
                      text:any text, zeros:N, close:CODE:WHY (a Close payload).
 
 Options: --subprotocol P (repeatable), --header 'Name: value' (repeatable),
@@ -247,6 +248,9 @@ def build_frame(spec, deflater):
     b0 = (0x80 if "fin" in flags else 0) | rsv | int(op, 16)
     mask_bit = 0 if "nomask" in flags else 0x80
     n = len(payload)
+    for f in flags:
+        if f.startswith("claim="):
+            n = int(f[6:])  # the header claims n bytes whatever follows
     if "len64" in flags or "msb" in flags or n > 0xFFFF:
         length = n | (1 << 63) if "msb" in flags else n
         head = bytes([b0, mask_bit | 127]) + struct.pack("!Q", length)
@@ -256,7 +260,9 @@ def build_frame(spec, deflater):
         head = bytes([b0, mask_bit | n])
     if mask_bit:
         key = os.urandom(4)
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if n < 65536 else mask_fast(payload, key)
+        payload = (
+            bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if len(payload) < 65536 else mask_fast(payload, key)
+        )
         head += key
     frame = head + payload
     for f in flags:
@@ -468,19 +474,24 @@ class RawConnection:
         self.sock.close()
 
 
-def main(argv):
+def main_transcript(argv, t):
+    """Runs the script argv describes, filling the transcript t."""
     global FrameProtocol, Opcode, PerMessageDeflate
     args = parse_args(argv)
     if args.mode == "raw":
         from wsproto.extensions import PerMessageDeflate
         from wsproto.frame_protocol import FrameProtocol, Opcode
+
+        RawConnection(args, t).run()
+    else:
+        asyncio.run(run_websockets(args, t))
+
+
+def main(argv):
     t = {"status": None, "headers": [], "subprotocol": None, "extensions": None, "events": [], "close": None}
     t["error"] = None
     try:
-        if args.mode == "websockets":
-            asyncio.run(run_websockets(args, t))
-        else:
-            RawConnection(args, t).run()
+        main_transcript(argv, t)
     except Exception as e:  # the transcript says what broke
         t["error"] = f"{type(e).__name__}: {e}"
     sys.stdout.write("\n" + json.dumps(t) + "\n")
