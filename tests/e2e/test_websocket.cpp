@@ -72,6 +72,10 @@ HttpRequest handshake(const std::string& target, std::vector<std::pair<std::stri
     return r;
 }
 
+std::string module_line(const std::string& name, const std::string& file) {
+    return "LoadModule " + name + " " + httpd_modules_dir() + "/" + file + "\n";
+}
+
 std::string markers_file(const HttpdServer& srv) { return srv.apps_dir() + "/markers/ws-events"; }
 
 std::string read_file(const std::string& path) {
@@ -406,6 +410,32 @@ BOOST_AUTO_TEST_CASE(recycling_by_PyMaxRequests_closes_open_websockets) {
             BOOST_TEST(file_contains_soon(markers_file(srv), R"(["disconnect", "r1", 1001, "going away"])"));
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(the_status_page_counts_open_websockets) {
+    const std::string status =
+        module_line("authz_host_module", "mod_authz_host.so") +
+        "<Location /pympm-status>\n    SetHandler pympm-status\n    Require local\n</Location>\n";
+    HttpdServer srv(debug(threaded_one_child(Mpm::event, 4, kWs + status)));
+    srv.start();
+    auto open_now = [&] {
+        auto r = http_get(srv.port(), "/pympm-status?format=json");
+        BOOST_TEST_REQUIRE(r.status == 200, r.body);
+        return parse_json(r.body).get_child("children").front().second.get<int>("websockets_open");
+    };
+    BOOST_TEST(open_now() == 0);
+    auto client = std::async(std::launch::async, [&srv] {
+        return converse(srv, "/w/echo?tag=s1", R"([{"connect": {}}, {"send": "up"}, {"recv": 10}, {"sleep": 3},
+                                                   {"close": 1000}])");
+    });
+    BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /w/echo\\?tag=s1 accepted", 20s).size() > 0u);
+    BOOST_TEST(open_now() == 1);
+    BOOST_TEST(client.get().size() == 5u);
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (open_now() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    BOOST_TEST(open_now() == 0);
+    auto prom = http_get(srv.port(), "/pympm-status?format=prometheus").body;
+    BOOST_TEST(prom.find("pympm_child_websockets_open{") != std::string::npos, prom);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
