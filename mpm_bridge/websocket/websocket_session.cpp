@@ -98,13 +98,38 @@ PyObject* WebSocketSession::message_of(WsData&& d) {
                          d.text ? names_.k_text.get() : names_.k_bytes.get(), value.get());
 }
 
-PyObject* WebSocketSession::disconnect_message() {
-    // Under mutex_ or after the end: end_code_/end_reason_ no longer change.
-    PyRef reason =
-        PyRef::steal(PyUnicode_DecodeUTF8(end_reason_.data(), static_cast<Py_ssize_t>(end_reason_.size()), "replace"));
+PyObject* WebSocketSession::disconnect_message(std::uint16_t code, const std::string& why) {
+    PyRef reason = PyRef::steal(PyUnicode_DecodeUTF8(why.data(), static_cast<Py_ssize_t>(why.size()), "replace"));
     if (!reason) return nullptr;
     return Py_BuildValue("{O:O,O:i,O:O}", asgi_.k_type.get(), names_.v_disconnect.get(), names_.k_code.get(),
-                         static_cast<int>(end_code_), names_.k_reason.get(), reason.get());
+                         static_cast<int>(code), names_.k_reason.get(), reason.get());
+}
+
+WebSocketSession::Next WebSocketSession::take_next(bool mark_waiting) {
+    // No Python here: mutex_ is a leaf.
+    Next n;
+    std::lock_guard lock(mutex_);
+    if (!inbox_.empty()) {
+        n.wake_reader = inbox_.size() == kMaxInbox; // the reader paused on a full queue
+        n.data = std::move(inbox_.front());
+        inbox_.pop_front();
+        receive_waiting_ = false;
+    } else if (ended_) {
+        n.ended = true;
+        n.code = end_code_;
+        n.reason = end_reason_;
+        receive_waiting_ = false;
+    } else if (mark_waiting) {
+        receive_waiting_ = true;
+    }
+    return n;
+}
+
+PyObject* WebSocketSession::build(Next&& n) {
+    if (n.wake_reader) wake();
+    if (n.data) return message_of(std::move(*n.data));
+    if (n.ended) return disconnect_message(n.code, n.reason);
+    return nullptr;
 }
 
 PyObject* WebSocketSession::receive() {
@@ -112,42 +137,17 @@ PyObject* WebSocketSession::receive() {
         connect_delivered_ = true;
         return PyDict_Copy(names_.connect_message.get());
     }
-    std::optional<WsData> got;
-    bool wake_reader = false;
-    {
-        std::lock_guard lock(mutex_);
-        if (!inbox_.empty()) {
-            wake_reader = inbox_.size() == kMaxInbox; // the reader paused on a full queue
-            got = std::move(inbox_.front());
-            inbox_.pop_front();
-        } else if (ended_) {
-            return disconnect_message();
-        }
-    }
-    if (got) {
-        if (wake_reader) wake();
-        return message_of(std::move(*got));
-    }
     if (receive_future_) {
         PyErr_SetString(PyExc_RuntimeError, "websocket receive() called while another receive() waits");
         return nullptr;
     }
+    if (PyObject* m = build(take_next(false))) return m;
+    if (PyErr_Occurred()) return nullptr;
     PyRef future = PyRef::steal(PyObject_CallNoArgs(asgi_.create_future.get()));
     if (!future) return nullptr;
-    {
-        std::lock_guard lock(mutex_);
-        if (!inbox_.empty() || ended_) {
-            // It came in meanwhile: answered at once.
-            PyObject* m = ended_ && inbox_.empty() ? disconnect_message() : nullptr;
-            if (!m) {
-                WsData d = std::move(inbox_.front());
-                inbox_.pop_front();
-                return message_of(std::move(d));
-            }
-            return m;
-        }
-        receive_waiting_ = true;
-    }
+    // It may have come in meanwhile: then answered at once.
+    if (PyObject* m = build(take_next(true))) return m;
+    if (PyErr_Occurred()) return nullptr;
     receive_future_ = future;
     wake(); // the reader may have paused for this receive()
     return future.release();
@@ -289,7 +289,7 @@ int WebSocketSession::run(PyObject* app, PyObject* state, bool mount_relative_pa
     }
     left.clear(); // their references die with the GIL
     if (receive_future_) {
-        PyRef m = PyRef::steal(disconnect_message());
+        PyRef m = PyRef::steal(disconnect_message(end_code_, end_reason_)); // final: no writer left
         if (m) {
             PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),
                                                                 receive_future_.get(), m.get(), nullptr));
@@ -527,18 +527,7 @@ void WebSocketSession::deliver(GilRelease& released) {
     if (!resolve_receive && !resolve_sends && !reject_sends) return;
     GilRelease::Back gil(released);
     if (resolve_receive) {
-        PyRef message;
-        {
-            std::lock_guard lock(mutex_);
-            receive_waiting_ = false;
-            if (!inbox_.empty()) {
-                WsData d = std::move(inbox_.front());
-                inbox_.pop_front();
-                message = PyRef::steal(message_of(std::move(d)));
-            } else {
-                message = PyRef::steal(disconnect_message());
-            }
-        }
+        PyRef message = PyRef::steal(build(take_next(false)));
         PyRef future = std::move(receive_future_);
         if (message && future) {
             PyRef r = PyRef::steal(PyObject_CallFunctionObjArgs(asgi_.call_soon_threadsafe.get(), asgi_.resolve.get(),

@@ -103,8 +103,20 @@ private:
     // socket is done with once `over` (else the close handshake goes on).
     void end(std::uint16_t code, std::string_view reason, bool over);
     void deliver(GilRelease& released);
+    // The next message for the app, taken under mutex_ and built after it
+    // (no Python under a leaf mutex); `mark_waiting`: a receive() will wait
+    // when there is none.
+    struct Next {
+        std::optional<WsData> data;
+        bool ended = false;
+        std::uint16_t code = 0;
+        std::string reason;
+        bool wake_reader = false;
+    };
+    Next take_next(bool mark_waiting);
+    PyObject* build(Next&& n); // null without an exception: nothing yet
     PyObject* message_of(WsData&& d);
-    PyObject* disconnect_message();
+    PyObject* disconnect_message(std::uint16_t code, const std::string& reason);
 
     RequestCore core_;
     AsgiContext& asgi_;
