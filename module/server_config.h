@@ -1,7 +1,7 @@
 // Per-server configuration (PyApp mounts per virtual host) and the global
 // interpreter settings (PyHome, PyPath, PyEnableThreads, PyThreads,
 // PyShutdownTimeout, PyUTF8Mode, PyRequestTimeout, PyMaxRequests,
-// PyMaxMemory, PyEnv, PyEnvFile), with their directive handlers.
+// PyMaxMemory, PyEnv, PyEnvFile, PyWebSocket*), with their directive handlers.
 #pragma once
 
 #include "pympm_module.h"
@@ -38,6 +38,7 @@ struct ServerConfig {
     long max_requests_jitter = 0;
     long max_memory_mib = 0;
     EnvironmentList environment; // PyEnv and PyEnvFile, read at config time
+    WsSettings websocket; // PyWebSocketMaxMessage, PyWebSocketPing, PyWebSocketCompression
 };
 
 ServerConfig* server_config(const server_rec* s);

@@ -10,6 +10,7 @@
 #include "runtime/child_info.h"
 #include "runtime/stop_sequence.h"
 #include "status/test_pause.h"
+#include "websocket/websocket_session.h"
 #include "wsgi/wsgi_request.h"
 
 #include <chrono>
@@ -151,6 +152,7 @@ void ChildRuntime::join_board(int generation) {
     std::vector<std::string> names;
     for (const App& app : apps_) names.push_back(app.name);
     requests_.attach(board_, entry, names);
+    websockets_.attach(&entry->websockets_open);
 }
 
 void ChildRuntime::response_ready(void* owner, RequestIO& io) {
@@ -171,6 +173,7 @@ void ChildRuntime::leave_board() {
     if (!board_ || !metrics_.stats()) return;
     requests_.detach();
     child_info_entry(nullptr);
+    websockets_.attach(nullptr);
     board_->release(metrics_.stats(), recycling_.leaving() ? recycling_.reason() : LeaveReason::httpd);
     metrics_.attach(nullptr);
 }
@@ -321,6 +324,17 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
             return {500, false, 0};
         }
     }
+    if (WebSocketIO* ws = io.websocket()) {
+        WebSocketSession session(ctx_, asgi_, ws_names_, io, *ws, {settings_.websocket, settings_.shutdown_timeout_s},
+                                 websockets_, &timeouts_, app.name);
+        struct Watch {
+            RequestTimeouts& t;
+            TimeoutSource* outer;
+            ~Watch() { t.watch_source(outer); }
+        } watch{timeouts_, timeouts_.watch_source(&session)};
+        const int status = session.run(callable, app.lifespan_state.get(), app.path_without_mount);
+        return {status, session.app_raised(), session.response_status()};
+    }
     AsgiRequest req(ctx_, asgi_, io, app.name);
     // A nested request (a subrequest from this thread's outer ASGI
     // response) gives the outer request its watch back.
@@ -335,7 +349,11 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
 
 void ChildRuntime::notify_stopping() noexcept {
     metrics_.draining();
-    if (!python_ready_ || shut_down_ || RequestAdmission::depth() > 0) return;
+    if (!python_ready_ || shut_down_) return;
+    // Open WebSockets close with 1001 now (their threads wait on their
+    // clients: a wake-up each).
+    websockets_.close_all(1001);
+    if (RequestAdmission::depth() > 0) return;
     // Prefork calls this just before the child exits, where shutdown()
     // signals anyway. Under PyEnableThreads Off another thread may keep the
     // GIL until it exits; shutdown() signals then too.
@@ -384,6 +402,7 @@ void ChildRuntime::shutdown() noexcept {
         for (auto& app : apps_) app.lifespan_state.reset();
         wsgi_.clear();
         asgi_.clear();
+        ws_names_.clear();
         ctx_.py = PympmModule{};
         forget_child_info_sources(gate_.get(), nullptr, &asgi_.inbox);
         const int rc = Py_FinalizeEx();

@@ -20,6 +20,8 @@
 #include "admission/slot_gate.h"
 #include "status/status_board.h"
 #include "request/request_context.h"
+#include "websocket/ws_names.h"
+#include "websocket/ws_registry.h"
 #include "wsgi/wsgi_context.h"
 
 #include <atomic>
@@ -92,6 +94,8 @@ private:
     WsgiContext wsgi_;
     AsgiContext asgi_;
     AppLoader loader_{ctx_.py, asgi_, log_};
+    WsNames ws_names_;
+    WsRegistry websockets_; // open WebSockets: closed with 1001 at a stop
     bool python_started_ = false;
     bool python_ready_ = false;
     bool finalized_ = false;

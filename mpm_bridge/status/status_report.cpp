@@ -149,10 +149,12 @@ void json_counters(std::string& o, const ChildSnapshot& c) {
             ", \"app_4xx\": %" PRIu64 ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64 ", \"timeouts\": %" PRIu64
             ", \"slot_waits\": %" PRIu64 ", \"slot_wait_seconds_total\": %.6f"
             ", \"slot_wait_seconds_max\": %.6f, \"app_seconds_total\": %.6f, \"app_seconds_p50\": %.6f"
-            ", \"app_seconds_p99\": %.6f, \"rss_bytes\": %" PRIu64 ", \"python_threads\": %" PRIu64,
+            ", \"app_seconds_p99\": %.6f, \"rss_bytes\": %" PRIu64 ", \"python_threads\": %" PRIu64
+            ", \"websockets_open\": %" PRId64,
             c.requests, c.in_app, c.waiting, c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, c.slot_waits,
             seconds_of(c.slot_wait_ns), seconds_of(c.slot_wait_max_ns), seconds_of(c.app_time_ns),
-            histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.rss_bytes, c.python_threads);
+            histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.rss_bytes, c.python_threads,
+            c.websockets_open);
     o += ", \"app_seconds_buckets\": {";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kHistogramSize; ++i) {
@@ -343,6 +345,8 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
          [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.rss_bytes); }},
         {"pympm_child_python_threads", "gauge", "Python thread states alive in a child.",
          [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.python_threads); }},
+        {"pympm_child_websockets_open", "gauge", "WebSockets open in a child now.",
+         [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.websockets_open); }},
         {"pympm_child_uptime_seconds", "gauge", "How long a child has run.",
          [](const BoardSnapshot& b, const ChildSnapshot& c) {
              char buf[32];
@@ -497,7 +501,7 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
     o += "<h2>Children</h2>\n<table><tr><th>pid</th><th>generation</th><th class=\"l\">state</th><th>uptime</th>"
          "<th class=\"l\">model</th><th>requests</th><th>requests/s</th><th>until recycling</th><th>in app</th>"
          "<th>waiting</th><th>slot wait total / max</th><th>app time p50 / p99</th><th>4xx</th><th>5xx</th>"
-         "<th>exceptions</th><th>timeouts</th><th>RSS</th><th>Python threads</th>"
+         "<th>exceptions</th><th>timeouts</th><th>RSS</th><th>Python threads</th><th>WebSockets</th>"
          "<th class=\"l\">previous child on its row</th></tr>\n";
     for (const auto& c : s.children) {
         std::string until = "&ndash;";
@@ -512,12 +516,12 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
             "<tr><td>%d</td><td>%d</td><td class=\"l\">%s</td><td>%.0f s</td><td class=\"l\">%s, %d threads, "
             "PyThreads %d, GIL %s%s</td><td>%" PRIu64 "</td><td>%.1f</td><td>%s</td><td>%" PRId64 "</td><td>%" PRId64
             "</td><td>%.3f s / %.3f s</td><td>%.4f s / %.4f s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
-            "</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64 "</td><td class=\"l\">%s</td></tr>\n",
+            "</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64 "</td><td>%" PRId64 "</td><td class=\"l\">%s</td></tr>\n",
             c.pid, c.generation, escape_html(child_state(s, c).text).c_str(), uptime(s, c), escape_html(c.mpm).c_str(),
             c.threads_per_child, c.py_threads, model_gil(c), c.http2 ? ", HTTP/2" : "", c.requests, c.rate,
             until.c_str(), c.in_app, c.waiting, seconds_of(c.slot_wait_ns), seconds_of(c.slot_wait_max_ns),
             histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.app_4xx, c.app_5xx, c.exceptions,
-            c.timeouts, rss.c_str(), c.python_threads, predecessor_text(c.predecessor_reason));
+            c.timeouts, rss.c_str(), c.python_threads, c.websockets_open, predecessor_text(c.predecessor_reason));
     }
     o += "</table>\n";
     o += "<h2>Legend</h2>\n<dl>\n"
