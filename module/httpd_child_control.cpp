@@ -154,6 +154,11 @@ int protocol_switch(conn_rec* c, request_rec*, server_rec*, const char* protocol
 
 } // namespace
 
+void forget_upgraded_connection(conn_rec* c) {
+    if (!g_tracking.load(std::memory_order_relaxed) || c->master) return;
+    forget(conn_state(c));
+}
+
 void HttpdChildControl::leave_gracefully() {
     if (!threaded_) {
         ::kill(::getpid(), AP_SIG_GRACEFUL);

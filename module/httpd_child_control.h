@@ -53,6 +53,10 @@ private:
     bool threaded_;
 };
 
+// An HTTP/1.1 connection upgraded to a WebSocket: a leaving child does not
+// wait for it as for a keep-alive connection (the WebSocket closes itself).
+void forget_upgraded_connection(conn_rec* c);
+
 // The hooks that track the child's keep-alive connections (see above).
 void register_leaving_hooks();
 

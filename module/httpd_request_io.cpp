@@ -1,5 +1,6 @@
 #include "httpd_request_io.h"
 
+#include "httpd_websocket_io.h"
 #include "server_config.h"
 
 #include <http_core.h>
@@ -28,6 +29,13 @@ HttpdRequestIO::HttpdRequestIO(request_rec* r, const MountEntry& mount, std::siz
     : r_(r), mount_(mount), script_name_len_(script_name_len) {
     if (r->prev && ap_is_HTTP_ERROR(r->prev->status)) error_status_ = r->prev->status;
     body_not_ours_ = r->main != nullptr || error_status_ != 0;
+}
+
+HttpdRequestIO::~HttpdRequestIO() = default;
+
+WebSocketIO* HttpdRequestIO::websocket() {
+    if (!websocket_ && HttpdWebSocketIO::wanted(r_)) websocket_ = std::make_unique<HttpdWebSocketIO>(r_);
+    return websocket_.get();
 }
 
 std::string_view HttpdRequestIO::uri() const {

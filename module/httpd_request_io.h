@@ -8,14 +8,17 @@
 #include <apr_buckets.h>
 
 #include <atomic>
+#include <memory>
 
 namespace pympm::httpd {
 
 struct MountEntry;
+class HttpdWebSocketIO;
 
 class HttpdRequestIO final : public RequestIO {
 public:
     HttpdRequestIO(request_rec* r, const MountEntry& mount, std::size_t script_name_len);
+    ~HttpdRequestIO() override;
 
     // CGI's PATH_TRANSLATED for the environ (null: none), found by the
     // handler before the request waits for its slot.
@@ -40,6 +43,8 @@ public:
     void finish() override;
     void abort() override;
     bool head_sent() const override { return head_sent_; }
+
+    WebSocketIO* websocket() override;
 
     void log(LogLevel level, std::string_view message) override;
 
@@ -70,6 +75,7 @@ private:
     // SERVER_PORT and REMOTE_PORT as text, for the environ.
     char server_port_[12] = {};
     char remote_port_[12] = {};
+    std::unique_ptr<HttpdWebSocketIO> websocket_;
 };
 
 } // namespace pympm::httpd

@@ -218,6 +218,39 @@ const char* set_max_memory(cmd_parms* cmd, void*, const char* value) {
     });
 }
 
+const char* set_ws_max_message(cmd_parms* cmd, void*, const char* value) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long n = 0;
+        if (!parse_int(value, 1, 1L << 40, n))
+            return error_text(cmd, std::string("'") + value + "' is not a size; write a whole number of bytes above 0");
+        server_config(cmd->server)->websocket.max_message = static_cast<unsigned long long>(n);
+        return nullptr;
+    });
+}
+
+const char* set_ws_ping(cmd_parms* cmd, void*, const char* interval, const char* timeout) {
+    if (const char* err = global_only(cmd)) return err;
+    return guarded(cmd, [&]() -> const char* {
+        long i = 0, t = 0;
+        if (!parse_int(interval, 0, 86400, i))
+            return error_text(cmd, std::string("'") + interval +
+                                       "' is not a number of seconds between 0 (no pings) and 86400");
+        if (timeout && !parse_int(timeout, 1, 86400, t))
+            return error_text(cmd, std::string("'") + timeout + "' is not a number of seconds between 1 and 86400");
+        WsSettings& ws = server_config(cmd->server)->websocket;
+        ws.ping_s = static_cast<int>(i);
+        if (timeout) ws.ping_timeout_s = static_cast<int>(t);
+        return nullptr;
+    });
+}
+
+const char* set_ws_compression(cmd_parms* cmd, void*, int on) {
+    if (const char* err = global_only(cmd)) return err;
+    server_config(cmd->server)->websocket.compression = on != 0;
+    return nullptr;
+}
+
 // httpd declares directive handlers as untyped function pointers; the cast
 // through void(*)() says the mismatch is deliberate.
 template <class F>
@@ -272,6 +305,7 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.max_requests_jitter = main->max_requests_jitter;
     settings.max_memory_mib = main->max_memory_mib;
     settings.asyncio_loop = main->asyncio_loop;
+    settings.websocket = main->websocket;
     for (server_rec* s = main_server; s; s = s->next) {
         for (auto& m : server_config(s)->mounts) {
             const std::string key = m.target.describe();
@@ -316,6 +350,15 @@ extern const command_rec directives[] = {
     AP_INIT_TAKE1("PyAsyncioLoop", as_cmd_func(set_asyncio_loop), nullptr, RSRC_CONF,
                   "PyAsyncioLoop auto|asyncio|uvloop: the event loop of ASGI apps (default auto: uvloop when it is "
                   "installed, else asyncio's)"),
+    AP_INIT_TAKE1("PyWebSocketMaxMessage", as_cmd_func(set_ws_max_message), nullptr, RSRC_CONF,
+                  "PyWebSocketMaxMessage bytes: a bigger WebSocket message (after inflate) closes the socket with "
+                  "1009 (default 16777216)"),
+    AP_INIT_TAKE12("PyWebSocketPing", as_cmd_func(set_ws_ping), nullptr, RSRC_CONF,
+                   "PyWebSocketPing interval [timeout]: ping a WebSocket client silent for interval seconds, and "
+                   "close with 1011 when nothing comes back within timeout (default 20 20; 0: no pings)"),
+    AP_INIT_FLAG("PyWebSocketCompression", as_cmd_func(set_ws_compression), nullptr, RSRC_CONF,
+                 "PyWebSocketCompression On|Off: negotiate permessage-deflate when the client offers it (default "
+                 "On)"),
     {}};
 
 } // namespace pympm::httpd

@@ -1,7 +1,7 @@
 // Per-server configuration (PyApp mounts per virtual host) and the global
 // interpreter settings (PyHome, PyPath, PyEnableThreads, PyThreads,
 // PyShutdownTimeout, PyUTF8Mode, PyRequestTimeout, PyMaxRequests,
-// PyMaxMemory), with their directive handlers.
+// PyMaxMemory, PyWebSocket*), with their directive handlers.
 #pragma once
 
 #include "pympm_module.h"
@@ -37,6 +37,7 @@ struct ServerConfig {
     long max_requests = 0;
     long max_requests_jitter = 0;
     long max_memory_mib = 0;
+    WsSettings websocket; // PyWebSocketMaxMessage, PyWebSocketPing, PyWebSocketCompression
 };
 
 ServerConfig* server_config(const server_rec* s);

@@ -20,6 +20,14 @@ thread_local RequestThread t_thread;
 
 int RequestScope::depth() { return t_thread.depth; }
 
+void RequestScope::give_up_slot() {
+    RequestThread& t = t_thread;
+    if (t.depth != 1 || !t.gate || !t.holder) return;
+    t.gate->release(*t.holder);
+    t.gate = nullptr;
+    t.holder = nullptr;
+}
+
 // Nested: another request on this thread waits on httpd (or an app thread
 // reading a request body made httpd run an ErrorDocument on it).
 RequestScope::RequestScope(SlotGate* gate, bool keep_gil)

@@ -40,6 +40,9 @@ public:
     // Safe to read from a signal handler on this thread.
     static int depth();
     bool outermost() const { return outermost_; }
+    // The outermost request on this thread gives its PyThreads slot up for
+    // good (an accepted WebSocket: it waits on its client for its life).
+    static void give_up_slot();
     // The outermost request had to wait for its PyThreads slot.
     bool waited() const { return waited_; }
 

@@ -409,7 +409,11 @@ private:
 std::unique_ptr<TimeoutTarget> AsgiRequest::timeout_target(bool cancelling) {
     PYMPM_ASSERT_GIL();
     if (cancelling && task_) cancelled_for_timeout_ = true;
-    return std::make_unique<TaskTarget>(task_, asgi_.task_stack, asgi_.call_soon_threadsafe);
+    return task_timeout_target(asgi_, task_);
+}
+
+std::unique_ptr<TimeoutTarget> task_timeout_target(const AsgiContext& asgi, PyRef task) {
+    return std::make_unique<TaskTarget>(std::move(task), asgi.task_stack, asgi.call_soon_threadsafe);
 }
 
 } // namespace pympm

@@ -120,6 +120,13 @@ private:
     bool flush_scheduled_ = false;
 };
 
+// The HTTP scope of `line` (a WebSocket's scope starts from it too). GIL
+// held.
+PyRef build_http_scope(const AsgiContext& asgi, const RequestLine& line, PyObject* state, bool mount_relative_path);
+
+// What PyRequestTimeout reports and cancels for an app's task on the loop.
+std::unique_ptr<TimeoutTarget> task_timeout_target(const AsgiContext& asgi, PyRef task);
+
 // The Python type of the native channel (its methods call the request).
 PyRef make_asgi_channel_type();
 PyObject* new_asgi_channel(PyObject* type, AsgiRequest* req);

@@ -29,9 +29,13 @@ PyObject* address(std::string_view ip, int port) {
 } // namespace
 
 PyRef AsgiRequest::build_scope(PyObject* state, bool mount_relative_path) {
-    PYMPM_ASSERT_GIL();
     RequestLine line;
     core_.io.request_line(line);
+    return build_http_scope(asgi_, line, state, mount_relative_path);
+}
+
+PyRef build_http_scope(const AsgiContext& asgi_, const RequestLine& line, PyObject* state, bool mount_relative_path) {
+    PYMPM_ASSERT_GIL();
     PyRef scope = PyRef::steal(_PyDict_NewPresized(15));
     if (!scope) return scope;
     auto set = [&](const PyRef& key, PyObject* value /* stolen */) {

@@ -18,6 +18,14 @@ struct Mount {
 enum class AsyncioLoop { automatic, asyncio, uvloop };
 const char* asyncio_loop_name(AsyncioLoop loop); // "auto", "asyncio", "uvloop"
 
+// PyWebSocketMaxMessage, PyWebSocketPing, PyWebSocketCompression.
+struct WsSettings {
+    unsigned long long max_message = 16ull * 1024 * 1024; // bytes, after inflate
+    int ping_s = 20;                                      // 0: no pings
+    int ping_timeout_s = 20;
+    bool compression = true;
+};
+
 struct ChildSettings {
     std::vector<Mount> mounts;
     std::vector<std::string> python_path;              // PyPath, prepended to sys.path in order
@@ -31,6 +39,7 @@ struct ChildSettings {
     long max_requests_jitter = 0;                      //   and its jitter
     long max_memory_mib = 0;                           // PyMaxMemory; 0 = off
     AsyncioLoop asyncio_loop = AsyncioLoop::automatic; // PyAsyncioLoop
+    WsSettings websocket;
 };
 
 } // namespace pympm

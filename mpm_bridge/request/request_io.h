@@ -56,6 +56,8 @@ struct ResponseHead {
     HeaderList headers;      // validated, no hop-by-hop headers
 };
 
+class WebSocketIO;
+
 class RequestIO {
 public:
     virtual ~RequestIO() = default;
@@ -120,6 +122,11 @@ public:
     virtual void abort() = 0;
     // True once status/headers have gone to the network.
     virtual bool head_sent() const = 0;
+
+    // A WebSocket handshake (an Upgrade: websocket request of its own, not a
+    // subrequest or an internal redirect): the connection it would take
+    // over, else null. Owned by the request.
+    virtual WebSocketIO* websocket() { return nullptr; }
 
     // Logs with the request's context (client address).
     virtual void log(LogLevel level, std::string_view message) = 0;

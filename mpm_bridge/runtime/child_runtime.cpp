@@ -5,6 +5,7 @@
 #include "admission/request_scope.h"
 #include "python/thread_binding.h"
 #include "asgi/asgi_request.h"
+#include "websocket/websocket_session.h"
 #include "wsgi/wsgi_request.h"
 
 #include <chrono>
@@ -241,6 +242,7 @@ void ChildRuntime::join_board(int generation) {
     g_stats_entry = entry;
     entry->rss_bytes = resident_bytes();
     metrics_.attach(entry);
+    websockets_.attach(&entry->websockets_open);
 }
 
 void ChildRuntime::response_ready(void* owner, RequestIO& io) {
@@ -260,6 +262,7 @@ void ChildRuntime::response_ready(void* owner, RequestIO& io) {
 void ChildRuntime::leave_board() {
     if (!board_ || !metrics_.stats()) return;
     g_stats_entry = nullptr;
+    websockets_.attach(nullptr);
     board_->release(metrics_.stats(), recycling_.leaving() ? recycling_.reason() : LeaveReason::httpd);
     metrics_.attach(nullptr);
 }
@@ -491,6 +494,17 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
                                     std::string(io.uri()));
         return {500, false, 0};
     }
+    if (WebSocketIO* ws = io.websocket()) {
+        WebSocketSession session(ctx_, asgi_, ws_names_, io, *ws, {settings_.websocket, settings_.shutdown_timeout_s},
+                                 websockets_, &timeouts_, app.name);
+        struct Watch {
+            RequestTimeouts& t;
+            TimeoutSource* outer;
+            ~Watch() { t.watch_source(outer); }
+        } watch{timeouts_, timeouts_.watch_source(&session)};
+        const int status = session.run(callable, app.lifespan_state.get(), app.path_without_mount);
+        return {status, session.app_raised(), session.response_status()};
+    }
     AsgiRequest req(ctx_, asgi_, io, app.name);
     // A nested request (a subrequest from this thread's outer ASGI
     // response) gives the outer request its watch back.
@@ -504,7 +518,11 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
 }
 
 void ChildRuntime::notify_stopping() noexcept {
-    if (!python_ready_ || shut_down_ || RequestScope::depth() > 0) return;
+    if (!python_ready_ || shut_down_) return;
+    // Open WebSockets close with 1001 now (their threads wait on their
+    // clients: a wake-up each).
+    websockets_.close_all(1001);
+    if (RequestScope::depth() > 0) return;
     // Prefork calls this just before the child exits, where shutdown()
     // signals anyway. Under PyEnableThreads Off another thread may keep the
     // GIL until it exits; shutdown() signals then too.
@@ -584,6 +602,7 @@ void ChildRuntime::shutdown() noexcept {
         for (auto& app : apps_) app.lifespan_state.reset();
         wsgi_.clear();
         asgi_.clear();
+        ws_names_.clear();
         ctx_.py = PympmModule{};
         g_stats_gate = nullptr;
         const int rc = Py_FinalizeEx();

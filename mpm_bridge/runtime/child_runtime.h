@@ -18,6 +18,8 @@
 #include "admission/slot_gate.h"
 #include "status/status_board.h"
 #include "request/request_context.h"
+#include "websocket/ws_names.h"
+#include "websocket/ws_registry.h"
 #include "wsgi/wsgi_context.h"
 
 #include <atomic>
@@ -115,6 +117,8 @@ private:
     RequestContext ctx_;
     WsgiContext wsgi_;
     AsgiContext asgi_;
+    WsNames ws_names_;
+    WsRegistry websockets_; // open WebSockets: closed with 1001 at a stop
     bool python_started_ = false;
     bool python_ready_ = false;
     bool finalized_ = false;

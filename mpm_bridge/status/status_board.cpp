@@ -154,6 +154,7 @@ void read_owner(const ChildStats& e, std::uint64_t w, ChildSnapshot& c) {
     c.slot_wait_max_ns = e.slot_wait_max_ns.load(std::memory_order_relaxed);
     c.rss_bytes = e.rss_bytes.load(std::memory_order_relaxed);
     c.python_threads = e.python_threads.load(std::memory_order_relaxed);
+    c.websockets_open = e.websockets_open.load(std::memory_order_relaxed);
     const auto pred = e.predecessor_reason.load(std::memory_order_relaxed);
     c.predecessor_reason = pred < kLeaveReasons ? static_cast<LeaveReason>(pred) : LeaveReason::none;
     const auto leaving = e.leaving.load(std::memory_order_relaxed);
@@ -261,6 +262,7 @@ ChildStats* StatusBoard::claim(const OwnerId& me, int generation, std::int64_t n
         e.slot_wait_max_ns.store(0, std::memory_order_relaxed);
         e.rss_bytes.store(0, std::memory_order_relaxed);
         e.python_threads.store(0, std::memory_order_relaxed);
+        e.websockets_open.store(0, std::memory_order_relaxed);
         e.predecessor_reason.store(static_cast<std::uint32_t>(predecessor), std::memory_order_relaxed);
         e.leaving.store(0, std::memory_order_relaxed);
         copy_counters(e.base, e.counters);

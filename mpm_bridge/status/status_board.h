@@ -98,6 +98,7 @@ struct ChildStats {
     std::atomic<std::uint64_t> slot_wait_max_ns{0};
     std::atomic<std::uint64_t> rss_bytes{0};
     std::atomic<std::uint64_t> python_threads{0};
+    std::atomic<std::int64_t> websockets_open{0};
     std::atomic<std::uint32_t> predecessor_reason{0}; // LeaveReason of the entry's previous owner
     std::atomic<std::uint32_t> leaving{0};            // LeaveReason once it decided to leave
     // Monotone for the life of the board, across owners.
@@ -115,6 +116,7 @@ struct ChildSnapshot {
     bool enable_threads = false, http2 = false;
     std::int64_t in_app = 0, waiting = 0;
     std::uint64_t slot_wait_max_ns = 0, rss_bytes = 0, python_threads = 0;
+    std::int64_t websockets_open = 0;
     LeaveReason predecessor_reason = LeaveReason::none, leaving = LeaveReason::none;
     std::uint64_t requests = 0, app_4xx = 0, app_5xx = 0, exceptions = 0, timeouts = 0, slot_waits = 0;
     std::uint64_t slot_wait_ns = 0, app_time_ns = 0;

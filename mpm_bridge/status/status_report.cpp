@@ -74,10 +74,12 @@ void json_counters(std::string& o, const ChildSnapshot& c) {
             ", \"app_4xx\": %" PRIu64 ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64 ", \"timeouts\": %" PRIu64
             ", \"slot_waits\": %" PRIu64 ", \"slot_wait_seconds_total\": %.6f"
             ", \"slot_wait_seconds_max\": %.6f, \"app_seconds_total\": %.6f, \"app_seconds_p50\": %.6f"
-            ", \"app_seconds_p99\": %.6f, \"rss_bytes\": %" PRIu64 ", \"python_threads\": %" PRIu64,
+            ", \"app_seconds_p99\": %.6f, \"rss_bytes\": %" PRIu64 ", \"python_threads\": %" PRIu64
+            ", \"websockets_open\": %" PRId64,
             c.requests, c.in_app, c.waiting, c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, c.slot_waits,
             seconds_of(c.slot_wait_ns), seconds_of(c.slot_wait_max_ns), seconds_of(c.app_time_ns),
-            histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.rss_bytes, c.python_threads);
+            histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.rss_bytes, c.python_threads,
+            c.websockets_open);
     o += ", \"app_seconds_buckets\": {";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kHistogramSize; ++i) {
@@ -186,6 +188,8 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
          [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.rss_bytes); }},
         {"pympm_child_python_threads", "gauge", "Python thread states alive in a child.",
          [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.python_threads); }},
+        {"pympm_child_websockets_open", "gauge", "WebSockets open in a child now.",
+         [](const BoardSnapshot&, const ChildSnapshot& c) { return std::to_string(c.websockets_open); }},
         {"pympm_child_uptime_seconds", "gauge", "How long a child has run.",
          [](const BoardSnapshot& b, const ChildSnapshot& c) {
              char buf[32];
@@ -225,18 +229,19 @@ std::string render_status_html(const BoardSnapshot& s) {
     o += ".</p>\n<h2>Children</h2>\n<table><tr><th>pid</th><th>generation</th><th>uptime</th><th class=\"l\">model"
          "</th><th>requests</th><th>in app</th><th>waiting</th><th>slot wait total / max</th><th>app time p50 / "
          "p99</th><th>4xx</th><th>5xx</th><th>exceptions</th><th>timeouts</th><th>RSS</th><th>Python threads</th>"
-         "<th class=\"l\">predecessor left</th><th class=\"l\">leaving</th></tr>\n";
+         "<th>WebSockets</th><th class=\"l\">predecessor left</th><th class=\"l\">leaving</th></tr>\n";
     for (const auto& c : s.children) {
         appendf(o,
                 "<tr><td>%d</td><td>%d</td><td>%.0f s</td><td class=\"l\">%s, %d threads, PyThreads %d, GIL %s%s</td>"
                 "<td>%" PRIu64 "</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%.3f s / %.3f s</td><td>%.4f s / "
                 "%.4f s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td>"
-                "<td>%.1f MiB</td><td>%" PRIu64 "</td><td class=\"l\">%s</td><td class=\"l\">%s</td></tr>\n",
+                "<td>%.1f MiB</td><td>%" PRIu64 "</td><td>%" PRId64
+                "</td><td class=\"l\">%s</td><td class=\"l\">%s</td></tr>\n",
                 c.pid, c.generation, uptime(s, c), escape_html(c.mpm).c_str(), c.threads_per_child, c.py_threads,
                 model_gil(c), c.http2 ? ", HTTP/2" : "", c.requests, c.in_app, c.waiting, seconds_of(c.slot_wait_ns),
                 seconds_of(c.slot_wait_max_ns), histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99),
                 c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, static_cast<double>(c.rss_bytes) / (1024.0 * 1024.0),
-                c.python_threads, leave_reason_name(c.predecessor_reason),
+                c.python_threads, c.websockets_open, leave_reason_name(c.predecessor_reason),
                 c.leaving == LeaveReason::none ? "" : leave_reason_name(c.leaving));
     }
     o += "</table>\n<p>Also as <a href=\"?format=json\">JSON</a> and <a href=\"?format=prometheus\">Prometheus</a>."

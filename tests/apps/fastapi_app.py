@@ -7,7 +7,7 @@ import os
 import time
 from typing import List, Optional
 
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
@@ -102,10 +102,18 @@ async def plain():
     return "plain text ✓"
 
 
-@app.websocket("/ws")
-async def websocket(ws):
-    # mod_pympm serves HTTP only: a handshake reaches the app as an http
-    # scope, which routes do not match to this (tests/e2e/test_asgi.cpp).
-    await ws.accept()
-    await ws.send_text("not reached through httpd")
-    await ws.close()
+@app.websocket("/ws/{room}")
+async def websocket(ws: WebSocket, room: str, name: str = "anon"):
+    """Echoes text in a room (tests/e2e/test_websocket.cpp): the first offered
+    subprotocol is picked, "close" closes with 4010."""
+    offered = ws.scope["subprotocols"]
+    await ws.accept(subprotocol=offered[0] if offered else None)
+    try:
+        while True:
+            text = await ws.receive_text()
+            if text == "close":
+                await ws.close(code=4010)
+                return
+            await ws.send_json({"room": room, "name": name, "text": text})
+    except WebSocketDisconnect as e:
+        STATE["done"].append("ws-disconnect-%d" % e.code)

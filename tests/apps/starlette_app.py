@@ -8,7 +8,8 @@ import os
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
 
 EVENTS = []
 
@@ -47,6 +48,27 @@ async def events(request):
     return JSONResponse({"events": EVENTS, "pid": os.getpid()})
 
 
+async def ws_echo(websocket):
+    """Echoes text and bytes (tests/e2e/test_websocket.cpp); "close" closes
+    with 4011 and a reason."""
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                EVENTS.append("ws-disconnect-%d" % message["code"])
+                return
+            if message.get("text") == "close":
+                await websocket.close(code=4011, reason="starlette closes")
+                return
+            if message.get("text") is not None:
+                await websocket.send_text("starlette: " + message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"][::-1])
+    except WebSocketDisconnect:
+        pass
+
+
 app = Starlette(
     routes=[
         Route("/greet/{name}", greet),
@@ -54,6 +76,7 @@ app = Starlette(
         Route("/stream", stream),
         Route("/later", later, methods=["POST"]),
         Route("/events", events),
+        WebSocketRoute("/ws", ws_echo),
     ],
     lifespan=lifespan,
 )

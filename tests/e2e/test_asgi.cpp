@@ -756,22 +756,6 @@ BOOST_AUTO_TEST_CASE(fastapi_and_starlette_under_a_mount) {
     BOOST_TEST(srv.count_log("PM00076") == 2u, "both use Debian's Starlette, before 0.35");
 }
 
-// WebSocket is not supported: a handshake is an ordinary HTTP request to
-// the app, answered as HTTP (never 101), and the child serves on.
-BOOST_AUTO_TEST_CASE(a_websocket_handshake_is_answered_as_http) {
-    HttpdServer srv(threaded_one_child(Mpm::event, 4, "PyApp /f @APPS@/fastapi_app.py:app asgi\n"));
-    srv.start();
-    auto r = raw_exchange(srv.port(),
-                          "GET /f/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                          "Connection: close\r\n\r\n",
-                          20s);
-    BOOST_TEST(!r.timed_out);
-    BOOST_TEST(r.data.rfind("HTTP/1.1 404 ", 0) == 0u, r.data);
-    BOOST_TEST(!contains(r.data, "not reached"), r.data);
-    BOOST_TEST(http_get(srv.port(), "/f/plain").status == 200);
-}
-
 BOOST_AUTO_TEST_CASE(async_django_view) {
     HttpdServer srv(
         threaded_one_child(Mpm::event, 4, "PyPath @APPS@/django_site\nPyApp /dj pympm_demo.asgi:application asgi\n"));

@@ -1,0 +1,467 @@
+// Issue 21: WebSockets for ASGI apps over HTTP/1.1, against a real httpd
+// under prefork, worker and event: the ASGI WebSocket events (accept with a
+// subprotocol and headers, messages both ways, close codes both ways,
+// refusal and denial responses), permessage-deflate, the size limit, the
+// ping policy, PyThreads slots left free by idle sockets, and 1001 at a
+// graceful restart or recycling. The client is Debian's websockets 10.4
+// (tests/e2e/clients/ws_steps.py), or raw HTTP for refused handshakes.
+#include "http_client.h"
+#include "httpd_server.h"
+#include "test_mpm_common.h"
+#include "test_support.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+using namespace pympm_test;
+using namespace pympm_test::mpm;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kWs = "PyApp /w @APPS@/ws_app.py:app asgi\n";
+
+// With PM00300 (debug): a test waits for a socket to be open.
+HttpdOptions debug(HttpdOptions o) {
+    o.log_level = "warn pympm:debug";
+    return o;
+}
+
+std::vector<std::pair<std::string, HttpdOptions>> every_mpm(const std::string& config, int threads = 4) {
+    return {{"prefork", debug(prefork_one_child(config))},
+            {"worker", debug(threaded_one_child(Mpm::worker, threads, config))},
+            {"event", debug(threaded_one_child(Mpm::event, threads, config))}};
+}
+
+using Transcript = std::vector<boost::property_tree::ptree>;
+
+// Runs ws_steps.py against ws://127.0.0.1:port/target; one ptree per step.
+Transcript converse(const HttpdServer& srv, const std::string& target, const std::string& steps,
+                    std::chrono::seconds timeout = 60s) {
+    const std::string url = "ws://127.0.0.1:" + std::to_string(srv.port()) + target;
+    auto r = run_command({"/usr/bin/python3", source_dir() + "/tests/e2e/clients/ws_steps.py", url, steps}, timeout);
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+    const auto last = r.output.rfind("\n[");
+    auto tree = parse_json(last == std::string::npos ? r.output : r.output.substr(last + 1));
+    Transcript out;
+    for (auto& [k, v] : tree) out.push_back(v);
+    return out;
+}
+
+std::string str(const Transcript& t) {
+    std::ostringstream os;
+    for (auto& s : t) boost::property_tree::write_json(os, s, false);
+    return os.str();
+}
+
+// The events the app recorded (disconnect codes), from its HTTP route.
+std::string app_events(const HttpdServer& srv) { return http_get(srv.port(), "/w/events").body; }
+
+// The handshake's request headers for the raw client.
+HttpRequest handshake(const std::string& target, std::vector<std::pair<std::string, std::string>> extra = {}) {
+    HttpRequest r;
+    r.target = target;
+    r.headers = {{"Upgrade", "websocket"},
+                 {"Connection", "Upgrade"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                 {"Sec-WebSocket-Version", "13"}};
+    for (auto& h : extra) r.headers.push_back(h);
+    return r;
+}
+
+std::string markers_file(const HttpdServer& srv) { return srv.apps_dir() + "/markers/ws-events"; }
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+// Polls `path` until it contains `needle` (or the deadline passes).
+bool file_contains_soon(const std::string& path, const std::string& needle, std::chrono::seconds within = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (read_file(path).find(needle) != std::string::npos) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(websocket_protocol)
+
+BOOST_AUTO_TEST_CASE(an_echo_round_trips_text_and_bytes) {
+    for (auto& [name, options] : every_mpm(kWs)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto t = converse(srv, "/w/echo",
+                              R"([{"connect": {}}, {"send": "héllo"}, {"recv": 10}, {"send_bytes": "00ff10"},
+                                  {"recv": 10}, {"send": ""}, {"recv": 10}, {"close": 1000}])");
+            BOOST_TEST_REQUIRE(t.size() == 8u, str(t));
+            BOOST_TEST(t[2].get<std::string>("text") == "héllo");
+            BOOST_TEST(t[4].get<std::string>("bytes") == "00ff10");
+            BOOST_TEST(t[6].get<std::string>("text", "missing") == "");
+            BOOST_TEST(t[7].get<int>("closed") == 1000);
+            // A large message, as one frame each way.
+            std::string big(200000, 'x');
+            auto t2 = converse(srv, "/w/echo", R"([{"connect": {}}, {"send": "x", "repeat": 200000}, {"recv": 20}])");
+            BOOST_TEST_REQUIRE(t2.size() == 3u, str(t2));
+            BOOST_TEST(t2[2].get<std::string>("text") == big);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_scope_is_an_asgi_websocket_scope) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto t = converse(srv, "/w/scope?x=1&y=%C3%A9",
+                      R"([{"connect": {"subprotocols": ["one", "two"], "headers": {"X-Custom": "V"}}}, {"recv": 10}])");
+    BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+    auto s = parse_json(t[1].get<std::string>("text"));
+    BOOST_TEST(s.get<std::string>("type") == "websocket");
+    BOOST_TEST(s.get<std::string>("asgi.version") == "3.0");
+    BOOST_TEST(s.get<std::string>("asgi.spec_version") == "2.4");
+    BOOST_TEST(s.get<std::string>("http_version") == "1.1");
+    BOOST_TEST(s.get<std::string>("scheme") == "ws");
+    BOOST_TEST(s.get<std::string>("path") == "/w/scope");
+    BOOST_TEST(s.get<std::string>("raw_path") == "/w/scope");
+    BOOST_TEST(s.get<std::string>("root_path") == "/w");
+    BOOST_TEST(s.get<std::string>("query_string") == "x=1&y=%C3%A9");
+    BOOST_TEST(s.get<bool>("has_method") == false, "a websocket scope has no method");
+    std::vector<std::string> subprotocols;
+    for (auto& [k, v] : s.get_child("subprotocols")) subprotocols.push_back(v.get_value<std::string>());
+    BOOST_TEST((subprotocols == std::vector<std::string>{"one", "two"}));
+    BOOST_TEST(s.get_child("extensions").count("websocket.http.response") == 1u);
+    bool custom = false;
+    for (auto& [k, pair] : s.get_child("headers"))
+        if (pair.front().second.get_value<std::string>() == "x-custom") custom = pair.back().second.data() == "V";
+    BOOST_TEST(custom, "headers are lower-cased byte pairs");
+    BOOST_TEST(s.get<std::string>("client..") == "127.0.0.1");
+    BOOST_TEST(s.get_child("server").back().second.get_value<int>() == srv.port());
+}
+
+BOOST_AUTO_TEST_CASE(the_subprotocol_the_app_picks_reaches_the_client) {
+    HttpdServer srv(prefork_one_child(kWs));
+    srv.start();
+    auto t = converse(srv, "/w/subprotocol", R"([{"connect": {"subprotocols": ["chat", "superchat"]}}, {"recv": 10}])");
+    BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+    BOOST_TEST(t[0].get<std::string>("subprotocol") == "superchat");
+    BOOST_TEST(t[0].get<std::string>("headers.sec-websocket-protocol") == "superchat");
+    // One the client did not offer raises in the app, which then refuses.
+    auto r = http_request(srv.port(), handshake("/w/bad_subprotocol", {{"Sec-WebSocket-Protocol", "chat"}}));
+    BOOST_TEST(r.status == 403);
+    BOOST_TEST(app_events(srv).find("is not one the client offered") != std::string::npos, app_events(srv));
+}
+
+BOOST_AUTO_TEST_CASE(accept_headers_reach_the_client) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto t = converse(srv, "/w/headers", R"([{"connect": {}}, {"close": 1000}])");
+    BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+    BOOST_TEST(t[0].get<std::string>("headers.x-app") == "accepted");
+    BOOST_TEST(t[0].get<std::string>("headers.set-cookie") == "a=1");
+    BOOST_TEST(t[0].get<std::string>("headers.upgrade") == "websocket");
+}
+
+BOOST_AUTO_TEST_CASE(permessage_deflate_is_negotiated_when_offered) {
+    for (const char* setting : {"", "PyWebSocketCompression Off\n"}) {
+        BOOST_TEST_CONTEXT(setting) {
+            HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs + setting));
+            srv.start();
+            std::string text(5000, 'a');
+            auto t = converse(srv, "/w/echo",
+                              R"([{"connect": {"compression": true}}, {"send": ")" + text + R"("}, {"recv": 10},
+                                  {"send": "again"}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t.size() == 5u, str(t));
+            const bool on = std::string(setting).empty();
+            BOOST_TEST((t[0].get_child("extensions").size() == 1u) == on, str(t));
+            const bool agreed =
+                t[0].get<std::string>("headers.sec-websocket-extensions", "").find("permessage-deflate") !=
+                std::string::npos;
+            BOOST_TEST(agreed == on);
+            BOOST_TEST(t[2].get<std::string>("text") == text);
+            BOOST_TEST(t[4].get<std::string>("text") == "again");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(closing_before_accept_answers_403) {
+    for (auto& [name, options] : every_mpm(kWs)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_request(srv.port(), handshake("/w/refuse"));
+            BOOST_TEST(r.status == 403);
+            auto t = converse(srv, "/w/refuse", R"([{"connect": {}}])");
+            BOOST_TEST(t.at(0).get<int>("refused", 0) == 403, str(t));
+            // The child serves on.
+            BOOST_TEST(http_get(srv.port(), "/w/hello").status == 200);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_denial_response_reaches_the_client) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto r = http_request(srv.port(), handshake("/w/deny"));
+    BOOST_TEST(r.status == 401);
+    BOOST_TEST(r.body == "no entry");
+    BOOST_TEST(r.headers.get("WWW-Authenticate") == "Bearer");
+}
+
+BOOST_AUTO_TEST_CASE(an_app_that_fails_before_accepting_answers_500) {
+    HttpdServer srv(prefork_one_child(kWs));
+    srv.start();
+    auto m = srv.log_mark();
+    BOOST_TEST(http_request(srv.port(), handshake("/w/raise_before")).status == 500);
+    srv.wait_for_log("PM00020: .*raised an exception", 15s, m);
+    srv.wait_for_log("ValueError: refused by raising", 15s, m);
+    BOOST_TEST(http_request(srv.port(), handshake("/w/return_before")).status == 500);
+    srv.wait_for_log("PM00022: .*returned without sending websocket.accept", 15s, m);
+    srv.allow_log_error("PM000(20|21|22)");
+    srv.allow_traceback_lines();
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_handshake_is_refused_before_the_app_runs) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto r = http_request(srv.port(), handshake("/w/echo", {{"Sec-WebSocket-Version", "8"}}));
+    // The second Sec-WebSocket-Version makes the field "13, 8".
+    BOOST_TEST(r.status == 426);
+    BOOST_TEST(r.headers.get("Sec-WebSocket-Version") == "13");
+    HttpRequest no_key = handshake("/w/echo");
+    no_key.headers.erase(no_key.headers.begin() + 2);
+    BOOST_TEST(http_request(srv.port(), no_key).status == 400);
+    BOOST_TEST(app_events(srv).find("disconnect") == std::string::npos, "the app never saw them");
+}
+
+BOOST_AUTO_TEST_CASE(a_client_close_code_reaches_the_app) {
+    for (auto& [name, options] : every_mpm(kWs)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto t = converse(srv, "/w/echo?tag=c1", R"([{"connect": {}}, {"close": 4001, "reason": "bye now"}])");
+            BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+            BOOST_TEST(t[1].get<int>("closed") == 4001, "the close is echoed with its code");
+            const auto deadline = std::chrono::steady_clock::now() + 15s;
+            std::string events;
+            while (std::chrono::steady_clock::now() < deadline) {
+                events = app_events(srv);
+                if (events.find("c1") != std::string::npos) break;
+                std::this_thread::sleep_for(50ms);
+            }
+            BOOST_TEST(events.find(R"(["disconnect", "c1", 4001, "bye now"])") != std::string::npos, events);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_app_close_code_reaches_the_client) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto t = converse(srv, "/w/close?code=4002&reason=done&tag=a1", R"([{"connect": {}}, {"recv": 10}])");
+    BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+    BOOST_TEST(t[1].get<int>("closed") == 4002);
+    BOOST_TEST(t[1].get<std::string>("reason") == "done");
+    auto t2 = converse(srv, "/w/send_after_close?tag=a2", R"([{"connect": {}}, {"recv": 10}])");
+    BOOST_TEST(t2.at(1).get<int>("closed") == 1000, str(t2));
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    std::string events;
+    while (std::chrono::steady_clock::now() < deadline &&
+           (events = app_events(srv)).find("send_after_close") == std::string::npos)
+        std::this_thread::sleep_for(50ms);
+    BOOST_TEST(events.find("once a close message has been sent") != std::string::npos, events);
+}
+
+BOOST_AUTO_TEST_CASE(an_app_that_ends_after_accepting_closes_1000_or_1011) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
+    srv.start();
+    auto m = srv.log_mark();
+    auto t = converse(srv, "/w/return_after", R"([{"connect": {}}, {"send": "x"}, {"recv": 10}])");
+    BOOST_TEST(t.at(2).get<int>("closed") == 1000, str(t));
+    auto t2 = converse(srv, "/w/raise_after", R"([{"connect": {}}, {"send": "x"}, {"recv": 10}])");
+    BOOST_TEST(t2.at(2).get<int>("closed") == 1011, str(t2));
+    srv.wait_for_log("RuntimeError: raised after accept", 15s, m);
+    srv.allow_log_error("PM000(20|21)");
+    srv.allow_traceback_lines();
+}
+
+BOOST_AUTO_TEST_CASE(a_message_over_PyWebSocketMaxMessage_closes_1009) {
+    HttpdServer srv(prefork_one_child(kWs + "PyWebSocketMaxMessage 1000\n"));
+    srv.start();
+    auto t = converse(srv, "/w/echo?tag=big",
+                      R"([{"connect": {}}, {"send": ")" + std::string(1000, 'a') + R"("}, {"recv": 10}, {"send": ")" +
+                          std::string(1001, 'b') + R"("}, {"recv": 10}])");
+    BOOST_TEST_REQUIRE(t.size() == 5u, str(t));
+    BOOST_TEST(t[2].get<std::string>("text").size() == 1000u, "at the limit: delivered");
+    BOOST_TEST(t[4].get<int>("closed") == 1009, str(t));
+    BOOST_TEST(file_contains_soon(srv.error_log_path(), "PM00302"));
+}
+
+BOOST_AUTO_TEST_CASE(an_unanswered_ping_closes_1011) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs + "PyWebSocketPing 1 1\n"));
+    srv.start();
+    auto t = converse(srv, "/w/echo", R"([{"raw": 30}])");
+    BOOST_TEST_REQUIRE(t.size() == 1u, str(t));
+    BOOST_TEST(t[0].get<int>("status") == 101);
+    auto frames = t[0].get_child("frames");
+    BOOST_TEST_REQUIRE(frames.size() >= 2u, str(t));
+    BOOST_TEST(frames.front().second.get<int>("op") == 9, "a ping first");
+    BOOST_TEST(frames.back().second.get<int>("op") == 8, str(t));
+    BOOST_TEST(frames.back().second.get<int>("code") == 1011);
+    BOOST_TEST(frames.back().second.get<std::string>("reason") == "keepalive ping timeout");
+    BOOST_TEST(file_contains_soon(srv.error_log_path(), "PM00303"));
+    // A client that answers (websockets does) stays connected across pings.
+    auto t2 = converse(srv, "/w/echo", R"([{"connect": {}}, {"sleep": 3.5}, {"send": "still"}, {"recv": 10}])");
+    BOOST_TEST(t2.at(3).get<std::string>("text", "") == "still", str(t2));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(websocket_capacity)
+
+// Four idle WebSockets on a child with PyThreads 1: each holds an httpd
+// thread but no slot, so an HTTP request is served at once, not after them.
+BOOST_AUTO_TEST_CASE(idle_websockets_do_not_hold_PyThreads_slots) {
+    for (Mpm mpm : {Mpm::event, Mpm::worker}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(debug(threaded_one_child(mpm, 8, kWs + "PyThreads 1\n")));
+            srv.start();
+            std::vector<std::future<Transcript>> idle;
+            for (int i = 0; i < 4; ++i)
+                idle.push_back(std::async(std::launch::async, [&srv, i] {
+                    return converse(srv, "/w/echo?tag=idle" + std::to_string(i),
+                                    R"([{"connect": {}}, {"send": "up"}, {"recv": 10}, {"sleep": 20}, {"send": "x"},
+                                        {"recv": 10}])");
+                }));
+            BOOST_TEST_REQUIRE(srv.wait_for_log_count("PM00300: WebSocket /w/echo\\?tag=idle", 4, 30s) == 4u);
+            HttpRequest req;
+            req.target = "/w/hello";
+            req.timeout = 15s; // the sockets idle 20 s: a request that waits for their slots times out
+            auto r = http_request(srv.port(), req);
+            BOOST_TEST(r.status == 200, "an HTTP request is served while 4 WebSockets idle with PyThreads 1");
+            for (auto& f : idle) {
+                auto t = f.get();
+                BOOST_TEST(t.size() == 6u, str(t));
+                if (t.size() == 6u) BOOST_TEST(t[5].get<std::string>("text") == "x");
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(websocket_lifecycle)
+
+BOOST_AUTO_TEST_CASE(graceful_restart_closes_with_1001_after_the_app_saw_disconnect) {
+    for (auto& [name, options] : every_mpm(kWs)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            make_markers_dir(srv);
+            srv.start();
+            auto client = std::async(std::launch::async, [&srv] {
+                return converse(srv, "/w/echo?tag=g1", R"([{"connect": {}}, {"send": "up"}, {"recv": 10},
+                                                           {"recv": 60}])");
+            });
+            // The socket is open once the app has echoed; then restart.
+            BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /w/echo\\?tag=g1 accepted", 20s).size() > 0u);
+            const auto before = std::chrono::steady_clock::now();
+            srv.graceful_restart();
+            auto t = client.get();
+            BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
+            BOOST_TEST(t[3].get<int>("closed") == 1001, str(t));
+            BOOST_TEST(t[3].get<std::string>("reason") == "going away");
+            BOOST_TEST((std::chrono::steady_clock::now() - before < 30s));
+            BOOST_TEST(file_contains_soon(markers_file(srv), R"(["disconnect", "g1", 1001, "going away"])"),
+                       read_file(markers_file(srv)));
+            srv.wait_for_log("PM00304: WebSocket /w/echo\\?tag=g1 closed with 1001", 15s);
+            BOOST_TEST(http_get(srv.port(), "/w/hello").status == 200, "the new generation serves");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(recycling_by_PyMaxRequests_closes_open_websockets) {
+    for (Mpm mpm : {Mpm::event, Mpm::worker}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdOptions o = debug(threaded_one_child(mpm, 4, kWs + "PyMaxRequests 3\n"));
+            HttpdServer srv(o);
+            make_markers_dir(srv);
+            srv.start();
+            auto client = std::async(std::launch::async, [&srv] {
+                return converse(srv, "/w/echo?tag=r1", R"([{"connect": {}}, {"send": "up"}, {"recv": 10},
+                                                           {"recv": 60}])");
+            });
+            BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /w/echo\\?tag=r1 accepted", 20s).size() > 0u);
+            // Two more requests reach the limit: the child leaves.
+            http_get(srv.port(), "/w/hello");
+            http_get(srv.port(), "/w/hello");
+            auto t = client.get();
+            BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
+            BOOST_TEST(t[3].get<int>("closed") == 1001, str(t));
+            BOOST_TEST(file_contains_soon(markers_file(srv), R"(["disconnect", "r1", 1001, "going away"])"));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(websocket_frameworks)
+
+// FastAPI's WebSocket route (Debian's python3-fastapi): a path parameter, a
+// query parameter, the subprotocol, JSON messages and its close code.
+BOOST_AUTO_TEST_CASE(a_fastapi_websocket_route_echoes_and_closes) {
+    for (auto& [name, options] : every_mpm("PyApp /f @APPS@/fastapi_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto t = converse(srv, "/f/ws/lobby?name=ann",
+                              R"([{"connect": {"subprotocols": ["json.v1", "json.v2"]}}, {"send": "hi"}, {"recv": 10},
+                                  {"send": "close"}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t.size() == 5u, str(t));
+            BOOST_TEST(t[0].get<std::string>("subprotocol") == "json.v1");
+            auto j = parse_json(t[2].get<std::string>("text"));
+            BOOST_TEST(j.get<std::string>("room") == "lobby");
+            BOOST_TEST(j.get<std::string>("name") == "ann");
+            BOOST_TEST(j.get<std::string>("text") == "hi");
+            BOOST_TEST(t[4].get<int>("closed") == 4010);
+            // A client that closes: the route sees WebSocketDisconnect.
+            auto t2 = converse(srv, "/f/ws/lobby", R"([{"connect": {}}, {"close": 4321}])");
+            BOOST_TEST(t2.at(1).get<int>("closed") == 4321, str(t2));
+            // An unknown WebSocket path: FastAPI closes before accepting (403).
+            auto t3 = converse(srv, "/f/nowhere", R"([{"connect": {}}])");
+            BOOST_TEST(t3.at(0).get<int>("refused", 0) == 403, str(t3));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_starlette_websocket_route_echoes_and_closes) {
+    for (auto& [name, options] : every_mpm("PyApp /s @APPS@/starlette_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto t = converse(srv, "/s/ws",
+                              R"([{"connect": {"compression": true}}, {"send": "hi"}, {"recv": 10},
+                                  {"send_bytes": "010203"}, {"recv": 10}, {"send": "close"}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+            BOOST_TEST(t[2].get<std::string>("text") == "starlette: hi");
+            BOOST_TEST(t[4].get<std::string>("bytes") == "030201");
+            BOOST_TEST(t[6].get<int>("closed") == 4011);
+            BOOST_TEST(t[6].get<std::string>("reason") == "starlette closes");
+            auto t2 = converse(srv, "/s/ws", R"([{"connect": {}}, {"close": 1000}])");
+            BOOST_TEST(t2.at(1).get<int>("closed") == 1000, str(t2));
+            const auto deadline = std::chrono::steady_clock::now() + 15s;
+            std::string events;
+            while (std::chrono::steady_clock::now() < deadline &&
+                   (events = http_get(srv.port(), "/s/events").body).find("ws-disconnect-1000") == std::string::npos)
+                std::this_thread::sleep_for(50ms);
+            BOOST_TEST(events.find("ws-disconnect-1000") != std::string::npos, events);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
