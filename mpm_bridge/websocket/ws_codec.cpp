@@ -158,16 +158,23 @@ bool WsCodec::payload_part(const char* data, std::size_t len, Sink&) {
     }
     scratch_.clear();
     unmask_into(scratch_);
+    return inflate_part(scratch_, false);
+}
+
+bool WsCodec::inflate_part(std::string_view part, bool last) {
     const std::size_t at = message_.size();
-    switch (deflate_->inflate(scratch_, false, message_, limits_.max_message)) {
-    case PerMessageDeflate::Inflated::ok: break;
-    case PerMessageDeflate::Inflated::too_big: return fail(ws_close::too_big, "message too big");
-    case PerMessageDeflate::Inflated::corrupt: return fail(ws_close::protocol_error, "decompression failed");
-    }
+    const PerMessageDeflate::Inflated r = deflate_->inflate(part, last, message_, limits_.max_message);
+    // The bytes inflated before a fault are checked first: the outcome must
+    // not depend on how the input was split.
     if (message_text_ &&
         !utf8_.feed(reinterpret_cast<const unsigned char*>(message_.data()) + at, message_.size() - at))
         return fail(ws_close::invalid_data, "invalid UTF-8 in a text message");
-    return true;
+    switch (r) {
+    case PerMessageDeflate::Inflated::ok: return true;
+    case PerMessageDeflate::Inflated::too_big: return fail(ws_close::too_big, "message too big");
+    case PerMessageDeflate::Inflated::corrupt: break;
+    }
+    return fail(ws_close::protocol_error, "decompression failed");
 }
 
 bool WsCodec::end_frame(Sink& sink) {
@@ -176,17 +183,7 @@ bool WsCodec::end_frame(Sink& sink) {
     head_need_ = 2;
     if (is_control(op_)) return control_frame(sink);
     if (!fin_) return true;
-    if (message_compressed_) {
-        const std::size_t at = message_.size();
-        switch (deflate_->inflate({}, true, message_, limits_.max_message)) {
-        case PerMessageDeflate::Inflated::ok: break;
-        case PerMessageDeflate::Inflated::too_big: return fail(ws_close::too_big, "message too big");
-        case PerMessageDeflate::Inflated::corrupt: return fail(ws_close::protocol_error, "decompression failed");
-        }
-        if (message_text_ &&
-            !utf8_.feed(reinterpret_cast<const unsigned char*>(message_.data()) + at, message_.size() - at))
-            return fail(ws_close::invalid_data, "invalid UTF-8 in a text message");
-    }
+    if (message_compressed_ && !inflate_part({}, true)) return false;
     if (message_text_ && !utf8_.complete()) return fail(ws_close::invalid_data, "invalid UTF-8 in a text message");
     in_message_ = false;
     std::string done;

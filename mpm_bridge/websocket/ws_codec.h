@@ -130,6 +130,7 @@ private:
     bool fail(std::uint16_t code, std::string reason);
     bool begin_frame(Sink& sink);
     bool payload_part(const char* data, std::size_t len, Sink& sink);
+    bool inflate_part(std::string_view part, bool last);
     bool end_frame(Sink& sink);
     bool control_frame(Sink& sink);
 

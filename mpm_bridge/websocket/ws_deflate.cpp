@@ -57,7 +57,9 @@ PerMessageDeflate::Inflated PerMessageDeflate::inflate(std::string_view part, bo
             // Never more than max_out + 1 bytes in total: one byte past the
             // cap proves the message too big without inflating the rest.
             const std::uint64_t room = max_out - out.size() + 1;
-            const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(room, kInflateChunk));
+            // Sized to the input, so a small message does not zero 16 KiB.
+            const std::size_t want = std::clamp<std::size_t>(len * 4, 1024, kInflateChunk);
+            const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(room, want));
             const std::size_t before = out.size();
             out.resize(before + chunk);
             z.in.next_out = reinterpret_cast<unsigned char*>(out.data() + before);
