@@ -70,31 +70,6 @@ void move_head(ChannelState& st, AsgiEvent& e) {
     e.content_length = st.content_length;
 }
 
-// The app's exception, classified and formatted here (the request thread
-// runs no Python).
-AppFailure classify(ChannelState& st, PyObject* exc) {
-    AppFailure f;
-    const PympmModule& py = *st.asgi.pympm;
-    if (st.x->cancelled_for_timeout && std::string_view(Py_TYPE(exc)->tp_name) == "CancelledError") {
-        f.kind = AppFailure::Kind::timeout;
-        return f;
-    }
-    const bool disconnect_class = PyErr_GivenExceptionMatches(exc, py.client_disconnected.get()) ||
-                                  PyErr_GivenExceptionMatches(exc, py.request_body_error.get());
-    f.kind = disconnect_class ? AppFailure::Kind::disconnect_class : AppFailure::Kind::raised;
-    f.type_name = Py_TYPE(exc)->tp_name;
-    if (disconnect_class) {
-        PyRef text = PyRef::steal(PyObject_Str(exc));
-        const char* s = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
-        f.message = s ? s : "?";
-        PyErr_Clear();
-    }
-    // The traceback, as for a WSGI app.
-    PyErrScope::raise(PyRef::borrow(exc));
-    f.traceback = take_python_error(py);
-    return f;
-}
-
 bool post_done(ChannelState& st, AppFailure failure) {
     st.done_posted = true;
     st.task.reset(); // the task holds the channel (through the app's receive/send): no cycle
@@ -209,7 +184,7 @@ PyObject* send(ChannelState& st, PyObject* message) {
 PyObject* done(ChannelState& st, PyObject* exc) {
     if (st.done_posted) Py_RETURN_FALSE;
     AppFailure f;
-    if (exc != Py_None) f = classify(st, exc);
+    if (exc != Py_None) f = classify_app_exception(st.asgi, exc, st.x->cancelled_for_timeout);
     return PyBool_FromLong(post_done(st, std::move(f)));
 }
 
@@ -423,6 +398,31 @@ PyMethodDef drain_def = {"_asgi_drain_inbox", drain, METH_NOARGS, "takes the req
 
 } // namespace
 
+// The app's exception, classified and formatted here (the request thread
+// runs no Python).
+AppFailure classify_app_exception(AsgiContext& asgi, PyObject* exc, bool cancelled_for_timeout) {
+    AppFailure f;
+    const PympmModule& py = *asgi.pympm;
+    if (cancelled_for_timeout && std::string_view(Py_TYPE(exc)->tp_name) == "CancelledError") {
+        f.kind = AppFailure::Kind::timeout;
+        return f;
+    }
+    const bool disconnect_class = PyErr_GivenExceptionMatches(exc, py.client_disconnected.get()) ||
+                                  PyErr_GivenExceptionMatches(exc, py.request_body_error.get());
+    f.kind = disconnect_class ? AppFailure::Kind::disconnect_class : AppFailure::Kind::raised;
+    f.type_name = Py_TYPE(exc)->tp_name;
+    if (disconnect_class) {
+        PyRef text = PyRef::steal(PyObject_Str(exc));
+        const char* s = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+        f.message = s ? s : "?";
+        PyErr_Clear();
+    }
+    // The traceback, as for a WSGI app.
+    PyErrScope::raise(PyRef::borrow(exc));
+    f.traceback = take_python_error(py);
+    return f;
+}
+
 std::unique_ptr<LoopWork> asgi_start_work(std::shared_ptr<AsgiExchange> x, const AsgiMount& mount) {
     return std::make_unique<StartWork>(std::move(x), mount);
 }
@@ -488,13 +488,17 @@ private:
 
 } // namespace
 
+std::unique_ptr<TimeoutTarget> asgi_task_target(const AsgiContext& asgi, PyRef task, bool cancellable) {
+    return std::make_unique<TaskTarget>(std::move(task), asgi.task_stack, asgi.call_soon_threadsafe, cancellable);
+}
+
 std::unique_ptr<TimeoutTarget> AsgiExchange::timeout_target(bool cancelling) {
     PYMPM_ASSERT_GIL();
     PyRef task = asgi_channel_task(channel);
     // Work after the response is not timed: nothing to cancel then.
     const bool cancellable = task && !completed;
     if (cancelling && cancellable) cancelled_for_timeout = true;
-    return std::make_unique<TaskTarget>(task, asgi_.task_stack, asgi_.call_soon_threadsafe, cancellable);
+    return asgi_task_target(asgi_, task, cancellable);
 }
 
 } // namespace pympm

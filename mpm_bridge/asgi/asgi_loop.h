@@ -53,6 +53,13 @@ PyRef asgi_channel_task(PyObject* channel);
 // batches (the loop's other callbacks run between them).
 PyRef make_asgi_drain(AsgiContext& asgi);
 
+// The app's exception as plain C++ for its request thread: its kind, and
+// its traceback formatted (GIL held, on the loop).
+AppFailure classify_app_exception(AsgiContext& asgi, PyObject* exc, bool cancelled_for_timeout);
+// What PyRequestTimeout reports and cancels for an app's task on the loop
+// (GIL held): its stack, and `cancellable` whether it may be cancelled.
+std::unique_ptr<TimeoutTarget> asgi_task_target(const AsgiContext& asgi, PyRef task, bool cancellable);
+
 // The scope of a request (asgi_scope.cpp); new reference or null with a
 // Python error.
 PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& head, PyObject* state, bool mount_relative_path);

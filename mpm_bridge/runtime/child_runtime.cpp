@@ -20,6 +20,11 @@ namespace pympm {
 
 namespace {
 
+// The status page lists the request as an open WebSocket from here.
+void websocket_opened() {
+    if (RequestSlot* slot = request_activity::current()) slot_set_state(*slot, RequestState::websocket_open);
+}
+
 // The outermost request on this thread was counted for recycling when its
 // response was ready (ChildRuntime::response_ready).
 thread_local bool t_request_counted = false;
@@ -324,15 +329,17 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
             return {500, false, 0};
         }
     }
+    const AsgiMount mount{app.callable.get(), app.lifespan_state.get(), app.path_without_mount};
     if (WebSocketIO* ws = io.websocket()) {
-        WebSocketSession session(ctx_, asgi_, ws_names_, io, *ws, {settings_.websocket, settings_.shutdown_timeout_s},
-                                 websockets_, &timeouts_, app.name);
+        WebSocketSession session(ctx_, asgi_, ws_names_, io, *ws,
+                                 {settings_.websocket, settings_.shutdown_timeout_s, &websocket_opened}, websockets_,
+                                 &timeouts_, app.name);
         struct Watch {
             RequestTimeouts& t;
-            TimeoutSource* outer;
-            ~Watch() { t.watch_source(outer); }
-        } watch{timeouts_, timeouts_.watch_source(&session)};
-        const int status = session.run(callable, app.lifespan_state.get(), app.path_without_mount);
+            std::shared_ptr<TimeoutSource> outer;
+            ~Watch() { t.watch_source(std::move(outer)); }
+        } watch{timeouts_, timeouts_.watch_source(session.exchange())};
+        const int status = session.run(mount);
         return {status, session.app_raised(), session.response_status()};
     }
     AsgiRequest req(ctx_, asgi_, io, app.name);
@@ -343,7 +350,7 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
         std::shared_ptr<TimeoutSource> outer;
         ~Watch() { t.watch_source(std::move(outer)); }
     } watch{timeouts_, timeouts_.watch_source(req.exchange())};
-    const int status = req.run(AsgiMount{app.callable.get(), app.lifespan_state.get(), app.path_without_mount});
+    const int status = req.run(mount);
     return {status, req.app_raised(), req.response_status()};
 }
 

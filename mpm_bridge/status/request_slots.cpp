@@ -48,6 +48,7 @@ const char* request_state_key(RequestState s) {
     case RequestState::in_app: return "in_app";
     case RequestState::reading_body: return "reading_body";
     case RequestState::writing_response: return "writing_response";
+    case RequestState::websocket_open: return "websocket_open";
     }
     return "idle";
 }
@@ -59,6 +60,7 @@ const char* request_state_text(RequestState s) {
     case RequestState::in_app: return "in the app";
     case RequestState::reading_body: return "reading the request body";
     case RequestState::writing_response: return "writing the response";
+    case RequestState::websocket_open: return "WebSocket open";
     }
     return "idle";
 }

@@ -26,8 +26,9 @@ enum class RequestState : std::uint32_t {
     in_app = 2,
     reading_body = 3,
     writing_response = 4,
+    websocket_open = 5, // an accepted WebSocket: its thread runs the socket (no slot, no GIL)
 };
-constexpr std::size_t kRequestStates = 5;
+constexpr std::size_t kRequestStates = 6;
 // "waiting_for_slot", "in_app", ... (JSON, Prometheus-free).
 const char* request_state_key(RequestState s);
 // What the state means, for people.

@@ -1,6 +1,6 @@
 #include "websocket/ws_names.h"
 
-#include "websocket/websocket_session.h"
+#include "websocket/ws_loop.h"
 
 namespace pympm {
 

@@ -495,28 +495,3 @@ BOOST_AUTO_TEST_CASE(a_starlette_websocket_route_echoes_and_closes) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(websocket_fuzz)
-
-// Hostile clients (tests/e2e/clients/ws_fuzz_cases.py): unmasked frames,
-// reserved bits and opcodes, bad lengths, bad control frames, invalid UTF-8
-// split across fragments, bad close codes, a client that vanishes
-// mid-frame, frames before the 101, frame soup. Each gets the Close code
-// RFC 6455 asks for, or a clean close; the harness's log scan catches a
-// child that dies.
-BOOST_AUTO_TEST_CASE(hostile_clients_get_the_close_code_rfc_6455_asks_for) {
-    for (auto& [name, options] : every_mpm(kWs)) {
-        if (name == "worker") continue;
-        BOOST_TEST_CONTEXT(name) {
-            HttpdServer srv(options);
-            srv.start();
-            const std::string url = "ws://127.0.0.1:" + std::to_string(srv.port()) + "/w/echo";
-            auto r = run_command({"/usr/bin/python3", source_dir() + "/tests/e2e/clients/ws_fuzz_cases.py", url}, 600s);
-            BOOST_TEST(r.exit_code == 0, r.output);
-            BOOST_TEST(r.output.find("\"failed\": 0") != std::string::npos, r.output);
-            BOOST_TEST(http_get(srv.port(), "/w/hello").status == 200, "the child serves on");
-        }
-    }
-}
-
-BOOST_AUTO_TEST_SUITE_END()
