@@ -38,7 +38,7 @@ struct ServerConfig {
     long max_requests_jitter = 0;
     long max_memory_mib = 0;
     EnvironmentList environment; // PyEnv and PyEnvFile, read at config time
-    WsSettings websocket; // PyWebSocketMaxMessage, PyWebSocketPing, PyWebSocketCompression
+    WsSettings websocket;        // PyWebSocketMaxMessage, PyWebSocketPing, PyWebSocketCompression
 };
 
 ServerConfig* server_config(const server_rec* s);

@@ -511,17 +511,18 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
         if (c.max_memory_bytes)
             appendf(rss, " (%.0f %% of PyMaxMemory)",
                     100.0 * static_cast<double>(c.rss_bytes) / static_cast<double>(c.max_memory_bytes));
-        appendf(
-            o,
-            "<tr><td>%d</td><td>%d</td><td class=\"l\">%s</td><td>%.0f s</td><td class=\"l\">%s, %d threads, "
-            "PyThreads %d, GIL %s%s</td><td>%" PRIu64 "</td><td>%.1f</td><td>%s</td><td>%" PRId64 "</td><td>%" PRId64
-            "</td><td>%.3f s / %.3f s</td><td>%.4f s / %.4f s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
-            "</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64 "</td><td>%" PRId64 "</td><td class=\"l\">%s</td></tr>\n",
-            c.pid, c.generation, escape_html(child_state(s, c).text).c_str(), uptime(s, c), escape_html(c.mpm).c_str(),
-            c.threads_per_child, c.py_threads, model_gil(c), c.http2 ? ", HTTP/2" : "", c.requests, c.rate,
-            until.c_str(), c.in_app, c.waiting, seconds_of(c.slot_wait_ns), seconds_of(c.slot_wait_max_ns),
-            histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.app_4xx, c.app_5xx, c.exceptions,
-            c.timeouts, rss.c_str(), c.python_threads, c.websockets_open, predecessor_text(c.predecessor_reason));
+        appendf(o,
+                "<tr><td>%d</td><td>%d</td><td class=\"l\">%s</td><td>%.0f s</td><td class=\"l\">%s, %d threads, "
+                "PyThreads %d, GIL %s%s</td><td>%" PRIu64 "</td><td>%.1f</td><td>%s</td><td>%" PRId64
+                "</td><td>%" PRId64 "</td><td>%.3f s / %.3f s</td><td>%.4f s / %.4f s</td><td>%" PRIu64
+                "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64
+                "</td><td>%" PRId64 "</td><td class=\"l\">%s</td></tr>\n",
+                c.pid, c.generation, escape_html(child_state(s, c).text).c_str(), uptime(s, c),
+                escape_html(c.mpm).c_str(), c.threads_per_child, c.py_threads, model_gil(c), c.http2 ? ", HTTP/2" : "",
+                c.requests, c.rate, until.c_str(), c.in_app, c.waiting, seconds_of(c.slot_wait_ns),
+                seconds_of(c.slot_wait_max_ns), histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99),
+                c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, rss.c_str(), c.python_threads, c.websockets_open,
+                predecessor_text(c.predecessor_reason));
     }
     o += "</table>\n";
     o += "<h2>Legend</h2>\n<dl>\n"
