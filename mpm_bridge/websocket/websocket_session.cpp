@@ -139,15 +139,16 @@ void WebSocketSession::do_accept(const WsAccept& a) {
         end(ws_close::abnormal, "", true);
         return;
     }
-    core_.log(LogLevel::debug, std::string(PYMPM_APLOGNO(00300)) + "WebSocket " + std::string(core_.io.uri()) +
-                                   " accepted (HTTP/" + (ws_.http2() ? "2" : "1.1") +
-                                   (a.subprotocol ? ", subprotocol " + *a.subprotocol : std::string()) +
-                                   (deflate_ ? ", " + deflate_->second : std::string()) + ")");
     phase_ = Phase::open;
     last_input_ = Clock::now();
     if (limits_.opened) limits_.opened();
     registered_ = registry_.add(this);
     if (!registered_) stop(registry_.stop_code() ? registry_.stop_code() : ws_close::going_away);
+    // Logged once the status page counts and lists it.
+    core_.log(LogLevel::debug, std::string(PYMPM_APLOGNO(00300)) + "WebSocket " + std::string(core_.io.uri()) +
+                                   " accepted (HTTP/" + (ws_.http2() ? "2" : "1.1") +
+                                   (a.subprotocol ? ", subprotocol " + *a.subprotocol : std::string()) +
+                                   (deflate_ ? ", " + deflate_->second : std::string()) + ")");
 }
 
 bool WebSocketSession::handle_done(const AppFailure& f, int& status) {

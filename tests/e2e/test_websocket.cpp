@@ -432,6 +432,12 @@ BOOST_AUTO_TEST_CASE(the_status_page_counts_open_websockets) {
     });
     BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /w/echo\\?tag=s1 accepted", 20s).size() > 0u);
     BOOST_TEST(open_now() == 1);
+    // Listed among the current requests as an open WebSocket.
+    std::string state;
+    const auto listing = parse_json(http_get(srv.port(), "/pympm-status?format=json").body);
+    for (const auto& [k, r] : listing.get_child("requests"))
+        if (r.get<std::string>("path", "") == "/w/echo") state = r.get<std::string>("state", "");
+    BOOST_TEST(state == "websocket_open");
     BOOST_TEST(client.get().size() == 5u);
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (open_now() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
