@@ -266,6 +266,24 @@ pid_t spawn_process(std::vector<std::string> args, const std::string& output_fil
 
 std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses) { return pick_port(addresses); }
 
+std::uint16_t add_tls_vhost(HttpdServer& srv, const std::string& vhost_lines) {
+    const std::string key = srv.add_app_file("tls/key.pem", "");
+    const std::string cert = srv.add_app_file("tls/cert.pem", "");
+    auto mk = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                           "/CN=127.0.0.1", "-keyout", key, "-out", cert});
+    BOOST_REQUIRE_MESSAGE(mk.exit_code == 0, mk.output);
+    ::chmod(key.c_str(), 0644); // the children's user reads it
+    const std::uint16_t port = pick_free_port_on({"127.0.0.1"});
+    const std::string mods = httpd_modules_dir();
+    srv.options().extra_config +=
+        "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\n" + "LoadModule ssl_module " + mods +
+        "/mod_ssl.so\n" + "SSLSessionCache shmcb:" + srv.root() + "/run/ssl_scache(512000)\n" +
+        "Listen 127.0.0.1:" + std::to_string(port) + "\n<VirtualHost 127.0.0.1:" + std::to_string(port) +
+        ">\n    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n" + "    SSLCertificateFile " +
+        cert + "\n    SSLCertificateKeyFile " + key + "\n" + vhost_lines + "</VirtualHost>\n";
+    return port;
+}
+
 const char* mpm_name(Mpm m) {
     switch (m) {
     case Mpm::prefork: return "prefork";
