@@ -192,7 +192,11 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
     // does not log for a child: the report file is how the test learns of it.
     // abort_on_error stays 0, since a SIGABRT would fail every test through
     // AH00052 even for a report in httpd's own code.
-    std::string asan = "detect_leaks=0:halt_on_error=1";
+    // malloc_context_size=10 (default 30): every malloc and free records
+    // its stack, and CPython allocates through ASan in this build; 10 frames
+    // still reach from the allocator to our code. With 4 frames a suite took
+    // 21 % less CPU than with 30 (asgi_http: 28 s -> 22 s).
+    std::string asan = "detect_leaks=0:halt_on_error=1:malloc_context_size=10";
     // UBSan goes on after a report (halt_on_error=0): undefined behaviour
     // rarely corrupts the process at once, the request completes, and one run
     // collects every distinct finding; the teardown scan fails the test.
