@@ -51,6 +51,7 @@ _stop_signalled = False
 _child_info = {}
 _stop_timeout = 5.0  # PyShutdownTimeout, set by the module
 _asgi_loop_choice = "auto"  # PyAsyncioLoop, set by the module (read by the ASGI part)
+_asgi_eager_start = True  # PyAsgiEagerStart, set by the module (read by the ASGI part)
 _asgi_part = None  # the ASGI part once loaded (_load_asgi)
 _asgi_part_lock = threading.Lock()
 

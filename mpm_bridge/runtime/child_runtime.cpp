@@ -84,6 +84,9 @@ void ChildRuntime::start(int generation) {
         PyRef choice = PyRef::steal(PyUnicode_FromString(asyncio_loop_name(settings_.asyncio_loop)));
         if (!choice || PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_loop_choice", choice.get()) != 0)
             PyErr_Clear();
+        if (PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_eager_start",
+                                   settings_.asgi_eager_start ? Py_True : Py_False) != 0)
+            PyErr_Clear();
         // How long signalling the stop waits for an async on_stop callback.
         PyRef timeout = PyRef::steal(PyFloat_FromDouble(settings_.shutdown_timeout_s));
         if (!timeout || PyObject_SetAttrString(ctx_.py.module.get(), "_stop_timeout", timeout.get()) != 0)
