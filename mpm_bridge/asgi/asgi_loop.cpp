@@ -462,13 +462,7 @@ public:
     const char* cancel_action() const override { return "its task is cancelled"; }
     std::string stack() const override {
         PYMPM_ASSERT_GIL();
-        std::string out;
-        if (!task_) return out;
-        PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack_.get(), task_.get(), nullptr));
-        if (text && PyUnicode_Check(text.get()))
-            if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
-        PyErr_Clear();
-        return out;
+        return call_for_text(task_stack_.get(), task_.get());
     }
     void cancel() override {
         PYMPM_ASSERT_GIL();

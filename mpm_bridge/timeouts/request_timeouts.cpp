@@ -33,14 +33,8 @@ public:
     const char* cancel_action() const override { return "pympm.RequestTimeout is raised in it"; }
     std::string stack() const override {
         PYMPM_ASSERT_GIL();
-        std::string out;
         PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(ident_));
-        PyRef text =
-            ident ? PyRef::steal(PyObject_CallFunctionObjArgs(thread_stack_.get(), ident.get(), nullptr)) : PyRef();
-        if (text && PyUnicode_Check(text.get()))
-            if (const char* t = PyUnicode_AsUTF8(text.get())) out = t;
-        PyErr_Clear();
-        return out;
+        return call_for_text(thread_stack_.get(), ident.get());
     }
     void cancel() override {
         PYMPM_ASSERT_GIL();
