@@ -17,7 +17,7 @@ import _pympm
 # The core module; state it rebinds (_stop_signalled, the settings the module
 # sets) is read through it, at the time of use.
 import pympm as _core
-from pympm import _child_info, _is_coroutine_function, _log_exception, _on_stop_lock
+from pympm import _asgi_request_channel, _child_info, _is_coroutine_function, _log_exception, _on_stop_lock
 
 traceback = _core.traceback  # the core's lazy import
 
@@ -98,6 +98,8 @@ async def _asgi_serve(app, scope, native):
     # stack) from the first line the app runs, eager or not.
     native.task = _current_task()
     calls = _AsgiCalls(native)
+    # The task runs in a context of its own: its print()s go to its request.
+    _asgi_request_channel.set(native)
     try:
         await app(scope, calls.receive, calls.send)
     except BaseException as exc:  # reported to the request; never re-raised into asyncio

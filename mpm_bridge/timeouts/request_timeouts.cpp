@@ -85,9 +85,11 @@ void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
     w.admitted_ns.store(steady_ns(admitted), std::memory_order_release);
 }
 
-void RequestTimeouts::request_ends() {
-    if (!watchdog_ || settings_.request_timeout_s == 0) return;
+bool RequestTimeouts::request_ends() {
+    if (!watchdog_ || settings_.request_timeout_s == 0) return false;
     RequestWatch& w = RequestWatch::this_thread();
+    // Past phase 0: the watchdog found it over the limit.
+    const bool timed_out = w.phase.load(std::memory_order_relaxed) > 0;
     {
         std::lock_guard lock(w.mutex);
         w.admitted_ns.store(0, std::memory_order_release);
@@ -101,6 +103,7 @@ void RequestTimeouts::request_ends() {
         PyThreadState_SetAsyncExc(w.py_ident, nullptr);
         w.exception_sent = false;
     }
+    return timed_out;
 }
 
 bool RequestTimeouts::log_with_stack(std::shared_ptr<RequestWatch> w, std::uint64_t seq, LogLevel level,
