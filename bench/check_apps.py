@@ -13,6 +13,7 @@ import asyncio
 import importlib.util
 import inspect
 import io
+import json
 import os
 import shutil
 import sys
@@ -50,10 +51,13 @@ def asgi_lifespan(app):
         raise AssertionError("lifespan sent %r" % sent)
 
 
-def asgi_call(app, method="GET", body=b"", query=""):
+def asgi_call(app, method="GET", body=b"", query="", path="/"):
     """One HTTP request through an ASGI 3 app; checks the messages as a
     strict server would and returns (status line, body)."""
-    if not inspect.iscoroutinefunction(app) or len(inspect.signature(app).parameters) != 3:
+    # A coroutine function, or an object whose __call__ is one (FastAPI,
+    # Starlette).
+    call = app if inspect.iscoroutinefunction(app) else getattr(type(app), "__call__", None)
+    if not inspect.iscoroutinefunction(call) or len(inspect.signature(app).parameters) != 3:
         raise AssertionError("not an ASGI 3 app: async def app(scope, receive, send)")
     scope = {
         "type": "http",
@@ -61,8 +65,8 @@ def asgi_call(app, method="GET", body=b"", query=""):
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
         "headers": [(b"host", b"localhost")],
@@ -115,8 +119,8 @@ def asgi_call(app, method="GET", body=b"", query=""):
     return "%d " % seen["status"], out
 
 
-def check_asgi(path, **spec):
-    app = load(path, "app")
+def check_asgi(file, **spec):
+    app = load(file, "app")
     asgi_lifespan(app)
     return asgi_call(app, **spec)
 
@@ -175,6 +179,9 @@ def main():
             "cpu.py": dict(query="ms=2", check=lambda out: out.startswith(b"ok ")),
             "asgi_hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
             "asgi_sleep.py": dict(check=lambda out: out == b"Hello, World!\n"),
+            "asgi_fastapi_json.py": dict(
+                path="/items/42", query="q=x", check=lambda out: json.loads(out) == {"item_id": 42, "q": "x"}
+            ),
         }
         names = sorted(n for n in os.listdir(tmp) if n.endswith(".py"))
         for name in names:

@@ -123,6 +123,12 @@ const char* set_utf8_mode(cmd_parms* cmd, void*, int on) {
     return nullptr;
 }
 
+const char* set_asgi_eager_start(cmd_parms* cmd, void*, int on) {
+    if (const char* err = global_only(cmd)) return err;
+    server_config(cmd->server)->asgi_eager_start = on ? 1 : 0;
+    return nullptr;
+}
+
 const char* set_asyncio_loop(cmd_parms* cmd, void*, const char* value) {
     if (const char* err = global_only(cmd)) return err;
     AsyncioLoop loop;
@@ -330,6 +336,7 @@ ChildSettings collect_child_settings(server_rec* main_server) {
     settings.max_requests_jitter = main->max_requests_jitter;
     settings.max_memory_mib = main->max_memory_mib;
     settings.asyncio_loop = main->asyncio_loop;
+    settings.asgi_eager_start = main->asgi_eager_start != 0;
     settings.environment = main->environment;
     settings.websocket = main->websocket;
     for (server_rec* s = main_server; s; s = s->next) {
@@ -376,6 +383,9 @@ extern const command_rec directives[] = {
     AP_INIT_TAKE1("PyAsyncioLoop", as_cmd_func(set_asyncio_loop), nullptr, RSRC_CONF,
                   "PyAsyncioLoop auto|asyncio|uvloop: the event loop of ASGI apps (default auto: uvloop when it is "
                   "installed, else asyncio's)"),
+    AP_INIT_FLAG("PyAsgiEagerStart", as_cmd_func(set_asgi_eager_start), nullptr, RSRC_CONF,
+                 "PyAsgiEagerStart On|Off: run an ASGI request's first step at once, making it a scheduled task "
+                 "only once it waits (default On)"),
     AP_INIT_TAKE2("PyEnv", as_cmd_func(set_env), nullptr, RSRC_CONF,
                   "PyEnv NAME value: set NAME in each child's environment (os.environ) before any app is imported"),
     AP_INIT_TAKE1("PyEnvFile", as_cmd_func(set_env_file), nullptr, RSRC_CONF,

@@ -34,6 +34,7 @@ struct ServerConfig {
     int utf8_mode = -1; // -1 unset (On)
     int request_timeout_s = 0;
     AsyncioLoop asyncio_loop = AsyncioLoop::automatic;
+    int asgi_eager_start = 1;
     long max_requests = 0;
     long max_requests_jitter = 0;
     long max_memory_mib = 0;

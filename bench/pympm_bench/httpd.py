@@ -3,6 +3,7 @@ mod_pympm, mod_wsgi, the floor, the ceiling and httpd as a front share, with
 the scenario's MPM and counts; each adds its lines in extra_conf()."""
 
 import os
+import signal
 
 from .host import GROUP, HTTPD, HTTPD_MODULES, USER
 from .process import Server
@@ -55,6 +56,7 @@ class Httpd(Server):
     program = "httpd"
     config_name = "httpd.conf"
     packages = (("apache2", HTTPD),)
+    reload_signal = signal.SIGUSR1  # apachectl -k graceful
 
     def extra_conf(self):
         return ""

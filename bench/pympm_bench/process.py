@@ -113,6 +113,13 @@ class Server:
                 cwd=self.root,
             )
 
+    # The signal that makes it reload gracefully (new workers, running
+    # requests finish), for the `reload` scenario; None: it has none.
+    reload_signal = None
+
+    def reload(self):
+        os.kill(self.proc.pid, self.reload_signal)
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -238,6 +245,13 @@ class Stack:
         self.front.wait_ready(timeout, attempt_timeout)
         if not self.app.running():
             raise RuntimeError("%s: the app server exited during startup\n%s" % (self.entry.label, self.logs()))
+
+    @property
+    def reload_signal(self):
+        return self.app.reload_signal
+
+    def reload(self):
+        self.app.reload()
 
     def running(self):
         return self.app.running() and self.front.running()

@@ -5,6 +5,7 @@ bench/apps/); a new kind of load or of answer check is a class or a
 function here or next to wrk.py."""
 
 import dataclasses
+import time
 from typing import Callable, Optional
 
 from .tree import DATA_FILE
@@ -87,6 +88,8 @@ class Scenario:
     # measured load runs (say, a graceful restart half-way); what it raises
     # fails the run.
     during: Optional[Callable] = None
+    # Graceful reloads `during` makes (the servers that have one run it).
+    reloads: int = 0
     # Where mod_pympm and mod_wsgi mount the app: / (PATH_INFO is `path`);
     # profile-callgrind --mount sets `path` itself for an empty PATH_INFO.
     mount: str = "/"
@@ -99,6 +102,18 @@ class Scenario:
         if self.interface == "asgi":
             model += ", uvicorn %d workers" % self.procs
         return model
+
+
+def graceful_reloads(count):
+    """A `during`: `count` graceful reloads, evenly spread over the run."""
+
+    def during(server, seconds):
+        start = time.monotonic()
+        for k in range(1, count + 1):
+            time.sleep(max(0.0, start + seconds * k / (count + 1) - time.monotonic()))
+            server.reload()
+
+    return during
 
 
 def hello_world(name, mpm, procs, threads, conns, **kw):
@@ -235,6 +250,23 @@ SCENARIOS = [
         threads=16,
         conns=32,
         interface="asgi",
+    ),
+    # A graceful reload under load (apachectl -k graceful; gunicorn's and
+    # uWSGI's SIGHUP), twice per measured run: p99, max and errors show what
+    # the requests that arrive meanwhile pay. The app's import costs 0.5 s
+    # of CPU, like a framework's.
+    Scenario(
+        name="reload",
+        title="hello world across 2 graceful reloads",
+        app="slow_import",
+        path="/hello.txt",
+        mpm="event",
+        procs=2,
+        threads=8,
+        conns=16,
+        during=graceful_reloads(2),
+        reloads=2,
+        duration_factor=2.0,
     ),
     # --quick keeps hello-prefork-2, hello-event-2x8, asgi-hello and cpu-20ms
     # (with PyThreads 1 and 8 only).

@@ -106,6 +106,7 @@ class FloorServer(Httpd):
 
 class UwsgiServer(Server):
     stop_signal = signal.SIGINT  # SIGTERM means "brutal reload" to uWSGI 2.0
+    reload_signal = signal.SIGHUP  # graceful reload
     program = "uwsgi"
     protocol = "uwsgi"
     packages = (("uwsgi", UWSGI), ("uwsgi-plugin-python3", "/usr/lib/uwsgi/plugins/python3_plugin.so"))
@@ -142,6 +143,7 @@ class UwsgiServer(Server):
 
 class GunicornServer(Server):
     stop_signal = signal.SIGINT  # quick shutdown (SIGTERM waits 30 s for workers)
+    reload_signal = signal.SIGHUP  # new workers first, then the old ones stop
     program = "gunicorn"
     packages = (("gunicorn", "/usr/bin/gunicorn"),)
 
@@ -266,6 +268,8 @@ class Deployment:
         return [p for part in self.parts() for p in part.packages]
 
     def can_run(self, sc):
+        if sc.reloads and getattr(self.server, "reload_signal", None) is None:
+            return False
         return sc.interface in self.interfaces and self.server.can_run(sc)
 
     def create(self, entry, sc, tree, root, port):

@@ -45,8 +45,10 @@ struct AsgiEvent {
         body,      // a response part (the head rides with the first)
         read_body, // receive() wants up to `max` bytes of the body
         wait_end,  // receive() waits for the client to go: watch it
-        done       // the app returned or raised (`failure`)
+        done,      // the app returned or raised (`failure`)
+        log        // a line the app wrote (stdout, stderr) for the request's log: `data` at `level`
     } kind = Kind::done;
+    LogLevel level = LogLevel::info;
     bool has_head = false; // http.response.start, held on L until now
     ResponseHead head;
     std::optional<std::uint64_t> content_length;

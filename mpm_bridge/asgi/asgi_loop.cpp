@@ -5,6 +5,7 @@
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 
+#include <algorithm>
 #include <deque>
 
 namespace pympm {
@@ -200,6 +201,23 @@ PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
 }
 
+// A line the app's task wrote (sys.stdout, sys.stderr): to the request's
+// log, by its thread, which alone may use the request. False once the
+// request ended: the caller logs it to the child's log.
+PyObject* ch_log(PyObject* self, PyObject* args) {
+    return python_entry([&]() -> PyObject* {
+        int level = 0;
+        const char* text = nullptr;
+        Py_ssize_t len = 0;
+        if (!PyArg_ParseTuple(args, "iy#", &level, &text, &len)) return nullptr;
+        AsgiEvent e;
+        e.kind = AsgiEvent::Kind::log;
+        e.level = static_cast<LogLevel>(std::clamp(level, 0, 7));
+        e.data.assign(text, static_cast<std::size_t>(len));
+        return PyBool_FromLong(state(self)->x->post(std::move(e)));
+    });
+}
+
 int ch_set_task(PyObject* self, PyObject* value, void*) {
     return python_entry([&]() -> int {
         ChannelState& st = *state(self);
@@ -238,6 +256,7 @@ PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the request had ended"},
+    {"log", ch_log, METH_VARARGS, "log(level, bytes): a line for the request's log; False if the request had ended"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
@@ -462,13 +481,7 @@ public:
     const char* cancel_action() const override { return "its task is cancelled"; }
     std::string stack() const override {
         PYMPM_ASSERT_GIL();
-        std::string out;
-        if (!task_) return out;
-        PyRef text = PyRef::steal(PyObject_CallFunctionObjArgs(task_stack_.get(), task_.get(), nullptr));
-        if (text && PyUnicode_Check(text.get()))
-            if (const char* s = PyUnicode_AsUTF8(text.get())) out = s;
-        PyErr_Clear();
-        return out;
+        return call_for_text(task_stack_.get(), task_.get());
     }
     void cancel() override {
         PYMPM_ASSERT_GIL();

@@ -45,6 +45,7 @@ bool AsgiRequest::handle(AsgiEvent& e, int& status) {
     switch (e.kind) {
     case AsgiEvent::Kind::read_body: read_body(e.max); return true;
     case AsgiEvent::Kind::wait_end: polling_end_ = true; return true;
+    case AsgiEvent::Kind::log: core_.io.log(e.level, e.data); return true;
     case AsgiEvent::Kind::body: {
         take_head(e);
         bool ok =
@@ -78,6 +79,7 @@ void AsgiRequest::handle_late(AsgiEvent& e, int& status) {
         if (e.ack) answer(asgi_sent_work(x_, false));
         break;
     case AsgiEvent::Kind::wait_end: break;
+    case AsgiEvent::Kind::log: core_.io.log(e.level, e.data); break;
     case AsgiEvent::Kind::done:
         // The app returned just after its last part: its exception is still
         // this request's.

@@ -10,13 +10,14 @@
 # (mpm_bridge/asgi/asgi_request.cpp).
 import sys
 import threading
+from functools import partial as _functools_partial
 
 import _pympm
 
 # The core module; state it rebinds (_stop_signalled, the settings the module
 # sets) is read through it, at the time of use.
 import pympm as _core
-from pympm import _child_info, _is_coroutine_function, _log_exception, _on_stop_lock
+from pympm import _asgi_request_channel, _child_info, _is_coroutine_function, _log_exception, _on_stop_lock
 
 traceback = _core.traceback  # the core's lazy import
 
@@ -60,6 +61,9 @@ def _asgi_start_loop():
 
     def run():
         asyncio.set_event_loop(loop)
+        # On the loop's thread, before any request: eager start's self-test
+        # steps a coroutine as a request's would be.
+        loop.call_soon(_asgi_choose_start, loop)
         loop.call_soon(ready.set)
         loop.run_forever()
 
@@ -90,7 +94,12 @@ class _AsgiCalls:
 
 
 async def _asgi_serve(app, scope, native):
+    # The task is known to the request (timeouts cancel it, and log its
+    # stack) from the first line the app runs, eager or not.
+    native.task = _current_task()
     calls = _AsgiCalls(native)
+    # The task runs in a context of its own: its print()s go to its request.
+    _asgi_request_channel.set(native)
     try:
         await app(scope, calls.receive, calls.send)
     except BaseException as exc:  # reported to the request; never re-raised into asyncio
@@ -106,13 +115,139 @@ async def _asgi_serve(app, scope, native):
         native.done(None)
 
 
+_current_task = None  # asyncio.current_task, once the loop starts
+_asgi_start = None  # coroutine -> task: eager (PyAsgiEagerStart On) or loop.create_task
+
+
+def _asgi_eager_starter(loop):
+    """A function that makes a request's coroutine a task and runs its first
+    step at once, on this thread (the loop's, in a callback of its own, as a
+    task's step would be): a task that finishes there is never scheduled.
+    None when this Python cannot do it.
+
+    3.12+: asyncio's own eager start. 3.11: an asyncio.Task as any, whose
+    first step is taken from it instead of scheduled: while the Task is
+    made, the loop's call_soon (looked up on the loop by the Task, for its
+    first step only) is one that keeps the step. The task is the same
+    asyncio.Task object from its first line on (asyncio.current_task(),
+    anyio's cancel scopes), in a copy of the context, as a scheduled task
+    would be."""
+    import asyncio
+
+    Task = asyncio.Task
+    if sys.version_info >= (3, 12):
+
+        def start_312(coro):
+            return Task(coro, loop=loop, eager_start=True)
+
+        return start_312
+    real_call_soon = loop.call_soon
+    overrides = getattr(loop, "__dict__", None)
+    if overrides is None or "call_soon" in overrides:
+        return None
+    taken = []
+
+    def keep_step(callback, *args, context=None):
+        if not taken and not args and context is not None and type(callback).__name__ == "TaskStepMethWrapper":
+            taken.append((callback, context))
+            return None
+        return real_call_soon(callback, *args, context=context)
+
+    def start_311(coro):
+        overrides["call_soon"] = keep_step
+        try:
+            task = Task(coro, loop=loop)
+        finally:
+            del overrides["call_soon"]
+        if taken:
+            step, context = taken.pop()
+            context.run(step)
+        # else the step was scheduled as for any task: it runs soon
+        return task
+
+    return start_311
+
+
+def _asgi_eager_self_test(start, loop):
+    """Whether `start` steps a coroutine at once, as a task: the same task
+    before and after its first suspension, in a context of its own."""
+    import asyncio
+    import contextvars
+
+    seen = {}
+    var = contextvars.ContextVar("pympm_eager_self_test", default="outside")
+    gate = loop.create_future()
+
+    async def probe():
+        seen["first"] = asyncio.current_task()
+        var.set("inside")
+        await gate
+        seen["later"] = asyncio.current_task()
+
+    task = start(probe())
+    ok = seen.get("first") is task and not task.done() and var.get() == "outside" and isinstance(task, asyncio.Task)
+    # Its end (a later step, scheduled as any) is checked by nobody: the
+    # first step is what eager start changes.
+    gate.set_result(None)
+    return ok
+
+
+def _asgi_choose_start(loop):
+    """On the loop's thread, before its first request: how requests' tasks
+    start (PyAsgiEagerStart)."""
+    global _asgi_start, _current_task
+    import asyncio
+
+    _current_task = asyncio.current_task
+    _asgi_start = loop.create_task
+    _child_info["asgi_eager_start"] = False
+    if not _core._asgi_eager_start:
+        return
+    why = None
+    try:
+        start = _asgi_eager_starter(loop)
+        if start is None:
+            why = "the event loop %s takes no attribute" % (type(loop).__name__,)
+        elif not _asgi_eager_self_test(start, loop):
+            why = "its self-test failed"
+    except Exception as exc:
+        why = "its self-test raised %s: %s" % (type(exc).__name__, exc)
+    if why:
+        _pympm.log(
+            4,
+            "PM00210: PyAsgiEagerStart On, but Python %d.%d cannot start tasks eagerly here (%s); "
+            "each ASGI request runs as a scheduled task (PyAsgiEagerStart Off)" % (sys.version_info[:2] + (why,)),
+        )
+        return
+    _asgi_start = start
+    _child_info["asgi_eager_start"] = True
+
+
+def _asgi_task_ended(native, task):
+    """A request's task that was scheduled (it suspended, or was not started
+    eagerly) ended."""
+    _asgi_tasks.discard(task)
+    if task.cancelled():
+        # Cancelled before its first step: _asgi_serve never ran to tell the
+        # request, which would learn of it only when the channel dies (a 503
+        # as if the loop had stopped).
+        try:
+            task.result()
+        except BaseException as exc:
+            native.done(exc)
+
+
 def _asgi_begin(app, scope, native):
-    """On the loop: runs one request's app as a task (kept referenced, as
-    asyncio holds tasks only weakly)."""
-    task = _asgi_loop.create_task(_asgi_serve(app, scope, native))
-    _asgi_tasks.add(task)
-    task.add_done_callback(_asgi_tasks.discard)
-    native.task = task
+    """On the loop: runs one request's app as a task, started eagerly
+    (PyAsgiEagerStart). One that suspends is kept referenced (asyncio holds
+    tasks only weakly) until it ends, and the stop sequence waits for it."""
+    task = _asgi_start(_asgi_serve(app, scope, native))
+    if not task.done():
+        # Scheduled, not started (PyAsgiEagerStart Off): a timeout before
+        # its first step finds it too.
+        native.task = task
+        _asgi_tasks.add(task)
+        task.add_done_callback(_functools_partial(_asgi_task_ended, native))
 
 
 def _asgi_resolve(future, value):

@@ -61,11 +61,12 @@ RequestSlot* ChildRequests::begin(int app_index, const SlotText& what, bool wait
     return &slots_[i];
 }
 
-void ChildRequests::end(RequestSlot* slot, int app_index, bool counted, int status, bool raised) noexcept {
+void ChildRequests::end(RequestSlot* slot, int app_index, const Outcome* outcome) noexcept {
     ChildStats* e = entry_.load(std::memory_order_acquire);
     if (!e) return; // the entry may be another child's by now
     if (slot) slot_end(*slot);
-    if (!counted) return;
+    if (!outcome) return;
+    const int status = outcome->status;
     const std::uint32_t app =
         app_index >= 0 && static_cast<std::size_t>(app_index) < app_ids_.size() ? app_ids_[app_index] : kOtherApps;
     AppCounters& c = e->apps[app];
@@ -74,7 +75,11 @@ void ChildRequests::end(RequestSlot* slot, int app_index, bool counted, int stat
         c.app_4xx.fetch_add(1, std::memory_order_relaxed);
     else if (status >= 500)
         c.app_5xx.fetch_add(1, std::memory_order_relaxed);
-    if (raised) c.exceptions.fetch_add(1, std::memory_order_relaxed);
+    if (outcome->raised) c.exceptions.fetch_add(1, std::memory_order_relaxed);
+    if (outcome->timed_out) c.timeouts.fetch_add(1, std::memory_order_relaxed);
+    c.app_time_ns.fetch_add(static_cast<std::uint64_t>(outcome->app_time.count()), std::memory_order_relaxed);
+    c.app_time_buckets[app_time_bucket(std::chrono::duration<double>(outcome->app_time).count())].fetch_add(
+        1, std::memory_order_relaxed);
 }
 
 } // namespace pympm

@@ -9,6 +9,7 @@
 #include "status/status_board.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,9 +29,15 @@ public:
     // An outermost request arrives on this thread: its slot (null: none
     // free, or no board), listed from now on.
     RequestSlot* begin(int app_index, const SlotText& what, bool waiting) noexcept;
-    // It ends; `counted`: it reached the app, which answered `status`
-    // (and raised, or not).
-    void end(RequestSlot* slot, int app_index, bool counted, int status, bool raised) noexcept;
+    // What a request that reached its app came to.
+    struct Outcome {
+        int status = 0;
+        bool raised = false;
+        bool timed_out = false; // it ran past PyRequestTimeout
+        std::chrono::nanoseconds app_time{0};
+    };
+    // It ends; counted under its app if it reached it (`outcome`).
+    void end(RequestSlot* slot, int app_index, const Outcome* outcome) noexcept;
 
 private:
     std::atomic<ChildStats*> entry_{nullptr};

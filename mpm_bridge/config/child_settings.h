@@ -40,6 +40,7 @@ struct ChildSettings {
     long max_requests_jitter = 0;                      //   and its jitter
     long max_memory_mib = 0;                           // PyMaxMemory; 0 = off
     AsyncioLoop asyncio_loop = AsyncioLoop::automatic; // PyAsyncioLoop
+    bool asgi_eager_start = true;                      // PyAsgiEagerStart
     EnvironmentList environment;                       // PyEnv, PyEnvFile, in config order
     WsSettings websocket;
 };

@@ -4,6 +4,7 @@
 # loop, lifespan, async stop support) is mpm_bridge/asgi/pympm_asgi.py,
 # loaded by _load_asgi() the first time it is needed.
 import atexit
+import contextvars
 import importlib
 import importlib.machinery
 import importlib.util
@@ -51,6 +52,7 @@ _stop_signalled = False
 _child_info = {}
 _stop_timeout = 5.0  # PyShutdownTimeout, set by the module
 _asgi_loop_choice = "auto"  # PyAsyncioLoop, set by the module (read by the ASGI part)
+_asgi_eager_start = True  # PyAsgiEagerStart, set by the module (read by the ASGI part)
 _asgi_part = None  # the ASGI part once loaded (_load_asgi)
 _asgi_part_lock = threading.Lock()
 
@@ -102,6 +104,17 @@ def child_info():
     return info
 
 
+# The channel of the ASGI request whose task runs (set by pympm's ASGI part
+# in each request's task): what the task writes goes to that request's log.
+_asgi_request_channel = contextvars.ContextVar("pympm_asgi_request", default=None)
+
+
+def _log_line(level, line):
+    channel = _asgi_request_channel.get()
+    if channel is None or not channel.log(level, line):
+        _pympm.log(level, line)
+
+
 class _LogWriter(io.BufferedIOBase):
     """The binary stream under sys.stdout, sys.stderr and wsgi.errors: each
     line written becomes one entry of httpd's error log ("PM00040: line");
@@ -151,14 +164,14 @@ class _LogWriter(io.BufferedIOBase):
                 pending = pending[self._MAX_PENDING :]
             self._pending = pending
         for line in lines:
-            _pympm.log(self._level, b"PM00040: " + line)
+            _log_line(self._level, b"PM00040: " + line)
         return len(data)
 
     def flush(self):
         with self._lock:
             data, self._pending = self._pending, b""
         if data:
-            _pympm.log(self._level, b"PM00040: " + data)
+            _log_line(self._level, b"PM00040: " + data)
 
     def close(self):
         # The error log is httpd's: closing a stream (wsgi.errors is shared by

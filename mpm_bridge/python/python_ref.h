@@ -74,4 +74,15 @@ inline bool take_bytes(PyObject* converted, std::string& out, PyObject* error_ty
     return true;
 }
 
+// fn(arg) as text: "" if it fails or returns no str (its error cleared).
+// For diagnostics (a thread's or a task's stack); GIL held.
+inline std::string call_for_text(PyObject* fn, PyObject* arg) {
+    std::string out;
+    PyRef text = fn && arg ? PyRef::steal(PyObject_CallOneArg(fn, arg)) : PyRef();
+    if (text && PyUnicode_Check(text.get()))
+        if (const char* t = PyUnicode_AsUTF8(text.get())) out = t;
+    PyErr_Clear();
+    return out;
+}
+
 } // namespace pympm

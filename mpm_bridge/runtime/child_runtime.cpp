@@ -90,6 +90,9 @@ void ChildRuntime::start(int generation) {
         PyRef choice = PyRef::steal(PyUnicode_FromString(asyncio_loop_name(settings_.asyncio_loop)));
         if (!choice || PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_loop_choice", choice.get()) != 0)
             PyErr_Clear();
+        if (PyObject_SetAttrString(ctx_.py.module.get(), "_asgi_eager_start",
+                                   settings_.asgi_eager_start ? Py_True : Py_False) != 0)
+            PyErr_Clear();
         // How long signalling the stop waits for an async on_stop callback.
         PyRef timeout = PyRef::steal(PyFloat_FromDouble(settings_.shutdown_timeout_s));
         if (!timeout || PyObject_SetAttrString(ctx_.py.module.get(), "_stop_timeout", timeout.get()) != 0)
@@ -183,9 +186,9 @@ void ChildRuntime::leave_board() {
     metrics_.attach(nullptr);
 }
 
-void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised) {
-    const auto now = std::chrono::steady_clock::now();
-    metrics_.app_ends(now - admitted, status, raised);
+void ChildRuntime::account(RequestIO& io, std::chrono::steady_clock::time_point now, std::chrono::nanoseconds app_time,
+                           int status, bool raised) {
+    metrics_.app_ends(app_time, status, raised);
     // Python threads alive: counted at most once a second, with the GIL (an
     // ASGI request thread has none: the loop counts).
     const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
@@ -284,10 +287,15 @@ int ChildRuntime::handle(int app_index, RequestIO& io) noexcept {
                 const Served& s;
                 RequestListing& listing;
                 ~RequestEnds() {
-                    rt.timeouts_.request_ends();
-                    listing.outcome(s.status ? s.status : s.app_status, s.raised);
+                    ChildRequests::Outcome o;
+                    o.timed_out = rt.timeouts_.request_ends();
+                    o.status = s.status ? s.status : s.app_status;
+                    o.raised = s.raised;
+                    const auto now = std::chrono::steady_clock::now();
+                    o.app_time = now - admitted;
+                    listing.outcome(o);
                     try {
-                        rt.account(io, admitted, s.status ? s.status : s.app_status, s.raised);
+                        rt.account(io, now, o.app_time, o.status, o.raised);
                     } catch (...) {}
                 }
             } ends{*this, io, admitted, served, listing};

@@ -82,7 +82,8 @@ private:
     static void response_ready(void* owner, RequestIO& io);
     void leave_board();
     // After an outermost request, GIL held.
-    void account(RequestIO& io, std::chrono::steady_clock::time_point admitted, int status, bool raised);
+    void account(RequestIO& io, std::chrono::steady_clock::time_point now, std::chrono::nanoseconds app_time,
+                 int status, bool raised);
 
     ChildSettings settings_;
     MpmModel mpm_;

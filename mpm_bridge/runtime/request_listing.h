@@ -20,7 +20,7 @@ public:
     ~RequestListing() {
         if (!requests_) return;
         if (slot_) request_activity::current() = nullptr;
-        requests_->end(slot_, app_, counted_, status_, raised_);
+        requests_->end(slot_, app_, counted_ ? &outcome_ : nullptr);
     }
     RequestListing(const RequestListing&) = delete;
     RequestListing& operator=(const RequestListing&) = delete;
@@ -30,10 +30,9 @@ public:
         if (slot_) slot_set_state(*slot_, RequestState::in_app);
     }
     // It reached the app, which answered `status`.
-    void outcome(int status, bool raised) noexcept {
+    void outcome(const ChildRequests::Outcome& o) noexcept {
         counted_ = true;
-        status_ = status;
-        raised_ = raised;
+        outcome_ = o;
     }
 
 private:
@@ -41,8 +40,7 @@ private:
     RequestSlot* slot_ = nullptr;
     int app_;
     bool counted_ = false;
-    int status_ = 0;
-    bool raised_ = false;
+    ChildRequests::Outcome outcome_;
 };
 
 } // namespace pympm

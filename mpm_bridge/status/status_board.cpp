@@ -20,7 +20,8 @@ constexpr std::uint64_t kMagic = 0x70796d706d737462ULL; // "pympmstb"
 // Changes whenever the layout does: a board of another build is not reused.
 constexpr std::uint32_t kLayout =
     3 + static_cast<std::uint32_t>(sizeof(ChildStats)) * 7 + static_cast<std::uint32_t>(kHistogramSize) * 131 +
-    static_cast<std::uint32_t>(sizeof(RequestSlot)) * 1009 + static_cast<std::uint32_t>(sizeof(StatusBoard)) * 8191;
+    static_cast<std::uint32_t>(kHistoryPoints) * 65537 + static_cast<std::uint32_t>(sizeof(RequestSlot)) * 1009 +
+    static_cast<std::uint32_t>(sizeof(StatusBoard)) * 8191;
 
 std::size_t header_bytes() {
     return (sizeof(StatusBoard) + alignof(ChildStats) - 1) / alignof(ChildStats) * alignof(ChildStats);
@@ -177,9 +178,28 @@ void read_owner(const ChildStats& e, std::uint64_t w, ChildSnapshot& c) {
     c.rate = static_cast<double>(e.rate_milli.load(std::memory_order_relaxed)) / 1000.0;
     c.rate_window_s = static_cast<double>(e.rate_window_ms.load(std::memory_order_relaxed)) / 1000.0;
     read_counters(e.counters, c, &e.base);
+    // The newest points; one more may land meanwhile (a step is seconds
+    // long), never a whole ring's worth.
+    const std::uint64_t n = e.history_count.load(std::memory_order_acquire);
+    const std::uint64_t first = n > kHistoryPoints ? n - kHistoryPoints : 0;
+    c.history.clear();
+    for (std::uint64_t k = first; k < n; ++k)
+        c.history.push_back(HistoryPoint::unpack(e.history[k % kHistoryPoints].load(std::memory_order_relaxed)));
 }
 
 } // namespace
+
+std::uint64_t HistoryPoint::pack(std::uint64_t rate_milli, std::uint64_t in_app) {
+    constexpr std::uint64_t kMaxRate = (std::uint64_t{1} << 40) - 1, kMaxInApp = (std::uint64_t{1} << 24) - 1;
+    return std::min(rate_milli, kMaxRate) << 24 | std::min(in_app, kMaxInApp);
+}
+
+HistoryPoint HistoryPoint::unpack(std::uint64_t word) {
+    HistoryPoint p;
+    p.rate = static_cast<double>(word >> 24) / 1000.0;
+    p.in_app = static_cast<std::uint32_t>(word & ((std::uint64_t{1} << 24) - 1));
+    return p;
+}
 
 OwnerId OwnerId::of(int pid) {
     OwnerId id;
@@ -340,6 +360,7 @@ ChildStats* StatusBoard::claim(const OwnerId& me, int generation, std::int64_t n
         e.rate_window_ms.store(0, std::memory_order_relaxed);
         for (auto& r : e.app_rate_milli) r.store(0, std::memory_order_relaxed);
         e.unlisted.store(0, std::memory_order_relaxed);
+        e.history_count.store(0, std::memory_order_relaxed);
         RequestSlot* slots = slots_of(&e);
         for (int k = 0; k < slots_; ++k) slot_reset(slots[k]);
         copy_counters(e.base, e.counters);
@@ -390,6 +411,10 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
             apps[id].app_4xx += e.apps[id].app_4xx.load(std::memory_order_relaxed);
             apps[id].app_5xx += e.apps[id].app_5xx.load(std::memory_order_relaxed);
             apps[id].exceptions += e.apps[id].exceptions.load(std::memory_order_relaxed);
+            apps[id].timeouts += e.apps[id].timeouts.load(std::memory_order_relaxed);
+            apps[id].app_time_ns += e.apps[id].app_time_ns.load(std::memory_order_relaxed);
+            for (std::size_t b = 0; b < kHistogramSize; ++b)
+                apps[id].buckets[b] += e.apps[id].app_time_buckets[b].load(std::memory_order_relaxed);
         }
         if (state_of(w) == kFree || reclaim_if_gone(e, w) || !steady || state_of(w) != kLive) continue;
         // Its current requests, kept only if the entry stayed this owner's
@@ -454,6 +479,9 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
         same->app_4xx += a.app_4xx;
         same->app_5xx += a.app_5xx;
         same->exceptions += a.exceptions;
+        same->timeouts += a.timeouts;
+        same->app_time_ns += a.app_time_ns;
+        for (std::size_t b = 0; b < kHistogramSize; ++b) same->buckets[b] += a.buckets[b];
         same->in_app += a.in_app;
         same->waiting += a.waiting;
         same->rate += a.rate;

@@ -76,6 +76,23 @@ struct AppCounters {
     std::atomic<std::uint64_t> app_4xx{0};
     std::atomic<std::uint64_t> app_5xx{0};
     std::atomic<std::uint64_t> exceptions{0};
+    std::atomic<std::uint64_t> timeouts{0}; // ran past PyRequestTimeout
+    std::atomic<std::uint64_t> app_time_ns{0};
+    std::atomic<std::uint64_t> app_time_buckets[kHistogramSize]{};
+};
+
+// The chart of a child: one point every kHistoryStepSeconds over the last
+// kHistoryPoints of them, written by the child's watchdog thread alone.
+inline constexpr std::size_t kHistoryPoints = 60;
+inline constexpr int kHistoryStepSeconds = 5;
+// A point: requests per second (x 1000) in the high 40 bits, the most
+// requests in the app at one of the step's samples in the low 24, in one
+// word so that a reader never sees half of one.
+struct HistoryPoint {
+    double rate = 0;
+    std::uint32_t in_app = 0;
+    static std::uint64_t pack(std::uint64_t rate_milli, std::uint64_t in_app);
+    static HistoryPoint unpack(std::uint64_t word);
 };
 
 // Who owns an entry: a process, told apart from a later one that got the
@@ -134,6 +151,9 @@ struct ChildStats {
     std::atomic<std::uint64_t> app_rate_milli[kMaxApps]{};
     // Requests not listed: they found no free request slot.
     std::atomic<std::uint64_t> unlisted{0};
+    // The chart: points written so far (reset at each claim), in a ring.
+    std::atomic<std::uint64_t> history_count{0};
+    std::atomic<std::uint64_t> history[kHistoryPoints]{};
     // Monotone for the life of the board, across owners.
     StatusCounters counters;
     // `counters` when the current owner claimed the entry.
@@ -162,13 +182,15 @@ struct ChildSnapshot {
     double rate = 0, rate_window_s = 0; // requests per second over the window
     // The requests it is serving now, by state.
     std::uint64_t in_state[kRequestStates] = {};
+    std::vector<HistoryPoint> history; // its chart, oldest first
 };
 
 // One app (mount) over the whole board.
 struct AppSnapshot {
     std::uint32_t id = 0;
     std::string name; // "/mount=target" (empty: the apps beyond the board's table)
-    std::uint64_t requests = 0, app_4xx = 0, app_5xx = 0, exceptions = 0;
+    std::uint64_t requests = 0, app_4xx = 0, app_5xx = 0, exceptions = 0, timeouts = 0, app_time_ns = 0;
+    std::uint64_t buckets[kHistogramSize] = {};
     std::int64_t in_app = 0, waiting = 0; // from the current requests
     double rate = 0;                      // requests per second, live children
 };

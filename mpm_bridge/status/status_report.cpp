@@ -143,6 +143,8 @@ const char* model_gil(const ChildSnapshot& c) {
     return c.enable_threads ? "released between requests" : "kept by the request thread";
 }
 
+void json_buckets(std::string& o, const std::uint64_t (&buckets)[kHistogramSize]);
+
 void json_counters(std::string& o, const ChildSnapshot& c) {
     appendf(o,
             "\"requests\": %" PRIu64 ", \"requests_in_app\": %" PRId64 ", \"requests_waiting\": %" PRId64
@@ -155,15 +157,71 @@ void json_counters(std::string& o, const ChildSnapshot& c) {
             seconds_of(c.slot_wait_ns), seconds_of(c.slot_wait_max_ns), seconds_of(c.app_time_ns),
             histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99), c.rss_bytes, c.python_threads,
             c.websockets_open);
-    o += ", \"app_seconds_buckets\": {";
+    o += ", \"app_seconds_buckets\": ";
+    json_buckets(o, c.buckets);
+}
+
+// A histogram's _bucket/_sum/_count lines; `labels` ("" or 'a="b",').
+void prometheus_histogram(std::string& o, const char* name, const std::string& labels,
+                          const std::uint64_t (&buckets)[kHistogramSize], std::uint64_t sum_ns) {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kHistogramSize; ++i) {
-        cumulative += c.buckets[i];
+        cumulative += buckets[i];
+        if (i + 1 < kHistogramSize)
+            appendf(o, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels.c_str(), kAppTimeBuckets[i], cumulative);
+        else
+            appendf(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels.c_str(), cumulative);
+    }
+    const std::string braces = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
+    appendf(o, "%s_sum%s %.6f\n%s_count%s %" PRIu64 "\n", name, braces.c_str(), seconds_of(sum_ns), name,
+            braces.c_str(), cumulative);
+}
+
+void json_buckets(std::string& o, const std::uint64_t (&buckets)[kHistogramSize]) {
+    o += "{";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kHistogramSize; ++i) {
+        cumulative += buckets[i];
         if (i + 1 < kHistogramSize)
             appendf(o, "\"%g\": %" PRIu64 ", ", kAppTimeBuckets[i], cumulative);
         else
             appendf(o, "\"+Inf\": %" PRIu64 "}", cumulative);
     }
+}
+
+// A child's chart as inline SVG: requests per second (line) and the most
+// requests in the app (bars) per step, each scaled to its own maximum,
+// which the title gives. Numbers only: nothing to escape.
+std::string history_svg(const std::vector<HistoryPoint>& h) {
+    constexpr int kWidth = 180, kHeight = 36;
+    if (h.empty()) return "<span>&ndash;</span>";
+    double max_rate = 0;
+    std::uint32_t max_in_app = 0;
+    for (const auto& p : h) {
+        max_rate = std::max(max_rate, p.rate);
+        max_in_app = std::max(max_in_app, p.in_app);
+    }
+    const double step = static_cast<double>(kWidth) / static_cast<double>(kHistoryPoints);
+    const double x0 = kWidth - step * static_cast<double>(h.size());
+    std::string o;
+    appendf(o,
+            "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
+            "<title>last %zu s: up to %.1f requests/s (line), up to %u in the app (bars)</title>"
+            "<rect width=\"%d\" height=\"%d\" fill=\"#f6f6f6\"/>",
+            kWidth, kHeight, kWidth, kHeight, h.size() * kHistoryStepSeconds, max_rate, max_in_app, kWidth, kHeight);
+    for (std::size_t i = 0; i < h.size(); ++i) {
+        if (!h[i].in_app) continue;
+        const double bar = static_cast<double>(kHeight - 2) * h[i].in_app / static_cast<double>(max_in_app);
+        appendf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4b183\"/>",
+                x0 + step * static_cast<double>(i), kHeight - bar, step, bar);
+    }
+    o += "<polyline fill=\"none\" stroke=\"#1f5fa8\" stroke-width=\"1.5\" points=\"";
+    for (std::size_t i = 0; i < h.size(); ++i) {
+        const double y = max_rate > 0 ? (kHeight - 2) * (1.0 - h[i].rate / max_rate) + 1 : kHeight - 1;
+        appendf(o, "%s%.1f,%.1f", i ? " " : "", x0 + step * (static_cast<double>(i) + 0.5), y);
+    }
+    o += "\"/></svg>";
+    return o;
 }
 
 } // namespace
@@ -242,11 +300,16 @@ std::string render_status_json(const BoardSnapshot& s) {
         const AppSnapshot& a = s.apps[i];
         appendf(o,
                 "%s{\"mount\": \"%s\", \"app\": \"%s\", \"requests\": %" PRIu64 ", \"app_4xx\": %" PRIu64
-                ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64 ", \"requests_in_app\": %" PRId64
-                ", \"requests_waiting\": %" PRId64 ", \"requests_per_second\": %.3f}",
+                ", \"app_5xx\": %" PRIu64 ", \"exceptions\": %" PRIu64 ", \"timeouts\": %" PRIu64
+                ", \"requests_in_app\": %" PRId64 ", \"requests_waiting\": %" PRId64
+                ", \"requests_per_second\": %.3f, \"app_seconds_total\": %.6f, \"app_seconds_p50\": %.6f"
+                ", \"app_seconds_p99\": %.6f, \"app_seconds_buckets\": ",
                 i ? ", " : "", escape_json(displayable(mount_of(a.name))).c_str(),
                 escape_json(displayable(target_of(a.name))).c_str(), a.requests, a.app_4xx, a.app_5xx, a.exceptions,
-                a.in_app, a.waiting, a.rate);
+                a.timeouts, a.in_app, a.waiting, a.rate, seconds_of(a.app_time_ns), histogram_quantile(a.buckets, 0.5),
+                histogram_quantile(a.buckets, 0.99));
+        json_buckets(o, a.buckets);
+        o += "}";
     }
     o += "], \"children\": [";
     bool first = true;
@@ -271,6 +334,11 @@ std::string render_status_json(const BoardSnapshot& s) {
             appendf(o, "\"requests_until_recycling\": %" PRIu64 ", ", until_recycling(c));
         else
             o += "\"requests_until_recycling\": null, ";
+        appendf(o, "\"history\": {\"step_seconds\": %d, \"requests_per_second\": [", kHistoryStepSeconds);
+        for (std::size_t k = 0; k < c.history.size(); ++k) appendf(o, "%s%.3f", k ? ", " : "", c.history[k].rate);
+        o += "], \"most_in_app\": [";
+        for (std::size_t k = 0; k < c.history.size(); ++k) appendf(o, "%s%u", k ? ", " : "", c.history[k].in_app);
+        o += "]}, ";
         json_counters(o, c);
         o += "}";
     }
@@ -313,16 +381,7 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
     head("pympm_slot_wait_seconds_total", "counter", "Time requests spent waiting for a PyThreads slot.");
     appendf(o, "pympm_slot_wait_seconds_total %.6f\n", seconds_of(t.slot_wait_ns));
     head("pympm_app_duration_seconds", "histogram", "Time requests spent in apps, from getting a slot to the end.");
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < kHistogramSize; ++i) {
-        cumulative += t.buckets[i];
-        if (i + 1 < kHistogramSize)
-            appendf(o, "pympm_app_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", kAppTimeBuckets[i], cumulative);
-        else
-            appendf(o, "pympm_app_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
-    }
-    appendf(o, "pympm_app_duration_seconds_sum %.6f\npympm_app_duration_seconds_count %" PRIu64 "\n",
-            seconds_of(t.app_time_ns), cumulative);
+    prometheus_histogram(o, "pympm_app_duration_seconds", "", t.buckets, t.app_time_ns);
     head("pympm_child_info", "gauge", "One per live child: its effective model (the value is 1).");
     for (const auto& c : s.children)
         appendf(o,
@@ -381,7 +440,7 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
     // Per app (mount): its requests since the server started, never
     // backwards, whichever children served them.
     auto labels = [](const AppSnapshot& a) {
-        return "app=\"" + escape_label(displayable(mount_of(a.name))) + "\",target=\"" +
+        return "mount=\"" + escape_label(displayable(mount_of(a.name))) + "\",target=\"" +
                escape_label(displayable(target_of(a.name))) + "\"";
     };
     head("pympm_app_requests_total", "counter", "Requests that reached an app and finished, by app (mount).");
@@ -395,6 +454,13 @@ std::string render_status_prometheus(const BoardSnapshot& s) {
     head("pympm_app_raised_total", "counter", "Exceptions raised, by app.");
     for (const auto& a : s.apps)
         appendf(o, "pympm_app_raised_total{%s} %" PRIu64 "\n", labels(a).c_str(), a.exceptions);
+    head("pympm_app_timeouts_total", "counter", "Requests that ran past PyRequestTimeout, by app.");
+    for (const auto& a : s.apps)
+        appendf(o, "pympm_app_timeouts_total{%s} %" PRIu64 "\n", labels(a).c_str(), a.timeouts);
+    head("pympm_mount_duration_seconds", "histogram",
+         "Time requests spent in apps, from getting a slot to the end, by app (mount).");
+    for (const auto& a : s.apps)
+        prometheus_histogram(o, "pympm_mount_duration_seconds", labels(a) + ",", a.buckets, a.app_time_ns);
     head("pympm_app_requests_in_app", "gauge", "Requests in an app now (from the list of current requests), by app.");
     for (const auto& a : s.apps) appendf(o, "pympm_app_requests_in_app{%s} %" PRId64 "\n", labels(a).c_str(), a.in_app);
     head("pympm_app_requests_waiting", "gauge", "Requests waiting for a PyThreads slot now, by app.");
@@ -487,14 +553,17 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
         o += "<p>None yet.</p>\n";
     } else {
         o += "<table><tr><th class=\"l\">mount</th><th class=\"l\">app</th><th>requests</th><th>requests/s</th><th>in "
-             "app now</th><th>waiting for a slot</th><th>4xx</th><th>5xx</th><th>exceptions</th></tr>\n";
+             "app now</th><th>waiting for a slot</th><th>4xx</th><th>5xx</th><th>exceptions</th><th>timeouts</th>"
+             "<th>app time p50 / p99</th></tr>\n";
         for (const auto& a : s.apps)
             appendf(o,
                     "<tr><td class=\"l\">%s</td><td class=\"l\">%s</td><td>%" PRIu64 "</td><td>%.1f</td><td>%" PRId64
-                    "</td><td>%" PRId64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n",
+                    "</td><td>%" PRId64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64
+                    "</td><td>%.4f s / %.4f s</td></tr>\n",
                     escape_html(displayable(mount_of(a.name))).c_str(),
                     escape_html(displayable(target_of(a.name))).c_str(), a.requests, a.rate, a.in_app, a.waiting,
-                    a.app_4xx, a.app_5xx, a.exceptions);
+                    a.app_4xx, a.app_5xx, a.exceptions, a.timeouts, histogram_quantile(a.buckets, 0.5),
+                    histogram_quantile(a.buckets, 0.99));
         o += "</table>\n";
     }
 
@@ -502,7 +571,7 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
          "<th class=\"l\">model</th><th>requests</th><th>requests/s</th><th>until recycling</th><th>in app</th>"
          "<th>waiting</th><th>slot wait total / max</th><th>app time p50 / p99</th><th>4xx</th><th>5xx</th>"
          "<th>exceptions</th><th>timeouts</th><th>RSS</th><th>Python threads</th><th>WebSockets</th>"
-         "<th class=\"l\">previous child on its row</th></tr>\n";
+         "<th class=\"l\">previous child on its row</th><th class=\"l\">last minutes</th></tr>\n";
     for (const auto& c : s.children) {
         std::string until = "&ndash;";
         if (c.request_limit) until = std::to_string(until_recycling(c)) + " of " + std::to_string(c.request_limit);
@@ -516,13 +585,14 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
                 "PyThreads %d, GIL %s%s</td><td>%" PRIu64 "</td><td>%.1f</td><td>%s</td><td>%" PRId64
                 "</td><td>%" PRId64 "</td><td>%.3f s / %.3f s</td><td>%.4f s / %.4f s</td><td>%" PRIu64
                 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64
-                "</td><td>%" PRId64 "</td><td class=\"l\">%s</td></tr>\n",
+                "</td><td>%" PRId64 "</td><td class=\"l\">%s</td><td class=\"l\">%s</td>"
+                "</tr>\n",
                 c.pid, c.generation, escape_html(child_state(s, c).text).c_str(), uptime(s, c),
                 escape_html(c.mpm).c_str(), c.threads_per_child, c.py_threads, model_gil(c), c.http2 ? ", HTTP/2" : "",
                 c.requests, c.rate, until.c_str(), c.in_app, c.waiting, seconds_of(c.slot_wait_ns),
                 seconds_of(c.slot_wait_max_ns), histogram_quantile(c.buckets, 0.5), histogram_quantile(c.buckets, 0.99),
                 c.app_4xx, c.app_5xx, c.exceptions, c.timeouts, rss.c_str(), c.python_threads, c.websockets_open,
-                predecessor_text(c.predecessor_reason));
+                predecessor_text(c.predecessor_reason), history_svg(c.history).c_str());
     }
     o += "</table>\n";
     o += "<h2>Legend</h2>\n<dl>\n"
@@ -541,6 +611,9 @@ std::string render_status_html(const BoardSnapshot& s, const HtmlOptions& option
          "(killed, crashed: its counts stay in the totals).</dd>\n"
          "<dt>until recycling</dt><dd>requests this child still serves before PyMaxRequests recycles it.</dd>\n"
          "<dt>requests/s</dt><dd>over the last 10 s, sampled once a second by each child.</dd>\n"
+         "<dt>last minutes</dt><dd>the child's chart, one step every 5 s over the last 5 minutes: requests "
+         "per second (blue line) and the most requests in the app at once (orange bars), each scaled to its "
+         "highest value, which hovering over the chart shows.</dd>\n"
          "<dt>generation</dt><dd>how many graceful restarts the server had when the child started.</dd>\n"
          "</dl>\n";
     o += "<p>Also as <a href=\"?format=json\">JSON</a> and <a href=\"?format=prometheus\">Prometheus</a>; reload "

@@ -33,14 +33,8 @@ public:
     const char* cancel_action() const override { return "pympm.RequestTimeout is raised in it"; }
     std::string stack() const override {
         PYMPM_ASSERT_GIL();
-        std::string out;
         PyRef ident = PyRef::steal(PyLong_FromUnsignedLong(ident_));
-        PyRef text =
-            ident ? PyRef::steal(PyObject_CallFunctionObjArgs(thread_stack_.get(), ident.get(), nullptr)) : PyRef();
-        if (text && PyUnicode_Check(text.get()))
-            if (const char* t = PyUnicode_AsUTF8(text.get())) out = t;
-        PyErr_Clear();
-        return out;
+        return call_for_text(thread_stack_.get(), ident.get());
     }
     void cancel() override {
         PYMPM_ASSERT_GIL();
@@ -91,9 +85,11 @@ void RequestTimeouts::request_begins(RequestIO& io, const std::string& app,
     w.admitted_ns.store(steady_ns(admitted), std::memory_order_release);
 }
 
-void RequestTimeouts::request_ends() {
-    if (!watchdog_ || settings_.request_timeout_s == 0) return;
+bool RequestTimeouts::request_ends() {
+    if (!watchdog_ || settings_.request_timeout_s == 0) return false;
     RequestWatch& w = RequestWatch::this_thread();
+    // Past phase 0: the watchdog found it over the limit.
+    const bool timed_out = w.phase.load(std::memory_order_relaxed) > 0;
     {
         std::lock_guard lock(w.mutex);
         w.admitted_ns.store(0, std::memory_order_release);
@@ -107,6 +103,7 @@ void RequestTimeouts::request_ends() {
         PyThreadState_SetAsyncExc(w.py_ident, nullptr);
         w.exception_sent = false;
     }
+    return timed_out;
 }
 
 bool RequestTimeouts::log_with_stack(std::shared_ptr<RequestWatch> w, std::uint64_t seq, LogLevel level,

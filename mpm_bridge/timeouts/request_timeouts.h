@@ -52,7 +52,8 @@ public:
     // The request thread (with the GIL for WSGI, without for ASGI) around
     // an outermost request's time in the app.
     void request_begins(RequestIO& io, const std::string& app, std::chrono::steady_clock::time_point admitted);
-    void request_ends();
+    // Returns whether it ran past PyRequestTimeout.
+    bool request_ends();
     // What times out for the current thread's request instead of the
     // thread (an ASGI request's task; null: the thread); returns the one it
     // replaces (a nested request gives it back). With or without the GIL.

@@ -2,7 +2,9 @@
 the HTTP events of the spec (bodies in chunks, streaming, disconnects), the
 scope, lifespan with state, concurrency through asyncio, and errors."""
 import asyncio
+import contextvars
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -12,6 +14,7 @@ import pympm
 DISCONNECTS = []
 AFTER_BODY = []  # tags of /sleep_after_body requests whose sleep ended
 BACKGROUND = []  # strong references to the app's background tasks
+REQUEST_TAG = contextvars.ContextVar("request_tag", default=None)
 MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
 
 
@@ -87,6 +90,56 @@ def _late_on_stop_callback(tag):
             f.write("stopping=%s\n" % pympm.stopping.is_set())
 
     return late_on_stop
+
+
+async def task_semantics(send, tag):
+    """What an app sees of its task before and after its first suspension:
+    one asyncio.Task, its own context, and what anyio (FastAPI, Starlette)
+    needs of it."""
+    import anyio
+    import sniffio
+
+    first = asyncio.current_task()
+    tag_before = REQUEST_TAG.get()
+    REQUEST_TAG.set(tag)
+    library = sniffio.current_async_library()
+    # A cancel scope opened before the first await and closed after it
+    # (anyio keys it by the current task, and refuses a change of task).
+    with anyio.CancelScope():
+        await asyncio.sleep(0)
+    later = asyncio.current_task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(asyncio.sleep, 0)
+    in_thread = await anyio.to_thread.run_sync(lambda: 42)
+    shown = {
+        "same_task": first is later and first is not None,
+        "is_asyncio_task": isinstance(first, asyncio.Task),
+        "listed": first in asyncio.all_tasks(),
+        "tag_before": tag_before,
+        "tag_after": REQUEST_TAG.get(),
+        "library": library,
+        "in_thread": in_thread,
+    }
+    return await text(send, json.dumps(shown), ctype=b"application/json")
+
+
+async def cancel_unstarted(limit):
+    """Waits (yielding to the loop) for the task of a request to /victim and
+    cancels it if its coroutine has not run its first step yet: what the
+    first step of a request started eagerly can never meet."""
+    deadline = time.monotonic() + limit
+    me = asyncio.current_task()
+    while time.monotonic() < deadline:
+        for task in asyncio.all_tasks():
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            scope = frame.f_locals.get("scope") if task is not me and frame is not None else None
+            if isinstance(scope, dict) and scope.get("path", "").endswith("/victim"):
+                if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+                    task.cancel()
+                    return "cancelled before its first step"
+                return "found it started"
+        await asyncio.sleep(0)
+    return "no victim"
 
 
 async def app(scope, receive, send):
@@ -224,6 +277,7 @@ async def app(scope, receive, send):
                     "asyncio_loop": info.get("asyncio_loop"),
                     "running_loop": type(asyncio.get_running_loop()).__module__,
                     "thread_states": info.get("thread_states"),
+                    "asgi_eager_start": info.get("asgi_eager_start"),
                 }
             ),
             ctype=b"application/json",
@@ -242,6 +296,31 @@ async def app(scope, receive, send):
         while not os.path.exists(query["flag"]):
             time.sleep(0.01)
         return await text(send, "loop released\n")
+    if path == "/task_semantics":
+        return await task_semantics(send, query.get("tag", "?"))
+    if path == "/cancel_self":
+        # cancel() before the first await (in an eager start, during the
+        # first step): CancelledError at that await, as in any task.
+        task = asyncio.current_task()
+        task.cancel()
+        try:
+            await asyncio.sleep(0)
+            outcome = "not cancelled"
+        except asyncio.CancelledError:
+            task.uncancel()
+            outcome = "cancelled at the first await"
+        return await text(send, outcome + "\n")
+    if path == "/first_step_blocks":
+        # The first step holds the loop (the GIL is free), then the app
+        # waits: PyRequestTimeout's cancel lands at that first await.
+        time.sleep(float(query.get("s", "2")))
+        await asyncio.sleep(60)
+        return await text(send, "never cancelled\n")
+    if path == "/cancel_unstarted":
+        return await text(send, await cancel_unstarted(float(query.get("s", "20"))) + "\n")
+    if path == "/victim":
+        await asyncio.sleep(0.2)
+        return await text(send, "victim answered\n")
     if path == "/stopping":
         return await text(send, "stopping=%s\n" % pympm.stopping.is_set())
     if path == "/sleep_after_body":

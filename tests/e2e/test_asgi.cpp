@@ -14,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -907,6 +908,167 @@ BOOST_AUTO_TEST_CASE(an_error_document_into_an_asgi_mount_from_a_wsgi_body_read_
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
         }
     }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 20, second part: a request's coroutine runs its first step at once,
+// on the loop's thread, and becomes a scheduled task only if it suspends
+// (PyAsgiEagerStart On, the default); what an app can see of its task must
+// not change.
+BOOST_AUTO_TEST_SUITE(asgi_eager_start)
+
+namespace {
+
+std::vector<std::pair<std::string, HttpdOptions>> eager_on_and_off(const std::string& config) {
+    std::vector<std::pair<std::string, HttpdOptions>> out;
+    for (const char* eager : {"On", "Off"}) {
+        for (auto& [name, options] : prefork_and_event(config + "PyAsgiEagerStart " + eager + "\n"))
+            out.emplace_back(name + ", PyAsgiEagerStart " + eager, options);
+    }
+    return out;
+}
+
+std::string traceback_of(const HttpdServer& srv, std::size_t mark) {
+    // Without the temporary folder of the test's apps.
+    std::string out;
+    for (const auto& line : srv.log_lines_matching("PM00021: ", mark))
+        out +=
+            std::regex_replace(line.substr(line.find("PM00021: ")), std::regex("/tmp/pympm-e2e-[A-Za-z0-9]+"), "TMP") +
+            "\n";
+    return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(py_asgi_eager_start_says_how_requests_start) {
+    for (const char* eager : {"On", "Off"}) {
+        BOOST_TEST_CONTEXT(eager) {
+            HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi + "PyAsgiEagerStart " + eager + "\n"));
+            srv.start();
+            const auto info = parse_json(http_get(srv.port(), "/a/info").body);
+            BOOST_TEST(info.get<bool>("asgi_eager_start") == (eager == std::string("On")));
+        }
+    }
+    HttpdServer srv(prefork_one_child(kAsgi + "PyAsgiEagerStart sometimes\n"));
+    auto t = srv.config_test();
+    BOOST_TEST(t.exit_code != 0);
+    BOOST_TEST(contains(t.output, "PyAsgiEagerStart"), t.output);
+}
+
+// asyncio.current_task() is one asyncio.Task from the app's first line to
+// its end; the request runs in a context of its own (a ContextVar set by one
+// request is not seen by the next); anyio's cancel scopes, task groups and
+// worker threads (FastAPI's and Starlette's machinery) work across the
+// first suspension.
+BOOST_AUTO_TEST_CASE(the_app_sees_one_task_in_a_context_of_its_own_from_its_first_line) {
+    for (auto& [name, options] : eager_on_and_off(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            for (const char* tag : {"first", "second"}) {
+                auto r = http_get(srv.port(), std::string("/a/task_semantics?tag=") + tag, 20s);
+                BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                const auto shown = parse_json(r.body);
+                BOOST_TEST(shown.get<bool>("same_task"));
+                BOOST_TEST(shown.get<bool>("is_asyncio_task"));
+                BOOST_TEST(shown.get<bool>("listed"));
+                BOOST_TEST(shown.get<std::string>("tag_before") == "null", "a ContextVar leaked between requests");
+                BOOST_TEST(shown.get<std::string>("tag_after") == tag);
+                BOOST_TEST(shown.get<std::string>("library") == "asyncio");
+                BOOST_TEST(shown.get<int>("in_thread") == 42);
+            }
+            BOOST_TEST(http_get(srv.port(), "/a/cancel_self").body == "cancelled at the first await\n");
+        }
+    }
+}
+
+// A request's first step runs before the loop's other callbacks: another
+// request's task (polling all tasks between its steps) finds it started.
+// Without eager start it may find it not yet started, and cancel it then:
+// the request ends as one whose app raised (500, the CancelledError logged),
+// not as if the loop had stopped (it was answered 503 with PM00200).
+BOOST_AUTO_TEST_CASE(a_request_task_cancelled_before_its_first_step_still_ends) {
+    const std::string config = kAsgi + "PyApp /o @APPS@/ops_app.py\n";
+    for (const char* eager : {"On", "Off"}) {
+        BOOST_TEST_CONTEXT("PyAsgiEagerStart " << eager) {
+            HttpdServer srv(threaded_one_child(Mpm::event, 8, config + "PyAsgiEagerStart " + eager + "\n"));
+            const bool on = eager == std::string("On");
+            if (!on) {
+                srv.allow_log_error("PM00020: app /a=.* raised an exception for GET /a/victim");
+                srv.allow_log_error("CancelledError");
+                srv.allow_traceback_lines();
+            }
+            srv.start();
+            auto items = [&] {
+                return parse_json(http_get(srv.port(), "/o/info", 20s).body).get<std::uint64_t>("asgi_inbox_items");
+            };
+            const auto items0 = items();
+            auto hunter = std::async(std::launch::async,
+                                     [&] { return http_get(srv.port(), "/a/cancel_unstarted?s=20", 60s).body; });
+            BOOST_TEST_REQUIRE(eventually([&] { return items() >= items0 + 1; }, 20s));
+            auto victim = http_get(srv.port(), "/a/victim", 30s);
+            const std::string found = hunter.get();
+            if (on) {
+                BOOST_TEST(found == "found it started\n");
+                BOOST_TEST(victim.status == 200);
+                BOOST_TEST(victim.body == "victim answered\n");
+            } else {
+                BOOST_TEST(found == "cancelled before its first step\n");
+                BOOST_TEST(victim.status == 500, "the request must end: " << victim.status << " " << victim.body);
+                BOOST_TEST(srv.count_log("PM00020: app /a=.* raised an exception for GET /a/victim") == 1u,
+                           srv.log_since(0));
+            }
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
+    }
+}
+
+// PyRequestTimeout during the first step (the app holds the loop before it
+// first awaits): the task is the request's already, its stack is logged
+// and the cancel lands at the first await; 504, the child serves on.
+BOOST_AUTO_TEST_CASE(a_timeout_during_the_first_step_cancels_the_request_at_its_first_await) {
+    for (auto& [name, options] : eager_on_and_off(kAsgi + "PyRequestTimeout 2\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.allow_log_error("PM00060");
+            srv.start();
+            const std::size_t mark = srv.log_mark();
+            // Past the timeout (2 s), within twice it (the child is then
+            // taken for stuck).
+            auto r = http_get(srv.port(), "/a/first_step_blocks?s=3", 30s);
+            BOOST_TEST(r.status == 504);
+            BOOST_TEST(srv.count_log("PM00060: request ran the app .*its task is cancelled \\(GET /a/first_step_blocks",
+                                     mark) == 1u,
+                       srv.log_since(mark));
+            BOOST_TEST(srv.count_log("PM00060:   .*time.sleep", mark) >= 1u, srv.log_since(mark));
+            BOOST_TEST(srv.count_log("PM00061: .*504 to the client", mark) == 1u);
+            BOOST_TEST(srv.count_log("PM00062", mark) == 0u, "cancelled, not stuck: " << srv.log_since(mark));
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
+    }
+}
+
+// An exception's traceback (PM00020) is the same whether the app raised in
+// its first step or later, eager start or not: the app's frames under
+// pympm's one.
+BOOST_AUTO_TEST_CASE(a_traceback_is_the_same_with_and_without_eager_start) {
+    std::map<std::string, std::string> tracebacks;
+    for (const char* eager : {"On", "Off"}) {
+        HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi + "PyAsgiEagerStart " + eager + "\n"));
+        srv.allow_log_error("PM00020: app /a=.* raised an exception for [A-Z]+ /a/raise");
+        srv.allow_log_error("RuntimeError: raised");
+        srv.allow_traceback_lines();
+        srv.start();
+        const std::size_t mark = srv.log_mark();
+        BOOST_TEST(http_get(srv.port(), "/a/raise").status == 500);
+        BOOST_TEST_REQUIRE(!srv.wait_for_log("PM00021:   RuntimeError: raised on purpose", 20s, mark).empty());
+        tracebacks[eager] = traceback_of(srv, mark);
+    }
+    BOOST_TEST(tracebacks["On"] == tracebacks["Off"]);
+    BOOST_TEST(contains(tracebacks["On"], "in _asgi_serve"), tracebacks["On"]);
+    BOOST_TEST(contains(tracebacks["On"], "in app"), tracebacks["On"]);
+    BOOST_TEST(contains(tracebacks["On"], "raise RuntimeError(\"raised on purpose\")"), tracebacks["On"]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

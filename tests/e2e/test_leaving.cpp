@@ -461,35 +461,7 @@ BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_leav
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxRequests 10\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
-            auto mk = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                                   "-subj", "/CN=127.0.0.1", "-keyout", srv.add_app_file("tls/key.pem", ""), "-out",
-                                   srv.add_app_file("tls/cert.pem", "")});
-            BOOST_REQUIRE_MESSAGE(mk.exit_code == 0, mk.output);
-            ::chmod(srv.app_path("tls/key.pem").c_str(), 0644);
-            const std::uint16_t tls_port = pick_free_port_on({"127.0.0.1"});
-            const std::string mods = httpd_modules_dir();
-            srv.options().extra_config += "LoadModule socache_shmcb_module " + mods +
-                                          "/mod_socache_shmcb.so\n"
-                                          "LoadModule ssl_module " +
-                                          mods +
-                                          "/mod_ssl.so\n"
-                                          "SSLSessionCache shmcb:" +
-                                          srv.root() +
-                                          "/run/ssl_scache(512000)\n"
-                                          "Listen 127.0.0.1:" +
-                                          std::to_string(tls_port) +
-                                          "\n"
-                                          "<VirtualHost 127.0.0.1:" +
-                                          std::to_string(tls_port) +
-                                          ">\n"
-                                          "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n"
-                                          "    SSLCertificateFile " +
-                                          srv.app_path("tls/cert.pem") +
-                                          "\n"
-                                          "    SSLCertificateKeyFile " +
-                                          srv.app_path("tls/key.pem") +
-                                          "\n"
-                                          "</VirtualHost>\n";
+            const std::uint16_t tls_port = add_tls_vhost(srv);
             srv.start();
             std::vector<std::string> args = {
                 "/usr/bin/curl",

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <regex>
 
@@ -322,6 +323,79 @@ BOOST_AUTO_TEST_CASE(a_requests_output_traceback_and_timeout_stack_go_to_its_vho
             BOOST_TEST(!contains(main_log, "PM00020"), main_log);
             BOOST_TEST(!contains(main_log, "PM00060"), main_log);
             BOOST_TEST(contains(main_log, "PM00010: child ready"), main_log);
+        }
+    }
+}
+
+const char kNoisyAsgiApp[] = R"(import asyncio
+import sys
+
+
+async def later(path):
+    await asyncio.sleep(0.2)
+    print("pympm-asgi-after-marker", path, flush=True)
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    path = scope["path"][len(scope["root_path"]) :]
+    print("pympm-asgi-stdout-marker", path)
+    await asyncio.sleep(0)
+    print("pympm-asgi-stderr-marker", path, file=sys.stderr)
+    if path == "/raise":
+        raise RuntimeError("pympm-asgi-traceback-marker")
+    if path == "/after":
+        asyncio.get_running_loop().create_task(later(path))
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+)";
+
+BOOST_AUTO_TEST_CASE(an_asgi_requests_output_and_traceback_go_to_its_vhost_log) {
+    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdOptions o = prefork("PyApp /n @APPS@/noisy_asgi.py:app asgi\n");
+            o.mpm = mpm;
+            HttpdServer srv(o);
+            srv.add_app_file("noisy_asgi.py", kNoisyAsgiApp);
+            srv.options().extra_config = vhost_with_own_log(srv);
+            srv.start();
+            const std::string vlog = srv.root() + "/logs/vhost_error_log";
+
+            // Two requests at once, each line with its own client.
+            auto first = std::async(std::launch::async, [&] { return http_get(srv.port(), "/n/one"); });
+            auto r = http_get(srv.port(), "/n/two");
+            auto r1 = first.get();
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r1.status == 200);
+            for (const auto& [resp, path] : {std::pair{&r, "/two"}, std::pair{&r1, "/one"}}) {
+                const std::string tag = regex_escape(client_log_tag(resp->local_port));
+                BOOST_TEST(
+                    !wait_in_file(vlog, R"(\[pympm:notice\].*)" + tag + ".*PM00040: pympm-asgi-stdout-marker " + path)
+                         .empty(),
+                    slurp(vlog));
+                BOOST_TEST(
+                    !wait_in_file(vlog, R"(\[pympm:error\].*)" + tag + ".*PM00040: pympm-asgi-stderr-marker " + path)
+                         .empty(),
+                    slurp(vlog));
+            }
+
+            r = http_get(srv.port(), "/n/raise");
+            BOOST_TEST(r.status == 500);
+            const std::string tag = regex_escape(client_log_tag(r.local_port));
+            BOOST_TEST(!wait_in_file(vlog, tag + ".*PM00040: pympm-asgi-stderr-marker /raise").empty(), slurp(vlog));
+            BOOST_TEST(!wait_in_file(vlog, tag + ".*PM00020: app /n=.* raised an exception for GET /n/raise").empty(),
+                       slurp(vlog));
+
+            // A task that writes after its request ended: the child's log.
+            BOOST_TEST(http_get(srv.port(), "/n/after").status == 200);
+            BOOST_TEST(eventually([&] { return contains(srv.error_log(), "pympm-asgi-after-marker /after"); }, 15s),
+                       srv.error_log());
+
+            const std::string main_log = srv.error_log();
+            BOOST_TEST(!contains(main_log, "pympm-asgi-stdout-marker"), main_log);
+            BOOST_TEST(!contains(main_log, "pympm-asgi-stderr-marker"), main_log);
+            BOOST_TEST(!contains(main_log, "PM00020"), main_log);
         }
     }
 }

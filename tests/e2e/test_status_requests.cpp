@@ -14,6 +14,8 @@
 #include <fstream>
 #include <future>
 #include <set>
+#include <thread>
+#include <atomic>
 
 using namespace pympm_test;
 using namespace pympm_test::mpm;
@@ -231,13 +233,42 @@ BOOST_AUTO_TEST_CASE(hostile_path_bytes_are_escaped_in_html_and_json) {
     BOOST_TEST(held.reply.get().status == 200);
 }
 
-BOOST_AUTO_TEST_CASE(a_hostile_path_runs_no_script_in_a_browser) {
-    HttpdOptions o = prefork_children(2, kApps);
+BOOST_AUTO_TEST_CASE(under_load_a_browser_shows_the_requests_and_charts_and_runs_no_hostile_script) {
+    HttpdOptions o = prefork_children(3, kApps);
     o.extra_config = status_config();
     HttpdServer srv(o);
     srv.start();
+    // Load: clients back to back on the other app while the page is taken.
+    std::atomic<bool> stop{false};
+    std::atomic<int> served{0};
+    std::vector<std::thread> load;
+    for (int i = 0; i < 2; ++i)
+        load.emplace_back([&] {
+            while (!stop.load())
+                if (http_get(srv.port(), "/b/load").status == 200) ++served;
+        });
+    struct Stop {
+        std::atomic<bool>& stop;
+        std::vector<std::thread>& threads;
+        ~Stop() {
+            stop = true;
+            for (auto& t : threads) t.join();
+        }
+    } stop_load{stop, load};
+    Held visible(srv, "/a/hold/visible");
     Held held(srv, "/a/hold/%3Cscript%3Edocument.title=%27pwned%27%3C/script%3E%3Cimg%20src=x%20onerror=alert(1)%3E");
-    BOOST_TEST_REQUIRE(eventually([&] { return listed(status_json(srv), "/a/hold/").size() == 1u; }, 20s));
+    // Both listed, and a child has a point of its chart with requests in it
+    // (a point every 5 s).
+    BOOST_TEST_REQUIRE(eventually(
+        [&] {
+            auto j = status_json(srv);
+            bool charted = false;
+            for (auto& [k, c] : j.get_child("children"))
+                for (auto& [n, v] : c.get_child("history.requests_per_second")) charted |= v.get_value<double>() > 0;
+            return listed(j, "/a/hold/").size() == 2u && charted;
+        },
+        60s));
+    BOOST_TEST(served.load() > 0);
     const std::string profile = srv.root() + "/chromium-profile";
     auto dom = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                             "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -248,10 +279,16 @@ BOOST_AUTO_TEST_CASE(a_hostile_path_runs_no_script_in_a_browser) {
     BOOST_TEST(contains(dom.output, "<title>mod_pympm status</title>"), dom.output);
     BOOST_TEST(!contains(dom.output, "pwned</title>"));
     BOOST_TEST(!contains(dom.output, "<img"));
-    // The path is on the page as text.
+    // The path is on the page as text, next to the other held request.
     BOOST_TEST(contains(dom.output, "/a/hold/&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img"), dom.output);
+    BOOST_TEST(contains(dom.output, "/a/hold/visible"), dom.output);
+    // The children's charts, drawn without JavaScript.
+    BOOST_TEST(contains(dom.output, "<svg class=\"chart\""), dom.output);
+    BOOST_TEST(contains(dom.output, "<polyline"), dom.output);
     held.release();
+    visible.release();
     BOOST_TEST(held.reply.get().status == 200);
+    BOOST_TEST(visible.reply.get().status == 200);
 }
 
 BOOST_AUTO_TEST_CASE(each_app_has_its_own_counts) {
@@ -289,16 +326,23 @@ BOOST_AUTO_TEST_CASE(each_app_has_its_own_counts) {
                                        "import sys\n"
                                        "from prometheus_client.parser import text_string_to_metric_families\n"
                                        "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
+                                       "    if fam.name == 'pympm_mount_duration_seconds':\n"
+                                       "        print('type', fam.type)\n"
                                        "    for s in fam.samples:\n"
-                                       "        if 'app' in s.labels:\n"
-                                       "            print(s.name, s.labels['app'], s.labels.get('class', '-'), "
-                                       "int(s.value))\n",
+                                       "        if 'mount' in s.labels:\n"
+                                       "            print(s.name, s.labels['mount'], s.labels.get('class', "
+                                       "s.labels.get('le', '-')), int(s.value))\n",
                                        file});
             BOOST_TEST_REQUIRE(parsed.exit_code == 0, parsed.output);
             BOOST_TEST(contains(parsed.output, "pympm_app_requests_total /a - 7\n"), parsed.output);
             BOOST_TEST(contains(parsed.output, "pympm_app_requests_total /b - 4\n"), parsed.output);
             BOOST_TEST(contains(parsed.output, "pympm_app_error_responses_total /a 5xx 2\n"), parsed.output);
             BOOST_TEST(contains(parsed.output, "pympm_app_raised_total /a - 1\n"), parsed.output);
+            // App time per mount: a histogram whose count is the app's requests.
+            BOOST_TEST(contains(parsed.output, "type histogram\n"), parsed.output);
+            BOOST_TEST(contains(parsed.output, "pympm_mount_duration_seconds_count /a - 7\n"), parsed.output);
+            BOOST_TEST(contains(parsed.output, "pympm_mount_duration_seconds_bucket /b +Inf 4\n"), parsed.output);
+            BOOST_TEST(a->get<int>("app_seconds_buckets.+Inf") == 7);
 
             // Rates: requests per second over the last seconds, once the
             // children have sampled them.

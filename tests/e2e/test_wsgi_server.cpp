@@ -128,23 +128,6 @@ void expect_log(HttpdServer& srv, const std::string& regex, std::size_t mark) {
     BOOST_TEST(!srv.wait_for_log(regex, 10s, mark).empty(), "no error-log line matches: " << regex);
 }
 
-// A TCP port nobody listens on now (for a second Listen).
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        throw std::runtime_error("no free port");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 } // namespace
 
 // ====================================================== wsgiref.validate
@@ -642,41 +625,9 @@ BOOST_AUTO_TEST_CASE(https_under_mod_ssl_and_http2) {
     srv.options().mpm = Mpm::event;
     srv.options().start_servers = 1;
     srv.options().pympm_config = "PyApp /env @APPS@/wsgi_environ_app.py";
-    const std::string dir = srv.root() + "/tls";
-    auto mk = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                           "/CN=127.0.0.1", "-keyout", srv.add_app_file("tls/key.pem", ""), "-out",
-                           srv.add_app_file("tls/cert.pem", "")});
-    BOOST_REQUIRE_MESSAGE(mk.exit_code == 0, mk.output);
-    ::chmod(srv.app_path("tls/key.pem").c_str(), 0644);
-    const std::uint16_t tls_port = free_port();
-    const std::string mods = httpd_modules_dir();
     srv.options().extra_config =
-        "LoadModule socache_shmcb_module " + mods +
-        "/mod_socache_shmcb.so\n"
-        "LoadModule ssl_module " +
-        mods +
-        "/mod_ssl.so\n"
-        "LoadModule http2_module " +
-        mods +
-        "/mod_http2.so\n"
-        "SSLSessionCache shmcb:" +
-        srv.root() +
-        "/run/ssl_scache(512000)\n"
-        "Protocols h2c http/1.1\n"
-        "Listen 127.0.0.1:" +
-        std::to_string(tls_port) +
-        "\n"
-        "<VirtualHost 127.0.0.1:" +
-        std::to_string(tls_port) +
-        ">\n"
-        "    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n    SSLOptions +StdEnvVars\n"
-        "    SSLCertificateFile " +
-        srv.app_path("tls/cert.pem") +
-        "\n"
-        "    SSLCertificateKeyFile " +
-        srv.app_path("tls/key.pem") +
-        "\n"
-        "</VirtualHost>\n";
+        "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\n";
+    const std::uint16_t tls_port = add_tls_vhost(srv, "    SSLOptions +StdEnvVars\n");
     srv.start();
 
     const std::string base = "https://127.0.0.1:" + std::to_string(tls_port);

@@ -192,7 +192,11 @@ std::vector<std::string> httpd_environment(const std::string& log_dir) {
     // does not log for a child: the report file is how the test learns of it.
     // abort_on_error stays 0, since a SIGABRT would fail every test through
     // AH00052 even for a report in httpd's own code.
-    std::string asan = "detect_leaks=0:halt_on_error=1";
+    // malloc_context_size=10 (default 30): every malloc and free records
+    // its stack, and CPython allocates through ASan in this build; 10 frames
+    // still reach from the allocator to our code. With 4 frames a suite took
+    // 21 % less CPU than with 30 (asgi_http: 28 s -> 22 s).
+    std::string asan = "detect_leaks=0:halt_on_error=1:malloc_context_size=10";
     // UBSan goes on after a report (halt_on_error=0): undefined behaviour
     // rarely corrupts the process at once, the request completes, and one run
     // collects every distinct finding; the teardown scan fails the test.
@@ -265,6 +269,24 @@ pid_t spawn_process(std::vector<std::string> args, const std::string& output_fil
 } // namespace
 
 std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses) { return pick_port(addresses); }
+
+std::uint16_t add_tls_vhost(HttpdServer& srv, const std::string& vhost_lines) {
+    const std::string key = srv.add_app_file("tls/key.pem", "");
+    const std::string cert = srv.add_app_file("tls/cert.pem", "");
+    auto mk = run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                           "/CN=127.0.0.1", "-keyout", key, "-out", cert});
+    BOOST_REQUIRE_MESSAGE(mk.exit_code == 0, mk.output);
+    ::chmod(key.c_str(), 0644); // the children's user reads it
+    const std::uint16_t port = pick_free_port_on({"127.0.0.1"});
+    const std::string mods = httpd_modules_dir();
+    srv.options().extra_config +=
+        "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\n" + "LoadModule ssl_module " + mods +
+        "/mod_ssl.so\n" + "SSLSessionCache shmcb:" + srv.root() + "/run/ssl_scache(512000)\n" +
+        "Listen 127.0.0.1:" + std::to_string(port) + "\n<VirtualHost 127.0.0.1:" + std::to_string(port) +
+        ">\n    ServerName 127.0.0.1\n    SSLEngine on\n    Protocols h2 http/1.1\n" + "    SSLCertificateFile " +
+        cert + "\n    SSLCertificateKeyFile " + key + "\n" + vhost_lines + "</VirtualHost>\n";
+    return port;
+}
 
 const char* mpm_name(Mpm m) {
     switch (m) {

@@ -219,6 +219,12 @@ private:
 // servers on several loopback addresses sharing one port).
 std::uint16_t pick_free_port_on(const std::vector<std::string>& addresses);
 
+// Adds a TLS virtual host to `srv`'s config (a fresh self-signed
+// certificate for 127.0.0.1, mod_ssl, ALPN h2 then http/1.1; mod_http2 is
+// the caller's) on a free port, which it returns. `vhost_lines` go inside
+// the <VirtualHost>. Call before start().
+std::uint16_t add_tls_vhost(HttpdServer& srv, const std::string& vhost_lines = "");
+
 // Runs a command (no shell) with a timeout; output is stdout+stderr. httpd
 // (args[0] == httpd_binary()) gets the sanitizer runtimes preloaded in a
 // sanitizer build, reports then going to its output.

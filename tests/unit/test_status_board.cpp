@@ -536,18 +536,25 @@ BOOST_AUTO_TEST_CASE(a_request_is_listed_from_its_arrival_to_its_end_and_counted
     BOOST_TEST(s.apps.size() == 2u);
     for (const auto& a : s.apps) BOOST_TEST(a.in_app == (a.name == "/b=/srv/b.py" ? 1 : 0));
 
-    requests.end(slot, 1, true, 503, true);
+    ChildRequests::Outcome failed;
+    failed.status = 503;
+    failed.raised = true;
+    failed.timed_out = true;
+    failed.app_time = 300ms;
+    requests.end(slot, 1, &failed);
     s = b->snapshot(5000);
     BOOST_TEST(s.requests.empty());
     for (const auto& a : s.apps) {
         BOOST_TEST(a.requests == (a.name == "/b=/srv/b.py" ? 1u : 0u));
         BOOST_TEST(a.app_5xx == (a.name == "/b=/srv/b.py" ? 1u : 0u));
         BOOST_TEST(a.exceptions == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+        BOOST_TEST(a.timeouts == (a.name == "/b=/srv/b.py" ? 1u : 0u));
+        BOOST_TEST(a.buckets[app_time_bucket(0.3)] == (a.name == "/b=/srv/b.py" ? 1u : 0u));
         BOOST_TEST(a.in_app == 0);
     }
     // The thread keeps its slot for its next request.
     BOOST_TEST(requests.begin(0, text("/a/x"), false) == slot);
-    requests.end(slot, 0, false, 0, false); // never reached the app: not counted
+    requests.end(slot, 0, nullptr); // never reached the app: not counted
     s = b->snapshot(5000);
     for (const auto& a : s.apps) BOOST_TEST(a.requests == (a.name == "/b=/srv/b.py" ? 1u : 0u));
     // Once detached (the child leaves), nothing is written any more.
@@ -574,7 +581,9 @@ BOOST_AUTO_TEST_CASE(each_request_thread_has_a_slot_of_its_own_and_the_rest_are_
             if (s) ++listed;
             ++began;
             while (!end.load()) std::this_thread::sleep_for(1ms);
-            requests.end(s, 0, true, 200, false);
+            ChildRequests::Outcome ok;
+            ok.status = 200;
+            requests.end(s, 0, &ok);
         });
     BOOST_TEST_REQUIRE(eventually([&] { return began.load() == kDefaultSlotsPerChild + 1; }));
     auto s = b->snapshot(0);
@@ -586,7 +595,9 @@ BOOST_AUTO_TEST_CASE(each_request_thread_has_a_slot_of_its_own_and_the_rest_are_
     BOOST_TEST(paths.size() == static_cast<std::size_t>(kDefaultSlotsPerChild));
     end = true;
     for (auto& t : threads) t.join();
-    requests.end(mine, 0, true, 200, false);
+    ChildRequests::Outcome ok;
+    ok.status = 200;
+    requests.end(mine, 0, &ok);
     // Ended threads gave their slots back: new threads get them.
     std::thread([&] { BOOST_TEST(requests.begin(0, text("/again"), false) != nullptr); }).join();
     BOOST_TEST(b->snapshot(0).apps.at(0).requests == static_cast<std::uint64_t>(kDefaultSlotsPerChild + 2));
@@ -695,6 +706,96 @@ BOOST_AUTO_TEST_CASE(rates_cover_the_last_seconds) {
     BOOST_TEST(s.totals.rate == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(the_chart_keeps_a_point_per_step_for_the_last_minutes) {
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    RequestRates rates;
+    const auto t0 = std::chrono::steady_clock::time_point(100s);
+    // 70 steps of 5 s: the chart keeps the newest kHistoryPoints. In step k
+    // the child serves 5 * k requests (k per second) with up to k % 7 in the
+    // app at one sample.
+    for (int k = 0; k < 70; ++k)
+        for (int sec = 0; sec < kHistoryStepSeconds; ++sec) {
+            e->in_app.store(sec == 2 ? k % 7 : 0);
+            e->counters.requests += static_cast<std::uint64_t>(k);
+            rates.sample(*e, t0 + std::chrono::seconds(k * kHistoryStepSeconds + sec + 1));
+        }
+    auto s = b->snapshot(0);
+    const auto& h = s.children.at(0).history;
+    BOOST_TEST_REQUIRE(h.size() == kHistoryPoints);
+    // The last point covers the last full step (k = 68 and the first second
+    // of 69 may straddle; any point's rate is one step's count over 5 s).
+    for (std::size_t i = 1; i < h.size(); ++i) BOOST_TEST(h[i].rate >= h[i - 1].rate);
+    BOOST_TEST(h.back().rate >= 60.0);
+    BOOST_TEST(h.back().rate <= 70.0);
+    std::uint32_t most = 0;
+    for (const auto& p : h) most = std::max(most, p.in_app);
+    BOOST_TEST(most == 6u);
+    // A new owner starts an empty chart.
+    b->release(e, LeaveReason::httpd);
+    ChildStats* next = claim_here(b.board);
+    BOOST_TEST_REQUIRE(next == e);
+    BOOST_TEST(b->snapshot(0).children.at(0).history.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_page_draws_each_childs_chart_as_inline_svg_and_json_has_its_points) {
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    e->history[0].store(HistoryPoint::pack(12500, 3));
+    e->history[1].store(HistoryPoint::pack(2000, 0));
+    e->history_count.store(2);
+    auto s = b->snapshot(0);
+    const std::string html = render_status_html(s);
+    BOOST_TEST(contains(html, "<svg class=\"chart\""), html);
+    BOOST_TEST(contains(html, "up to 12.5 requests/s (line), up to 3 in the app (bars)"), html);
+    BOOST_TEST(contains(html, "<polyline"));
+    BOOST_TEST(!contains(html, "<script"), "no JavaScript");
+    const std::string json = render_status_json(s);
+    BOOST_TEST(contains(json, "\"history\": {\"step_seconds\": 5, \"requests_per_second\": [12.500, 2.000], "
+                              "\"most_in_app\": [3, 0]}"),
+               json);
+}
+
+BOOST_AUTO_TEST_CASE(per_app_app_time_is_a_prometheus_histogram_labelled_by_mount) {
+    Board b(1);
+    ChildStats* e = claim_here(b.board);
+    BOOST_TEST_REQUIRE(e);
+    ChildRequests requests;
+    requests.attach(b.board, e, {"/a=/srv/a.py", "/b=pkg:app"});
+    auto served = [&](int app, std::chrono::nanoseconds took, bool timed_out) {
+        ChildRequests::Outcome o;
+        o.status = 200;
+        o.timed_out = timed_out;
+        o.app_time = took;
+        requests.end(requests.begin(app, text("/x"), false), app, &o);
+    };
+    served(0, 2ms, false);
+    served(0, 2ms, false);
+    served(1, 3s, true);
+    auto s = b->snapshot(0);
+    const std::string prom = render_status_prometheus(s);
+    BOOST_TEST(contains(prom, "# TYPE pympm_mount_duration_seconds histogram\n"), prom);
+    BOOST_TEST(
+        contains(prom, "pympm_mount_duration_seconds_bucket{mount=\"/a\",target=\"/srv/a.py\",le=\"0.001\"} 0\n"),
+        prom);
+    BOOST_TEST(
+        contains(prom, "pympm_mount_duration_seconds_bucket{mount=\"/a\",target=\"/srv/a.py\",le=\"0.0025\"} 2\n"),
+        prom);
+    BOOST_TEST(contains(prom, "pympm_mount_duration_seconds_count{mount=\"/a\",target=\"/srv/a.py\"} 2\n"), prom);
+    BOOST_TEST(contains(prom, "pympm_mount_duration_seconds_sum{mount=\"/b\",target=\"pkg:app\"} 3.000000\n"), prom);
+    BOOST_TEST(contains(prom, "pympm_mount_duration_seconds_bucket{mount=\"/b\",target=\"pkg:app\",le=\"2.5\"} 0\n"),
+               prom);
+    BOOST_TEST(contains(prom, "pympm_app_timeouts_total{mount=\"/b\",target=\"pkg:app\"} 1\n"), prom);
+    BOOST_TEST(contains(prom, "pympm_app_requests_total{mount=\"/a\",target=\"/srv/a.py\"} 2\n"), prom);
+    const std::string json = render_status_json(s);
+    BOOST_TEST(contains(json, "\"mount\": \"/b\", \"app\": \"pkg:app\", \"requests\": 1"), json);
+    BOOST_TEST(contains(json, "\"timeouts\": 1, "), json);
+    const std::string html = render_status_html(s);
+    BOOST_TEST(contains(html, "<th>timeouts</th><th>app time p50 / p99</th>"), html);
+}
+
 BOOST_AUTO_TEST_CASE(children_of_an_older_generation_show_as_draining) {
     Board b(3);
     BOOST_TEST_REQUIRE(claim_as(b.board, ::getppid(), 1));
@@ -750,7 +851,7 @@ BOOST_AUTO_TEST_CASE(client_bytes_are_shown_escaped_in_every_format) {
         BOOST_TEST(out.find("\xe2\x80\xae") == std::string::npos);
     }
     const std::string prom = render_status_prometheus(s);
-    BOOST_TEST(contains(prom, "pympm_app_requests_in_app{app=\"/<i>\",target=\"\\\"q\\\".py\"} 1\n"), prom);
+    BOOST_TEST(contains(prom, "pympm_app_requests_in_app{mount=\"/<i>\",target=\"\\\"q\\\".py\"} 1\n"), prom);
     BOOST_TEST(!contains(prom, "/x/"), "no per-request series");
 }
 
