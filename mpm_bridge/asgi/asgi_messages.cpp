@@ -4,10 +4,8 @@
 
 namespace pympm {
 
-namespace {
-
 // bytes-like -> its bytes, for header names and values.
-bool bytes_of(PyObject* o, std::string& out, const char* what) {
+bool asgi_bytes_of(PyObject* o, std::string& out, const char* what) {
     if (PyBytes_Check(o)) {
         out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
         return true;
@@ -15,8 +13,6 @@ bool bytes_of(PyObject* o, std::string& out, const char* what) {
     return take_bytes(PyBytes_FromObject(o), out, PyExc_TypeError, "%s must be bytes, not %.100s", what,
                       Py_TYPE(o)->tp_name);
 }
-
-} // namespace
 
 std::optional<AsgiSendType> asgi_send_type(const AsgiNames& names, PyObject* message) {
     if (!PyDict_Check(message)) {
@@ -56,26 +52,17 @@ bool parse_response_start(const AsgiNames& names, PyObject* message, AsgiRespons
     }
     if (PyErr_Occurred()) return false;
     if (PyObject* headers = PyDict_GetItemWithError(message, names.k_headers.get())) {
-        PyRef iter = PyRef::steal(PyObject_GetIter(headers));
-        if (!iter) return false;
-        while (PyRef pair = PyRef::steal(PyIter_Next(iter.get()))) {
-            PyRef fast = PyRef::steal(PySequence_Fast(pair.get(), "each response header must be a pair"));
-            if (!fast) return false;
-            if (PySequence_Fast_GET_SIZE(fast.get()) != 2) {
-                PyErr_Format(PyExc_ValueError, "response header %R must be a [name, value] pair", pair.get());
-                return false;
-            }
-            std::string name, value;
-            if (!bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 0), name, "a header name") ||
-                !bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 1), value, "a header value"))
-                return false;
-            if (auto problem =
-                    add_response_header(out.head, out.content_length, std::move(name), std::move(value), "an ASGI")) {
-                PyErr_SetString(PyExc_ValueError, problem->c_str());
-                return false;
-            }
-        }
-        if (PyErr_Occurred()) return false;
+        const bool taken = for_each_asgi_header(
+            headers, "each response header must be a pair", "response header",
+            [&](std::string name, std::string value, PyObject*) {
+                if (auto problem = add_response_header(out.head, out.content_length, std::move(name), std::move(value),
+                                                       "an ASGI")) {
+                    PyErr_SetString(PyExc_ValueError, problem->c_str());
+                    return false;
+                }
+                return true;
+            });
+        if (!taken) return false;
     } else if (PyErr_Occurred()) {
         return false;
     }

@@ -1,5 +1,6 @@
 #include "websocket/ws_messages.h"
 
+#include "asgi/asgi_messages.h"
 #include "request/http_validation.h"
 #include "websocket/ws_codec.h"
 
@@ -8,15 +9,6 @@
 namespace pympm {
 
 namespace {
-
-bool bytes_of(PyObject* o, std::string& out, const char* what) {
-    if (PyBytes_Check(o)) {
-        out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
-        return true;
-    }
-    return take_bytes(PyBytes_FromObject(o), out, PyExc_TypeError, "%s must be bytes, not %.100s", what,
-                      Py_TYPE(o)->tp_name);
-}
 
 bool utf8_of(PyObject* o, std::string& out) {
     Py_ssize_t n = 0;
@@ -82,34 +74,24 @@ bool parse_accept(const AsgiNames& asgi, const WsNames& names, PyObject* message
     PyObject* headers = nullptr;
     if (!lookup(message, asgi.k_headers, headers)) return false;
     if (!headers) return true;
-    PyRef iter = PyRef::steal(PyObject_GetIter(headers));
-    if (!iter) return false;
-    while (PyRef pair = PyRef::steal(PyIter_Next(iter.get()))) {
-        PyRef fast = PyRef::steal(PySequence_Fast(pair.get(), "each websocket.accept header must be a pair"));
-        if (!fast) return false;
-        if (PySequence_Fast_GET_SIZE(fast.get()) != 2) {
-            PyErr_Format(PyExc_ValueError, "websocket.accept header %R must be a [name, value] pair", pair.get());
-            return false;
-        }
-        std::string name, value;
-        if (!bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 0), name, "a header name") ||
-            !bytes_of(PySequence_Fast_GET_ITEM(fast.get(), 1), value, "a header value"))
-            return false;
-        if (!is_http_token(name) || !is_valid_header_value(value)) {
-            PyErr_Format(PyExc_ValueError, "websocket.accept header %R is not a valid HTTP header", pair.get());
-            return false;
-        }
-        // The handshake's own headers are the server's (the ASGI spec: the
-        // subprotocol goes in 'subprotocol').
-        for (const char* own : {"sec-websocket-protocol", "sec-websocket-accept", "sec-websocket-extensions", "upgrade",
-                                "connection", "content-length", "transfer-encoding"})
-            if (iequals(name, own)) {
-                PyErr_Format(PyExc_ValueError, "websocket.accept may not set the %s header", own);
+    return for_each_asgi_header(
+        headers, "each websocket.accept header must be a pair", "websocket.accept header",
+        [&](std::string name, std::string value, PyObject* pair) {
+            if (!is_http_token(name) || !is_valid_header_value(value)) {
+                PyErr_Format(PyExc_ValueError, "websocket.accept header %R is not a valid HTTP header", pair);
                 return false;
             }
-        out.headers.emplace_back(std::move(name), std::move(value));
-    }
-    return !PyErr_Occurred();
+            // The handshake's own headers are the server's (the ASGI spec:
+            // the subprotocol goes in 'subprotocol').
+            for (const char* own : {"sec-websocket-protocol", "sec-websocket-accept", "sec-websocket-extensions",
+                                    "upgrade", "connection", "content-length", "transfer-encoding"})
+                if (iequals(name, own)) {
+                    PyErr_Format(PyExc_ValueError, "websocket.accept may not set the %s header", own);
+                    return false;
+                }
+            out.headers.emplace_back(std::move(name), std::move(value));
+            return true;
+        });
 }
 
 bool parse_send(const WsNames& names, PyObject* message, WsData& out) {
@@ -128,7 +110,7 @@ bool parse_send(const WsNames& names, PyObject* message, WsData& out) {
         return utf8_of(text, out.data);
     }
     out.text = false;
-    return bytes_of(bytes, out.data, "websocket.send's bytes");
+    return asgi_bytes_of(bytes, out.data, "websocket.send's bytes");
 }
 
 bool parse_close(const WsNames& names, PyObject* message, WsClose& out) {
