@@ -4,6 +4,8 @@
                                       text frames each got from the server
   clients.py echo PORT N [tls]        N sockets idle 3 s, then 3 frames in one
                                       write (one TLS record): echoed in order?
+  clients.py frame PORT               one socket sends a frame: answered, closed,
+                                      or left unread for 10 s?
   clients.py graceful PORT N          N sockets open, then a graceful restart
                                       (httpd.conf and httpd.pid in $WORK): the
                                       close codes, and whether the old child
@@ -141,9 +143,24 @@ async def graceful(port, n):
     )
 
 
+async def frame(port):
+    r, w = await open_ws(port, None)
+    t0 = time.monotonic()
+    w.write(masked(b"hi"))
+    try:
+        data = await asyncio.wait_for(r.read(100), 10)
+        print(f"answered {data!r} in {time.monotonic() - t0:.2f} s" if data else "closed")
+    except asyncio.TimeoutError:
+        print("left unread for 10 s")
+    w.close()
+
+
 def main(argv):
-    what, port, n = argv[1], int(argv[2]), int(argv[3])
-    if what == "push":
+    what, port = argv[1], int(argv[2])
+    n = int(argv[3]) if len(argv) > 3 else 1
+    if what == "frame":
+        asyncio.run(frame(port))
+    elif what == "push":
         asyncio.run(push(port, n, float(argv[4]), tls_context(len(argv) > 5)))
     elif what == "echo":
         asyncio.run(echo(port, n, tls_context(len(argv) > 4)))

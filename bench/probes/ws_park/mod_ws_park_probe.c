@@ -13,7 +13,10 @@
  * thread-safe way in 2.4 to get code run on a worker. The worker reads and
  * echoes frames, writes pushes, and parks the socket again.
  *
- *   WsParkProbe thread|park          per directory: hold a thread, or park
+ *   WsParkProbe thread|park|waitio   per directory: hold a thread, park, or
+ *                                    leave CONN_STATE_ASYNC_WAITIO and return
+ *                                    OK (does the MPM give the connection back
+ *                                    to the connection hooks? logged if so)
  *   WsParkProbePush SECONDS          every SECONDS each open socket gets a
  *                                    text frame "push" (0: none)
  *   WsParkProbeTeardown close|pool   at the end: ap_lingering_close() only,
@@ -265,6 +268,12 @@ static int handshake(request_rec *r) {
     return OK;
 }
 
+static int conn_hook(conn_rec *c) {
+    if (apr_table_get(c->notes, "ws-park-probe-waitio"))
+        ap_log_cerror(APLOG_MARK, APLOG_WARNING, 0, c, "probe: waitio connection back in process_connection");
+    return DECLINED;
+}
+
 static int probe_handler(request_rec *r) {
     if (!r->handler || strcmp(r->handler, "ws-park-probe")) return DECLINED;
     probe_conf *conf = ap_get_module_config(r->per_dir_config, &ws_park_probe_module);
@@ -287,6 +296,18 @@ static int probe_handler(request_rec *r) {
     s->fd = fd;
     link_sock(s);
     atomic_fetch_add(&g_parked_now, 1);
+    if (conf->mode == 3) {
+        /* What a request handler cannot do: ap_process_request_after_handler()
+         * moves the connection on whatever state it is left in. */
+        unlink_sock(s);
+        close(s->wake_fd);
+        atomic_fetch_sub(&g_parked_now, 1);
+        apr_table_setn(s->c->notes, "ws-park-probe-waitio", "1");
+        s->c->cs->state = CONN_STATE_ASYNC_WAITIO;
+        s->c->cs->sense = CONN_SENSE_WANT_READ;
+        s->c->keepalive = AP_CONN_KEEPALIVE;
+        return OK;
+    }
     if (conf->mode == 2 && async && g_epfd >= 0) {
         /* Nothing read yet past the handshake may sit in the filters: pump
          * once, then park. */
@@ -350,7 +371,7 @@ static void *create_conf(apr_pool_t *p, char *d) { (void)d; return apr_pcalloc(p
 
 static const char *set_mode(cmd_parms *cmd, void *c, const char *v) {
     (void)cmd;
-    ((probe_conf *)c)->mode = !strcasecmp(v, "park") ? 2 : 1;
+    ((probe_conf *)c)->mode = !strcasecmp(v, "park") ? 2 : !strcasecmp(v, "waitio") ? 3 : 1;
     return NULL;
 }
 static const char *set_push(cmd_parms *cmd, void *c, const char *v) {
@@ -373,6 +394,7 @@ static const command_rec cmds[] = {
 static void register_hooks(apr_pool_t *p) {
     (void)p;
     ap_hook_handler(probe_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_process_connection(conn_hook, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_stopping(child_stopping, NULL, NULL, APR_HOOK_MIDDLE);

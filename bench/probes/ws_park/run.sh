@@ -1,18 +1,19 @@
 #!/bin/bash
-# The WebSocket parking study of issue 21 (see mod_ws_park_probe.c and
-# /work/coord/ws-park.md): builds the probe module with apxs, runs httpd's
-# event MPM (1 child, ThreadsPerChild 25) on 127.0.0.1:$PORT (and TLS on
-# PORT+1), and prints the figures. Needs apache2-dev, openssl,
-# curl, python3. Takes about 5 minutes; run it under `nice`.
+# The WebSocket parking study of issue 21 (mod_ws_park_probe.c says what it
+# does; docs/asgi.md "Why an idle WebSocket still holds a thread under
+# event" what it found): builds the probe module with apxs, runs httpd's
+# event MPM as root (1 child, ThreadsPerChild 25) on 127.0.0.1:$PORT (and
+# TLS on PORT+1), and prints the figures. Needs apache2-dev, openssl, curl,
+# python3. Takes about 8 minutes; run it under `nice`.
 #
 #   bench/probes/ws_park/run.sh [N]      N idle sockets (1000)
-#   SECTIONS=BD bench/probes/ws_park/run.sh   only some of A B C D
+#   SECTIONS=BD bench/probes/ws_park/run.sh   only some of A B C D E
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 export WORK=${WORK:-/tmp/ws_park_probe}
 PORT=${PORT:-18473}
 N=${1:-1000}
-SECTIONS=${SECTIONS:-ABCD}
+SECTIONS=${SECTIONS:-ABCDE}
 M=/usr/lib/apache2/modules
 mkdir -p "$WORK" && chmod 755 "$WORK"
 cp "$HERE/mod_ws_park_probe.c" "$WORK/" && (cd "$WORK" && apxs -c -Wc,-std=gnu11 mod_ws_park_probe.c >build.log 2>&1) ||
@@ -125,4 +126,12 @@ echo "D graceful: $(timeout 90 python3 "$HERE/clients.py" graceful $PORT 200)"
 grep -c AH03490 "$WORK/error.log" | sed 's/^/D "scoreboard is full" (AH03490) lines: /'
 stop
 grep -h "AH00045\|AH00046" "$WORK/error.log" | cut -c1-160
+fi
+if [[ $SECTIONS == *E* ]]; then
+# E. a request handler that leaves CONN_STATE_ASYNC_WAITIO and returns OK
+conf waitio
+start
+echo "E waitio: a frame after the 101: $(timeout 30 python3 "$HERE/clients.py" frame $PORT)"
+echo "E waitio: back in process_connection: $(grep -c 'back in process_connection' "$WORK/error.log") time(s)"
+stop
 fi
