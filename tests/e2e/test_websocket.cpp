@@ -253,6 +253,7 @@ BOOST_AUTO_TEST_CASE(a_client_close_code_reaches_the_app) {
             auto t = converse(srv, "/w/echo?tag=c1", R"([{"connect": {}}, {"close": 4001, "reason": "bye now"}])");
             BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
             BOOST_TEST(t[1].get<int>("closed") == 4001, "the close is echoed with its code");
+            BOOST_TEST(t[1].get<std::string>("reason") == "bye now", "and its reason");
             const auto deadline = std::chrono::steady_clock::now() + 15s;
             std::string events;
             while (std::chrono::steady_clock::now() < deadline) {
