@@ -36,6 +36,10 @@ std::vector<std::pair<std::string, HttpdOptions>> every_mpm(const std::string& c
             {"event", debug(threaded_one_child(Mpm::event, threads, config))}};
 }
 
+std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+    return {{"prefork", debug(prefork_one_child(config))}, {"event", debug(threaded_one_child(Mpm::event, 4, config))}};
+}
+
 using Transcript = std::vector<boost::property_tree::ptree>;
 
 // Runs ws_steps.py against ws://127.0.0.1:port/target; one ptree per step.
@@ -93,6 +97,16 @@ bool file_contains_soon(const std::string& path, const std::string& needle, std:
         std::this_thread::sleep_for(50ms);
     }
     return false;
+}
+
+// Polls the HTTP route `target` until its body contains `needle`; the last body.
+std::string body_soon(const HttpdServer& srv, const std::string& target, const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    std::string body;
+    while (std::chrono::steady_clock::now() < deadline &&
+           (body = http_get(srv.port(), target).body).find(needle) == std::string::npos)
+        std::this_thread::sleep_for(50ms);
+    return body;
 }
 
 } // namespace
@@ -501,6 +515,102 @@ BOOST_AUTO_TEST_CASE(a_starlette_websocket_route_echoes_and_closes) {
             BOOST_TEST(events.find("ws-disconnect-1000") != std::string::npos, events);
         }
     }
+}
+
+// Quart 0.18 (Debian's python3-quart): its own ASGI WebSocket handling, with
+// a receiver task beside the route's, None for the unused one of 'text' and
+// 'bytes', and the denial response when the server offers the extension.
+BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
+    for (auto& [name, options] : prefork_and_event("PyApp /q @APPS@/quart_app.py:app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto t = converse(srv, "/q/ws",
+                              R"([{"connect": {"subprotocols": ["one", "two"], "compression": true}}, {"send": "hi"},
+                                  {"recv": 10}, {"send_bytes": "010203"}, {"recv": 10}, {"send": "close"},
+                                  {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+            BOOST_TEST(t[0].get<std::string>("subprotocol") == "two");
+            BOOST_TEST(t[0].get_child("extensions").size() == 1u, "permessage-deflate");
+            BOOST_TEST(t[2].get<std::string>("text") == "quart: hi");
+            BOOST_TEST(t[4].get<std::string>("bytes") == "030201");
+            BOOST_TEST(t[6].get<int>("closed") == 4012);
+            BOOST_TEST(t[6].get<std::string>("reason") == "quart closes");
+            // The client closes: Quart cancels the route's task.
+            auto t2 = converse(srv, "/q/ws", R"([{"connect": {}}, {"close": 4321, "reason": "bye"}])");
+            BOOST_TEST(t2.at(1).get<int>("closed") == 4321, str(t2));
+            const auto events = body_soon(srv, "/q/events", "ws-cancelled");
+            BOOST_TEST(events.find("ws-cancelled") != std::string::npos, events);
+            // abort(401) before accepting: Quart's own 401 page.
+            auto r = http_request(srv.port(), handshake("/q/private"));
+            BOOST_TEST(r.status == 401);
+            BOOST_TEST(r.body.find("Unauthorized") != std::string::npos, r.body);
+            auto t3 = converse(srv, "/q/private?token=let-me-in", R"([{"connect": {}}, {"recv": 10}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t3.size() == 3u, str(t3));
+            BOOST_TEST(t3[1].get<std::string>("text") == "welcome");
+            BOOST_TEST(t3[2].get<int>("closed") == 1000);
+            // websocket.close() before accepting: 403.
+            auto t4 = converse(srv, "/q/closed", R"([{"connect": {}}])");
+            BOOST_TEST(t4.at(0).get<int>("refused", 0) == 403, str(t4));
+        }
+    }
+}
+
+// Django Channels 4.0 (Debian's python3-django-channels) as its tutorial
+// writes it: ProtocolTypeRouter, AllowedHostsOriginValidator, URLRouter, an
+// async and a sync consumer, the in-memory channel layer.
+BOOST_AUTO_TEST_CASE(a_channels_consumer_echoes_closes_and_refuses) {
+    for (auto& [name, options] : prefork_and_event("PyApp / @APPS@/channels_app.py:application asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            // Browsers send an Origin; the validator wants one of ALLOWED_HOSTS.
+            const std::string origin =
+                R"("headers": {"Origin": "http://127.0.0.1:)" + std::to_string(srv.port()) + R"("})";
+            auto t = converse(srv, "/ws/echo/",
+                              R"([{"connect": {"subprotocols": ["json.v1", "json.v2"], "compression": true, )" +
+                                  origin + R"(}}, {"send": "hi"}, {"recv": 10}, {"send_bytes": "0a0b"}, {"recv": 10},
+                                  {"send": "close"}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+            BOOST_TEST(t[0].get<std::string>("subprotocol") == "json.v1");
+            BOOST_TEST(t[2].get<std::string>("text") == "channels: hi");
+            BOOST_TEST(t[4].get<std::string>("bytes") == "0b0a");
+            BOOST_TEST(t[6].get<int>("closed") == 4013);
+            // A sync consumer (Channels runs it in a thread) and a client close.
+            auto t2 = converse(srv, "/ws/sync/",
+                               R"([{"connect": {)" + origin + R"(}}, {"send": "hi"}, {"recv": 10}, {"close": 4100}])");
+            BOOST_TEST_REQUIRE(t2.size() == 4u, str(t2));
+            BOOST_TEST(t2[2].get<std::string>("text") == "sync: hi");
+            BOOST_TEST(t2[3].get<int>("closed") == 4100);
+            const auto events = body_soon(srv, "/events/", "sync-disconnect-4100");
+            BOOST_TEST(events.find("sync-disconnect-4100") != std::string::npos, events);
+            BOOST_TEST(events.find("echo-disconnect-4013") != std::string::npos, events);
+            // Refused in connect(), and by the origin validator: 403.
+            auto t3 = converse(srv, "/ws/refuse/", R"([{"connect": {)" + origin + "}}]");
+            BOOST_TEST(t3.at(0).get<int>("refused", 0) == 403, str(t3));
+            auto t4 = converse(srv, "/ws/echo/", R"([{"connect": {"headers": {"Origin": "http://evil.example"}}}])");
+            BOOST_TEST(t4.at(0).get<int>("refused", 0) == 403, str(t4));
+        }
+    }
+}
+
+// The in-memory channel layer lives in one process: two sockets of one
+// event child share a group (under prefork each child holds one socket).
+BOOST_AUTO_TEST_CASE(a_channels_group_reaches_every_socket_of_the_child) {
+    HttpdServer srv(debug(threaded_one_child(Mpm::event, 4, "PyApp / @APPS@/channels_app.py:application asgi\n")));
+    srv.start();
+    const std::string origin = R"("headers": {"Origin": "http://127.0.0.1:)" + std::to_string(srv.port()) + R"("})";
+    auto listener = std::async(std::launch::async, [&] {
+        return converse(srv, "/ws/chat/lobby/?who=b", R"([{"connect": {)" + origin + R"(}}, {"recv": 30}])");
+    });
+    BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /ws/chat/lobby/\\?who=b accepted", 20s).size() > 0u);
+    auto t = converse(srv, "/ws/chat/lobby/?who=a",
+                      R"([{"connect": {)" + origin + R"(}}, {"send": "hello room"}, {"recv": 10}, {"close": 1000}])");
+    BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
+    BOOST_TEST(t[2].get<std::string>("text") == "hello room");
+    auto b = listener.get();
+    BOOST_TEST_REQUIRE(b.size() == 2u, str(b));
+    BOOST_TEST(b[1].get<std::string>("text") == "hello room");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
