@@ -3,8 +3,11 @@
 // subprotocol and headers, messages both ways, close codes both ways,
 // refusal and denial responses), permessage-deflate, the size limit, the
 // ping policy, PyThreads slots left free by idle sockets, and 1001 at a
-// graceful restart or recycling. The client is Debian's websockets 10.4
-// (tests/e2e/clients/ws_steps.py), or raw HTTP for refused handshakes.
+// graceful restart or recycling; the WebSocket routes of FastAPI,
+// Starlette, Quart and Django Channels; and a differential test against
+// bare uvicorn. The client is Debian's websockets 10.4
+// (tests/e2e/clients/ws_steps.py, ws_client.py), or raw HTTP for refused
+// handshakes.
 #include "http_client.h"
 #include "httpd_server.h"
 #include "test_mpm_common.h"
@@ -12,7 +15,16 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 
@@ -611,6 +623,243 @@ BOOST_AUTO_TEST_CASE(a_channels_group_reaches_every_socket_of_the_child) {
     auto b = listener.get();
     BOOST_TEST_REQUIRE(b.size() == 2u, str(b));
     BOOST_TEST(b[1].get<std::string>("text") == "hello room");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------------ differential
+
+namespace {
+
+// Bare uvicorn (Debian's python3-uvicorn, `--ws websockets`) serving
+// tests/apps/ws_diff_app.py on a free loopback port: the reference the
+// differential test compares mod_pympm with. Stopped when it goes out of
+// scope.
+class Uvicorn {
+public:
+    Uvicorn(const std::string& apps_dir, const std::vector<std::string>& extra_args, const std::string& log)
+        : log_(log) {
+        for (int attempt = 0; attempt < 3 && pid_ < 0; ++attempt) {
+            port_ = pick_free_port_on({"127.0.0.1"});
+            std::vector<std::string> args = {"/usr/bin/python3",
+                                             "-m",
+                                             "uvicorn",
+                                             "--ws",
+                                             "websockets",
+                                             "--host",
+                                             "127.0.0.1",
+                                             "--port",
+                                             std::to_string(port_),
+                                             "--no-access-log"};
+            args.insert(args.end(), extra_args.begin(), extra_args.end());
+            args.push_back("ws_diff_app:app");
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            pid_ = ::fork();
+            if (pid_ == 0) { // only async-signal-safe calls until exec
+                if (::chdir(apps_dir.c_str()) != 0) ::_exit(126);
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+                ::execv(argv[0], argv.data());
+                ::_exit(127);
+            }
+            ::close(fd);
+            if (!listening()) stop(); // the port was taken meanwhile, or it failed: again
+        }
+        BOOST_REQUIRE_MESSAGE(pid_ > 0, "uvicorn did not start:\n" + read_file(log_));
+    }
+    Uvicorn(const Uvicorn&) = delete;
+    Uvicorn& operator=(const Uvicorn&) = delete;
+    ~Uvicorn() { stop(); }
+
+    std::uint16_t port() const { return port_; }
+    std::string log() const { return read_file(log_); }
+
+private:
+    // Polls until uvicorn accepts connections (false if it exited).
+    bool listening() {
+        const auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(port_);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+            ::close(s);
+            if (ok) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+    void stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGTERM);
+        const auto deadline = std::chrono::steady_clock::now() + 15s;
+        int status = 0;
+        while (::waitpid(pid_, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                ::kill(pid_, SIGKILL);
+                ::waitpid(pid_, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        pid_ = -1;
+    }
+
+    std::string log_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
+// What the client saw, as tests/e2e/clients/ws_client.py records it, in a
+// form two servers can be compared by: the status (101, or the refusal's),
+// the subprotocol, the extensions agreed (their names: the parameters are
+// each server's own choice), every message and control frame, the Close
+// (code and reason) and any client error. Long texts are shortened to their
+// length and a hash. `with_body`: also the refusal's body. `reasons`: also
+// the reason of a Close the server sends (see DiffCase).
+std::string client_view(const std::string& output, bool with_body = false, bool reasons = true) {
+    const auto end = output.find_last_not_of('\n');
+    const auto start = output.rfind('\n', end);
+    const auto t = parse_json(output.substr(start == std::string::npos ? 0 : start + 1));
+    auto shorten = [](const std::string& text) {
+        if (text.size() <= 80) return text;
+        return "<" + std::to_string(text.size()) + " chars, hash " + std::to_string(std::hash<std::string>{}(text)) +
+               ">";
+    };
+    // property_tree reads JSON's null as "null".
+    auto value = [&t](const char* key, const char* none) {
+        const auto v = t.get<std::string>(key, "null");
+        return v == "null" ? std::string(none) : v;
+    };
+    std::ostringstream os;
+    os << "status " << value("status", "none") << "; subprotocol " << value("subprotocol", "none") << "; extensions";
+    std::istringstream offers(value("extensions", ""));
+    for (std::string ext; std::getline(offers, ext, ',');) {
+        ext = ext.substr(0, ext.find(';'));
+        ext.erase(0, ext.find_first_not_of(' '));
+        ext.erase(ext.find_last_not_of(' ') + 1);
+        os << " " << ext;
+    }
+    os << ";";
+    for (const auto& [k, e] : t.get_child("events")) {
+        os << " " << e.get<std::string>("type");
+        for (const char* field : {"data", "hex", "code", "reason"})
+            if (auto v = e.get_optional<std::string>(field); v && (reasons || std::string(field) != "reason"))
+                os << " " << field << "=" << shorten(*v);
+        os << ";";
+    }
+    if (with_body) os << " body " << value("body", "") << ";";
+    os << " error " << value("error", "none");
+    return os.str();
+}
+
+struct DiffCase {
+    std::string name;
+    std::vector<std::string> args; // ws_client.py's: the path first, then steps and options
+    bool with_body = false;
+    // The server fails the connection: its Close reason is free text (RFC
+    // 6455 §7.1.6), which mod_pympm fills ("message too big", the PM00302
+    // line's words) and websockets leaves empty. Codes are still compared.
+    bool fails = false;
+};
+
+std::string run_client(std::uint16_t port, const DiffCase& c) {
+    std::vector<std::string> args = {"/usr/bin/python3", source_dir() + "/tests/e2e/clients/ws_client.py",
+                                     "ws://127.0.0.1:" + std::to_string(port) + c.args.at(0)};
+    args.insert(args.end(), c.args.begin() + 1, c.args.end());
+    auto r = run_command(args, 120s);
+    BOOST_TEST(r.exit_code == 0, r.output);
+    return r.output;
+}
+
+// 1000000 bytes: the message size limit both servers get.
+const std::string kDiffLimit = "1000000";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(websocket_differential)
+
+// The same app (tests/apps/ws_diff_app.py) and the same client script under
+// bare uvicorn and under mod_pympm: the client must see the same thing.
+BOOST_AUTO_TEST_CASE(the_client_sees_what_it_sees_under_uvicorn) {
+    HttpdServer srv(threaded_one_child(
+        Mpm::event, 4, "PyApp / @APPS@/ws_diff_app.py:app asgi\nPyWebSocketMaxMessage " + kDiffLimit + "\n"));
+    srv.start();
+    Uvicorn uvicorn(srv.apps_dir(), {"--ws-max-size", kDiffLimit}, srv.root() + "/uvicorn.log");
+    const std::vector<DiffCase> cases = {
+        {"echo, text and bytes, empty text",
+         {"/echo", "text=héllo", "recv", "bytes=00ff10", "recv", "text=", "recv", "close=1000"}},
+        {"a large message, each way", {"/echo", "repeat=999999:x", "recv", "close=1000"}},
+        // Its header says the size: both fail it before the payload (no
+        // send racing the close).
+        {"a frame over the size limit: 1009",
+         {"/echo", "--mode", "raw", "frame=1:fin+claim=1000001:hex:", "wait-close"},
+         false,
+         true},
+        {"the server's pick of the offered subprotocols",
+         {"/subprotocol", "--subprotocol", "chat", "--subprotocol", "superchat", "recv", "close=1000"}},
+        {"no subprotocol picked", {"/subprotocol", "--subprotocol", "chat", "recv", "close=1000"}},
+        {"the app closes with a code and a reason", {"/close?code=4002&reason=done", "recv", "recv"}},
+        {"the client closes with a code and a reason", {"/echo", "text=a", "recv", "close=4001:bye"}},
+        {"the client closes without a code", {"/echo", "--mode", "raw", "frame=8:fin:hex:", "wait-close"}},
+        {"close before accept: 403", {"/refuse", "recv"}},
+        {"permessage-deflate, both ways",
+         {"/echo", "--mode", "raw", "--deflate", "text=squeeze squeeze squeeze", "recv", "close=1000"}},
+        {"no permessage-deflate when the client offers none",
+         {"/echo", "--no-deflate", "text=a", "recv", "close=1000"}},
+        {"a fragmented message with a ping inside, then invalid UTF-8: 1007",
+         {"/echo", "--mode", "raw", "frame=1:-:text:hel", "frame=9:fin:text:between", "frame=0:fin:text:lo", "recv",
+          "frame=1:fin:hex:c328", "wait-close"},
+         false,
+         true},
+        {"an unmasked frame: 1002",
+         {"/echo", "--mode", "raw", "frame=1:fin+nomask:text:bare", "wait-close"},
+         false,
+         true},
+        {"a ping is answered", {"/echo", "--mode", "raw", "ping=pi", "close=1000"}},
+        {"the app returns after accepting: 1000", {"/return_after", "text=x", "recv"}},
+    };
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT(c.name) {
+            const auto ours = client_view(run_client(srv.port(), c), c.with_body, !c.fails);
+            const auto theirs = client_view(run_client(uvicorn.port(), c), c.with_body, !c.fails);
+            BOOST_TEST(ours == theirs, "\nmod_pympm: " << ours << "\nuvicorn:   " << theirs);
+        }
+    }
+    srv.allow_log_error("PM00302"); // the size limit and invalid UTF-8 (info)
+}
+
+// Where they differ, mod_pympm is right (RFC 6455, the ASGI spec 2.4) and
+// docs/asgi.md says so: uvicorn 0.17 (Debian 12's) offers no denial
+// response extension, so the app falls back to a plain refusal; and it
+// drops the TCP connection of an app that raised after accepting, where
+// RFC 6455 §7.4.1 has 1011 for "an unexpected condition".
+BOOST_AUTO_TEST_CASE(where_uvicorn_0_17_differs_mod_pympm_follows_the_specs) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, "PyApp / @APPS@/ws_diff_app.py:app asgi\n"));
+    srv.start();
+    Uvicorn uvicorn(srv.apps_dir(), {}, srv.root() + "/uvicorn.log");
+    const DiffCase deny{"denial", {"/deny", "--mode", "raw"}, true};
+    BOOST_TEST(client_view(run_client(srv.port(), deny), true) ==
+               "status 401; subprotocol none; extensions; body no entry; error none");
+    BOOST_TEST(client_view(run_client(uvicorn.port(), deny), true) ==
+               "status 403; subprotocol none; extensions; body ; error none");
+    const DiffCase raised{"raise after accept", {"/raise_after", "--no-deflate", "text=x", "recv"}};
+    BOOST_TEST(client_view(run_client(srv.port(), raised)) ==
+               "status 101; subprotocol none; extensions; close code=1011 reason=; error none");
+    BOOST_TEST(client_view(run_client(uvicorn.port(), raised)) ==
+               "status 101; subprotocol none; extensions; eof code=1006; error none");
+    srv.allow_log_error("PM000(20|21)");
+    srv.allow_traceback_lines();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
