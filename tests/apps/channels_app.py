@@ -11,6 +11,9 @@ consumers as the Channels tutorial writes them:
                  every member of the room gets
   ws/refuse/     closes in connect(): refused before accepting (403)
 
+and over HTTP, /notify/ROOM/?text=T, a sync Django view that pushes T to
+the room's sockets through the layer (async_to_sync, as Channels' docs do).
+
 Channels 4.0's URLRouter matches scope["path"] whole, the mount included:
 mount it at / (PyApp / ... asgi). /events/ tells what the consumers saw.
 """
@@ -35,6 +38,8 @@ django.setup()
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from asgiref.sync import async_to_sync  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.http import JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -46,7 +51,14 @@ def events(request):
     return JsonResponse({"events": EVENTS, "pid": os.getpid()})
 
 
-urlpatterns = [path("events/", events)]
+def notify(request, room):
+    async_to_sync(get_channel_layer().group_send)(
+        "chat_" + room, {"type": "chat.message", "text": request.GET.get("text", "")}
+    )
+    return JsonResponse({"notified": room})
+
+
+urlpatterns = [path("events/", events), path("notify/<str:room>/", notify)]
 
 
 class EchoConsumer(AsyncWebsocketConsumer):

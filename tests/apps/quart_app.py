@@ -1,6 +1,6 @@
 """A Quart app (Debian's python3-quart 0.18) with WebSocket routes as people
 write them (tests/e2e/test_websocket.cpp): an echo that picks a subprotocol
-and closes with a code, a route that refuses before accepting with Quart's
+and closes with a code, a producer/consumer pair, a route that refuses before accepting with Quart's
 own response (the denial response) and one that closes before accepting
 (403), and /events, an HTTP route that tells what the sockets saw."""
 import asyncio
@@ -37,6 +37,24 @@ async def echo():
         # Quart cancels the handler when the client goes.
         EVENTS.append("ws-cancelled")
         raise
+
+
+@app.websocket("/ticker")
+async def ticker():
+    """Quart's producer/consumer pattern: the server sends on its own (3
+    ticks, spaced) while another task answers what the client sends."""
+
+    async def producer():
+        for i in range(3):
+            await websocket.send("tick %d" % i)
+            await asyncio.sleep(0.05)
+
+    async def consumer():
+        while True:
+            await websocket.send("got " + await websocket.receive())
+
+    await websocket.accept()
+    await asyncio.gather(producer(), consumer())
 
 
 @app.websocket("/private")

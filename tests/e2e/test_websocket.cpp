@@ -553,6 +553,14 @@ BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
             BOOST_TEST(t2.at(1).get<int>("closed") == 4321, str(t2));
             const auto events = body_soon(srv, "/q/events", "ws-cancelled");
             BOOST_TEST(events.find("ws-cancelled") != std::string::npos, events);
+            // Sends of the server's own between the client's messages.
+            auto tk = converse(srv, "/q/ticker",
+                               R"([{"connect": {}}, {"recv": 10}, {"recv": 10}, {"recv": 10}, {"send": "x"},
+                                   {"recv": 10}, {"close": 1000}])");
+            BOOST_TEST_REQUIRE(tk.size() == 7u, str(tk));
+            BOOST_TEST(tk[1].get<std::string>("text") == "tick 0");
+            BOOST_TEST(tk[3].get<std::string>("text") == "tick 2");
+            BOOST_TEST(tk[5].get<std::string>("text") == "got x");
             // abort(401) before accepting: Quart's own 401 page.
             auto r = http_request(srv.port(), handshake("/q/private"));
             BOOST_TEST(r.status == 401);
@@ -607,22 +615,27 @@ BOOST_AUTO_TEST_CASE(a_channels_consumer_echoes_closes_and_refuses) {
 }
 
 // The in-memory channel layer lives in one process: two sockets of one
-// event child share a group (under prefork each child holds one socket).
+// event child share a group (under prefork each child holds one socket),
+// and a sync Django view of the same child pushes to them.
 BOOST_AUTO_TEST_CASE(a_channels_group_reaches_every_socket_of_the_child) {
     HttpdServer srv(debug(threaded_one_child(Mpm::event, 4, "PyApp / @APPS@/channels_app.py:application asgi\n")));
     srv.start();
     const std::string origin = R"("headers": {"Origin": "http://127.0.0.1:)" + std::to_string(srv.port()) + R"("})";
     auto listener = std::async(std::launch::async, [&] {
-        return converse(srv, "/ws/chat/lobby/?who=b", R"([{"connect": {)" + origin + R"(}}, {"recv": 30}])");
+        return converse(srv, "/ws/chat/lobby/?who=b",
+                        R"([{"connect": {)" + origin + R"(}}, {"recv": 30}, {"recv": 30}])");
     });
     BOOST_TEST_REQUIRE(srv.wait_for_log("PM00300: WebSocket /ws/chat/lobby/\\?who=b accepted", 20s).size() > 0u);
     auto t = converse(srv, "/ws/chat/lobby/?who=a",
                       R"([{"connect": {)" + origin + R"(}}, {"send": "hello room"}, {"recv": 10}, {"close": 1000}])");
     BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
     BOOST_TEST(t[2].get<std::string>("text") == "hello room");
+    auto r = http_get(srv.port(), "/notify/lobby/?text=from%20a%20view");
+    BOOST_TEST(r.status == 200, r.body);
     auto b = listener.get();
-    BOOST_TEST_REQUIRE(b.size() == 2u, str(b));
+    BOOST_TEST_REQUIRE(b.size() == 3u, str(b));
     BOOST_TEST(b[1].get<std::string>("text") == "hello room");
+    BOOST_TEST(b[2].get<std::string>("text") == "from a view");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
