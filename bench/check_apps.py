@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks that every bench app (bench/apps/*.py) is a valid WSGI app, or
-for asgi_*.py a valid ASGI 3 app.
+for asgi_*.py a valid ASGI 3 app (asgi_ws_echo.py: its WebSocket echo too).
 
 Imports each app with this interpreter (run it with /usr/bin/python3, the one
 mod_pympm embeds), calls it through wsgiref.validate with a fake environ (an
@@ -119,9 +119,50 @@ def asgi_call(app, method="GET", body=b"", query="", path="/"):
     return "%d " % seen["status"], out
 
 
-def check_asgi(file, **spec):
+def asgi_websocket(app, messages):
+    """A WebSocket through an ASGI 3 app: connect, the client's `messages`
+    (str or bytes), then its going away; returns what the app sent."""
+    events = [{"type": "websocket.connect"}]
+    events += [{"type": "websocket.receive", "text" if isinstance(m, str) else "bytes": m} for m in messages]
+    events.append({"type": "websocket.disconnect", "code": 1000})
+    sent = []
+
+    async def receive():
+        return events.pop(0)
+
+    async def send(message):
+        if message["type"] == "websocket.send" and (message.get("text") is None) == (message.get("bytes") is None):
+            raise AssertionError("websocket.send needs exactly one of text and bytes: %r" % message)
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ["127.0.0.1", 50000],
+        "server": ["127.0.0.1", 80],
+        "subprotocols": [],
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    return sent
+
+
+def check_asgi(file, websocket=None, **spec):
     app = load(file, "app")
     asgi_lifespan(app)
+    if websocket is not None:
+        sent = asgi_websocket(app, websocket)
+        want = [{"type": "websocket.accept"}] + [
+            {"type": "websocket.send", "text" if isinstance(m, str) else "bytes": m} for m in websocket
+        ]
+        if sent != want:
+            raise AssertionError("the WebSocket got %r, expected %r" % (sent, want))
     return asgi_call(app, **spec)
 
 
@@ -179,6 +220,7 @@ def main():
             "cpu.py": dict(query="ms=2", check=lambda out: out.startswith(b"ok ")),
             "asgi_hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
             "asgi_sleep.py": dict(check=lambda out: out == b"Hello, World!\n"),
+            "asgi_ws_echo.py": dict(websocket=["x" * 16, b"\x00\xff"], check=lambda out: out == b"Hello, World!\n"),
             "asgi_fastapi_json.py": dict(
                 path="/items/42", query="q=x", check=lambda out: json.loads(out) == {"item_id": 42, "q": "x"}
             ),

@@ -14,6 +14,7 @@ One concern per module, in the order a run uses them:
     fronts     nginx and httpd as proxies in front of an app server
     servers    every deployment (mod_pympm, mod_wsgi, nginx+uwsgi, ...): the registry
     wrk        HTTP load from wrk, and the check of one answer
+    wsload     WebSocket load from tools/ws_load.c, and the check of one echo
     measure    one run, the interleaved rounds of a scenario, their summary
     sampling   CPU and memory from /proc
     targets    the goals issues set, checked against a run

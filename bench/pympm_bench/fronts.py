@@ -15,8 +15,8 @@ worker_processes {workers};
 user {user} {group};
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
-events {{
-    worker_connections 1024;
+{rlimit}events {{
+    worker_connections {worker_connections};
 }}
 http {{
     access_log off;
@@ -44,7 +44,7 @@ http {{
 """
 
 # gunicorn's deployment doc (uvicorn's is the same, plus the WebSocket
-# upgrade headers, which no scenario needs yet), plus HTTP/1.1 without
+# upgrade headers: NGINX_PROXY_WEBSOCKET), plus HTTP/1.1 without
 # "Connection: close" so that upstream connections can be reused.
 NGINX_PROXY_HTTP = """proxy_pass http://app;
             proxy_http_version 1.1;
@@ -53,6 +53,27 @@ NGINX_PROXY_HTTP = """proxy_pass http://app;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_redirect off;"""
+
+
+# The WebSocket scenarios: uvicorn's deployment doc, as nginx's WebSocket
+# proxying doc writes it (Upgrade passed on, Connection "upgrade" for a
+# handshake, empty otherwise so that plain requests keep the upstream
+# connection), and the proxied connection never timed out while idle.
+NGINX_WEBSOCKET_MAP = """map $http_upgrade $connection_upgrade {
+        default upgrade;
+        '' '';
+    }
+    """
+NGINX_PROXY_WEBSOCKET = """proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_redirect off;
+            proxy_buffering off;
+            proxy_read_timeout 3600s;"""
 
 
 class NginxFront(Server):
@@ -75,12 +96,18 @@ class NginxFront(Server):
     def upstream(self):
         # Idle upstream connections kept per worker: enough for every client.
         keepalive = "keepalive %d; " % self.sc.conns if self.app.keeps_alive() else ""
-        return "upstream app { server unix:%s fail_timeout=0; %s}" % (self.app.sock, keepalive)
+        upstream = "upstream app { server unix:%s fail_timeout=0; %s}" % (self.app.sock, keepalive)
+        return (NGINX_WEBSOCKET_MAP if self.sc.ws_mode else "") + upstream
 
     def location(self):
         if self.app.protocol == "uwsgi":
             return "include /etc/nginx/uwsgi_params;\n            uwsgi_pass app;"
-        return NGINX_PROXY_HTTP
+        return NGINX_PROXY_WEBSOCKET if self.sc.ws_mode else NGINX_PROXY_HTTP
+
+    def worker_connections(self):
+        # A proxied connection is two (client and upstream), and one worker
+        # may take them all.
+        return max(1024, 2 * self.sc.conns + 64)
 
     def config(self):
         return NGINX_CONFIG.format(
@@ -92,6 +119,12 @@ class NginxFront(Server):
             port=self.port,
             upstream=self.upstream(),
             location=self.location(),
+            worker_connections=self.worker_connections(),
+            rlimit=(
+                "worker_rlimit_nofile %d;\n" % (2 * self.worker_connections())
+                if self.worker_connections() > 1024
+                else ""
+            ),
         )
 
     def command(self):

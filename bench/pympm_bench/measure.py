@@ -173,11 +173,12 @@ def run_scenario(sc, entries, tree, load, work, args):
             try:
                 r = one_run(e, sc, tree, load, work, rnd, args)
                 log(
-                    "  r%d %-24s %9.0f req/s  p50 %7s ms  p99 %7s ms  RSS %s MiB%s"
+                    "  r%d %-24s %9.0f %s  p50 %7s ms  p99 %7s ms  RSS %s MiB%s"
                     % (
                         rnd,
                         e.label,
                         r["rps"],
+                        sc.unit,
                         fmt_ms(r["p50_ms"]),
                         fmt_ms(r["p99_ms"]),
                         "%.1f" % (r["rss_max_kib"] / 1024) if r["rss_max_kib"] else "?",
@@ -204,6 +205,8 @@ def run_scenario(sc, entries, tree, load, work, args):
         "think_ms": sc.think_ms,
         "load": sc.pacing,
         "path": sc.path,
+        "unit": sc.unit,
+        "ws_mode": sc.ws_mode,
         "app": "bench/apps/%s.py" % sc.app,
         "entries": [
             {

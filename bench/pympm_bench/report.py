@@ -80,6 +80,8 @@ def markdown(results):
     lines = method_lines(results["meta"])
     if any(s.get("interface") == "asgi" for s in results["scenarios"]):
         lines += asgi_method_lines()
+    if any(s.get("ws_mode") for s in results["scenarios"]):
+        lines += websocket_method_lines()
     for s in results["scenarios"]:
         lines += scenario_lines(s)
     lines += targets_lines(results["targets"])
@@ -161,6 +163,22 @@ def asgi_method_lines():
     ]
 
 
+def websocket_method_lines():
+    return [
+        "WebSocket scenarios (ws-*) run mod_pympm, bare uvicorn and nginx+uvicorn on "
+        "bench/apps/asgi_ws_echo.py (a raw ASGI echo), with uvicorn's default WebSocket "
+        "implementation (websockets) and nginx as the WebSocket proxy (Upgrade and "
+        "Connection passed on, proxy_read_timeout 3600s). The load is bench/tools/ws_load.c: "
+        "one epoll loop, a handshake per connection, masked 16-byte text frames, no "
+        "compression offered. ws-echo: each connection sends and waits for its echo, over "
+        "and over; msg/s = echoes per second, p50/p99 = round trip. ws-idle: the "
+        "connections are opened, held idle for the run, then each sends one message at "
+        "once; echoes = how many came back (of the connections), p50/p99 = their round "
+        "trip; the RSS columns include the held connections (peak).",
+        "",
+    ]
+
+
 def scenario_lines(s):
     lines = ["### %s — %s, %s, %d connections" % (s["name"], s["title"], s["model"], s["conns"])]
     if s.get("think_ms"):
@@ -180,7 +198,7 @@ def scenario_lines(s):
             )
     lines.append("")
     head = (
-        ["server", "req/s", "p50 ms", "p99 ms", "peak RSS/worker MiB", "total RSS (PSS) MiB"]
+        ["server", s.get("unit", "req/s"), "p50 ms", "p99 ms", "peak RSS/worker MiB", "total RSS (PSS) MiB"]
         + [title for _, _, title in baselines(s)]
         + ["server CPU", "other CPU", "cs/req"]
     )

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 from .tree import DATA_FILE
 from .wrk import Wrk
+from .wsload import WsLoad
 
 POST_1M = b"0123456789abcdef" * 65536
 
@@ -93,6 +94,11 @@ class Scenario:
     # Where mod_pympm and mod_wsgi mount the app: / (PATH_INFO is `path`);
     # profile-callgrind --mount sets `path` itself for an empty PATH_INFO.
     mount: str = "/"
+    # A WebSocket scenario (load=WsLoad): ws_load's mode, "echo" or "idle";
+    # only the deployments that proxy WebSockets run it.
+    ws_mode: Optional[str] = None
+    # What the throughput column counts.
+    unit: str = "req/s"
 
     @property
     def model(self):
@@ -266,6 +272,43 @@ SCENARIOS = [
         conns=16,
         during=graceful_reloads(2),
         reloads=2,
+        duration_factor=2.0,
+    ),
+    # WebSockets (issue 21), raw ASGI echo, on mod_pympm, bare uvicorn and
+    # nginx+uvicorn (nginx as the WebSocket proxy). ws-echo: each
+    # connection sends 16 bytes and waits for the echo, over and over;
+    # messages/s. An open WebSocket holds an httpd thread: 32 connections on
+    # 2 x 16 threads, as asgi-hello.
+    Scenario(
+        name="ws-echo",
+        title="WebSocket echo, 16 bytes",
+        app="asgi_ws_echo",
+        path="/ws",
+        mpm="event",
+        procs=2,
+        threads=16,
+        conns=32,
+        interface="asgi",
+        load=WsLoad,
+        ws_mode="echo",
+        unit="msg/s",
+    ),
+    # 2,000 connections opened and held idle for the run, then one echo
+    # each: whether every one is served, total RSS, and the p99 of those
+    # 2,000 echoes sent at once. httpd needs a thread per socket: 2 x 1024.
+    Scenario(
+        name="ws-idle",
+        title="2,000 idle WebSockets, then one echo each",
+        app="asgi_ws_echo",
+        path="/ws",
+        mpm="event",
+        procs=2,
+        threads=1024,
+        conns=2000,
+        interface="asgi",
+        load=WsLoad,
+        ws_mode="idle",
+        unit="echoes",
         duration_factor=2.0,
     ),
     # --quick keeps hello-prefork-2, hello-event-2x8, asgi-hello and cpu-20ms

@@ -257,9 +257,10 @@ class UvicornServer(Server):
 class Deployment:
     """A name of --servers: `server` alone, or behind `front` in a Stack."""
 
-    def __init__(self, name, server, front=None, interfaces=("wsgi",), aliases=(), colour="#333"):
+    def __init__(self, name, server, front=None, interfaces=("wsgi",), aliases=(), colour="#333", websocket=False):
         self.name, self.server, self.front = name, server, front
         self.interfaces, self.aliases, self.colour = interfaces, aliases, colour
+        self.websocket = websocket  # runs the WebSocket scenarios (sc.ws_mode)
 
     def parts(self):
         return (self.server,) if self.front is None else (self.server, self.front)
@@ -270,6 +271,8 @@ class Deployment:
     def can_run(self, sc):
         if sc.reloads and getattr(self.server, "reload_signal", None) is None:
             return False
+        if sc.ws_mode and not self.websocket:
+            return False
         return sc.interface in self.interfaces and self.server.can_run(sc)
 
     def create(self, entry, sc, tree, root, port):
@@ -279,7 +282,9 @@ class Deployment:
 
 
 DEPLOYMENTS = [
-    Deployment("mod_pympm", PympmServer, interfaces=("wsgi", "asgi"), aliases=("pympm",), colour="#d62728"),
+    Deployment(
+        "mod_pympm", PympmServer, interfaces=("wsgi", "asgi"), aliases=("pympm",), colour="#d62728", websocket=True
+    ),
     Deployment("mod_wsgi", ModWsgiServer, aliases=("wsgi",), colour="#1f77b4"),
     Deployment("nginx+uwsgi", UwsgiServer, NginxFront, aliases=("nginx-uwsgi",), colour="#98df8a"),
     Deployment("nginx+gunicorn", GunicornServer, NginxFront, aliases=("nginx-gunicorn",), colour="#c5b0d5"),
@@ -287,12 +292,18 @@ DEPLOYMENTS = [
     Deployment("uwsgi", UwsgiServer, colour="#2ca02c"),
     Deployment("gunicorn", GunicornServer, colour="#9467bd"),
     Deployment(
-        "nginx+uvicorn", UvicornServer, NginxFront, interfaces=("asgi",), aliases=("nginx-uvicorn",), colour="#ffbb78"
+        "nginx+uvicorn",
+        UvicornServer,
+        NginxFront,
+        interfaces=("asgi",),
+        aliases=("nginx-uvicorn",),
+        colour="#ffbb78",
+        websocket=True,
     ),
     Deployment(
         "httpd+uvicorn", UvicornServer, HttpdFront, interfaces=("asgi",), aliases=("httpd-uvicorn",), colour="#dbdb8d"
     ),
-    Deployment("uvicorn", UvicornServer, interfaces=("asgi",), colour="#ff7f0e"),
+    Deployment("uvicorn", UvicornServer, interfaces=("asgi",), colour="#ff7f0e", websocket=True),
     Deployment("floor", FloorServer, interfaces=("wsgi", "asgi"), colour="#c7c7c7"),
     Deployment("ceiling", CeilingServer, aliases=("static",), colour="#7f7f7f"),
 ]

@@ -17,6 +17,7 @@ def speed_goals(scenarios):
         ("post-1m", "nginx+uwsgi", 1.0),
         ("file-10m", "ceiling", 0.95),
         ("asgi-hello", "nginx+uvicorn", 1.5),
+        ("ws-echo", "nginx+uvicorn", 1.0),
     ]
     return goals
 
@@ -46,6 +47,23 @@ def check(results):
                 "≤",
                 max(mine) <= theirs,
             )
+    # ws-idle (issue 21): every held connection served, RSS set against
+    # bare uvicorn's.
+    rows = sc.get("ws-idle", {})
+    conns = {s["name"]: s["conns"] for s in results["scenarios"]}.get("ws-idle")
+    mine, bare = rows.get("mod_pympm"), rows.get("uvicorn")
+    if mine and conns:
+        add(
+            "ws-idle: echoes answered, total RSS mod_pympm vs uvicorn",
+            "%.0f, %s vs %s MiB"
+            % (
+                mine["rps_min"],
+                "%.0f" % (mine["total_rss_kib"] / 1024) if mine.get("total_rss_kib") else "?",
+                "%.0f" % (bare["total_rss_kib"] / 1024) if bare and bare.get("total_rss_kib") else "?",
+            ),
+            "%d" % conns,
+            mine["rps_min"] >= conns and not mine["errors"],
+        )
     rows = sc.get("cpu-20ms", {})
     t1, t8 = rows.get("mod_pympm PyThreads 1"), rows.get("mod_pympm PyThreads 8")
     if t1 and t8:

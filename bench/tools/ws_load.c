@@ -9,6 +9,10 @@
  *       and held HOLD seconds (server pings answered), then one echo each:
  *       how many survived and the echo latencies.
  *
+ * At the end every connection still open waits for its echo, then closes
+ * with the close handshake (Close 1000, the server's Close): a server never
+ * sees a connection vanish under an echo it is sending.
+ *
  * Prints one JSON line. Needs `ulimit -n` above N. Build:
  *   cc -O2 -Wall -Wextra -o ws_load bench/tools/ws_load.c
  */
@@ -28,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum state { CONNECTING, HANDSHAKE, IDLE, WAITING, DEAD };
+enum state { CONNECTING, HANDSHAKE, IDLE, WAITING, CLOSING, DEAD };
 
 struct conn {
     int fd;
@@ -144,8 +148,10 @@ static int on_frames(struct conn* c, int measuring, double deadline) {
             return -1;
         } else if ((op == 0x1 || op == 0x2) && c->state == WAITING) {
             double t = now();
-            ++messages;
-            if (measuring) record(t - c->sent_at);
+            if (measuring) {
+                ++messages;
+                record(t - c->sent_at);
+            }
             c->state = IDLE;
             if (!opt.idle && t < deadline) send_echo(c);
         }
@@ -238,7 +244,9 @@ int main(int argc, char** argv) {
 
     /* Phases: handshakes; then echo for SECS, or hold for SECS then one
      * echo each. */
-    int phase = 0; /* 0 handshakes, 1 run/hold, 2 final echoes (idle) */
+    int alive = 0; /* connections that took part to the end (their last echo came back) */
+    int phase = 0; /* 0 handshakes, 1 run/hold, 2 final echoes (idle) or the last
+                      echoes in flight (echo), 3 the close handshakes */
     double deadline = now() + 30, start = 0, end = 0;
     struct epoll_event evs[256];
     for (;;) {
@@ -260,16 +268,28 @@ int main(int argc, char** argv) {
             }
         } else if (phase == 1 && t >= deadline) {
             end = t;
-            if (!opt.idle) break;
             phase = 2;
-            messages = 0;
             deadline = t + 60;
-            for (int i = 0; i < opt.n; ++i)
-                if (conns[i].state == IDLE) send_echo(&conns[i]);
+            if (opt.idle)
+                for (int i = 0; i < opt.n; ++i)
+                    if (conns[i].state == IDLE) send_echo(&conns[i]);
         } else if (phase == 2) {
             int waiting = 0;
             for (int i = 0; i < opt.n; ++i) waiting += conns[i].state == WAITING;
-            if (!waiting || t > deadline) break;
+            if (!waiting || t > deadline) {
+                for (int i = 0; i < opt.n; ++i) alive += conns[i].state == IDLE;
+                phase = 3;
+                deadline = t + 10;
+                for (int i = 0; i < opt.n; ++i)
+                    if (conns[i].state == IDLE || conns[i].state == WAITING) {
+                        if (conns[i].state == WAITING) ++errors; /* no echo within 60 s */
+                        conns[i].state = send_frame(&conns[i], 0x8, "\x03\xe8", 2) < 0 ? DEAD : CLOSING;
+                    }
+            }
+        } else if (phase == 3) {
+            int closing = 0;
+            for (int i = 0; i < opt.n; ++i) closing += conns[i].state == CLOSING;
+            if (!closing || t > deadline) break;
         }
         int n = epoll_wait(ep, evs, 256, 50);
         for (int k = 0; k < n; ++k) {
@@ -284,25 +304,29 @@ int main(int argc, char** argv) {
                     bad = h < 0;
                 }
                 if (!bad && c->state != HANDSHAKE)
-                    bad = on_frames(c, phase == 2 || (phase == 1 && !opt.idle), deadline) < 0;
+                    /* Echo mode sends the next message only while the run lasts. */
+                    bad = on_frames(c, (phase == 2 && opt.idle) || (phase == 1 && !opt.idle),
+                                    phase == 1 ? deadline : 0) < 0;
             }
             if (bad) {
-                if (c->state == WAITING || phase != 1 || !opt.idle) ++errors;
+                /* The server's Close (or EOF) ends a closing connection. */
+                if (c->state != CLOSING && (c->state == WAITING || phase != 1 || !opt.idle)) ++errors;
                 c->state = DEAD;
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
             }
         }
     }
-    int alive = 0;
-    for (int i = 0; i < opt.n; ++i) alive += conns[i].state != DEAD;
     qsort(lat, nlat, sizeof *lat, cmp);
     double run = opt.idle ? opt.secs : end - start;
+    double sum = 0;
+    for (size_t i = 0; i < nlat; ++i) sum += lat[i];
     printf("{\"mode\": \"%s\", \"connections\": %d, \"opened\": %d, \"alive\": %d, \"seconds\": %.3f, "
-           "\"messages\": %ld, \"msgs_per_s\": %.1f, \"p50_us\": %.0f, \"p99_us\": %.0f, \"max_us\": %.0f, "
-           "\"errors\": %ld, \"setup_s\": %.3f}\n",
+           "\"messages\": %ld, \"msgs_per_s\": %.1f, \"p50_us\": %.0f, \"p90_us\": %.0f, \"p99_us\": %.0f, "
+           "\"max_us\": %.0f, \"mean_us\": %.1f, \"errors\": %ld, \"setup_s\": %.3f}\n",
            opt.idle ? "idle" : "echo", opt.n, open_ok, alive, run, messages,
-           opt.idle ? 0.0 : (double)messages / (run > 0 ? run : 1), pct(0.50), pct(0.99), pct(1.0), errors, start - t0);
+           opt.idle ? 0.0 : (double)messages / (run > 0 ? run : 1), pct(0.50), pct(0.90), pct(0.99), pct(1.0),
+           nlat ? sum / (double)nlat * 1e6 : 0.0, errors, start - t0);
     for (int i = 0; i < opt.n; ++i)
         if (conns[i].state != DEAD) close(conns[i].fd);
     return errors ? 1 : 0;

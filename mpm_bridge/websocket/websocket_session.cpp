@@ -259,8 +259,9 @@ void WebSocketSession::read_input() {
         void pong(std::string_view) override {}
         void close(std::uint16_t code, std::string_view reason) override {
             if (s.phase_ == Phase::open) {
-                // Echoed (RFC 6455 §5.5.1): the same code, none for none.
-                s.write_raw(WsCodec::close_frame(code));
+                // Echoed (RFC 6455 §5.5.1): the same code, none for none,
+                // and its reason, as uvicorn's websockets does.
+                s.write_raw(WsCodec::close_frame(code, reason));
             }
             s.end(code, reason, true);
         }

@@ -16,6 +16,8 @@ Two modes:
 
 Steps (positional, run in order):
   text=STR           send a text message
+  repeat=N:STR       send a text message of STR N times (a large message
+                     without a large argument)
   bytes=HEX          send a binary message
   recv               wait for one message (or the close) and record it
   recv-all           record messages until the connection closes
@@ -156,6 +158,9 @@ async def run_websockets(args, t):
         try:
             if verb == "text":
                 await ws.send(arg)
+            elif verb == "repeat":
+                n, _, text = arg.partition(":")
+                await ws.send(text * int(n))
             elif verb == "bytes":
                 await ws.send(bytes.fromhex(arg))
             elif verb == "recv":
@@ -382,6 +387,9 @@ class RawConnection:
             return build_frame(arg, deflater)
         if verb == "text":
             return build_frame(("1:fin+deflate:text:" if deflater else "1:fin:text:") + arg, deflater)
+        if verb == "repeat":
+            n, _, text = arg.partition(":")
+            return self.step_bytes("text=" + text * int(n), deflater)
         if verb == "bytes":
             return build_frame(("2:fin+deflate:hex:" if deflater else "2:fin:hex:") + arg, deflater)
         if verb == "ping":
@@ -440,7 +448,7 @@ class RawConnection:
             return
         for step in self.args.steps:
             verb, _, arg = step.partition("=")
-            if verb in ("raw", "frame", "text", "bytes", "ping"):
+            if verb in ("raw", "frame", "text", "repeat", "bytes", "ping"):
                 try:
                     self.sock.sendall(self.step_bytes(step, self.deflater))
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
