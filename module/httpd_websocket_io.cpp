@@ -74,34 +74,45 @@ void HttpdWebSocketIO::accept(const HeaderList& headers) {
 
 std::size_t HttpdWebSocketIO::read_some(char* buf, std::size_t len) {
     if (eof_) throw ClientGone("the client closed the connection");
-    apr_brigade_cleanup(in_);
-    const apr_status_t rv =
-        ap_get_brigade(c_->input_filters, in_, AP_MODE_READBYTES, APR_NONBLOCK_READ, static_cast<apr_off_t>(len));
-    if (APR_STATUS_IS_EAGAIN(rv)) return 0;
-    if (rv != APR_SUCCESS) {
+    // One more read after an EOS that did not end an HTTP/2 stream: it
+    // says whether the stream ended (APR_EOF) or waits for frames (EAGAIN).
+    for (int reads = 0; reads < 2; ++reads) {
         apr_brigade_cleanup(in_);
-        throw ClientGone("reading from the client failed");
-    }
-    std::size_t got = 0;
-    for (apr_bucket* b = APR_BRIGADE_FIRST(in_); b != APR_BRIGADE_SENTINEL(in_); b = APR_BUCKET_NEXT(b)) {
-        if (APR_BUCKET_IS_EOS(b)) {
-            eof_ = true;
-            break;
-        }
-        if (APR_BUCKET_IS_METADATA(b)) continue;
-        const char* data = nullptr;
-        apr_size_t n = 0;
-        if (apr_bucket_read(b, &data, &n, APR_BLOCK_READ) != APR_SUCCESS) {
+        const apr_status_t rv =
+            ap_get_brigade(c_->input_filters, in_, AP_MODE_READBYTES, APR_NONBLOCK_READ, static_cast<apr_off_t>(len));
+        if (APR_STATUS_IS_EAGAIN(rv)) return 0;
+        if (rv != APR_SUCCESS) {
             apr_brigade_cleanup(in_);
             throw ClientGone("reading from the client failed");
         }
-        n = std::min<apr_size_t>(n, len - got);
-        std::memcpy(buf + got, data, n);
-        got += n;
+        std::size_t got = 0;
+        bool eos = false;
+        for (apr_bucket* b = APR_BRIGADE_FIRST(in_); b != APR_BRIGADE_SENTINEL(in_); b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b)) {
+                // mod_http2 ends the body of the GET it made of an RFC 8441
+                // CONNECT with an EOS, while the stream stays open for the
+                // frames: on HTTP/2 only APR_EOF or an abort ends it.
+                eos = true;
+                if (http2()) continue;
+                eof_ = true;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b)) continue;
+            const char* data = nullptr;
+            apr_size_t n = 0;
+            if (apr_bucket_read(b, &data, &n, APR_BLOCK_READ) != APR_SUCCESS) {
+                apr_brigade_cleanup(in_);
+                throw ClientGone("reading from the client failed");
+            }
+            n = std::min<apr_size_t>(n, len - got);
+            std::memcpy(buf + got, data, n);
+            got += n;
+        }
+        apr_brigade_cleanup(in_);
+        if (got == 0 && eof_) throw ClientGone("the client closed the connection");
+        if (got > 0 || !eos) return got;
     }
-    apr_brigade_cleanup(in_);
-    if (got == 0 && eof_) throw ClientGone("the client closed the connection");
-    return got;
+    return 0;
 }
 
 void HttpdWebSocketIO::write(std::initializer_list<std::string_view> parts) {

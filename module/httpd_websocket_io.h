@@ -3,7 +3,10 @@
 // response, then the request's filters become the connection's, without
 // mod_reqtimeout, and the connection closes after the WebSocket. Reads do not
 // block; the thread waits in poll() on the client's descriptor (on HTTP/2 the
-// stream's pipe) and an eventfd that wake() writes.
+// stream's pipe) and an eventfd that wake() writes. On an HTTP/2 stream (RFC
+// 8441: mod_http2 makes the extended CONNECT a GET with Upgrade, turns the
+// 101 into the stream's 200, and ends that GET's body with an EOS while the
+// stream stays open) only APR_EOF or an abort ends the input.
 #pragma once
 
 #include "pympm_module.h"

@@ -295,8 +295,11 @@ void WebSocketSession::check_stop() {
     if (!stop || phase_ != Phase::open) return;
     core_.log(LogLevel::info, std::string(PYMPM_APLOGNO(00304)) + "WebSocket " + std::string(core_.io.uri()) +
                                   " closed with " + std::to_string(stop) + ": the child is stopping");
-    send_close(stop, "going away");
+    // The app hears why first: a Close that meets a stream mod_http2 is
+    // already tearing down (a graceful stop) fails to write, and would
+    // otherwise tell the app 1006.
     end(stop, "going away", false);
+    send_close(stop, "going away");
     if (phase_ == Phase::open) {
         phase_ = Phase::closing;
         const auto budget = std::min<std::chrono::seconds>(

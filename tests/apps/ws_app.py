@@ -11,6 +11,41 @@ EVENTS = []  # what the app saw, in order: ["disconnect", tag, code, reason], ..
 MARKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "markers")
 
 
+# The browser tests: the page's HTTP response stays open until its
+# WebSocket has echoed (or failed), so that the DOM Chromium dumps at the
+# page's load holds the result. tag -> asyncio.Event.
+PAGES = {}
+
+PAGE_HEAD = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>waiting</title></head><body>
+<p id="result">pending</p>
+<script>
+const out = document.getElementById("result");
+const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+const ws = new WebSocket(scheme + location.host + "/w/browser?tag=%(tag)s");
+let hello = null;
+ws.onmessage = (e) => {
+  if (hello === null) {
+    hello = JSON.parse(e.data);
+    ws.send("h\u00e9llo from the page");
+    return;
+  }
+  out.textContent = "echo=[" + e.data + "] http_version=" + hello.http_version + " scheme=" + hello.scheme;
+  document.title = "done";
+  ws.send("done");
+};
+ws.onerror = () => {
+  out.textContent = "error";
+  fetch("/w/page_done?tag=%(tag)s");
+};
+</script>
+"""
+
+
+def page_event(tag):
+    return PAGES.setdefault(tag, asyncio.Event())
+
+
 def record(event):
     EVENTS.append(event)
     if os.path.isdir(MARKERS):
@@ -117,6 +152,18 @@ async def websocket(scope, receive, send):
         for i in range(int(q.get("n", "3"))):
             await send({"type": "websocket.send", "text": "push %d" % i})
         await until_disconnect(receive, tag)
+    elif path.endswith("/browser"):
+        await send({"type": "websocket.accept"})
+        hello = {"http_version": scope.get("http_version"), "scheme": scope["scheme"]}
+        await send({"type": "websocket.send", "text": json.dumps(hello)})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "done":
+                page_event(tag).set()
+            else:
+                await send({"type": "websocket.send", "text": "echo: %s" % message.get("text")})
     elif path.endswith("/send_after_close"):
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close"})
@@ -142,6 +189,20 @@ async def app(scope, receive, send):
         return await websocket(scope, receive, send)
     if scope["path"].endswith("/events"):
         return await http_text(send, 200, json.dumps({"pid": os.getpid(), "events": EVENTS}))
+    if scope["path"].endswith("/page"):
+        tag = query(scope).get("tag", "page")
+        if not tag.isalnum():
+            tag = "page"  # it goes into the page's script as it is
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": (PAGE_HEAD % {"tag": tag}).encode(), "more_body": True})
+        try:
+            await asyncio.wait_for(page_event(tag).wait(), 30)
+        except asyncio.TimeoutError:
+            await send({"type": "http.response.body", "body": b"<p>timed out</p>", "more_body": True})
+        return await send({"type": "http.response.body", "body": b"</body></html>\n"})
+    if scope["path"].endswith("/page_done"):
+        page_event(query(scope).get("tag", "page")).set()
+        return await http_text(send, 200, "released", b"text/plain")
     if scope["path"].endswith("/hello"):
         return await http_text(send, 200, "hello", b"text/plain")
     if scope["path"].endswith("/sleep"):

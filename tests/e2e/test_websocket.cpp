@@ -1,13 +1,14 @@
-// Issue 21: WebSockets for ASGI apps over HTTP/1.1, against a real httpd
-// under prefork, worker and event: the ASGI WebSocket events (accept with a
-// subprotocol and headers, messages both ways, close codes both ways,
-// refusal and denial responses), permessage-deflate, the size limit, the
-// ping policy, PyThreads slots left free by idle sockets, and 1001 at a
-// graceful restart or recycling; the WebSocket routes of FastAPI,
-// Starlette, Quart and Django Channels; and a differential test against
-// bare uvicorn. The client is Debian's websockets 10.4
-// (tests/e2e/clients/ws_steps.py, ws_client.py), or raw HTTP for refused
-// handshakes.
+// Issue 21: WebSockets for ASGI apps over HTTP/1.1 and HTTP/2 (RFC 8441),
+// against a real httpd under prefork, worker and event: the ASGI WebSocket
+// events (accept with a subprotocol and headers, messages both ways, close
+// codes both ways, refusal and denial responses), permessage-deflate, the
+// size limit, the ping policy, PyThreads slots left free by idle sockets,
+// and 1001 at a graceful restart or recycling; the WebSocket routes of
+// FastAPI, Starlette, Quart and Django Channels; and a differential test
+// against bare uvicorn. The clients are Debian's websockets 10.4
+// (tests/e2e/clients/ws_steps.py, ws_client.py) or raw HTTP for refused
+// handshakes; python3-h2 with wsproto's frames for HTTP/2 streams
+// (ws_h2_steps.py); and headless Chromium over TLS, h2 and HTTP/1.1.
 #include "http_client.h"
 #include "httpd_server.h"
 #include "test_mpm_common.h"
@@ -873,6 +874,191 @@ BOOST_AUTO_TEST_CASE(where_uvicorn_0_17_differs_mod_pympm_follows_the_specs) {
                "status 101; subprotocol none; extensions; eof code=1006; error none");
     srv.allow_log_error("PM000(20|21)");
     srv.allow_traceback_lines();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(websocket_http2)
+
+namespace {
+
+// mod_http2 with RFC 8441 on: h2c on the main port.
+const std::string kH2Ws =
+    "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nProtocols h2c http/1.1\nH2WebSockets on\n";
+
+// ws_h2_steps.py: the conversation on one HTTP/2 stream (an extended
+// CONNECT), `scheme` ws (h2c, prior knowledge) or wss (TLS, ALPN h2).
+Transcript converse_h2(std::uint16_t port, const std::string& target, const std::string& steps,
+                       const std::string& scheme = "ws") {
+    const std::string url = scheme + "://127.0.0.1:" + std::to_string(port) + target;
+    auto r = run_command({"/usr/bin/python3", source_dir() + "/tests/e2e/clients/ws_h2_steps.py", url, steps}, 60s);
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+    const auto last = r.output.rfind("\n[");
+    auto tree = parse_json(last == std::string::npos ? r.output : r.output.substr(last + 1));
+    Transcript out;
+    for (auto& [k, v] : tree) out.push_back(v);
+    return out;
+}
+
+// Headless Chromium loads /w/page?tag=TAG from the TLS port: the page
+// opens wss://, sends, shows the echo, and its HTTP response ends once it
+// has (tests/apps/ws_app.py). Returns the DOM Chromium dumps.
+std::string browser_dom(const HttpdServer& srv, std::uint16_t tls_port, const std::string& tag) {
+    const std::string profile = srv.root() + "/chromium-profile-" + tag;
+    auto dom = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--ignore-certificate-errors", "--user-data-dir=" + profile, "--dump-dom",
+                            "https://127.0.0.1:" + std::to_string(tls_port) + "/w/page?tag=" + tag},
+                           std::chrono::seconds(90));
+    BOOST_TEST_REQUIRE(dom.exit_code == 0, dom.output);
+    return dom.output;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_h2_stream_carries_a_websocket_to_the_app) {
+    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(
+                debug(mpm == Mpm::prefork ? prefork_one_child(kWs + kH2Ws) : threaded_one_child(mpm, 4, kWs + kH2Ws)));
+            srv.start();
+            auto t = converse_h2(srv.port(), "/w/scope?x=1", R"([{"connect": {}}, {"recv": 10}, {"close": 1000}])");
+            BOOST_TEST_REQUIRE(t.size() == 3u, str(t));
+            BOOST_TEST(t[0].get<int>("status") == 200);
+            auto s = parse_json(t[1].get<std::string>("text"));
+            BOOST_TEST(s.get<std::string>("type") == "websocket");
+            BOOST_TEST(s.get<std::string>("http_version") == "2");
+            BOOST_TEST(s.get<std::string>("scheme") == "ws");
+            BOOST_TEST(s.get<std::string>("path") == "/w/scope");
+            BOOST_TEST(s.get<std::string>("query_string") == "x=1");
+            BOOST_TEST(s.get<bool>("has_method") == false);
+            BOOST_TEST(t[2].get<int>("closed") == 1000);
+            auto e = converse_h2(srv.port(), "/w/echo",
+                                 R"([{"connect": {}}, {"send": "héllo"}, {"recv": 10}, {"send_bytes": "00ff10"},
+                                     {"recv": 10}, {"send": "x", "repeat": 200000}, {"recv": 20}, {"close": 1000}])");
+            BOOST_TEST_REQUIRE(e.size() == 8u, str(e));
+            BOOST_TEST(e[2].get<std::string>("text") == "héllo");
+            BOOST_TEST(e[4].get<std::string>("bytes") == "00ff10");
+            BOOST_TEST(e[6].get<std::string>("text") == std::string(200000, 'x'));
+            BOOST_TEST(e[7].get<int>("closed") == 1000);
+            BOOST_TEST(!srv.wait_for_log("PM00300: WebSocket /w/echo accepted \\(HTTP/2\\)", 10s).empty());
+        }
+    }
+}
+
+// What the app saw, polled until `needle` shows (or 15 s pass).
+std::string app_events_with(const HttpdServer& srv, const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    std::string events;
+    while (std::chrono::steady_clock::now() < deadline && (events = app_events(srv)).find(needle) == std::string::npos)
+        std::this_thread::sleep_for(50ms);
+    return events;
+}
+
+BOOST_AUTO_TEST_CASE(close_codes_cross_an_h2_stream_both_ways) {
+    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(mpm == Mpm::prefork ? prefork_one_child(kWs + kH2Ws)
+                                                : threaded_one_child(mpm, 4, kWs + kH2Ws));
+            srv.start();
+            auto t =
+                converse_h2(srv.port(), "/w/echo?tag=c1",
+                            R"([{"connect": {}}, {"send": "up"}, {"recv": 10}, {"close": 4001, "reason": "bye now"}])");
+            BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
+            BOOST_TEST(t[3].get<int>("closed") == 4001, "the close is echoed with its code");
+            BOOST_TEST(contains(app_events_with(srv, "\"c1\""), R"(["disconnect", "c1", 4001, "bye now"])"));
+            auto a = converse_h2(srv.port(), "/w/close?code=4002&reason=done", R"([{"connect": {}}, {"recv": 10}])");
+            BOOST_TEST_REQUIRE(a.size() == 2u, str(a));
+            BOOST_TEST(a[1].get<int>("closed") == 4002);
+            BOOST_TEST(a[1].get<std::string>("reason") == "done");
+            auto r = converse_h2(srv.port(), "/w/return_after", R"([{"connect": {}}, {"send": "x"}, {"recv": 10}])");
+            BOOST_TEST(r.at(2).get<int>("closed") == 1000, str(r));
+            // A client that leaves without a Close, by ending its stream or
+            // its connection: the app hears 1006 and the thread is free.
+            auto e = converse_h2(srv.port(), "/w/echo?tag=e1",
+                                 R"([{"connect": {}}, {"send": "up"}, {"recv": 10}, {"end_stream": 15}])");
+            BOOST_TEST(e.at(3).get<bool>("stream_ended", false), str(e));
+            BOOST_TEST(contains(app_events_with(srv, "\"e1\""), R"(["disconnect", "e1", 1006, ""])"));
+            auto d = converse_h2(srv.port(), "/w/echo?tag=d1",
+                                 R"([{"connect": {}}, {"send": "up"}, {"recv": 10}, {"drop": true}])");
+            BOOST_TEST(d.at(3).get<bool>("dropped", false), str(d));
+            BOOST_TEST(contains(app_events_with(srv, "\"d1\""), R"(["disconnect", "d1", 1006, ""])"));
+            BOOST_TEST(http_get(srv.port(), "/w/hello").status == 200, "the child serves on");
+        }
+    }
+}
+
+// The handshake over h2 is the one over HTTP/1.1: refusals keep their
+// status (mod_http2 passes 4xx on), the subprotocol, the app's headers and
+// permessage-deflate reach the client in the 200.
+BOOST_AUTO_TEST_CASE(the_handshake_over_h2_answers_as_over_http11) {
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs + kH2Ws));
+    srv.start();
+    BOOST_TEST(converse_h2(srv.port(), "/w/refuse", R"([{"connect": {}}])").at(0).get<int>("refused", 0) == 403);
+    BOOST_TEST(converse_h2(srv.port(), "/w/deny", R"([{"connect": {}}])").at(0).get<int>("refused", 0) == 401);
+    BOOST_TEST(converse_h2(srv.port(), "/w/echo", R"([{"connect": {"version": "8"}}])").at(0).get<int>("refused", 0) ==
+               426);
+    auto p = converse_h2(srv.port(), "/w/subprotocol",
+                         R"([{"connect": {"subprotocols": ["chat", "superchat"]}}, {"recv": 10}, {"close": 1000}])");
+    BOOST_TEST_REQUIRE(p.size() == 3u, str(p));
+    BOOST_TEST(p[0].get<std::string>("subprotocol") == "superchat");
+    BOOST_TEST(p[1].get<std::string>("text") == R"(["chat", "superchat"])");
+    auto h = converse_h2(srv.port(), "/w/headers", R"([{"connect": {}}, {"close": 1000}])");
+    BOOST_TEST(h.at(0).get<std::string>("headers.x-app", "") == "accepted", str(h));
+    const std::string text(5000, 'a');
+    auto z = converse_h2(srv.port(), "/w/echo",
+                         R"([{"connect": {"compression": true}}, {"send": ")" + text + R"("}, {"recv": 10},
+                             {"close": 1000}])");
+    BOOST_TEST_REQUIRE(z.size() == 4u, str(z));
+    BOOST_TEST(z[0].get_child("extensions").size() == 1u, str(z));
+    BOOST_TEST(z[2].get<std::string>("text") == text);
+}
+
+BOOST_AUTO_TEST_CASE(graceful_restart_closes_an_h2_websocket_with_1001) {
+    for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(
+                debug(mpm == Mpm::prefork ? prefork_one_child(kWs + kH2Ws) : threaded_one_child(mpm, 4, kWs + kH2Ws)));
+            make_markers_dir(srv);
+            srv.start();
+            auto client = std::async(std::launch::async, [&srv] {
+                return converse_h2(srv.port(), "/w/echo?tag=g2", R"([{"connect": {}}, {"recv": 60}])");
+            });
+            BOOST_TEST_REQUIRE(
+                !srv.wait_for_log("PM00300: WebSocket /w/echo\\?tag=g2 accepted \\(HTTP/2", 20s).empty());
+            srv.graceful_restart();
+            auto t = client.get();
+            BOOST_TEST_REQUIRE(t.size() == 2u, str(t));
+            BOOST_TEST(t[1].get<int>("closed", 0) == 1001, str(t));
+            BOOST_TEST(t[1].get<std::string>("reason", "") == "going away");
+            BOOST_TEST(file_contains_soon(markers_file(srv), R"(["disconnect", "g2", 1001, "going away"])"),
+                       read_file(markers_file(srv)));
+        }
+    }
+}
+
+// The browser test of issue 21: Chromium uses RFC 8441 on the h2
+// connection it loaded the page on, once the server's SETTINGS allow it.
+BOOST_AUTO_TEST_CASE(a_browser_echoes_over_wss_on_an_h2_connection) {
+    HttpdOptions o = debug(threaded_one_child(Mpm::event, 8, kWs));
+    o.extra_config = "LoadModule http2_module " + httpd_modules_dir() + "/mod_http2.so\nH2WebSockets on\n";
+    HttpdServer srv(o);
+    const std::uint16_t tls = add_tls_vhost(srv);
+    srv.start();
+    const std::string dom = browser_dom(srv, tls, "h2page");
+    BOOST_TEST(contains(dom, "echo=[echo: héllo from the page] http_version=2 scheme=wss"), dom);
+    BOOST_TEST(contains(dom, "<title>done</title>"), dom);
+    BOOST_TEST(!srv.wait_for_log("PM00300: WebSocket /w/browser\\?tag=h2page accepted \\(HTTP/2[,)]", 10s).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_browser_echoes_over_wss_on_http11) {
+    // Without mod_http2 the TLS host's ALPN offers only http/1.1.
+    HttpdServer srv(debug(threaded_one_child(Mpm::event, 8, kWs)));
+    const std::uint16_t tls = add_tls_vhost(srv);
+    srv.start();
+    const std::string dom = browser_dom(srv, tls, "h1page");
+    BOOST_TEST(contains(dom, "echo=[echo: héllo from the page] http_version=1.1 scheme=wss"), dom);
+    BOOST_TEST(!srv.wait_for_log("PM00300: WebSocket /w/browser\\?tag=h1page accepted \\(HTTP/1.1[,)]", 10s).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
