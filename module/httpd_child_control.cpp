@@ -66,8 +66,10 @@ void stop(bool drained) {
     // sends its connections a GOAWAY and ends them when their streams are
     // done, and core closes an HTTP/1.x connection after its response. The
     // state lives in httpd's retained data, which every Unix MPM reads it
-    // from; nothing else in the child acts on it.
-    ap_unixd_mpm_get_retained_data()->mpm_state = AP_MPMQ_STOPPING;
+    // from; nothing else in the child acts on it. The listener and
+    // mod_http2's threads read it while this thread writes it: one atomic
+    // store of an aligned int (httpd's own reads are plain loads).
+    __atomic_store_n(&ap_unixd_mpm_get_retained_data()->mpm_state, AP_MPMQ_STOPPING, __ATOMIC_RELEASE);
     // The listener thread reads it concurrently: one aligned pointer store.
     for (ap_listen_rec* lr = ap_listeners; lr; lr = lr->next)
         __atomic_store_n(&lr->accept_func, &accept_nothing_and_stop, __ATOMIC_RELEASE);

@@ -6,14 +6,22 @@
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_loop.h"
 
+#include <cstring>
 #include <string>
 
 namespace pympm {
 
 namespace {
 
+// A new bytes object that nothing else shares: PyBytes_FromStringAndSize
+// with data returns CPython's one shared object for every 1-byte value, so
+// the bytes are copied into a fresh allocation instead. An empty value stays
+// CPython's shared empty bytes: it has no byte anyone could write.
 PyObject* bytes_of(std::string_view s) {
-    return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+    if (s.empty()) return PyBytes_FromStringAndSize(nullptr, 0);
+    PyObject* b = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(s.size()));
+    if (b) std::memcpy(PyBytes_AS_STRING(b), s.data(), s.size());
+    return b;
 }
 
 // Decoded paths are UTF-8; bytes that are not stay as surrogate escapes
@@ -65,9 +73,7 @@ PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state,
     PyRef headers = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(line.headers.size())));
     if (!headers) return PyRef();
     // Names were lower-cased by AsgiHead::capture, before their bytes
-    // objects exist: CPython hands out one shared object for every 1-byte
-    // (and every empty) bytes, so writing into one could change b"X" for
-    // the whole child.
+    // objects exist; bytes_of makes each a new object all the same.
     for (std::size_t i = 0; i < line.headers.size(); ++i) {
         const auto& [name, value] = line.headers[i];
         PyObject* n = bytes_of(name);

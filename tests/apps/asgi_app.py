@@ -157,14 +157,21 @@ async def app(scope, receive, send):
         shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
         shown["state"] = scope.get("state")
         return await text(send, json.dumps(shown), ctype=b"application/json")
-    if path == "/one_byte_objects":
+    if path == "/one_byte_objects" or (path == "/" and scope["query_string"] == b"q"):
         # CPython shares one object per 1-byte bytes value: the byte values
         # they no longer hold, after this request's scope was built. Also
-        # the header names as the scope gives them.
+        # the header names as the scope gives them, and which of the
+        # scope's bytes are CPython's shared object for their value (a
+        # fresh 1-byte slice of the same value is that object). At a root
+        # mount, /?q gives a 1-byte raw_path.
         wrong = [c for c in range(256) if bytes([c])[0] != c]
         names = [n.decode("latin-1") for n, _ in scope["headers"]]
+        named = [("raw_path", scope["raw_path"]), ("query_string", scope["query_string"])]
+        for n, v in scope["headers"]:
+            named += [("name " + n.decode("latin-1"), n), ("value of " + n.decode("latin-1"), v)]
         shown = {
             "wrong": wrong,
+            "shared": [k for k, b in named if len(b) == 1 and (b + b"?")[:1] is b],
             "bytes_88": bytes([88]).decode("latin-1"),
             "names": names,
             "raw_path": scope["raw_path"].decode("latin-1"),

@@ -119,9 +119,11 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
 // CPython hands out one shared object for every 1-byte bytes value. Header
 // names were lower-cased in place after PyBytes_FromStringAndSize, so one
 // request with `X: 1` turned bytes([88]) into b"x" for every app of the
-// child, until it exited. Names of 1 and 2 bytes, a 1-byte query string.
+// child, until it exited. Names of 1 and 2 bytes, 1-byte values, a 1-byte
+// query string, and (at a root mount) a 1-byte raw_path: each is a new
+// object, none is CPython's shared one.
 BOOST_AUTO_TEST_CASE(one_letter_header_names_leave_cpythons_shared_bytes_alone) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_and_event(kAsgi + "PyApp / @APPS@/asgi_app.py:app asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -137,11 +139,19 @@ BOOST_AUTO_TEST_CASE(one_letter_header_names_leave_cpythons_shared_bytes_alone) 
                     auto s = parse_json(r.body);
                     BOOST_TEST(s.get<std::string>("bytes_88") == "X");
                     BOOST_TEST(s.get_child("wrong").empty(), "1-byte bytes objects changed: " << r.body);
+                    BOOST_TEST(s.get_child("shared").empty(), "the scope holds CPython's shared bytes: " << r.body);
                     std::set<std::string> names;
                     for (auto& [k, v] : s.get_child("names")) names.insert(v.get_value<std::string>());
                     for (const char* n : {"x", "ab", "q"}) BOOST_TEST(names.count(n) == 1u, n << " in " << r.body);
                     BOOST_TEST(s.get<std::string>("query_string") == "q");
                     BOOST_TEST(s.get<std::string>("raw_path") == "/a/one_byte_objects");
+                    req.target = "/?q";
+                    r = c.request(req);
+                    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                    s = parse_json(r.body);
+                    BOOST_TEST(s.get<std::string>("raw_path") == "/");
+                    BOOST_TEST(s.get_child("shared").empty(), "the scope holds CPython's shared bytes: " << r.body);
+                    BOOST_TEST(s.get_child("wrong").empty(), "1-byte bytes objects changed: " << r.body);
                 }
             }
             BOOST_TEST(srv.child_pids().size() == 1u, "one child served both");

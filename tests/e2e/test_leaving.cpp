@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <future>
@@ -269,6 +270,48 @@ BOOST_AUTO_TEST_CASE(a_request_on_a_connection_kept_alive_before_the_child_left_
     }
 }
 
+// Issue 18 item 7, `apachectl graceful` under keep-alive load: httpd's own
+// graceful restart, measured for docs/operations.md, not held to zero (the
+// event MPM closes idle keep-alive connections at once, see there). Runs
+// only when PYMPM_MEASURE_GRACEFUL is set: 4 clients, 35,000 requests, a
+// graceful restart every second while they run.
+BOOST_AUTO_TEST_CASE(graceful_restarts_under_keep_alive_load_lose_only_requests_on_reused_connections,
+                     *boost::unit_test::precondition([](boost::unit_test::test_unit_id) {
+                         return std::getenv("PYMPM_MEASURE_GRACEFUL") != nullptr;
+                     })) {
+    for (Mpm mpm : {Mpm::event, Mpm::worker}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            HttpdServer srv(two_children(mpm, kApp));
+            srv.add_app_file("../htdocs/static.txt", "a static file\n");
+            srv.start();
+            std::atomic<bool> done{false};
+            int restarts = 0;
+            auto restarter = std::async(std::launch::async, [&] {
+                while (!done.load()) {
+                    std::this_thread::sleep_for(1s);
+                    if (done.load()) break;
+                    srv.graceful_restart();
+                    ++restarts;
+                }
+            });
+            const auto t0 = Clock::now();
+            const auto run = keep_alive_clients(srv.port(), 4, 8750);
+            done.store(true);
+            restarter.get();
+            BOOST_TEST_MESSAGE(mpm_name(mpm)
+                               << ": " << run.sent << " sent, " << run.ok << " ok, " << run.lost
+                               << " lost on reused connections, " << run.failed << " failed, " << run.connections
+                               << " connections, " << restarts << " graceful restarts, in "
+                               << HttpResponse::seconds(t0, Clock::now()) << " s");
+            for (std::size_t i = 0; i < std::min<std::size_t>(run.problems.size(), 5); ++i)
+                BOOST_TEST_MESSAGE("problem: " << run.problems[i]);
+            BOOST_TEST(run.failed == 0, "only requests on reused connections may be lost");
+            BOOST_TEST(run.ok + run.lost == run.sent);
+            BOOST_TEST(restarts >= 1);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // --------------------------------------------------------------- HTTP/2
@@ -345,6 +388,38 @@ void leavers_are_gone(const HttpdServer& srv) {
     for (long pid : leavers(srv)) BOOST_TEST(wait_gone(static_cast<pid_t>(pid), 30s) >= 0, "child " << pid);
 }
 
+struct CurlRun {
+    int ok = 0, connects = 0;
+    std::vector<std::string> bodies; // one line each
+    std::string output;
+    int exit_code = -1;
+};
+
+// `n` GETs of `target` with curl over TLS (h2 by ALPN), one URL after
+// another on one connection while it lasts.
+CurlRun curl_h2_over_tls(std::uint16_t tls_port, const std::string& target, int n) {
+    std::vector<std::string> args = {
+        "/usr/bin/curl", "-sS", "-k", "--http2",
+        "--max-time",    "120", "-w", "\\nstatus=%{http_code} version=%{http_version} connects=%{num_connects}\\n"};
+    const std::string url = "https://127.0.0.1:" + std::to_string(tls_port) + target;
+    for (int i = 0; i < n; ++i) args.push_back(url);
+    auto out = run_command(args, std::chrono::seconds(150));
+    CurlRun run;
+    run.output = out.output;
+    run.exit_code = out.exit_code;
+    std::istringstream in(out.output);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        if (line.rfind("status=", 0) == 0) {
+            run.ok += contains(line, "status=200 version=2") ? 1 : 0;
+            run.connects += std::stoi(line.substr(line.find("connects=") + 9));
+        } else {
+            run.bodies.push_back(line);
+        }
+    }
+    return run;
+}
+
 HttpdOptions one_h2_child(Mpm mpm, const std::string& pympm_config) {
     // Under prefork a second child takes the client's new connection while
     // the first one's connection, told GOAWAY, idles out.
@@ -353,6 +428,18 @@ HttpdOptions one_h2_child(Mpm mpm, const std::string& pympm_config) {
     if (mpm == Mpm::prefork) o.max_request_workers = 3;
     o.extra_config = http2_config();
     return o;
+}
+
+// What a child of `mpm` holds once it answered: PyMaxMemory limits are set
+// above it (a sanitizer build's children are much bigger).
+long resident_mib_after_one_request(Mpm mpm) {
+    HttpdServer probe(one_h2_child(mpm, kApp));
+    probe.start();
+    const long pid = pid_in(http_get(probe.port(), "/o/hello").body);
+    const std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
+    const auto at = status.find("VmRSS:");
+    BOOST_TEST_REQUIRE(at != std::string::npos);
+    return std::stol(status.substr(at + 6)) / 1024;
 }
 
 } // namespace
@@ -387,19 +474,7 @@ BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_m
 BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_max_memory) {
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            // The limit: 64 MiB above what a child holds once it answered
-            // (a sanitizer build's children are much bigger).
-            long base_mib = 0;
-            {
-                HttpdServer probe(one_h2_child(mpm, kApp));
-                probe.start();
-                const long pid = pid_in(http_get(probe.port(), "/o/hello").body);
-                const std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
-                const auto at = status.find("VmRSS:");
-                BOOST_TEST_REQUIRE(at != std::string::npos);
-                base_mib = std::stol(status.substr(at + 6)) / 1024;
-            }
-            const long limit = base_mib + 64;
+            const long limit = resident_mib_after_one_request(mpm) + 64;
             HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
@@ -463,33 +538,50 @@ BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_leav
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             const std::uint16_t tls_port = add_tls_vhost(srv);
             srv.start();
-            std::vector<std::string> args = {
-                "/usr/bin/curl",
-                "-sS",
-                "-k",
-                "--http2",
-                "--max-time",
-                "120",
-                "-w",
-                "\\nstatus=%{http_code} version=%{http_version} connects=%{num_connects}\\n"};
-            const std::string url = "https://127.0.0.1:" + std::to_string(tls_port) + "/o/hello";
-            for (int i = 0; i < 30; ++i) args.push_back(url);
-            auto out = run_command(args, std::chrono::seconds(150));
-            BOOST_TEST(out.exit_code == 0, out.output);
+            const auto run = curl_h2_over_tls(tls_port, "/o/hello", 30);
+            BOOST_TEST(run.exit_code == 0, run.output);
             std::map<long, int> answered;
-            int ok = 0, connects = 0;
-            std::istringstream in(out.output);
-            for (std::string line; std::getline(in, line);) {
+            for (const auto& line : run.bodies)
                 if (line.rfind("hello from ", 0) == 0) ++answered[pid_in(line)];
-                if (line.rfind("status=", 0) == 0) {
-                    ok += contains(line, "status=200 version=2") ? 1 : 0;
-                    connects += std::stoi(line.substr(line.find("connects=") + 9));
-                }
-            }
-            BOOST_TEST(ok == 30, out.output);
+            BOOST_TEST(run.ok == 30, run.output);
             for (const auto& [pid, n] : answered) BOOST_TEST(n <= 11, "child " << pid << " answered " << n);
-            BOOST_TEST(connects >= 3);
+            BOOST_TEST(run.connects >= 3);
             BOOST_TEST(leavers(srv).size() >= 3u);
+            leavers_are_gone(srv);
+        }
+    }
+}
+
+// PyMaxMemory over TLS: the child that grew past the limit sends a GOAWAY
+// on the client's one connection, and curl goes on on a new one.
+BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_reaches_py_max_memory) {
+    for (Mpm mpm : {Mpm::event, Mpm::worker}) {
+        BOOST_TEST_CONTEXT(mpm_name(mpm)) {
+            const long limit = resident_mib_after_one_request(mpm) + 64;
+            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
+            srv.add_app_file("../htdocs/static.txt", "a static file\n");
+            const std::uint16_t tls_port = add_tls_vhost(srv);
+            srv.start();
+            const auto run = curl_h2_over_tls(tls_port, "/o/grow?mb=16", 16);
+            BOOST_TEST(run.exit_code == 0, run.output);
+            BOOST_TEST(run.ok == 16, run.output);
+            std::map<long, long> held;
+            for (const auto& line : run.bodies) {
+                if (line.rfind("holding ", 0) != 0) continue;
+                const long mib = std::stol(line.substr(std::string("holding ").size()));
+                held[pid_in(line)] = std::max(held[pid_in(line)], mib);
+            }
+            long most = 0;
+            for (const auto& [pid, mib] : held) {
+                BOOST_TEST(mib < limit + 16, "child " << pid << " held " << mib << " MiB");
+                most = std::max(most, mib);
+            }
+            BOOST_TEST_MESSAGE(mpm_name(mpm)
+                               << ": " << run.ok << " of 16 ok, " << run.connects << " connections, " << held.size()
+                               << " children, limit " << limit << " MiB, at most " << most << " MiB held by one child");
+            BOOST_TEST(held.size() >= 2u, run.output);
+            BOOST_TEST(run.connects >= 2, "curl opened a new connection after each GOAWAY");
+            BOOST_TEST(srv.count_log("PM00064: child [0-9]+ leaves \\(max_memory\\)") >= 1u);
             leavers_are_gone(srv);
         }
     }
