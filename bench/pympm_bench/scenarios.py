@@ -140,6 +140,33 @@ def hello_world(name, mpm, procs, threads, conns, **kw):
     )
 
 
+def asgi(name, title, app, path, threads=16, conns=32, **kw):
+    """An ASGI app (bench/apps/asgi_*.py, callable `app`), on mod_pympm and
+    uvicorn only. Same process count for both: httpd 2 event children x 16
+    threads (PyThreads auto = 16), uvicorn 2 workers (one event loop each,
+    no thread limit). mod_pympm needs an httpd request thread for each
+    request in flight, uvicorn none: 32 connections, one per httpd thread,
+    so that neither model waits on the other's limit."""
+    return Scenario(
+        name=name,
+        title=title,
+        app=app,
+        path=path,
+        mpm="event",
+        procs=2,
+        threads=threads,
+        conns=conns,
+        interface="asgi",
+        **kw,
+    )
+
+
+def websocket_echo(name, title, ws_mode, unit, **kw):
+    """The raw ASGI WebSocket echo (bench/apps/asgi_ws_echo.py) under
+    ws_load's `ws_mode`; only the deployments that proxy WebSockets run it."""
+    return asgi(name, title, "asgi_ws_echo", "/ws", load=WsLoad, ws_mode=ws_mode, unit=unit, **kw)
+
+
 # Connections never exceed the workers: a prefork child (or a sync uWSGI/
 # gunicorn worker) holds a keep-alive connection for the whole run, so extra
 # connections would only wait in the backlog and time out.
@@ -210,53 +237,21 @@ SCENARIOS = [
         duration_factor=1.6,
         answer=starts_with(b"ok "),
     ),
-    # ASGI apps (bench/apps/asgi_*.py, callable `app`), on mod_pympm and
-    # uvicorn only. Same process count for both: httpd 2 event children x 16
-    # threads (PyThreads auto = 16), uvicorn 2 workers (one event loop each,
-    # no thread limit). mod_pympm needs an httpd request thread for each
-    # request in flight, uvicorn none: 32 connections, one per httpd thread,
-    # so that neither model waits on the other's limit.
-    Scenario(
-        name="asgi-hello",
-        title="ASGI hello world",
-        app="asgi_hello",
-        path="/hello",
-        mpm="event",
-        procs=2,
-        threads=16,
-        conns=32,
-        interface="asgi",
-        floor="hello.txt",
-        quick=True,
-    ),
+    # ASGI apps (see asgi()).
+    asgi("asgi-hello", "ASGI hello world", "asgi_hello", "/hello", floor="hello.txt", quick=True),
     # FastAPI's users' smallest real route: a path and a query parameter
     # validated, a small JSON answer.
-    Scenario(
-        name="fastapi-json",
-        title="FastAPI JSON, path + query parameter",
-        app="asgi_fastapi_json",
-        path="/items/42?q=x",
-        mpm="event",
-        procs=2,
-        threads=16,
-        conns=32,
-        interface="asgi",
+    asgi(
+        "fastapi-json",
+        "FastAPI JSON, path + query parameter",
+        "asgi_fastapi_json",
+        "/items/42?q=x",
         answer=starts_with(b'{"item_id":42,"q":"x"}'),
     ),
     # 10 ms of awaited I/O per request: throughput is bounded by 32 / 10 ms
     # = 3200 req/s; what is measured is how close each server gets with its
     # requests interleaving on the loop.
-    Scenario(
-        name="asgi-sleep",
-        title="ASGI await asyncio.sleep(0.01)",
-        app="asgi_sleep",
-        path="/sleep",
-        mpm="event",
-        procs=2,
-        threads=16,
-        conns=32,
-        interface="asgi",
-    ),
+    asgi("asgi-sleep", "ASGI await asyncio.sleep(0.01)", "asgi_sleep", "/sleep"),
     # A graceful reload under load (apachectl -k graceful; gunicorn's and
     # uWSGI's SIGHUP), twice per measured run: p99, max and errors show what
     # the requests that arrive meanwhile pay. The app's import costs 0.5 s
@@ -279,36 +274,17 @@ SCENARIOS = [
     # connection sends 16 bytes and waits for the echo, over and over;
     # messages/s. An open WebSocket holds an httpd thread: 32 connections on
     # 2 x 16 threads, as asgi-hello.
-    Scenario(
-        name="ws-echo",
-        title="WebSocket echo, 16 bytes",
-        app="asgi_ws_echo",
-        path="/ws",
-        mpm="event",
-        procs=2,
-        threads=16,
-        conns=32,
-        interface="asgi",
-        load=WsLoad,
-        ws_mode="echo",
-        unit="msg/s",
-    ),
+    websocket_echo("ws-echo", "WebSocket echo, 16 bytes", "echo", "msg/s"),
     # 2,000 connections opened and held idle for the run, then one echo
     # each: whether every one is served, total RSS, and the p99 of those
     # 2,000 echoes sent at once. httpd needs a thread per socket: 2 x 1024.
-    Scenario(
-        name="ws-idle",
-        title="2,000 idle WebSockets, then one echo each",
-        app="asgi_ws_echo",
-        path="/ws",
-        mpm="event",
-        procs=2,
+    websocket_echo(
+        "ws-idle",
+        "2,000 idle WebSockets, then one echo each",
+        "idle",
+        "echoes",
         threads=1024,
         conns=2000,
-        interface="asgi",
-        load=WsLoad,
-        ws_mode="idle",
-        unit="echoes",
         duration_factor=2.0,
     ),
     # --quick keeps hello-prefork-2, hello-event-2x8, asgi-hello and cpu-20ms

@@ -5,6 +5,8 @@ import asyncio
 import json
 import os
 
+from ws_common import echo, lifespan, query
+
 EVENTS = []  # what the app saw, in order: ["disconnect", tag, code, reason], ...
 # Written there too when the test made it (the child runs as nobody): a
 # child that stopped cannot answer /events any more.
@@ -65,27 +67,15 @@ async def http_text(send, status, body, ctype=b"application/json"):
     await send({"type": "http.response.body", "body": data})
 
 
-def query(scope):
-    out = {}
-    for part in scope["query_string"].decode().split("&"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v
-    return out
-
-
-async def until_disconnect(receive, tag, echo=None):
-    """Receives until the client goes; echoes through `echo` if given."""
+async def until_disconnect(receive, tag, send=None):
+    """Receives until the client goes; echoes through `send` if given."""
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             record(["disconnect", tag, message.get("code"), message.get("reason", "")])
             return message
-        if echo is not None:
-            if message.get("text") is not None:
-                await echo({"type": "websocket.send", "text": message["text"]})
-            else:
-                await echo({"type": "websocket.send", "bytes": message["bytes"]})
+        if send is not None:
+            await echo(send, message)
 
 
 async def websocket(scope, receive, send):
@@ -96,7 +86,7 @@ async def websocket(scope, receive, send):
     assert first == {"type": "websocket.connect"}, first
     if path.endswith("/echo"):
         await send({"type": "websocket.accept"})
-        await until_disconnect(receive, tag, echo=send)
+        await until_disconnect(receive, tag, send=send)
     elif path.endswith("/subprotocol"):
         offered = scope["subprotocols"]
         await send({"type": "websocket.accept", "subprotocol": offered[-1] if offered else None})
@@ -178,13 +168,7 @@ async def websocket(scope, receive, send):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await lifespan(receive, send)
     if scope["type"] == "websocket":
         return await websocket(scope, receive, send)
     if scope["path"].endswith("/events"):

@@ -4,14 +4,7 @@ under bare uvicorn (its websockets implementation) and under mod_pympm,
 driven by the same client script; what the client sees must be the same.
 One scenario per path."""
 
-
-def query(scope):
-    out = {}
-    for part in scope["query_string"].decode().split("&"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v
-    return out
+from ws_common import echo, lifespan, query
 
 
 async def echo_until_disconnect(receive, send):
@@ -19,10 +12,7 @@ async def echo_until_disconnect(receive, send):
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
+        await echo(send, message)
 
 
 async def websocket(scope, receive, send):
@@ -76,13 +66,7 @@ async def websocket(scope, receive, send):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await lifespan(receive, send)
     if scope["type"] == "websocket":
         return await websocket(scope, receive, send)
     body = b"ws_diff_app"

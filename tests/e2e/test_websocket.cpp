@@ -122,6 +122,29 @@ std::string body_soon(const HttpdServer& srv, const std::string& target, const s
     return body;
 }
 
+// A handshake (the connect step's options `connect`) that the server must
+// refuse with `status`.
+void expect_refused(const HttpdServer& srv, const std::string& target, int status, const std::string& connect = "{}") {
+    auto t = converse(srv, target, R"([{"connect": )" + connect + "}]");
+    BOOST_TEST(t.at(0).get<int>("refused", 0) == status, target + ": " + str(t));
+}
+
+// The script the Starlette, Quart and Channels echo routes share: "hi" and
+// the bytes `sent` (hex), each echoed the framework's own way (`text`,
+// `bytes`), then "close", which the route answers with close code `code`.
+// `connect`: the connect step's options. The transcript, for what else to check.
+Transcript echo_then_close(const HttpdServer& srv, const std::string& target, const std::string& connect,
+                           const std::string& sent, const std::string& text, const std::string& bytes, int code) {
+    auto t = converse(srv, target,
+                      R"([{"connect": )" + connect + R"(}, {"send": "hi"}, {"recv": 10}, {"send_bytes": ")" + sent +
+                          R"("}, {"recv": 10}, {"send": "close"}, {"recv": 10}])");
+    BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+    BOOST_TEST(t[2].get<std::string>("text") == text);
+    BOOST_TEST(t[4].get<std::string>("bytes") == bytes);
+    BOOST_TEST(t[6].get<int>("closed") == code);
+    return t;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(websocket_protocol)
@@ -229,8 +252,7 @@ BOOST_AUTO_TEST_CASE(closing_before_accept_answers_403) {
             srv.start();
             auto r = http_request(srv.port(), handshake("/w/refuse"));
             BOOST_TEST(r.status == 403);
-            auto t = converse(srv, "/w/refuse", R"([{"connect": {}}])");
-            BOOST_TEST(t.at(0).get<int>("refused", 0) == 403, str(t));
+            expect_refused(srv, "/w/refuse", 403);
             // The child serves on.
             BOOST_TEST(http_get(srv.port(), "/w/hello").status == 200);
         }
@@ -499,8 +521,7 @@ BOOST_AUTO_TEST_CASE(a_fastapi_websocket_route_echoes_and_closes) {
             auto t2 = converse(srv, "/f/ws/lobby", R"([{"connect": {}}, {"close": 4321}])");
             BOOST_TEST(t2.at(1).get<int>("closed") == 4321, str(t2));
             // An unknown WebSocket path: FastAPI closes before accepting (403).
-            auto t3 = converse(srv, "/f/nowhere", R"([{"connect": {}}])");
-            BOOST_TEST(t3.at(0).get<int>("refused", 0) == 403, str(t3));
+            expect_refused(srv, "/f/nowhere", 403);
         }
     }
 }
@@ -510,21 +531,12 @@ BOOST_AUTO_TEST_CASE(a_starlette_websocket_route_echoes_and_closes) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
-            auto t = converse(srv, "/s/ws",
-                              R"([{"connect": {"compression": true}}, {"send": "hi"}, {"recv": 10},
-                                  {"send_bytes": "010203"}, {"recv": 10}, {"send": "close"}, {"recv": 10}])");
-            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
-            BOOST_TEST(t[2].get<std::string>("text") == "starlette: hi");
-            BOOST_TEST(t[4].get<std::string>("bytes") == "030201");
-            BOOST_TEST(t[6].get<int>("closed") == 4011);
+            auto t =
+                echo_then_close(srv, "/s/ws", R"({"compression": true})", "010203", "starlette: hi", "030201", 4011);
             BOOST_TEST(t[6].get<std::string>("reason") == "starlette closes");
             auto t2 = converse(srv, "/s/ws", R"([{"connect": {}}, {"close": 1000}])");
             BOOST_TEST(t2.at(1).get<int>("closed") == 1000, str(t2));
-            const auto deadline = std::chrono::steady_clock::now() + 15s;
-            std::string events;
-            while (std::chrono::steady_clock::now() < deadline &&
-                   (events = http_get(srv.port(), "/s/events").body).find("ws-disconnect-1000") == std::string::npos)
-                std::this_thread::sleep_for(50ms);
+            const auto events = body_soon(srv, "/s/events", "ws-disconnect-1000");
             BOOST_TEST(events.find("ws-disconnect-1000") != std::string::npos, events);
         }
     }
@@ -538,16 +550,10 @@ BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
-            auto t = converse(srv, "/q/ws",
-                              R"([{"connect": {"subprotocols": ["one", "two"], "compression": true}}, {"send": "hi"},
-                                  {"recv": 10}, {"send_bytes": "010203"}, {"recv": 10}, {"send": "close"},
-                                  {"recv": 10}])");
-            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+            auto t = echo_then_close(srv, "/q/ws", R"({"subprotocols": ["one", "two"], "compression": true})", "010203",
+                                     "quart: hi", "030201", 4012);
             BOOST_TEST(t[0].get<std::string>("subprotocol") == "two");
             BOOST_TEST(t[0].get_child("extensions").size() == 1u, "permessage-deflate");
-            BOOST_TEST(t[2].get<std::string>("text") == "quart: hi");
-            BOOST_TEST(t[4].get<std::string>("bytes") == "030201");
-            BOOST_TEST(t[6].get<int>("closed") == 4012);
             BOOST_TEST(t[6].get<std::string>("reason") == "quart closes");
             // The client closes: Quart cancels the route's task.
             auto t2 = converse(srv, "/q/ws", R"([{"connect": {}}, {"close": 4321, "reason": "bye"}])");
@@ -571,8 +577,7 @@ BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
             BOOST_TEST(t3[1].get<std::string>("text") == "welcome");
             BOOST_TEST(t3[2].get<int>("closed") == 1000);
             // websocket.close() before accepting: 403.
-            auto t4 = converse(srv, "/q/closed", R"([{"connect": {}}])");
-            BOOST_TEST(t4.at(0).get<int>("refused", 0) == 403, str(t4));
+            expect_refused(srv, "/q/closed", 403);
         }
     }
 }
@@ -588,15 +593,10 @@ BOOST_AUTO_TEST_CASE(a_channels_consumer_echoes_closes_and_refuses) {
             // Browsers send an Origin; the validator wants one of ALLOWED_HOSTS.
             const std::string origin =
                 R"("headers": {"Origin": "http://127.0.0.1:)" + std::to_string(srv.port()) + R"("})";
-            auto t = converse(srv, "/ws/echo/",
-                              R"([{"connect": {"subprotocols": ["json.v1", "json.v2"], "compression": true, )" +
-                                  origin + R"(}}, {"send": "hi"}, {"recv": 10}, {"send_bytes": "0a0b"}, {"recv": 10},
-                                  {"send": "close"}, {"recv": 10}])");
-            BOOST_TEST_REQUIRE(t.size() == 7u, str(t));
+            auto t = echo_then_close(srv, "/ws/echo/",
+                                     R"({"subprotocols": ["json.v1", "json.v2"], "compression": true, )" + origin + "}",
+                                     "0a0b", "channels: hi", "0b0a", 4013);
             BOOST_TEST(t[0].get<std::string>("subprotocol") == "json.v1");
-            BOOST_TEST(t[2].get<std::string>("text") == "channels: hi");
-            BOOST_TEST(t[4].get<std::string>("bytes") == "0b0a");
-            BOOST_TEST(t[6].get<int>("closed") == 4013);
             // A sync consumer (Channels runs it in a thread) and a client close.
             auto t2 = converse(srv, "/ws/sync/",
                                R"([{"connect": {)" + origin + R"(}}, {"send": "hi"}, {"recv": 10}, {"close": 4100}])");
@@ -607,10 +607,8 @@ BOOST_AUTO_TEST_CASE(a_channels_consumer_echoes_closes_and_refuses) {
             BOOST_TEST(events.find("sync-disconnect-4100") != std::string::npos, events);
             BOOST_TEST(events.find("echo-disconnect-4013") != std::string::npos, events);
             // Refused in connect(), and by the origin validator: 403.
-            auto t3 = converse(srv, "/ws/refuse/", R"([{"connect": {)" + origin + "}}]");
-            BOOST_TEST(t3.at(0).get<int>("refused", 0) == 403, str(t3));
-            auto t4 = converse(srv, "/ws/echo/", R"([{"connect": {"headers": {"Origin": "http://evil.example"}}}])");
-            BOOST_TEST(t4.at(0).get<int>("refused", 0) == 403, str(t4));
+            expect_refused(srv, "/ws/refuse/", 403, "{" + origin + "}");
+            expect_refused(srv, "/ws/echo/", 403, R"({"headers": {"Origin": "http://evil.example"}})");
         }
     }
 }
