@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // ============================================ two concurrent 1 s CPU requests
 
-BOOST_AUTO_TEST_SUITE(mpm_matrix, *boost::unit_test::label("slow") * boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(mpm_matrix, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
     HttpdServer srv(prefork_children(2, kApp));

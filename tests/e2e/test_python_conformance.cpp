@@ -41,7 +41,7 @@ HttpResponse get_with(std::uint16_t port, const std::string& target, const std::
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(python_like_python3, *boost::unit_test::label("slow") * boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(python_like_python3, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(item1_text_is_utf8_by_default) {
     for (const char* mode : {"", "PyUTF8Mode On\n"}) {

@@ -106,7 +106,7 @@ std::string tail_of(const std::string& text) { return text.substr(text.size() > 
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(real_apps, *boost::unit_test::label("slow") * boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(real_apps, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(hgweb_serves_hg_clone_push_and_pull) {
     for (auto& [name, options] : prefork_and_event("PyApp /hg @APPS@/real_apps/hgweb.wsgi\n")) {

@@ -397,7 +397,7 @@ std::vector<std::string> error_lines(const HttpdServer& srv, std::size_t from, s
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(scale_out, *boost::unit_test::label("slow") * boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(scale_out, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     const auto t_begin = Clock::now();

@@ -76,7 +76,7 @@ std::string cookie_value(const HttpResponse& r, const std::string& name) {
 
 // ================================================================= Flask
 
-BOOST_AUTO_TEST_SUITE(wsgi_flask, *boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(wsgi_flask)
 
 BOOST_AUTO_TEST_CASE(flask_app_under_a_prefix) {
     HttpdServer srv(site("PyApp /flask/app @APPS@/flask_app.py"));
@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // ================================================================ Django
 
-BOOST_AUTO_TEST_SUITE(wsgi_django, *boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(wsgi_django)
 
 BOOST_AUTO_TEST_CASE(django_project_under_a_prefix_with_csrf) {
     HttpdServer srv(site("PyPath @APPS@/django_site\nPyApp /django pympm_demo.wsgi:application"));
@@ -274,7 +274,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // ============================================== conf/examples site configs
 
-BOOST_AUTO_TEST_SUITE(conf_examples, *boost::unit_test::label("asan_optional"))
+BOOST_AUTO_TEST_SUITE(conf_examples)
 
 namespace {
 std::string read_text(const std::string& path) {
