@@ -55,12 +55,24 @@ void reject_disconnected(AsgiContext& asgi, const PyRef& future) {
     if (!r) PyErr_Clear();
 }
 
+// A disconnect message of the app's own: the app may change what it
+// receives, and the next request must not see that.
 PyObject* disconnect_copy(AsgiContext& asgi) { return PyDict_Copy(asgi.disconnect_message.get()); }
+
+void resolve_disconnected(AsgiContext& asgi, const PyRef& future) {
+    PyRef message = PyRef::steal(disconnect_copy(asgi));
+    if (!message) {
+        PyErr_Clear();
+        reject_disconnected(asgi, future);
+        return;
+    }
+    resolve(asgi, future, message.get());
+}
 
 void end_wait_ends(ChannelState& st) {
     if (!st.end_future) return;
     PyRef f = std::move(st.end_future);
-    resolve(st.asgi, f, st.asgi.disconnect_message.get());
+    resolve_disconnected(st.asgi, f);
 }
 
 void move_head(ChannelState& st, AsgiEvent& e) {
@@ -336,7 +348,7 @@ public:
         PyRef future = std::move(st->receive_futures.front());
         st->receive_futures.pop_front();
         if (failed_) {
-            resolve(asgi, future, asgi.disconnect_message.get());
+            resolve_disconnected(asgi, future);
             return;
         }
         if (end_) st->body_delivered = true;
@@ -346,7 +358,7 @@ public:
             PyDict_SetItem(message.get(), asgi.k_body.get(), chunk.get()) != 0 ||
             PyDict_SetItem(message.get(), asgi.k_more_body.get(), end_ ? Py_False : Py_True) != 0) {
             PyErr_Clear();
-            resolve(asgi, future, asgi.disconnect_message.get());
+            resolve_disconnected(asgi, future);
             return;
         }
         resolve(asgi, future, message.get());

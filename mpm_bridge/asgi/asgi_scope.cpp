@@ -60,7 +60,7 @@ PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state,
     const std::string_view full = line.path;
     const std::string_view mount = full.substr(0, line.mount_length);
     const std::string_view path = mount_relative_path ? full.substr(line.mount_length) : full;
-    if (!set_borrowed(asgi.k_type, asgi.v_http.get()) || !set_borrowed(asgi.k_asgi, asgi.asgi_version.get()) ||
+    if (!set_borrowed(asgi.k_type, asgi.v_http.get()) || !set(asgi.k_asgi, PyDict_Copy(asgi.asgi_version.get())) ||
         !set_borrowed(asgi.k_http_version, v) ||
         !set(asgi.k_method,
              PyUnicode_FromStringAndSize(line.method.data(), static_cast<Py_ssize_t>(line.method.size()))) ||

@@ -275,9 +275,11 @@ PyRef build_scope(AsgiContext& asgi, WsExchange& x, const AsgiMount& mount) {
         PyRef s = PyRef::steal(PyUnicode_DecodeUTF8(p.data(), static_cast<Py_ssize_t>(p.size()), "surrogateescape"));
         if (!s || PyList_Append(subprotocols.get(), s.get()) != 0) return PyRef();
     }
+    // Dicts of the app's own: an app may change its scope.
     PyRef extensions = PyRef::steal(PyDict_Copy(names.extensions.get()));
-    if (!extensions || PyDict_SetItem(d, asgi.k_type.get(), names.v_websocket.get()) != 0 ||
-        PyDict_SetItem(d, asgi.k_asgi.get(), names.asgi_version.get()) != 0 ||
+    PyRef version = PyRef::steal(PyDict_Copy(names.asgi_version.get()));
+    if (!extensions || !version || PyDict_SetItem(d, asgi.k_type.get(), names.v_websocket.get()) != 0 ||
+        PyDict_SetItem(d, asgi.k_asgi.get(), version.get()) != 0 ||
         PyDict_SetItem(d, asgi.k_scheme.get(), x.head.https ? names.v_wss.get() : names.v_ws.get()) != 0 ||
         PyDict_SetItem(d, names.k_subprotocols.get(), subprotocols.get()) != 0 ||
         PyDict_SetItem(d, names.k_extensions.get(), extensions.get()) != 0 ||

@@ -217,7 +217,15 @@ async def app(scope, receive, send):
         t0 = time.monotonic()
         message = await receive()
         DISCONNECTS.append((message["type"], round(time.monotonic() - t0, 2)))
+        # What the app received is its own: the next request's must not
+        # show this.
+        message["type"] = "changed by an earlier request"
         return
+    if path == "/change_scope_asgi":
+        # The same for the scope: shown as it came, then changed.
+        shown = dict(scope["asgi"])
+        scope["asgi"]["version"] = "changed by an earlier request"
+        return await text(send, json.dumps(shown), ctype=b"application/json")
     if path == "/disconnects":
         return await text(send, json.dumps(DISCONNECTS), ctype=b"application/json")
     if path == "/sleep":

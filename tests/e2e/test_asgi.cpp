@@ -239,6 +239,38 @@ BOOST_AUTO_TEST_CASE(the_app_sees_the_client_disconnect) {
     }
 }
 
+// The scope's "asgi" dict and a disconnect message are the app's own: an
+// app that changes them changes nothing the next request receives.
+BOOST_AUTO_TEST_CASE(what_an_app_changes_in_its_scope_or_messages_stays_its_own) {
+    for (auto options : {prefork_one_child(kAsgi), threaded_one_child(Mpm::event, 4, kAsgi)}) {
+        BOOST_TEST_CONTEXT(mpm_name(options.mpm)) {
+            HttpdServer srv(options);
+            srv.start();
+            for (int i = 0; i < 2; ++i) {
+                auto r = http_get(srv.port(), "/a/change_scope_asgi");
+                BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                BOOST_TEST(parse_json(r.body).get<std::string>("version") == "3.0", "request " << i << ": " << r.body);
+            }
+            std::string seen;
+            for (int i = 1; i <= 2; ++i) {
+                {
+                    HttpConnection c(srv.port());
+                    c.send_all("POST /a/wait_disconnect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                               Clock::now() + 10s);
+                }
+                BOOST_TEST_REQUIRE(eventually(
+                                       [&] {
+                                           seen = http_get(srv.port(), "/a/disconnects").body;
+                                           return parse_json(seen).size() == static_cast<std::size_t>(i);
+                                       },
+                                       20s),
+                                   seen);
+            }
+            BOOST_TEST(!contains(seen, "changed"), seen);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     HttpdServer srv(threaded_one_child(Mpm::event, 4, kAsgi));
     srv.allow_log_error("PM00020: app /a=.* raised an exception for [A-Z]+ /a/raise");
