@@ -12,7 +12,6 @@ namespace {
 constexpr std::size_t kFieldBytes[kSlotFields] = {kSlotMethodBytes, kSlotPathBytes, kSlotClientBytes, kSlotVhostBytes};
 constexpr std::size_t kFieldWord[kSlotFields] = {0, kSlotMethodBytes / 8, (kSlotMethodBytes + kSlotPathBytes) / 8,
                                                  (kSlotMethodBytes + kSlotPathBytes + kSlotClientBytes) / 8};
-constexpr int kReadAttempts = 8;
 
 // Stores `v` (cut to the field) in its words, NUL-terminated when shorter;
 // only the words it needs. True if it was cut.
@@ -101,7 +100,7 @@ void slot_reset(RequestSlot& s) noexcept {
 }
 
 SlotRead slot_read(const RequestSlot& s, RequestSnapshot& out) {
-    for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+    for (int attempt = 0; attempt < kSeqlockReadAttempts; ++attempt) {
         const std::uint32_t before = s.seq.load(std::memory_order_acquire);
         if (before & 1) continue;
         const auto state = s.state.load(std::memory_order_relaxed);

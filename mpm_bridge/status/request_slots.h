@@ -39,6 +39,10 @@ inline constexpr std::size_t kSlotMethodBytes = 16;
 inline constexpr std::size_t kSlotPathBytes = 128;
 inline constexpr std::size_t kSlotClientBytes = 48;
 inline constexpr std::size_t kSlotVhostBytes = 64;
+// Reads of a board word or slot that changed hands meanwhile (its sequence
+// moved) before the reader leaves it out: the status page never waits on a
+// writer.
+inline constexpr int kSeqlockReadAttempts = 8;
 enum SlotField : std::uint32_t { kFieldMethod, kFieldPath, kFieldClient, kFieldVhost, kSlotFields };
 
 struct RequestSlot {

@@ -35,9 +35,6 @@ std::size_t slots_offset(int entries) {
 // The app table's state words (StatusBoard::app_state_).
 constexpr std::uint64_t kAppFree = 0, kAppWriting = 1, kAppNamed = 2;
 
-// Reads of an entry that changed hands meanwhile before it is left out.
-constexpr int kReadAttempts = 8;
-
 // The owner word (see ChildStats::owner).
 enum : std::uint64_t { kFree = 0, kClaiming = 1, kLive = 2 };
 constexpr int kPidBits = 22;
@@ -397,7 +394,7 @@ BoardSnapshot StatusBoard::snapshot(std::int64_t now_unix_ms) {
         ChildSnapshot c;
         bool steady = false;
         std::uint64_t w = 0;
-        for (int attempt = 0; attempt < kReadAttempts && !steady; ++attempt) {
+        for (int attempt = 0; attempt < kSeqlockReadAttempts && !steady; ++attempt) {
             w = e.owner.load(std::memory_order_acquire);
             c = ChildSnapshot{};
             if (state_of(w) == kLive) read_owner(e, w, c);

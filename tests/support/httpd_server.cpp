@@ -550,6 +550,15 @@ bool HttpdServer::answers_http(std::chrono::milliseconds timeout) const {
     }
 }
 
+bool HttpdServer::pid_file_names_ours() const {
+    std::string text = read_file(root_ + "/run/httpd.pid");
+    try {
+        return !text.empty() && std::stol(text) == pid_;
+    } catch (const std::exception&) {
+        return false; // being written
+    }
+}
+
 void HttpdServer::start() {
     if (pid_ > 0) throw std::logic_error("httpd already running");
     const std::string out_path = root_ + "/logs/httpd.out";
@@ -577,7 +586,12 @@ void HttpdServer::start() {
                 throw std::runtime_error("httpd exited with status " + std::to_string(*rc) + " during startup:\n" +
                                          out + log);
             }
-            if (answers_http(std::chrono::seconds(2))) return;
+            // The answer must come from this httpd: a parallel test that drew
+            // the same port may have bound it first, and until this httpd
+            // exits on "Address already in use" (and retries on another
+            // port), the other one answers. httpd writes its pid file only
+            // once its listeners are bound.
+            if (answers_http(std::chrono::seconds(2)) && pid_file_names_ours()) return;
             if (Clock::now() >= deadline) {
                 dump_logs("httpd did not answer in time");
                 stop();

@@ -201,6 +201,8 @@ private:
     void write_config() const;
     pid_t spawn(const std::vector<std::string>& args, const std::string& output_file) const;
     bool answers_http(std::chrono::milliseconds timeout) const;
+    // Whether run/httpd.pid holds this httpd's pid (start(): the answer is ours).
+    bool pid_file_names_ours() const;
     void teardown_checks();
     std::vector<std::string> sanitizer_log_files() const; // "sanitizer/asan.PID", sorted
 
