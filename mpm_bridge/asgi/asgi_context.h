@@ -36,12 +36,16 @@ struct AsgiContext : AsgiNames {
     PyRef loop;
     PyRef call_soon_threadsafe; // loop.call_soon_threadsafe
     PyRef call_soon;            // loop.call_soon (on the loop thread)
-    PyRef begin;                // _asgi_begin(app, scope, channel)
+    PyRef serve;                // _asgi_serve(app, scope, channel): a request's coroutine
+    PyRef start_task;           // _asgi_start(coro): its task, started eagerly (PyAsgiEagerStart)
+    PyRef track;                // _asgi_track(task, channel): a task not done after its first step
+    PyRef done_name;            // "done"
     PyRef resolve;              // _asgi_resolve(future, value)
     PyRef reject;               // _asgi_reject(future, exc)
     PyRef task_stack;           // _asgi_task_stack(task)
     PyRef create_future;        // loop.create_future
     PyRef channel_type;
+    PyRef call_type;          // what receive() and send() return (asgi_awaitable.h)
     PyRef asgi_version;       // {"version": "3.0", "spec_version": "2.3"}
     PyRef disconnect_message; // {"type": "http.disconnect"}, one per child
 

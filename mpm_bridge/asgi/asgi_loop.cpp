@@ -1,5 +1,6 @@
 #include "asgi/asgi_loop.h"
 
+#include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_messages.h"
 #include "python/py_err_scope.h"
@@ -209,6 +210,18 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
+// What the app gets as receive() and send(): awaitables that run the
+// methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_receive(PyObject* self, PyObject*) {
+    return python_entry(
+        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_receive, nullptr); });
+}
+
+PyObject* ch_app_send(PyObject* self, PyObject* message) {
+    return python_entry(
+        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_send, message); });
+}
+
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
 }
@@ -267,6 +280,8 @@ void ch_dealloc(PyObject* self) {
 PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
+    {"app_receive", ch_app_receive, METH_NOARGS, "the app's receive(): an awaitable of the next message"},
+    {"app_send", ch_app_send, METH_O, "the app's send(message): an awaitable"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the request had ended"},
     {"log", ch_log, METH_VARARGS, "log(level, bytes): a line for the request's log; False if the request had ended"},
     {nullptr, nullptr, 0, nullptr}};
@@ -307,10 +322,7 @@ public:
         AsgiContext& asgi = x_->asgi();
         PyRef scope = build_asgi_scope(asgi, x_->head, mount_.lifespan_state, mount_.path_without_mount);
         PyRef channel = scope ? PyRef::steal(new_channel(asgi, x_)) : PyRef();
-        PyRef begun = channel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.begin.get(), mount_.app, scope.get(),
-                                                                          channel.get(), nullptr))
-                              : PyRef();
-        if (begun) return;
+        if (channel && begin_asgi_app(asgi, mount_.app, scope.get(), channel.get())) return;
         AppFailure f;
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";
@@ -452,6 +464,18 @@ AppFailure classify_app_exception(AsgiContext& asgi, PyObject* exc, bool cancell
     PyErrScope::raise(PyRef::borrow(exc));
     f.traceback = take_python_error(py);
     return f;
+}
+
+bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject* channel) {
+    PYMPM_ASSERT_GIL();
+    PyObject* args[] = {app, scope, channel};
+    PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 3, nullptr));
+    PyRef task = coro ? PyRef::steal(PyObject_CallOneArg(asgi.start_task.get(), coro.get())) : PyRef();
+    PyRef done = task ? PyRef::steal(PyObject_CallMethodNoArgs(task.get(), asgi.done_name.get())) : PyRef();
+    if (!done) return false;
+    if (done.get() == Py_True) return true; // answered in its first step: never scheduled
+    PyObject* kept[] = {task.get(), channel};
+    return static_cast<bool>(PyRef::steal(PyObject_Vectorcall(asgi.track.get(), kept, 2, nullptr)));
 }
 
 std::unique_ptr<LoopWork> asgi_start_work(std::shared_ptr<AsgiExchange> x, const AsgiMount& mount) {

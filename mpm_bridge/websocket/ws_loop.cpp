@@ -1,5 +1,6 @@
 #include "websocket/ws_loop.h"
 
+#include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "python/python_entry.h"
 #include "websocket/ws_exchange.h"
@@ -195,6 +196,18 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
+// What the app gets as receive() and send(): awaitables that run the
+// methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_receive(PyObject* self, PyObject*) {
+    return python_entry(
+        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_receive, nullptr); });
+}
+
+PyObject* ch_app_send(PyObject* self, PyObject* message) {
+    return python_entry(
+        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_send, message); });
+}
+
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
 }
@@ -235,6 +248,8 @@ void ch_dealloc(PyObject* self) {
 PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
+    {"app_receive", ch_app_receive, METH_NOARGS, "the app's receive(): an awaitable of the next message"},
+    {"app_send", ch_app_send, METH_O, "the app's send(message): an awaitable"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the WebSocket had ended"},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -299,10 +314,7 @@ public:
         // uses them.
         PyRef scope = x_->names().build() ? build_scope(asgi, *x_, mount_) : PyRef();
         PyRef channel = scope ? PyRef::steal(new_channel(asgi, x_)) : PyRef();
-        PyRef begun = channel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.begin.get(), mount_.app, scope.get(),
-                                                                          channel.get(), nullptr))
-                              : PyRef();
-        if (begun) return;
+        if (channel && begin_asgi_app(asgi, mount_.app, scope.get(), channel.get())) return;
         AppFailure f;
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";
