@@ -211,7 +211,96 @@ PyType_Slot call_slots[] = {{Py_am_await, reinterpret_cast<void*>(call_await)},
 PyType_Spec call_spec = {"pympm.AsgiCall", sizeof(CallObject), 0,
                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION, call_slots};
 
+// receive / send ------------------------------------------------------------------
+
+struct CallerObject {
+    PyObject_HEAD PyObject* channel;
+    PyObject* call_type;
+    AsgiChannelOp op;
+    bool takes_message;
+};
+
+CallerObject* as_caller(PyObject* o) { return reinterpret_cast<CallerObject*>(o); }
+
+PyObject* caller_call(PyObject* self, PyObject* args, PyObject* kwargs) {
+    return python_entry([&]() -> PyObject* {
+        CallerObject* c = as_caller(self);
+        const Py_ssize_t n = PyTuple_GET_SIZE(args);
+        if ((kwargs && PyDict_GET_SIZE(kwargs) != 0) || n != (c->takes_message ? 1 : 0)) {
+            PyErr_SetString(PyExc_TypeError, c->takes_message ? "send() takes exactly one argument, the message"
+                                                              : "receive() takes no arguments");
+            return nullptr;
+        }
+        return new_asgi_call(c->call_type, c->channel, c->op, c->takes_message ? PyTuple_GET_ITEM(args, 0) : nullptr);
+    });
+}
+
+int caller_traverse(PyObject* self, visitproc visit, void* arg) {
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(as_caller(self)->channel);
+    Py_VISIT(as_caller(self)->call_type);
+    return 0;
+}
+
+int caller_clear(PyObject* self) {
+    Py_CLEAR(as_caller(self)->channel);
+    Py_CLEAR(as_caller(self)->call_type);
+    return 0;
+}
+
+void caller_dealloc(PyObject* self) {
+    PyTypeObject* tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    caller_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+PyType_Slot caller_slots[] = {{Py_tp_call, reinterpret_cast<void*>(caller_call)},
+                              {Py_tp_traverse, reinterpret_cast<void*>(caller_traverse)},
+                              {Py_tp_clear, reinterpret_cast<void*>(caller_clear)},
+                              {Py_tp_dealloc, reinterpret_cast<void*>(caller_dealloc)},
+                              {Py_tp_doc, const_cast<char*>("an ASGI app's receive() or send()")},
+                              {0, nullptr}};
+
+PyType_Spec caller_spec = {"pympm.AsgiCallable", sizeof(CallerObject), 0,
+                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION, caller_slots};
+
+// `module.name`, if it has it, as the type's attribute `as`: false only on
+// an error other than its absence.
+bool copy_marker(PyObject* type, const char* module, const char* name, const char* as) {
+    PyRef m = PyRef::steal(PyImport_ImportModule(module));
+    PyRef mark = m ? PyRef::steal(PyObject_GetAttrString(m.get(), name)) : PyRef();
+    if (!mark) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return false;
+        PyErr_Clear();
+        return true;
+    }
+    return PyObject_SetAttrString(type, as, mark.get()) == 0;
+}
+
 } // namespace
+
+PyRef make_asgi_caller_type() {
+    PyRef type = PyRef::steal(PyType_FromSpec(&caller_spec));
+    if (!type || !copy_marker(type.get(), "asyncio.coroutines", "_is_coroutine", "_is_coroutine") ||
+        !copy_marker(type.get(), "inspect", "_is_coroutine_mark", "_is_coroutine_marker"))
+        return PyRef();
+    return type;
+}
+
+PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* channel, AsgiChannelOp op,
+                          bool takes_message) {
+    PYMPM_ASSERT_GIL();
+    CallerObject* c = PyObject_GC_New(CallerObject, reinterpret_cast<PyTypeObject*>(caller_type));
+    if (!c) return nullptr;
+    c->channel = Py_NewRef(channel);
+    c->call_type = Py_NewRef(call_type);
+    c->op = op;
+    c->takes_message = takes_message;
+    PyObject_GC_Track(c);
+    return reinterpret_cast<PyObject*>(c);
+}
 
 PyRef make_asgi_call_type() { return PyRef::steal(PyType_FromSpec(&call_spec)); }
 

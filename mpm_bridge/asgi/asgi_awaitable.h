@@ -19,6 +19,17 @@ namespace pympm {
 // a Python exception. The channel's methods have this signature.
 using AsgiChannelOp = PyObject* (*)(PyObject* channel, PyObject* arg);
 
+// The app's receive or send of a channel: a callable that returns a new
+// awaitable (below) per call. To asyncio.iscoroutinefunction() (asgiref's
+// async_to_sync, Starlette's is_async_callable) it is a coroutine
+// function, as an `async def receive()` is: its type carries asyncio's
+// marker (and inspect's, 3.12+).
+PyRef make_asgi_caller_type();
+// A new receive (`takes_message` false) or send of `channel` (types made by
+// make_asgi_caller_type and make_asgi_call_type). Null with an exception.
+PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* channel, AsgiChannelOp op,
+                          bool takes_message);
+
 // The awaitable's type, made once per child (AsgiContext).
 PyRef make_asgi_call_type();
 // A new awaitable of `type` (made by make_asgi_call_type) that runs

@@ -3,6 +3,7 @@
 #include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_messages.h"
+#include "python/eager_task.h"
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 
@@ -210,17 +211,18 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
-// What the app gets as receive() and send(): awaitables that run the
-// methods above when awaited (asgi/asgi_awaitable.h).
-PyObject* ch_app_receive(PyObject* self, PyObject*) {
-    return python_entry(
-        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_receive, nullptr); });
+// What the app gets as receive() and send(): callables whose awaitables
+// run the methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_caller(PyObject* self, AsgiChannelOp op, bool takes_message) {
+    return python_entry([&]() -> PyObject* {
+        const AsgiContext& asgi = state(self)->asgi;
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), self, op, takes_message);
+    });
 }
 
-PyObject* ch_app_send(PyObject* self, PyObject* message) {
-    return python_entry(
-        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_send, message); });
-}
+PyObject* ch_get_app_receive(PyObject* self, void*) { return ch_app_caller(self, ch_receive, false); }
+
+PyObject* ch_get_app_send(PyObject* self, void*) { return ch_app_caller(self, ch_send, true); }
 
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
@@ -280,13 +282,13 @@ void ch_dealloc(PyObject* self) {
 PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
-    {"app_receive", ch_app_receive, METH_NOARGS, "the app's receive(): an awaitable of the next message"},
-    {"app_send", ch_app_send, METH_O, "the app's send(message): an awaitable"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the request had ended"},
     {"log", ch_log, METH_VARARGS, "log(level, bytes): a line for the request's log; False if the request had ended"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {"app_receive", ch_get_app_receive, nullptr, "the app's receive (a new one)", nullptr},
+                           {"app_send", ch_get_app_send, nullptr, "the app's send (a new one)", nullptr},
                            {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},
@@ -466,11 +468,38 @@ AppFailure classify_app_exception(AsgiContext& asgi, PyObject* exc, bool cancell
     return f;
 }
 
+namespace {
+
+struct Prepared {
+    AsgiContext& asgi;
+    PyObject* channel;
+};
+
+// In the task's context, before its first step: what _asgi_serve does
+// otherwise (the channel knows its task; the channel is the context's
+// request, for print()).
+int prepare_task(void* arg, PyObject* task) {
+    auto* p = static_cast<Prepared*>(arg);
+    if (PyObject_SetAttr(p->channel, p->asgi.task_name.get(), task) != 0) return -1;
+    PyObject* token = PyContextVar_Set(p->asgi.request_var.get(), p->channel);
+    if (!token) return -1;
+    Py_DECREF(token);
+    return 0;
+}
+
+} // namespace
+
 bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject* channel) {
     PYMPM_ASSERT_GIL();
-    PyObject* args[] = {app, scope, channel};
-    PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 3, nullptr));
-    PyRef task = coro ? PyRef::steal(PyObject_CallOneArg(asgi.start_task.get(), coro.get())) : PyRef();
+    // PyAsgiEagerStart On on 3.11: started here, the task prepared by C++;
+    // else (Off, 3.12's own eager start) _asgi_serve prepares it.
+    const bool native = is_eager_task_starter(asgi.start_task.get());
+    PyObject* args[] = {app, scope, channel, native ? Py_True : Py_False};
+    PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 4, nullptr));
+    Prepared prepared{asgi, channel};
+    PyRef task = !coro    ? PyRef()
+                 : native ? PyRef::steal(eager_task_start(asgi.start_task.get(), coro.get(), prepare_task, &prepared))
+                          : PyRef::steal(PyObject_CallOneArg(asgi.start_task.get(), coro.get()));
     PyRef done = task ? PyRef::steal(PyObject_CallMethodNoArgs(task.get(), asgi.done_name.get())) : PyRef();
     if (!done) return false;
     if (done.get() == Py_True) return true; // answered in its first step: never scheduled

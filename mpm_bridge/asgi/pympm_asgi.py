@@ -74,12 +74,15 @@ def _asgi_start_loop():
     return loop
 
 
-async def _asgi_serve(app, scope, native):
+async def _asgi_serve(app, scope, native, prepared):
     # The task is known to the request (timeouts cancel it, and log its
-    # stack) from the first line the app runs, eager or not.
-    native.task = _current_task()
-    # The task runs in a context of its own: its print()s go to its request.
-    _asgi_request_channel.set(native)
+    # stack) from the first line the app runs, eager or not. The task runs
+    # in a context of its own: its print()s go to its request. `prepared`:
+    # the loop did both before this first step (asgi_loop.cpp,
+    # begin_asgi_app).
+    if not prepared:
+        native.task = _current_task()
+        _asgi_request_channel.set(native)
     try:
         # receive() and send() return awaitables of the channel's
         # (asgi/asgi_awaitable.h): one that needs no I/O completes at once.
@@ -200,8 +203,8 @@ def _asgi_track(task, native):
     started (PyAsgiEagerStart Off): kept referenced (asyncio holds tasks only
     weakly) until it ends, and the stop sequence waits for it. The loop
     (asgi/asgi_loop.cpp, StartWork) starts each request's task with
-    _asgi_start(_asgi_serve(app, scope, native)) and calls this if it is not
-    done."""
+    _asgi_start(_asgi_serve(app, scope, native, prepared)) and calls this if it
+    is not done."""
     # Scheduled, not started (PyAsgiEagerStart Off): a timeout before its
     # first step finds it too.
     native.task = task

@@ -3,6 +3,7 @@
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 
+#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -21,8 +22,9 @@ struct EagerStarter {
     PyRef name;      // "call_soon"
     PyRef call_soon; // the loop's own, bound
     PyRef task_type; // asyncio.Task
-    PyRef kwnames;   // ("loop",)
-    PyRef keep;      // keep_step below, bound to this starter
+    PyRef kwnames;   // ("loop", "name")
+    unsigned long long named = 0;
+    PyRef keep; // keep_step below, bound to this starter
     bool armed = false;
     PyRef step, context; // the first step, kept
 };
@@ -48,17 +50,28 @@ PyObject* keep_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyO
 PyMethodDef keep_def = {"call_soon", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(keep_step)),
                         METH_FASTCALL | METH_KEYWORDS, "the loop's call_soon, keeping a new task's first step"};
 
-PyObject* eager_start(PyObject* self, PyObject* coro) {
+// "pympm-<n>", cheaply.
+PyObject* task_name(EagerStarter& s) {
+    char text[32] = "pympm-";
+    constexpr std::size_t prefix = 6;
+    const auto [end, ec] = std::to_chars(text + prefix, text + sizeof text, ++s.named);
+    (void)ec; // 20 digits at most: it fits
+    return PyUnicode_FromStringAndSize(text, end - text);
+}
+
+PyObject* start(PyObject* self, PyObject* coro, EagerBeforeStep before_step, void* arg) {
     return python_entry([&]() -> PyObject* {
         auto* s = static_cast<EagerStarter*>(PyCapsule_GetPointer(self, kStarter));
         if (!s) return nullptr;
+        PyRef name = PyRef::steal(task_name(*s));
+        if (!name) return nullptr;
         if (s->armed) {
             PyErr_SetString(PyExc_RuntimeError, "eager task start re-entered");
             return nullptr;
         }
         if (PyDict_SetItem(s->overrides.get(), s->name.get(), s->keep.get()) != 0) return nullptr;
         s->armed = true;
-        PyObject* args[] = {coro, s->loop.get()};
+        PyObject* args[] = {coro, s->loop.get(), name.get()};
         PyRef task = PyRef::steal(PyObject_Vectorcall(s->task_type.get(), args, 1, s->kwnames.get()));
         s->armed = false;
         PyRef step = std::move(s->step);
@@ -72,12 +85,18 @@ PyObject* eager_start(PyObject* self, PyObject* coro) {
         if (!step) return task.release(); // scheduled, as for any task: it runs soon
         // The step, as the loop would run it: in the task's context.
         if (PyContext_Enter(context.get()) != 0) return nullptr;
+        if (before_step && before_step(arg, task.get()) != 0) {
+            PyContext_Exit(context.get());
+            return nullptr;
+        }
         PyRef r = PyRef::steal(PyObject_CallNoArgs(step.get()));
         const int exited = PyContext_Exit(context.get());
         if (!r || exited != 0) return nullptr;
         return task.release();
     });
 }
+
+PyObject* eager_start(PyObject* self, PyObject* coro) { return start(self, coro, nullptr, nullptr); }
 
 PyMethodDef start_def = {"eager_start", eager_start, METH_O,
                          "eager_start(coro): an asyncio.Task of the loop, its first step run now"};
@@ -105,7 +124,7 @@ PyObject* native_eager_task_starter(PyObject*, PyObject* loop) {
         s->call_soon = PyRef::steal(PyObject_GetAttr(loop, s->name.get()));
         PyRef asyncio = PyRef::steal(PyImport_ImportModule("asyncio"));
         s->task_type = asyncio ? PyRef::steal(PyObject_GetAttrString(asyncio.get(), "Task")) : PyRef();
-        s->kwnames = PyRef::steal(Py_BuildValue("(s)", "loop"));
+        s->kwnames = PyRef::steal(Py_BuildValue("(ss)", "loop", "name"));
         if (!s->call_soon || !s->task_type || !s->kwnames) return nullptr;
         // The keeper refers to the starter without owning it (no cycle
         // through the starter's own capsule).
@@ -117,6 +136,14 @@ PyObject* native_eager_task_starter(PyObject*, PyObject* loop) {
         s.release(); // the capsule's now
         return PyCFunction_New(&start_def, owner.get());
     });
+}
+
+bool is_eager_task_starter(PyObject* fn) {
+    return fn && PyCFunction_Check(fn) && PyCFunction_GET_FUNCTION(fn) == eager_start;
+}
+
+PyObject* eager_task_start(PyObject* starter, PyObject* coro, EagerBeforeStep before_step, void* arg) {
+    return start(PyCFunction_GET_SELF(starter), coro, before_step, arg);
 }
 
 } // namespace pympm

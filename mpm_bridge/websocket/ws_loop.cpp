@@ -196,17 +196,18 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
-// What the app gets as receive() and send(): awaitables that run the
-// methods above when awaited (asgi/asgi_awaitable.h).
-PyObject* ch_app_receive(PyObject* self, PyObject*) {
-    return python_entry(
-        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_receive, nullptr); });
+// What the app gets as receive() and send(): callables whose awaitables
+// run the methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_caller(PyObject* self, AsgiChannelOp op, bool takes_message) {
+    return python_entry([&]() -> PyObject* {
+        const AsgiContext& asgi = state(self)->asgi;
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), self, op, takes_message);
+    });
 }
 
-PyObject* ch_app_send(PyObject* self, PyObject* message) {
-    return python_entry(
-        [&]() -> PyObject* { return new_asgi_call(state(self)->asgi.call_type.get(), self, ch_send, message); });
-}
+PyObject* ch_get_app_receive(PyObject* self, void*) { return ch_app_caller(self, ch_receive, false); }
+
+PyObject* ch_get_app_send(PyObject* self, void*) { return ch_app_caller(self, ch_send, true); }
 
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
@@ -248,12 +249,12 @@ void ch_dealloc(PyObject* self) {
 PyMethodDef ch_methods[] = {
     {"receive", ch_receive, METH_NOARGS, "receive(): the next message, or a future of it"},
     {"send", ch_send, METH_O, "send(message): None when done, or a future"},
-    {"app_receive", ch_app_receive, METH_NOARGS, "the app's receive(): an awaitable of the next message"},
-    {"app_send", ch_app_send, METH_O, "the app's send(message): an awaitable"},
     {"done", ch_done, METH_O, "done(exc_or_None): the app returned or raised; False if the WebSocket had ended"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {"app_receive", ch_get_app_receive, nullptr, "the app's receive (a new one)", nullptr},
+                           {"app_send", ch_get_app_send, nullptr, "the app's send (a new one)", nullptr},
                            {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},

@@ -31,7 +31,18 @@ PyObject* make(PyObject*, PyObject* args) {
     return new_asgi_call(type, channel, fake_op, arg);
 }
 
+// callers(fake): (receive, send) over the fake, as an app gets them.
+PyObject* callers(PyObject*, PyObject* fake) {
+    static PyObject* call_type = make_asgi_call_type().release();
+    static PyObject* caller_type = make_asgi_caller_type().release();
+    if (!call_type || !caller_type) return nullptr;
+    PyRef receive = PyRef::steal(new_asgi_caller(caller_type, call_type, fake, fake_op, false));
+    PyRef send = receive ? PyRef::steal(new_asgi_caller(caller_type, call_type, fake, fake_op, true)) : PyRef();
+    return send ? PyTuple_Pack(2, receive.get(), send.get()) : nullptr;
+}
+
 PyMethodDef make_def = {"make", make, METH_VARARGS, "make(fake[, message])"};
+PyMethodDef callers_def = {"callers", callers, METH_O, "callers(fake) -> (receive, send)"};
 
 constexpr std::string_view kPrelude = R"(
 import asyncio
@@ -56,8 +67,11 @@ std::string run(std::string_view source) {
     return with_python([&]() -> std::string {
         PyRef globals = PyRef::steal(PyDict_New());
         PyRef fn = PyRef::steal(PyCFunction_New(&make_def, nullptr));
-        if (!globals || !fn || PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) != 0 ||
-            PyDict_SetItemString(globals.get(), "make", fn.get()) != 0)
+        PyRef pair = PyRef::steal(PyCFunction_New(&callers_def, nullptr));
+        if (!globals || !fn || !pair ||
+            PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) != 0 ||
+            PyDict_SetItemString(globals.get(), "make", fn.get()) != 0 ||
+            PyDict_SetItemString(globals.get(), "callers", pair.get()) != 0)
             return take_exception();
         const std::string code = std::string(kPrelude) + std::string(source) + "\nloop.close()\n";
         PyRef r = PyRef::steal(PyRun_String(code.c_str(), Py_file_input, globals.get(), globals.get()));
@@ -86,6 +100,29 @@ sent = Fake(None)
 message = {"type": "http.response.body"}
 assert loop.run_until_complete(make(sent, message)) is None
 assert sent.calls == [message] and sent.calls[0] is message
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(receive_and_send_are_coroutine_functions_to_asyncio) {
+    BOOST_TEST(run(R"(
+import asgiref.sync
+fake = Fake({"type": "http.request"})
+receive, send = callers(fake)
+assert asyncio.iscoroutinefunction(receive) and asyncio.iscoroutinefunction(send)
+assert asgiref.sync.iscoroutinefunction(send)
+got = loop.run_until_complete(receive())
+assert got == {"type": "http.request"}, got
+message = {"type": "http.response.body"}
+loop.run_until_complete(send(message))
+assert fake.calls == [None, message], fake.calls
+for call in (lambda: receive(1), lambda: send(), lambda: send(message, 2), lambda: send(message=message)):
+    try:
+        call()
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("wrong arguments taken")
+assert fake.calls == [None, message], fake.calls
 )") == "");
 }
 
@@ -252,6 +289,7 @@ assert loop.run_until_complete(wait()) == 7
 assert out == dict(out, first=True, restored=True, quick=True), out
 assert seen["later"] is out["task"]
 assert isinstance(out["task"], asyncio.Task)
+assert out["task"].get_name().startswith("pympm-"), out["task"].get_name()
 loop.call_soon = loop.call_soon
 assert _pympm.eager_task_starter(loop) is None
 )") == "");
