@@ -1,5 +1,6 @@
 #include "asgi/asgi_context.h"
 
+#include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_loop.h"
 
 namespace pympm {
@@ -80,13 +81,22 @@ bool AsgiContext::start(const PympmModule& py, std::string& error) {
         return part ? PyRef::steal(PyObject_GetAttrString(part.get(), name)) : PyRef();
     };
     PyRef start_loop = get("_asgi_start_loop");
-    begin = get("_asgi_begin");
+    serve = get("_asgi_serve");
+    track = get("_asgi_track");
     resolve = get("_asgi_resolve");
     reject = get("_asgi_reject");
     task_stack = get("_asgi_task_stack");
     channel_type = make_asgi_channel_type();
+    call_type = make_asgi_call_type();
+    caller_type = make_asgi_caller_type();
     PyRef l = start_loop ? PyRef::steal(PyObject_CallNoArgs(start_loop.get())) : PyRef();
-    if (!l || !begin || !resolve || !reject || !task_stack || !channel_type) {
+    // Chosen on the loop's thread when the loop started (_asgi_choose_start).
+    start_task = l ? get("_asgi_start") : PyRef();
+    done_name = PyRef::steal(PyUnicode_InternFromString("done"));
+    task_name = PyRef::steal(PyUnicode_InternFromString("task"));
+    request_var = get("_asgi_request_channel");
+    if (!l || !serve || !start_task || !track || !done_name || !task_name || !request_var || !resolve || !reject ||
+        !task_stack || !channel_type || !call_type || !caller_type) {
         error = "the ASGI event loop could not start: " + take_python_error(py);
         clear();
         return false;
@@ -127,8 +137,11 @@ void AsgiContext::clear() {
     inbox.close();
     static_cast<AsgiNames&>(*this) = AsgiNames{};
     pympm = nullptr;
-    drain = loop = call_soon_threadsafe = call_soon = begin = resolve = reject = task_stack = create_future =
-        channel_type = asgi_version = disconnect_message = PyRef();
+    drain = loop = call_soon_threadsafe = call_soon = serve = start_task = track = done_name = task_name = request_var =
+        resolve = reject = task_stack = create_future = channel_type = call_type = caller_type = asgi_version =
+            disconnect_message = scope_template = PyRef();
+    methods = {};
+    last_client = last_server = Address{};
 }
 
 } // namespace pympm

@@ -8,6 +8,7 @@
 #include "python/interpreter.h"
 #include "python/python_ref.h"
 
+#include <array>
 #include <string>
 
 namespace pympm {
@@ -36,13 +37,33 @@ struct AsgiContext : AsgiNames {
     PyRef loop;
     PyRef call_soon_threadsafe; // loop.call_soon_threadsafe
     PyRef call_soon;            // loop.call_soon (on the loop thread)
-    PyRef begin;                // _asgi_begin(app, scope, channel)
+    PyRef serve;                // _asgi_serve(app, scope, channel): a request's coroutine
+    PyRef start_task;           // _asgi_start(coro): its task, started eagerly (PyAsgiEagerStart)
+    PyRef track;                // _asgi_track(task, channel): a task not done after its first step
+    PyRef done_name;            // "done"
+    PyRef task_name;            // "task"
+    PyRef request_var;          // pympm's ContextVar of the request a task runs for
     PyRef resolve;              // _asgi_resolve(future, value)
     PyRef reject;               // _asgi_reject(future, exc)
     PyRef task_stack;           // _asgi_task_stack(task)
     PyRef create_future;        // loop.create_future
     PyRef channel_type;
-    PyRef asgi_version;       // {"version": "3.0", "spec_version": "2.3"}
+    PyRef caller_type;  // the app's receive and send (asgi_awaitable.h)
+    PyRef call_type;    // what receive() and send() return (asgi_awaitable.h)
+    PyRef asgi_version; // {"version": "3.0", "spec_version": "2.3"}
+    // What every scope starts from (asgi_scope.cpp, made on the first):
+    // its keys in order, "type" set. Copied, never handed out.
+    PyRef scope_template;
+    // Made once: GET, HEAD, POST, PUT, DELETE, as scope["method"].
+    std::array<PyRef, 5> methods;
+    // The last client and server addresses, as scope tuples: the requests
+    // of a connection share them (a tuple of a str and an int: immutable).
+    struct Address {
+        std::string ip;
+        int port = 0;
+        PyRef value;
+    };
+    Address last_client, last_server;
     PyRef disconnect_message; // {"type": "http.disconnect"}, one per child
 
     bool started() const { return static_cast<bool>(loop); }

@@ -64,6 +64,9 @@ bool AsgiExchange::post(AsgiEvent&& e) {
     {
         std::lock_guard lock(mutex_);
         if (finished_) return false;
+        // wait() takes the vector, capacity and all: room for a part and
+        // the app's end at once, not one allocation each.
+        if (events_.capacity() == 0) events_.reserve(2);
         events_.push_back(std::move(e));
         // Only a waiting thread needs the futex: R, busy writing an earlier
         // part, finds this one when it next waits.

@@ -1,7 +1,9 @@
 #include "asgi/asgi_loop.h"
 
+#include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_messages.h"
+#include "python/eager_task.h"
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 
@@ -209,6 +211,19 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
+// What the app gets as receive() and send(): callables whose awaitables
+// run the methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_caller(PyObject* self, AsgiChannelOp op, bool takes_message) {
+    return python_entry([&]() -> PyObject* {
+        const AsgiContext& asgi = state(self)->asgi;
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), self, op, takes_message);
+    });
+}
+
+PyObject* ch_get_app_receive(PyObject* self, void*) { return ch_app_caller(self, ch_receive, false); }
+
+PyObject* ch_get_app_send(PyObject* self, void*) { return ch_app_caller(self, ch_send, true); }
+
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
 }
@@ -272,6 +287,8 @@ PyMethodDef ch_methods[] = {
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {"app_receive", ch_get_app_receive, nullptr, "the app's receive (a new one)", nullptr},
+                           {"app_send", ch_get_app_send, nullptr, "the app's send (a new one)", nullptr},
                            {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},
@@ -307,10 +324,7 @@ public:
         AsgiContext& asgi = x_->asgi();
         PyRef scope = build_asgi_scope(asgi, x_->head, mount_.lifespan_state, mount_.path_without_mount);
         PyRef channel = scope ? PyRef::steal(new_channel(asgi, x_)) : PyRef();
-        PyRef begun = channel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.begin.get(), mount_.app, scope.get(),
-                                                                          channel.get(), nullptr))
-                              : PyRef();
-        if (begun) return;
+        if (channel && begin_asgi_app(asgi, mount_.app, scope.get(), channel.get())) return;
         AppFailure f;
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";
@@ -452,6 +466,45 @@ AppFailure classify_app_exception(AsgiContext& asgi, PyObject* exc, bool cancell
     PyErrScope::raise(PyRef::borrow(exc));
     f.traceback = take_python_error(py);
     return f;
+}
+
+namespace {
+
+struct Prepared {
+    AsgiContext& asgi;
+    PyObject* channel;
+};
+
+// In the task's context, before its first step: what _asgi_serve does
+// otherwise (the channel knows its task; the channel is the context's
+// request, for print()).
+int prepare_task(void* arg, PyObject* task) {
+    auto* p = static_cast<Prepared*>(arg);
+    if (PyObject_SetAttr(p->channel, p->asgi.task_name.get(), task) != 0) return -1;
+    PyObject* token = PyContextVar_Set(p->asgi.request_var.get(), p->channel);
+    if (!token) return -1;
+    Py_DECREF(token);
+    return 0;
+}
+
+} // namespace
+
+bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject* channel) {
+    PYMPM_ASSERT_GIL();
+    // PyAsgiEagerStart On on 3.11: started here, the task prepared by C++;
+    // else (Off, 3.12's own eager start) _asgi_serve prepares it.
+    const bool native = is_eager_task_starter(asgi.start_task.get());
+    PyObject* args[] = {app, scope, channel, native ? Py_True : Py_False};
+    PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 4, nullptr));
+    Prepared prepared{asgi, channel};
+    PyRef task = !coro    ? PyRef()
+                 : native ? PyRef::steal(eager_task_start(asgi.start_task.get(), coro.get(), prepare_task, &prepared))
+                          : PyRef::steal(PyObject_CallOneArg(asgi.start_task.get(), coro.get()));
+    PyRef done = task ? PyRef::steal(PyObject_CallMethodNoArgs(task.get(), asgi.done_name.get())) : PyRef();
+    if (!done) return false;
+    if (done.get() == Py_True) return true; // answered in its first step: never scheduled
+    PyObject* kept[] = {task.get(), channel};
+    return static_cast<bool>(PyRef::steal(PyObject_Vectorcall(asgi.track.get(), kept, 2, nullptr)));
 }
 
 std::unique_ptr<LoopWork> asgi_start_work(std::shared_ptr<AsgiExchange> x, const AsgiMount& mount) {

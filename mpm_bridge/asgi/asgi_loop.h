@@ -45,6 +45,12 @@ std::unique_ptr<LoopWork> loop_work(F f) {
     return std::make_unique<W>(std::move(f));
 }
 
+// Runs an app for its channel on the loop (GIL held): its coroutine
+// (_asgi_serve) as a task started eagerly (PyAsgiEagerStart), its first
+// step taken at once; a task that is not done then is kept (_asgi_track).
+// False with a Python exception if it could not be started.
+bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject* channel);
+
 // The channel's Python type; GIL held.
 PyRef make_asgi_channel_type();
 // The request's task, or null (GIL held).

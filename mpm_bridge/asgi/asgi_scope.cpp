@@ -6,7 +6,9 @@
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_loop.h"
 
+#include <array>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace pympm {
@@ -30,16 +32,60 @@ PyObject* text_of(std::string_view s) {
     return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
 }
 
-PyObject* address(std::string_view ip, int port) {
+// [address, port] as a tuple; the connection's last one again when it is
+// the same (its requests share it: a tuple of a str and an int).
+PyObject* address(AsgiContext::Address& last, std::string_view ip, int port) {
     if (ip.empty()) Py_RETURN_NONE;
-    return Py_BuildValue("(Ni)", PyUnicode_FromStringAndSize(ip.data(), static_cast<Py_ssize_t>(ip.size())), port);
+    if (last.value && last.port == port && last.ip == ip) return Py_NewRef(last.value.get());
+    PyRef host = PyRef::steal(PyUnicode_FromStringAndSize(ip.data(), static_cast<Py_ssize_t>(ip.size())));
+    PyRef number = host ? PyRef::steal(PyLong_FromLong(port)) : PyRef();
+    PyRef pair = number ? PyRef::steal(PyTuple_Pack(2, host.get(), number.get())) : PyRef();
+    if (!pair) return nullptr;
+    try {
+        last.ip.assign(ip);
+    } catch (const std::bad_alloc&) {
+        last.value.reset();
+        return pair.release(); // not kept: the next request makes its own
+    }
+    last.port = port;
+    last.value = pair;
+    return pair.release();
+}
+
+// scope["method"]: the usual ones made once (str is immutable), others
+// per request.
+PyObject* method_of(AsgiContext& asgi, std::string_view method) {
+    static constexpr std::array<std::string_view, 5> kCommon = {"GET", "HEAD", "POST", "PUT", "DELETE"};
+    for (std::size_t i = 0; i < kCommon.size(); ++i) {
+        if (method != kCommon[i]) continue;
+        PyRef& made = asgi.methods[i];
+        if (!made) made = PyRef::steal(PyUnicode_InternFromString(kCommon[i].data()));
+        return made ? Py_NewRef(made.get()) : nullptr;
+    }
+    return PyUnicode_FromStringAndSize(method.data(), static_cast<Py_ssize_t>(method.size()));
+}
+
+// The keys of every scope, in the order the app sees them, "type" set:
+// a copy of it is a dict of the right size whose keys are in place, so
+// each value is a replacement, not an insertion.
+PyObject* scope_template(AsgiContext& asgi) {
+    if (asgi.scope_template) return asgi.scope_template.get();
+    PyRef t = PyRef::steal(_PyDict_NewPresized(15));
+    if (!t) return nullptr;
+    for (const PyRef* key :
+         {&asgi.k_type, &asgi.k_asgi, &asgi.k_http_version, &asgi.k_method, &asgi.k_scheme, &asgi.k_path,
+          &asgi.k_raw_path, &asgi.k_query_string, &asgi.k_root_path, &asgi.k_client, &asgi.k_server, &asgi.k_headers})
+        if (PyDict_SetItem(t.get(), key->get(), key == &asgi.k_type ? asgi.v_http.get() : Py_None) != 0) return nullptr;
+    asgi.scope_template = t;
+    return t.get();
 }
 
 } // namespace
 
 PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state, bool mount_relative_path) {
     PYMPM_ASSERT_GIL();
-    PyRef scope = PyRef::steal(_PyDict_NewPresized(15));
+    PyObject* tmpl = scope_template(asgi);
+    PyRef scope = tmpl ? PyRef::steal(PyDict_Copy(tmpl)) : PyRef();
     if (!scope) return scope;
     auto set = [&](const PyRef& key, PyObject* value /* stolen */) {
         PyRef v = PyRef::steal(value);
@@ -60,15 +106,14 @@ PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state,
     const std::string_view full = line.path;
     const std::string_view mount = full.substr(0, line.mount_length);
     const std::string_view path = mount_relative_path ? full.substr(line.mount_length) : full;
-    if (!set_borrowed(asgi.k_type, asgi.v_http.get()) || !set(asgi.k_asgi, PyDict_Copy(asgi.asgi_version.get())) ||
-        !set_borrowed(asgi.k_http_version, v) ||
-        !set(asgi.k_method,
-             PyUnicode_FromStringAndSize(line.method.data(), static_cast<Py_ssize_t>(line.method.size()))) ||
+    if (!set(asgi.k_asgi, PyDict_Copy(asgi.asgi_version.get())) || !set_borrowed(asgi.k_http_version, v) ||
+        !set(asgi.k_method, method_of(asgi, line.method)) ||
         !set_borrowed(asgi.k_scheme, line.https ? asgi.v_https.get() : asgi.v_http.get()) ||
         !set(asgi.k_path, text_of(path.empty() ? std::string_view("/") : path)) ||
         !set(asgi.k_raw_path, bytes_of(raw)) || !set(asgi.k_query_string, bytes_of(line.query)) ||
-        !set(asgi.k_root_path, text_of(mount)) || !set(asgi.k_client, address(line.client_ip, line.client_port)) ||
-        !set(asgi.k_server, address(line.server_ip, line.server_port)))
+        !set(asgi.k_root_path, text_of(mount)) ||
+        !set(asgi.k_client, address(asgi.last_client, line.client_ip, line.client_port)) ||
+        !set(asgi.k_server, address(asgi.last_server, line.server_ip, line.server_port)))
         return PyRef();
     PyRef headers = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(line.headers.size())));
     if (!headers) return PyRef();
@@ -77,9 +122,15 @@ PyRef build_asgi_scope(AsgiContext& asgi, const AsgiHead& line, PyObject* state,
     for (std::size_t i = 0; i < line.headers.size(); ++i) {
         const auto& [name, value] = line.headers[i];
         PyObject* n = bytes_of(name);
-        if (!n) return PyRef();
-        PyObject* pair = Py_BuildValue("(NN)", n, bytes_of(value));
-        if (!pair) return PyRef();
+        PyObject* b = n ? bytes_of(value) : nullptr;
+        PyObject* pair = b ? PyTuple_New(2) : nullptr;
+        if (!pair) {
+            Py_XDECREF(n);
+            Py_XDECREF(b);
+            return PyRef();
+        }
+        PyTuple_SET_ITEM(pair, 0, n);
+        PyTuple_SET_ITEM(pair, 1, b);
         PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
     }
     if (!set_borrowed(asgi.k_headers, headers.get())) return PyRef();

@@ -74,34 +74,19 @@ def _asgi_start_loop():
     return loop
 
 
-class _AsgiCalls:
-    """The receive and send an app gets: awaitables over the native channel
-    (a message that needs no I/O completes at once)."""
-
-    __slots__ = ("native",)
-
-    def __init__(self, native):
-        self.native = native
-
-    async def receive(self):
-        got = self.native.receive()
-        return got if type(got) is dict else await got
-
-    async def send(self, message):
-        pending = self.native.send(message)
-        if pending is not None:
-            await pending
-
-
-async def _asgi_serve(app, scope, native):
+async def _asgi_serve(app, scope, native, prepared):
     # The task is known to the request (timeouts cancel it, and log its
-    # stack) from the first line the app runs, eager or not.
-    native.task = _current_task()
-    calls = _AsgiCalls(native)
-    # The task runs in a context of its own: its print()s go to its request.
-    _asgi_request_channel.set(native)
+    # stack) from the first line the app runs, eager or not. The task runs
+    # in a context of its own: its print()s go to its request. `prepared`:
+    # the loop did both before this first step (asgi_loop.cpp,
+    # begin_asgi_app).
+    if not prepared:
+        native.task = _current_task()
+        _asgi_request_channel.set(native)
     try:
-        await app(scope, calls.receive, calls.send)
+        # receive() and send() return awaitables of the channel's
+        # (asgi/asgi_awaitable.h): one that needs no I/O completes at once.
+        await app(scope, native.app_receive, native.app_send)
     except BaseException as exc:  # reported to the request; never re-raised into asyncio
         if not native.done(exc):
             # The request ended with its response; the app went on (a
@@ -126,46 +111,22 @@ def _asgi_eager_starter(loop):
     None when this Python cannot do it.
 
     3.12+: asyncio's own eager start. 3.11: an asyncio.Task as any, whose
-    first step is taken from it instead of scheduled: while the Task is
-    made, the loop's call_soon (looked up on the loop by the Task, for its
-    first step only) is one that keeps the step. The task is the same
-    asyncio.Task object from its first line on (asyncio.current_task(),
-    anyio's cancel scopes), in a copy of the context, as a scheduled task
-    would be."""
+    first step is taken from it instead of scheduled, in C
+    (mpm_bridge/python/eager_task.h): while the Task is made, the loop's
+    call_soon (looked up on the loop by the Task, for its first step only)
+    is one that keeps the step. The task is the same asyncio.Task object
+    from its first line on (asyncio.current_task(), anyio's cancel scopes),
+    in a copy of the context, as a scheduled task would be."""
     import asyncio
 
-    Task = asyncio.Task
     if sys.version_info >= (3, 12):
+        Task = asyncio.Task
 
         def start_312(coro):
             return Task(coro, loop=loop, eager_start=True)
 
         return start_312
-    real_call_soon = loop.call_soon
-    overrides = getattr(loop, "__dict__", None)
-    if overrides is None or "call_soon" in overrides:
-        return None
-    taken = []
-
-    def keep_step(callback, *args, context=None):
-        if not taken and not args and context is not None and type(callback).__name__ == "TaskStepMethWrapper":
-            taken.append((callback, context))
-            return None
-        return real_call_soon(callback, *args, context=context)
-
-    def start_311(coro):
-        overrides["call_soon"] = keep_step
-        try:
-            task = Task(coro, loop=loop)
-        finally:
-            del overrides["call_soon"]
-        if taken:
-            step, context = taken.pop()
-            context.run(step)
-        # else the step was scheduled as for any task: it runs soon
-        return task
-
-    return start_311
+    return _pympm.eager_task_starter(loop)
 
 
 def _asgi_eager_self_test(start, loop):
@@ -237,17 +198,18 @@ def _asgi_task_ended(native, task):
             native.done(exc)
 
 
-def _asgi_begin(app, scope, native):
-    """On the loop: runs one request's app as a task, started eagerly
-    (PyAsgiEagerStart). One that suspends is kept referenced (asyncio holds
-    tasks only weakly) until it ends, and the stop sequence waits for it."""
-    task = _asgi_start(_asgi_serve(app, scope, native))
-    if not task.done():
-        # Scheduled, not started (PyAsgiEagerStart Off): a timeout before
-        # its first step finds it too.
-        native.task = task
-        _asgi_tasks.add(task)
-        task.add_done_callback(_functools_partial(_asgi_task_ended, native))
+def _asgi_track(task, native):
+    """A request's task that did not finish in its first step, or was not
+    started (PyAsgiEagerStart Off): kept referenced (asyncio holds tasks only
+    weakly) until it ends, and the stop sequence waits for it. The loop
+    (asgi/asgi_loop.cpp, StartWork) starts each request's task with
+    _asgi_start(_asgi_serve(app, scope, native, prepared)) and calls this if it
+    is not done."""
+    # Scheduled, not started (PyAsgiEagerStart Off): a timeout before its
+    # first step finds it too.
+    native.task = task
+    _asgi_tasks.add(task)
+    task.add_done_callback(_functools_partial(_asgi_task_ended, native))
 
 
 def _asgi_resolve(future, value):

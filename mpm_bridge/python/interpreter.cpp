@@ -3,6 +3,7 @@
 #include "pympm_asgi_source.h"
 #include "pympm_bootstrap_source.h"
 #include "base/request_log.h"
+#include "python/eager_task.h"
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 #include "python/thread_binding.h"
@@ -62,6 +63,8 @@ PyObject* native_exec_asgi(PyObject*, PyObject*) {
 PyMethodDef native_methods[] = {{"log", native_log, METH_VARARGS, "log(level, text): one line to httpd's error log"},
                                 {"gate_stats", native_gate_stats, METH_NOARGS, "PyThreads gate counters"},
                                 {"exec_asgi", native_exec_asgi, METH_NOARGS, "executes pympm's ASGI part"},
+                                {"eager_task_starter", native_eager_task_starter, METH_O,
+                                 "eager_task_starter(loop): start(coro) -> task, its first step run now; or None"},
                                 {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef native_module = {

@@ -1,5 +1,6 @@
 #include "websocket/ws_loop.h"
 
+#include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "python/python_entry.h"
 #include "websocket/ws_exchange.h"
@@ -195,6 +196,19 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
+// What the app gets as receive() and send(): callables whose awaitables
+// run the methods above when awaited (asgi/asgi_awaitable.h).
+PyObject* ch_app_caller(PyObject* self, AsgiChannelOp op, bool takes_message) {
+    return python_entry([&]() -> PyObject* {
+        const AsgiContext& asgi = state(self)->asgi;
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), self, op, takes_message);
+    });
+}
+
+PyObject* ch_get_app_receive(PyObject* self, void*) { return ch_app_caller(self, ch_receive, false); }
+
+PyObject* ch_get_app_send(PyObject* self, void*) { return ch_app_caller(self, ch_send, true); }
+
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
 }
@@ -239,6 +253,8 @@ PyMethodDef ch_methods[] = {
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef ch_getset[] = {{"task", ch_get_task, ch_set_task, "the asyncio task running the app", nullptr},
+                           {"app_receive", ch_get_app_receive, nullptr, "the app's receive (a new one)", nullptr},
+                           {"app_send", ch_get_app_send, nullptr, "the app's send (a new one)", nullptr},
                            {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyType_Slot ch_slots[] = {{Py_tp_methods, ch_methods},
@@ -299,10 +315,7 @@ public:
         // uses them.
         PyRef scope = x_->names().build() ? build_scope(asgi, *x_, mount_) : PyRef();
         PyRef channel = scope ? PyRef::steal(new_channel(asgi, x_)) : PyRef();
-        PyRef begun = channel ? PyRef::steal(PyObject_CallFunctionObjArgs(asgi.begin.get(), mount_.app, scope.get(),
-                                                                          channel.get(), nullptr))
-                              : PyRef();
-        if (begun) return;
+        if (channel && begin_asgi_app(asgi, mount_.app, scope.get(), channel.get())) return;
         AppFailure f;
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";

@@ -68,8 +68,8 @@ BOOST_AUTO_TEST_CASE(the_asgi_part_loads_once_with_what_the_cpp_side_looks_up) {
         // AsgiContext::start and ChildRuntime's ASGI app preparation look
         // these up in the part; the core's stop sequence calls the rest.
         for (const char* name :
-             {"_asgi_start_loop", "_asgi_begin", "_asgi_resolve", "_asgi_reject", "_asgi_task_stack", "_asgi_prepare",
-              "_asgi_shutdown", "_wake_async_waiters", "_run_async_callback", "wait_stopping"})
+             {"_asgi_start_loop", "_asgi_serve", "_asgi_track", "_asgi_resolve", "_asgi_reject", "_asgi_task_stack",
+              "_asgi_prepare", "_asgi_shutdown", "_wake_async_waiters", "_run_async_callback", "wait_stopping"})
             BOOST_TEST(PyObject_HasAttrString(part.get(), name) == 1, name);
         // pympm.wait_stopping stays a coroutine function of the core module.
         PyRef core_wait = PyRef::steal(PyObject_GetAttrString(py.module.get(), "wait_stopping"));

@@ -1,0 +1,298 @@
+// What an ASGI app's receive() and send() return (asgi/asgi_awaitable.h):
+// the channel's operation runs when the awaitable is first stepped, a ready
+// answer completes in that step, a future is awaited, and asyncio takes it
+// as a coroutine. And the eager start of a task on 3.11
+// (python/eager_task.h), which the ASGI loop uses for every request.
+#include "asgi/asgi_awaitable.h"
+
+#include "embedded_python.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <string_view>
+
+using namespace pympm;
+using namespace pympm_test;
+
+namespace {
+
+// The channel is a Python Fake (below); its op(arg) is the operation.
+PyObject* fake_op(PyObject* channel, PyObject* arg) {
+    return PyObject_CallMethod(channel, "op", "O", arg ? arg : Py_None);
+}
+
+// make(fake[, message]): a new awaitable over the fake. The type is made
+// once, like the child's (AsgiContext), and never let go of.
+PyObject* make(PyObject*, PyObject* args) {
+    static PyObject* type = make_asgi_call_type().release();
+    PyObject *channel = nullptr, *arg = nullptr;
+    if (!type || !PyArg_ParseTuple(args, "O|O", &channel, &arg)) return nullptr;
+    return new_asgi_call(type, channel, fake_op, arg);
+}
+
+// callers(fake): (receive, send) over the fake, as an app gets them.
+PyObject* callers(PyObject*, PyObject* fake) {
+    static PyObject* call_type = make_asgi_call_type().release();
+    static PyObject* caller_type = make_asgi_caller_type().release();
+    if (!call_type || !caller_type) return nullptr;
+    PyRef receive = PyRef::steal(new_asgi_caller(caller_type, call_type, fake, fake_op, false));
+    PyRef send = receive ? PyRef::steal(new_asgi_caller(caller_type, call_type, fake, fake_op, true)) : PyRef();
+    return send ? PyTuple_Pack(2, receive.get(), send.get()) : nullptr;
+}
+
+PyMethodDef make_def = {"make", make, METH_VARARGS, "make(fake[, message])"};
+PyMethodDef callers_def = {"callers", callers, METH_O, "callers(fake) -> (receive, send)"};
+
+constexpr std::string_view kPrelude = R"(
+import asyncio
+
+class Fake:
+    def __init__(self, answer):
+        self.answer = answer  # a value, or an exception to raise
+        self.calls = []
+
+    def op(self, arg):
+        self.calls.append(arg)
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+loop = asyncio.new_event_loop()
+)";
+
+// Runs `source` (after the prelude, with make() in its namespace); "" or
+// the exception it raised (a failed assert says which).
+std::string run(std::string_view source) {
+    return with_python([&]() -> std::string {
+        PyRef globals = PyRef::steal(PyDict_New());
+        PyRef fn = PyRef::steal(PyCFunction_New(&make_def, nullptr));
+        PyRef pair = PyRef::steal(PyCFunction_New(&callers_def, nullptr));
+        if (!globals || !fn || !pair ||
+            PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) != 0 ||
+            PyDict_SetItemString(globals.get(), "make", fn.get()) != 0 ||
+            PyDict_SetItemString(globals.get(), "callers", pair.get()) != 0)
+            return take_exception();
+        const std::string code = std::string(kPrelude) + std::string(source) + "\nloop.close()\n";
+        PyRef r = PyRef::steal(PyRun_String(code.c_str(), Py_file_input, globals.get(), globals.get()));
+        std::string error = r ? "" : take_exception();
+        // The namespace refers to itself through its functions.
+        PyDict_Clear(globals.get());
+        return error;
+    });
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(asgi_awaitable)
+
+BOOST_AUTO_TEST_CASE(the_operation_runs_when_awaited_not_when_called) {
+    BOOST_TEST(run(R"(
+fake = Fake({"type": "http.request"})
+aw = make(fake)
+assert fake.calls == [], fake.calls
+async def main():
+    return await aw
+got = loop.run_until_complete(main())
+assert got == {"type": "http.request"}, got
+assert fake.calls == [None], fake.calls
+sent = Fake(None)
+message = {"type": "http.response.body"}
+assert loop.run_until_complete(make(sent, message)) is None
+assert sent.calls == [message] and sent.calls[0] is message
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(receive_and_send_are_coroutine_functions_to_asyncio) {
+    BOOST_TEST(run(R"(
+import asgiref.sync
+fake = Fake({"type": "http.request"})
+receive, send = callers(fake)
+assert asyncio.iscoroutinefunction(receive) and asyncio.iscoroutinefunction(send)
+assert asgiref.sync.iscoroutinefunction(send)
+got = loop.run_until_complete(receive())
+assert got == {"type": "http.request"}, got
+message = {"type": "http.response.body"}
+loop.run_until_complete(send(message))
+assert fake.calls == [None, message], fake.calls
+for call in (lambda: receive(1), lambda: send(), lambda: send(message, 2), lambda: send(message=message)):
+    try:
+        call()
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("wrong arguments taken")
+assert fake.calls == [None, message], fake.calls
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_ready_answer_completes_in_the_first_step_and_cannot_be_awaited_again) {
+    BOOST_TEST(run(R"(
+aw = make(Fake({"a": 1}))
+try:
+    aw.send(None)
+except StopIteration as e:
+    assert e.value == {"a": 1}, e.value
+else:
+    raise AssertionError("no StopIteration")
+try:
+    aw.send(None)
+except RuntimeError as e:
+    assert "cannot reuse already awaited coroutine" in str(e), e
+else:
+    raise AssertionError("awaited twice")
+none = make(Fake(None))
+try:
+    next(none)
+except StopIteration as e:
+    assert e.value is None
+try:
+    make(Fake(None)).send(1)
+except TypeError as e:
+    assert "non-None" in str(e), e
+else:
+    raise AssertionError("a value sent into a fresh awaitable")
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_future_answer_is_awaited_and_its_result_returned) {
+    BOOST_TEST(run(R"(
+fut = loop.create_future()
+fake = Fake(fut)
+async def main():
+    loop.call_soon(fut.set_result, {"type": "later"})
+    return await make(fake)
+assert loop.run_until_complete(main()) == {"type": "later"}
+assert len(fake.calls) == 1
+failed = loop.create_future()
+async def fails():
+    loop.call_soon(failed.set_exception, OSError("gone"))
+    try:
+        await make(Fake(failed))
+    except OSError as e:
+        return str(e)
+assert loop.run_until_complete(fails()) == "gone"
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(asyncio_takes_it_as_a_coroutine) {
+    BOOST_TEST(run(R"(
+import inspect
+aw = make(Fake({"x": 1}))
+assert asyncio.iscoroutine(aw)
+assert inspect.isawaitable(aw)
+task = loop.create_task(aw)
+assert loop.run_until_complete(task) == {"x": 1}
+fut = loop.create_future()
+pending = loop.create_task(make(Fake(fut)))
+loop.call_soon(fut.set_result, {"y": 2})
+assert loop.run_until_complete(pending) == {"y": 2}
+later = loop.create_future()
+loop.call_later(0.01, later.set_result, {"z": 3})
+assert loop.run_until_complete(asyncio.wait_for(make(Fake(later)), 5)) == {"z": 3}
+async def through_yield_from():
+    return await asyncio.ensure_future(make(Fake({"w": 4})))
+assert loop.run_until_complete(through_yield_from()) == {"w": 4}
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_the_waiting_task_cancels_its_future) {
+    BOOST_TEST(run(R"(
+fut = loop.create_future()
+async def main():
+    return await make(Fake(fut))
+task = loop.create_task(main())
+loop.run_until_complete(asyncio.sleep(0))
+assert not task.done()
+task.cancel()
+try:
+    loop.run_until_complete(task)
+except asyncio.CancelledError:
+    pass
+else:
+    raise AssertionError("not cancelled")
+assert fut.cancelled()
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(an_error_of_the_operation_is_raised_where_it_is_awaited) {
+    BOOST_TEST(run(R"(
+fake = Fake(ValueError("bad message"))
+aw = make(fake, {"type": "nope"})
+assert fake.calls == []
+async def main():
+    try:
+        await aw
+    except ValueError as e:
+        return str(e)
+assert loop.run_until_complete(main()) == "bad message"
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(throw_and_close_before_the_first_step_never_run_the_operation) {
+    BOOST_TEST(run(R"(
+fake = Fake(None)
+aw = make(fake)
+try:
+    aw.throw(KeyError("k"))
+except KeyError:
+    pass
+else:
+    raise AssertionError("not raised")
+try:
+    aw.throw(KeyError)
+except KeyError:
+    pass
+closed = make(fake)
+closed.close()
+try:
+    closed.send(None)
+except RuntimeError:
+    pass
+else:
+    raise AssertionError("stepped after close")
+assert fake.calls == [], fake.calls
+)") == "");
+}
+
+BOOST_AUTO_TEST_CASE(eager_start_runs_the_first_step_now_as_the_task) {
+    BOOST_TEST(run(R"(
+import _pympm
+import contextvars
+start = _pympm.eager_task_starter(loop)
+assert start is not None
+var = contextvars.ContextVar("v", default="outside")
+seen, out = {}, {}
+gate = loop.create_future()
+async def probe():
+    seen["first"] = asyncio.current_task()
+    var.set("inside")
+    await gate
+    seen["later"] = asyncio.current_task()
+    return 7
+async def quick():
+    return asyncio.current_task()
+def kick():
+    task = start(probe())
+    out["first"] = seen.get("first") is task and not task.done() and var.get() == "outside"
+    out["restored"] = "call_soon" not in vars(loop)
+    done = start(quick())
+    out["quick"] = done.done() and done.result() is done
+    out["task"] = task
+    gate.set_result(None)
+loop.call_soon(kick)
+async def wait():
+    while "task" not in out:
+        await asyncio.sleep(0)
+    return await out["task"]
+assert loop.run_until_complete(wait()) == 7
+assert out == dict(out, first=True, restored=True, quick=True), out
+assert seen["later"] is out["task"]
+assert isinstance(out["task"], asyncio.Task)
+assert out["task"].get_name().startswith("pympm-"), out["task"].get_name()
+loop.call_soon = loop.call_soon
+assert _pympm.eager_task_starter(loop) is None
+)") == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
