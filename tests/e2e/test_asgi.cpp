@@ -28,7 +28,7 @@ const std::string kAsgi = "PyApp /a @APPS@/asgi_app.py:app asgi\n";
 
 // Prefork and event on the default loop (uvloop, installed for the tests),
 // and event on asyncio's own loop.
-std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+std::vector<std::pair<std::string, HttpdOptions>> prefork_event_and_asyncio(const std::string& config) {
     return {{"prefork", prefork_one_child(config)},
             {"event", threaded_one_child(Mpm::event, 4, config)},
             {"event, PyAsyncioLoop asyncio", threaded_one_child(Mpm::event, 4, config + "PyAsyncioLoop asyncio\n")}};
@@ -71,7 +71,7 @@ std::string md5_of(const std::string& data) {
 BOOST_AUTO_TEST_SUITE(asgi_http)
 
 BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(scope_under_a_non_root_mount) {
 // query string, and (at a root mount) a 1-byte raw_path: each is a new
 // object, none is CPython's shared one.
 BOOST_AUTO_TEST_CASE(one_letter_header_names_leave_cpythons_shared_bytes_alone) {
-    for (auto& [name, options] : prefork_and_event(kAsgi + "PyApp / @APPS@/asgi_app.py:app asgi\n")) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi + "PyApp / @APPS@/asgi_app.py:app asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(httpd_authenticated_requests_keep_their_credentials) {
 }
 
 BOOST_AUTO_TEST_CASE(bodies_in_chunks_large_uploads_and_streaming) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(bodies_in_chunks_large_uploads_and_streaming) {
 }
 
 BOOST_AUTO_TEST_CASE(the_app_sees_the_client_disconnect) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -549,7 +549,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(asgi_lifecycle)
 
 BOOST_AUTO_TEST_CASE(lifespan_shutdown_runs_in_the_stop_sequence) {
-    for (auto& [name, options] : prefork_and_event(kAsgi + "PyApp /f @APPS@/fastapi_app.py:app asgi\n")) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi + "PyApp /f @APPS@/fastapi_app.py:app asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             const std::string markers = make_markers_dir(srv);
@@ -621,7 +621,7 @@ BOOST_AUTO_TEST_CASE(an_async_on_stop_callback_registered_while_stopping_runs_an
 BOOST_AUTO_TEST_CASE(a_stopping_child_waits_for_work_after_responses_up_to_py_shutdown_timeout) {
     constexpr int kShutdownTimeout = 3;
     for (auto& [name, options] :
-         prefork_and_event(kAsgi + "PyShutdownTimeout " + std::to_string(kShutdownTimeout) + "\n")) {
+         prefork_event_and_asyncio(kAsgi + "PyShutdownTimeout " + std::to_string(kShutdownTimeout) + "\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             // Waiting for the endless task used up PyShutdownTimeout.
@@ -712,7 +712,7 @@ BOOST_AUTO_TEST_CASE(prefork_serves_one_request_per_child_at_a_time) {
 // A task the app starts on the loop (here from lifespan startup) runs
 // between requests: nothing holds the GIL then (PyEnableThreads On).
 BOOST_AUTO_TEST_CASE(background_tasks_run_between_requests) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             const std::string markers = make_markers_dir(srv);
@@ -752,7 +752,7 @@ BOOST_AUTO_TEST_CASE(fastapi_answers_as_its_test_client_does) {
     auto expected = run_command({python_executable(), test_apps_dir() + "/fastapi_testclient.py"});
     BOOST_TEST_REQUIRE(expected.exit_code == 0, expected.output);
     auto want = parse_json(expected.output);
-    for (auto& [name, options] : prefork_and_event("PyApp / @APPS@/fastapi_app.py:app asgi\n")) {
+    for (auto& [name, options] : prefork_event_and_asyncio("PyApp / @APPS@/fastapi_app.py:app asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -913,7 +913,7 @@ BOOST_AUTO_TEST_CASE(a_burst_queued_behind_a_busy_loop_is_taken_in_one_wake_up) 
 // the app next yields: CPU-bound work after it in the same step (here the
 // loop blocked until the client has its answer) does not hold the response.
 BOOST_AUTO_TEST_CASE(work_in_the_same_step_after_the_last_part_does_not_delay_the_response) {
-    for (auto& [name, options] : prefork_and_event(kAsgi)) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -965,7 +965,7 @@ namespace {
 std::vector<std::pair<std::string, HttpdOptions>> eager_on_and_off(const std::string& config) {
     std::vector<std::pair<std::string, HttpdOptions>> out;
     for (const char* eager : {"On", "Off"}) {
-        for (auto& [name, options] : prefork_and_event(config + "PyAsgiEagerStart " + eager + "\n"))
+        for (auto& [name, options] : prefork_event_and_asyncio(config + "PyAsgiEagerStart " + eager + "\n"))
             out.emplace_back(name + ", PyAsgiEagerStart " + eager, options);
     }
     return out;

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kApp = "PyApp /h @APPS@/hardening_app.py\n";
+const std::string kHardeningApp = "PyApp /h @APPS@/hardening_app.py\n";
 
 std::string module_line(const std::string& name, const std::string& file) {
     return "LoadModule " + name + " " + httpd_modules_dir() + "/" + file + "\n";
@@ -30,13 +30,13 @@ std::string module_line(const std::string& name, const std::string& file) {
 
 // The configurations a hardening case runs under: prefork, and one event
 // child of 4 threads with PyThreads below and at ThreadsPerChild.
-struct Variant {
+struct HardeningVariant {
     std::string name;
     HttpdOptions options;
 };
 
-std::vector<Variant> variants(const std::string& pympm_config, const std::string& extra = "") {
-    std::vector<Variant> out;
+std::vector<HardeningVariant> variants(const std::string& pympm_config, const std::string& extra = "") {
+    std::vector<HardeningVariant> out;
     HttpdOptions prefork = prefork_one_child(pympm_config);
     prefork.extra_config = extra;
     out.push_back({"prefork", prefork});
@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_SUITE(hardening_nested_requests)
 
 BOOST_AUTO_TEST_CASE(item1_error_document_from_a_failed_body_read) {
     const std::string extra = "ErrorDocument 400 /h/error\nErrorDocument 413 /h/error\nLimitRequestBody 1000\n";
-    for (auto& v : variants(kApp, extra)) {
+    for (auto& v : variants(kHardeningApp, extra)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.start();
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(item1_error_document_from_a_failed_body_read) {
 BOOST_AUTO_TEST_CASE(item1_subrequests_from_an_output_filter) {
     const std::string extra = module_line("include_module", "mod_include.so") +
                               "<Location /h/ssi>\n    SetOutputFilter INCLUDES\n    Options +Includes\n</Location>\n";
-    for (auto& v : variants(kApp, extra)) {
+    for (auto& v : variants(kHardeningApp, extra)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.start();
@@ -194,8 +194,8 @@ BOOST_AUTO_TEST_CASE(item2_enable_threads_off_with_h2_is_refused) {
     // mod_http2 runs requests on its own workers; under Off one thread keeps
     // the GIL, and the next request on another thread waited for ever.
     std::vector<HttpdOptions> configs;
-    configs.push_back(prefork_one_child(kApp + "PyEnableThreads Off\n"));
-    configs.push_back(threaded_one_child(Mpm::event, 1, kApp + "PyEnableThreads Off\n"));
+    configs.push_back(prefork_one_child(kHardeningApp + "PyEnableThreads Off\n"));
+    configs.push_back(threaded_one_child(Mpm::event, 1, kHardeningApp + "PyEnableThreads Off\n"));
     for (auto& o : configs) {
         BOOST_TEST_CONTEXT(mpm_name(o.mpm)) {
             o.extra_config = kH2;
@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(item2_enable_threads_off_with_h2_is_refused) {
 BOOST_AUTO_TEST_CASE(item2_h2_requests_are_served_and_gated) {
     // h2 requests come on mod_http2's workers, beyond ThreadsPerChild: they
     // are counted by the PyThreads gate like any other request.
-    for (auto& v : variants(kApp, kH2)) {
+    for (auto& v : variants(kHardeningApp, kH2)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.start();
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(item2_h2_requests_are_served_and_gated) {
 BOOST_AUTO_TEST_CASE(item8_thread_states_of_exited_h2_workers_are_deleted) {
     // mod_http2 starts workers under load and ends them when idle: the
     // Python thread state of each must go with it.
-    HttpdOptions o = threaded_one_child(Mpm::event, 2, kApp);
+    HttpdOptions o = threaded_one_child(Mpm::event, 2, kHardeningApp);
     o.extra_config = kH2 + "H2MinWorkers 1\nH2MaxWorkers 12\nH2MaxWorkerIdleSeconds 1\n";
     HttpdServer srv(o);
     srv.start();
@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(hardening_responses)
 
 BOOST_AUTO_TEST_CASE(item3_file_wrapper_after_write_keeps_the_connection_in_sync) {
-    for (auto& v : variants(kApp)) {
+    for (auto& v : variants(kHardeningApp)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             const std::string file = srv.add_app_file("ten.txt", "0123456789");
@@ -282,7 +282,7 @@ BOOST_AUTO_TEST_CASE(item3_file_wrapper_after_write_keeps_the_connection_in_sync
 BOOST_AUTO_TEST_CASE(item6_trace_enable_off_applies_under_a_mount) {
     for (const char* setting : {"Off", "On"}) {
         BOOST_TEST_CONTEXT("TraceEnable " << setting) {
-            HttpdOptions o = prefork_one_child(kApp);
+            HttpdOptions o = prefork_one_child(kHardeningApp);
             o.extra_config = std::string("TraceEnable ") + setting + "\n";
             HttpdServer srv(o);
             srv.start();
@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(item4_reading_a_chunked_body_costs_linear_time) {
     // The CPU time of read() for 16 MB and for 128 MB of chunked body, in
     // the same child: linear growth gives a ratio near 8, the old 1 MiB
     // steps (each a copy of everything so far) one near 64.
-    HttpdServer srv(prefork_one_child(kApp));
+    HttpdServer srv(prefork_one_child(kHardeningApp));
     srv.start();
     auto cpu_for = [&](std::size_t mb) {
         HttpRequest req = request("POST", "/h/read_cpu", false, 120s);
@@ -330,7 +330,7 @@ BOOST_AUTO_TEST_CASE(item4_reading_a_chunked_body_costs_linear_time) {
 BOOST_AUTO_TEST_CASE(item5_a_client_stalled_mid_body_does_not_hold_the_slot) {
     // PyThreads 1: the only slot is held by a request whose client sent 3
     // bytes of 100 and went quiet. Other requests of the child are served.
-    HttpdOptions o = threaded_one_child(Mpm::event, 4, kApp + "PyThreads 1\n");
+    HttpdOptions o = threaded_one_child(Mpm::event, 4, kHardeningApp + "PyThreads 1\n");
     o.timeout_seconds = 120; // httpd's Timeout would otherwise end the stall
     HttpdServer srv(o);
     srv.start();
@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(item5_a_client_stalled_mid_body_does_not_hold_the_slot) {
 }
 
 BOOST_AUTO_TEST_CASE(item5_a_client_that_stops_reading_does_not_hold_the_slot) {
-    HttpdOptions o = threaded_one_child(Mpm::event, 4, kApp + "PyThreads 1\n");
+    HttpdOptions o = threaded_one_child(Mpm::event, 4, kHardeningApp + "PyThreads 1\n");
     o.timeout_seconds = 120;
     HttpdServer srv(o);
     srv.start();
@@ -374,7 +374,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(hardening_app_threads)
 
 BOOST_AUTO_TEST_CASE(item8_a_list_cleared_by_an_app_thread_while_it_is_sent) {
-    for (auto& v : variants(kApp)) {
+    for (auto& v : variants(kHardeningApp)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.start();
@@ -397,7 +397,7 @@ BOOST_AUTO_TEST_CASE(item8_a_list_cleared_by_an_app_thread_while_it_is_sent) {
 }
 
 BOOST_AUTO_TEST_CASE(item8_two_app_threads_read_one_wsgi_input) {
-    for (auto& v : variants(kApp)) {
+    for (auto& v : variants(kHardeningApp)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.start();
@@ -430,7 +430,7 @@ BOOST_AUTO_TEST_CASE(item8_two_app_threads_read_one_wsgi_input) {
 
 BOOST_AUTO_TEST_CASE(item8_a_cpp_exception_becomes_memory_error_in_the_app,
                      *boost::unit_test::precondition(no_asan_build)) {
-    HttpdServer srv(prefork_one_child(kApp));
+    HttpdServer srv(prefork_one_child(kHardeningApp));
     srv.start();
     const std::string pid = pid_of(srv.port());
     auto r = http_get(srv.port(), "/h/memory_error", 30s);

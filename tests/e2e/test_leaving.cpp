@@ -37,8 +37,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kApp = "PyApp /o @APPS@/ops_app.py\n";
-
 int scale() {
     const char* v = std::getenv("PYMPM_LEAVING_SCALE");
     const int n = v ? std::atoi(v) : 1;
@@ -185,7 +183,7 @@ BOOST_AUTO_TEST_SUITE(leaving_keep_alive, *boost::unit_test::label("slow"))
 BOOST_AUTO_TEST_CASE(keep_alive_clients_that_never_retry_lose_nothing_while_children_recycle) {
     for (Mpm mpm : {Mpm::event, Mpm::worker, Mpm::prefork}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdServer srv(two_children(mpm, kApp + "PyMaxRequests 100 20\n"));
+            HttpdServer srv(two_children(mpm, kOpsApp + "PyMaxRequests 100 20\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
             const auto t0 = Clock::now();
@@ -219,7 +217,7 @@ BOOST_AUTO_TEST_CASE(keep_alive_clients_that_never_retry_lose_nothing_while_chil
 BOOST_AUTO_TEST_CASE(a_request_on_a_connection_kept_alive_before_the_child_left_is_answered) {
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdOptions o = threaded_one_child(mpm, 4, kApp + "PyMaxRequests 3\n");
+            HttpdOptions o = threaded_one_child(mpm, 4, kOpsApp + "PyMaxRequests 3\n");
             o.server_limit = 2;
             HttpdServer srv(o);
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
@@ -281,7 +279,7 @@ BOOST_AUTO_TEST_CASE(graceful_restarts_under_keep_alive_load_lose_only_requests_
                      })) {
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdServer srv(two_children(mpm, kApp));
+            HttpdServer srv(two_children(mpm, kOpsApp));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
             std::atomic<bool> done{false};
@@ -433,7 +431,7 @@ HttpdOptions one_h2_child(Mpm mpm, const std::string& pympm_config) {
 // What a child of `mpm` holds once it answered: PyMaxMemory limits are set
 // above it (a sanitizer build's children are much bigger).
 long resident_mib_after_one_request(Mpm mpm) {
-    HttpdServer probe(one_h2_child(mpm, kApp));
+    HttpdServer probe(one_h2_child(mpm, kOpsApp));
     probe.start();
     const long pid = pid_in(http_get(probe.port(), "/o/hello").body);
     const std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
@@ -451,7 +449,7 @@ BOOST_AUTO_TEST_SUITE(leaving_http2, *boost::unit_test::label("slow"))
 BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_max_requests) {
     for (Mpm mpm : {Mpm::event, Mpm::worker, Mpm::prefork}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxRequests 10\n"));
+            HttpdServer srv(one_h2_child(mpm, kOpsApp + "PyMaxRequests 10\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
             const auto run = h2c_one_at_a_time(srv.port(), "/o/hello", 40);
@@ -475,7 +473,7 @@ BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_m
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             const long limit = resident_mib_after_one_request(mpm) + 64;
-            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
+            HttpdServer srv(one_h2_child(mpm, kOpsApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
             const auto run = h2c_one_at_a_time(srv.port(), "/o/grow?mb=16", 16);
@@ -503,7 +501,7 @@ BOOST_AUTO_TEST_CASE(an_h2c_connection_gets_a_goaway_when_its_child_reaches_py_m
 BOOST_AUTO_TEST_CASE(streams_in_flight_when_the_child_leaves_finish_before_its_connection_ends) {
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxRequests 2\n"));
+            HttpdServer srv(one_h2_child(mpm, kOpsApp + "PyMaxRequests 2\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             srv.start();
             const auto deadline = Clock::now() + 60s;
@@ -534,7 +532,7 @@ BOOST_AUTO_TEST_CASE(streams_in_flight_when_the_child_leaves_finish_before_its_c
 BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_leaves) {
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxRequests 10\n"));
+            HttpdServer srv(one_h2_child(mpm, kOpsApp + "PyMaxRequests 10\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             const std::uint16_t tls_port = add_tls_vhost(srv);
             srv.start();
@@ -558,7 +556,7 @@ BOOST_AUTO_TEST_CASE(an_h2_connection_over_tls_gets_a_goaway_when_its_child_reac
     for (Mpm mpm : {Mpm::event, Mpm::worker}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
             const long limit = resident_mib_after_one_request(mpm) + 64;
-            HttpdServer srv(one_h2_child(mpm, kApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
+            HttpdServer srv(one_h2_child(mpm, kOpsApp + "PyMaxMemory " + std::to_string(limit) + "\n"));
             srv.add_app_file("../htdocs/static.txt", "a static file\n");
             const std::uint16_t tls_port = add_tls_vhost(srv);
             srv.start();

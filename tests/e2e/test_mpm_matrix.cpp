@@ -138,8 +138,6 @@ long ticks_while_idle(const HttpdServer& srv, std::chrono::milliseconds idle) {
     return at_long(after, "ticks") - at_long(before, "ticks");
 }
 
-const char* kApp = "PyApp / @APPS@/mpm_app.py\n";
-
 // The request thread blocks in a network write: /stream produces more than
 // the sockets buffer while the client does not read for 1.5 s. Returns the
 // largest advance of the app's ticker between two consecutive chunks.
@@ -188,7 +186,7 @@ long ticks_across_blocked_read(const HttpdServer& srv) {
 BOOST_AUTO_TEST_SUITE(mpm_ticker)
 
 BOOST_AUTO_TEST_CASE(prefork_enable_threads_on_ticker_runs_while_idle) {
-    HttpdServer srv(prefork_children(1, std::string(kApp) + "PyEnableThreads On\n"));
+    HttpdServer srv(prefork_children(1, kMpmApp + "PyEnableThreads On\n"));
     srv.start();
     long advanced = ticks_while_idle(srv, 2s);
     std::cerr << "[matrix] prefork On: ticker advanced " << advanced << " in 2 s idle\n";
@@ -197,7 +195,7 @@ BOOST_AUTO_TEST_CASE(prefork_enable_threads_on_ticker_runs_while_idle) {
 }
 
 BOOST_AUTO_TEST_CASE(prefork_enable_threads_off_ticker_frozen_while_idle) {
-    HttpdServer srv(prefork_children(1, std::string(kApp) + "PyEnableThreads Off\n"));
+    HttpdServer srv(prefork_children(1, kMpmApp + "PyEnableThreads Off\n"));
     srv.start();
     long advanced = ticks_while_idle(srv, 2s);
     std::cerr << "[matrix] prefork Off: ticker advanced " << advanced << " in 2 s idle\n";
@@ -221,8 +219,7 @@ BOOST_AUTO_TEST_CASE(gil_released_around_blocking_httpd_io) {
     // network for it, so the app's thread keeps running; Off: it keeps it.
     for (bool on : {true, false}) {
         BOOST_TEST_CONTEXT((on ? "On" : "Off")) {
-            HttpdServer srv(
-                prefork_children(1, std::string(kApp) + (on ? "PyEnableThreads On\n" : "PyEnableThreads Off\n")));
+            HttpdServer srv(prefork_children(1, kMpmApp + (on ? "PyEnableThreads On\n" : "PyEnableThreads Off\n")));
             srv.start();
             long write_gap = ticks_across_blocked_write(srv);
             long read_gap = ticks_across_blocked_read(srv);
@@ -240,7 +237,7 @@ BOOST_AUTO_TEST_CASE(gil_released_around_blocking_httpd_io) {
 }
 
 BOOST_AUTO_TEST_CASE(event_ticker_runs_and_waiting_holds_no_gil) {
-    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n"));
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kMpmApp + "PyThreads 1\n"));
     srv.start();
     long advanced = ticks_while_idle(srv, 2s);
     std::cerr << "[matrix] event PyThreads 1: ticker advanced " << advanced << " in 2 s idle\n";
@@ -262,7 +259,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(mpm_matrix, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
-    HttpdServer srv(prefork_children(2, kApp));
+    HttpdServer srv(prefork_children(2, kMpmApp));
     srv.start();
     BOOST_TEST_REQUIRE(eventually([&] { return srv.child_pids().size() == 2u; }, 15s));
     auto p = burn_pair(srv, "prefork 2 children");
@@ -277,7 +274,7 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_parallel) {
 }
 
 BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
-    HttpdServer srv(prefork_children(2, std::string(kApp) + "PyEnableThreads Off\n"));
+    HttpdServer srv(prefork_children(2, kMpmApp + "PyEnableThreads Off\n"));
     srv.start();
     BOOST_TEST_REQUIRE(eventually([&] { return srv.child_pids().size() == 2u; }, 15s));
     auto p = burn_pair(srv, "prefork 2 children Off");
@@ -286,7 +283,7 @@ BOOST_AUTO_TEST_CASE(prefork_two_children_enable_threads_off_parallel) {
 }
 
 BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {
-    HttpdServer srv(prefork_children(1, kApp));
+    HttpdServer srv(prefork_children(1, kMpmApp));
     srv.start();
     auto p = burn_pair(srv, "prefork 1 child");
     BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
@@ -298,7 +295,7 @@ BOOST_AUTO_TEST_CASE(prefork_one_child_sequential) {
 }
 
 BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
-    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n"));
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kMpmApp + "PyThreads 1\n"));
     srv.start();
     auto p = burn_pair(srv, "event 1x4 PyThreads 1");
     BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");
@@ -315,7 +312,7 @@ BOOST_AUTO_TEST_CASE(event_py_threads_1_first_come_first_served) {
 BOOST_AUTO_TEST_CASE(event_http2_py_threads_1_first_come_first_served) {
     // h2 requests run on mod_http2's worker threads, not the MPM's: the
     // PyThreads gate counts them all the same.
-    HttpdOptions o = threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 1\n");
+    HttpdOptions o = threaded_one_child(Mpm::event, 4, kMpmApp + "PyThreads 1\n");
     o.extra_config = "LoadModule http2_module " + httpd_modules_dir() +
                      "/mod_http2.so\nProtocols h2c http/1.1\n"
                      "<Location /pympm-status>\n    SetHandler pympm-status\n</Location>\n";
@@ -332,7 +329,7 @@ BOOST_AUTO_TEST_CASE(event_http2_py_threads_1_first_come_first_served) {
 }
 
 BOOST_AUTO_TEST_CASE(event_py_threads_2_interleaved) {
-    HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 2\n"));
+    HttpdServer srv(threaded_one_child(Mpm::event, 4, kMpmApp + "PyThreads 2\n"));
     srv.start();
     auto p = burn_pair(srv, "event 1x4 PyThreads 2");
     BOOST_TEST(p.first.pid == p.second.pid, "one child serves both");

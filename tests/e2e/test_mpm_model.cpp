@@ -11,8 +11,6 @@ using namespace pympm_test::mpm;
 
 namespace {
 
-const char* kApp = "PyApp / @APPS@/mpm_app.py\n";
-
 // Field `key` ("py_threads=4") of a "child ready" line.
 std::string ready_field(const std::string& line, const std::string& key) {
     auto p = line.find(" " + key + "=");
@@ -67,8 +65,8 @@ void expect_refused(HttpdOptions o, const std::string& mpm) {
 BOOST_AUTO_TEST_SUITE(mpm_model)
 
 BOOST_AUTO_TEST_CASE(enable_threads_off_refused_with_several_threads_per_child) {
-    expect_refused(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyEnableThreads Off\n"), "event");
-    expect_refused(threaded_one_child(Mpm::worker, 2, std::string(kApp) + "PyEnableThreads Off\n"), "worker");
+    expect_refused(threaded_one_child(Mpm::event, 4, kMpmApp + "PyEnableThreads Off\n"), "event");
+    expect_refused(threaded_one_child(Mpm::worker, 2, kMpmApp + "PyEnableThreads Off\n"), "worker");
 }
 
 BOOST_AUTO_TEST_CASE(directive_values_checked_by_config_test) {
@@ -80,13 +78,12 @@ BOOST_AUTO_TEST_CASE(directive_values_checked_by_config_test) {
          {Case{"PyThreads 0", "PyThreads"}, Case{"PyThreads many", "'many'"}, Case{"PyThreads -2", "PyThreads"},
           Case{"PyShutdownTimeout soon", "PyShutdownTimeout"}, Case{"PyShutdownTimeout -1", "PyShutdownTimeout"},
           Case{"PyEnableThreads maybe", "PyEnableThreads"}}) {
-        HttpdServer srv(prefork_children(1, std::string(kApp) + c.line + "\n"));
+        HttpdServer srv(prefork_children(1, kMpmApp + c.line + "\n"));
         auto t = srv.config_test();
         BOOST_TEST(t.exit_code != 0, "accepted '" << c.line << "'");
         BOOST_TEST(contains(t.output, c.needle), c.line << ": " << t.output);
     }
-    HttpdServer ok(
-        prefork_children(1, std::string(kApp) + "PyThreads auto\nPyShutdownTimeout 0\nPyEnableThreads off\n"));
+    HttpdServer ok(prefork_children(1, kMpmApp + "PyThreads auto\nPyShutdownTimeout 0\nPyEnableThreads off\n"));
     auto t = ok.config_test();
     BOOST_TEST(t.exit_code == 0, t.output);
 }
@@ -96,7 +93,7 @@ BOOST_AUTO_TEST_CASE(enable_threads_off_with_one_thread_per_child) {
     // requests, so the app's thread is frozen as under prefork; stopping the
     // child must not hang on that GIL (the request thread gives it back when
     // httpd ends it).
-    HttpdServer srv(threaded_one_child(Mpm::event, 1, std::string(kApp) + "PyEnableThreads Off\n"));
+    HttpdServer srv(threaded_one_child(Mpm::event, 1, kMpmApp + "PyEnableThreads Off\n"));
     srv.start();
     auto info = info_matching_ready_line(srv);
     BOOST_TEST(at(info, "enable_threads") == "False");
@@ -143,7 +140,7 @@ BOOST_AUTO_TEST_CASE(enable_threads_off_with_one_thread_per_child) {
 }
 
 BOOST_AUTO_TEST_CASE(child_info_prefork_matches_ready_line) {
-    HttpdServer srv(prefork_children(2, kApp));
+    HttpdServer srv(prefork_children(2, kMpmApp));
     srv.start();
     auto info = info_matching_ready_line(srv);
     auto pids = srv.child_pids();
@@ -174,7 +171,7 @@ BOOST_AUTO_TEST_CASE(child_info_event_and_wsgi_multithread) {
     for (Row row : {Row{"", "4", "True"}, Row{"PyThreads auto\n", "4", "True"}, Row{"PyThreads 2\n", "2", "True"},
                     Row{"PyThreads 1\n", "1", "False"}}) {
         BOOST_TEST_CONTEXT("event 1x4 '" << row.directive << "'") {
-            HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + row.directive));
+            HttpdServer srv(threaded_one_child(Mpm::event, 4, kMpmApp + row.directive));
             srv.start();
             auto info = info_matching_ready_line(srv);
             BOOST_TEST(at(info, "mpm") == "event");
@@ -189,7 +186,7 @@ BOOST_AUTO_TEST_CASE(child_info_event_and_wsgi_multithread) {
 
 BOOST_AUTO_TEST_CASE(py_threads_lowered_with_a_warning) {
     {
-        HttpdServer srv(prefork_children(1, std::string(kApp) + "PyThreads 3\n"));
+        HttpdServer srv(prefork_children(1, kMpmApp + "PyThreads 3\n"));
         srv.start();
         std::string w = srv.wait_for_log("PM00013: PyThreads 3 lowered to 1", 10s);
         BOOST_TEST(!w.empty());
@@ -200,7 +197,7 @@ BOOST_AUTO_TEST_CASE(py_threads_lowered_with_a_warning) {
         BOOST_TEST(at(info, "wsgi.multithread") == "False");
     }
     {
-        HttpdServer srv(threaded_one_child(Mpm::event, 4, std::string(kApp) + "PyThreads 8\n"));
+        HttpdServer srv(threaded_one_child(Mpm::event, 4, kMpmApp + "PyThreads 8\n"));
         srv.start();
         std::string w = srv.wait_for_log("PM00013: PyThreads 8 lowered to 4", 10s);
         BOOST_TEST(!w.empty());

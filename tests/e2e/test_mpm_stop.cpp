@@ -86,19 +86,19 @@ HttpdOptions threaded_recycling(Mpm mpm, int threads, std::string config) {
     return o;
 }
 
-struct Variant {
+struct StopVariant {
     std::string name;
     HttpdOptions options;
 };
 
 // The stop app under prefork (On and Off; `children` children) and event
 // (one child of 4 threads).
-std::vector<Variant> variants(int children) {
+std::vector<StopVariant> variants(int children) {
     std::string config = std::string(kStopApp) + "PyShutdownTimeout 5\n";
-    return {Variant{"prefork", prefork_children(children, config)},
-            Variant{"prefork Off", prefork_children(children, config + "PyEnableThreads Off\n")},
-            Variant{"event", threaded_one_child(Mpm::event, 4, config)},
-            Variant{"worker", threaded_one_child(Mpm::worker, 4, config)}};
+    return {StopVariant{"prefork", prefork_children(children, config)},
+            StopVariant{"prefork Off", prefork_children(children, config + "PyEnableThreads Off\n")},
+            StopVariant{"event", threaded_one_child(Mpm::event, 4, config)},
+            StopVariant{"worker", threaded_one_child(Mpm::worker, 4, config)}};
 }
 
 // A request on its own connection. A child reaching MaxConnectionsPerChild
@@ -124,7 +124,7 @@ HttpResponse get_closing(const HttpdServer& srv, const std::string& target) {
 BOOST_AUTO_TEST_SUITE(mpm_stop, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
-    for (const Variant& v : variants(1)) {
+    for (const StopVariant& v : variants(1)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             std::string markers = make_markers_dir(srv);
@@ -151,7 +151,7 @@ BOOST_AUTO_TEST_CASE(graceful_restart_runs_the_stop_sequence) {
 BOOST_AUTO_TEST_CASE(stop_while_idle) {
     // prefork: the child is told by SIGTERM and runs the sequence inside the
     // signal handler; event: from the main thread after the workers ended.
-    for (const Variant& v : variants(2)) {
+    for (const StopVariant& v : variants(2)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             std::string markers = make_markers_dir(srv);
@@ -562,7 +562,7 @@ BOOST_AUTO_TEST_CASE(app_thread_never_gives_the_gil_back) {
     // + 1 s of being told to stop, graceful or not (a graceful restart has
     // no escalation of its own: such a child would stay for ever).
     constexpr int timeout_s = 1;
-    for (const Variant& v : variants(1)) {
+    for (const StopVariant& v : variants(1)) {
         for (bool graceful : {true, false}) {
             BOOST_TEST_CONTEXT(v.name << (graceful ? " graceful" : " stop")) {
                 HttpdOptions o = v.options;

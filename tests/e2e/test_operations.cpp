@@ -22,20 +22,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kApp = "PyApp /o @APPS@/ops_app.py\n";
-
 std::string module_line(const std::string& name, const std::string& file) {
     return "LoadModule " + name + " " + httpd_modules_dir() + "/" + file + "\n";
 }
 
-struct Variant {
+struct OpsVariant {
     std::string name;
     HttpdOptions options;
     bool threaded;
 };
 
-std::vector<Variant> variants(const std::string& config) {
-    std::vector<Variant> out;
+std::vector<OpsVariant> variants(const std::string& config) {
+    std::vector<OpsVariant> out;
     out.push_back({"prefork", prefork_one_child(config), false});
     for (const char* py : {"1", "auto"})
         out.push_back({std::string("event 1x4 PyThreads ") + py,
@@ -72,7 +70,7 @@ long replacement_of(const HttpdServer& srv, long old) {
 BOOST_AUTO_TEST_SUITE(ops_request_timeouts, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(a_python_loop_gets_request_timeout_and_a_504) {
-    for (auto& v : variants(kApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
+    for (auto& v : variants(kOpsApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.allow_log_error("PM00060");
@@ -100,7 +98,7 @@ BOOST_AUTO_TEST_CASE(a_python_loop_gets_request_timeout_and_a_504) {
 }
 
 BOOST_AUTO_TEST_CASE(a_stream_that_loops_after_its_first_chunk_is_cut) {
-    for (auto& v : variants(kApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
+    for (auto& v : variants(kOpsApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.allow_log_error("PM00060");
@@ -118,7 +116,7 @@ BOOST_AUTO_TEST_CASE(a_stream_that_loops_after_its_first_chunk_is_cut) {
 BOOST_AUTO_TEST_CASE(requests_stuck_in_c_recycle_the_child) {
     // time.sleep, a lock, an app that swallows RequestTimeout, a stream that
     // stalls after its first chunk: none returns, so the child leaves.
-    for (auto& v : variants(kApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
+    for (auto& v : variants(kOpsApp + "PyRequestTimeout 1\nPyShutdownTimeout 1\n")) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
             srv.allow_log_error("PM00060|PM00062|PM00063");
@@ -169,7 +167,8 @@ BOOST_AUTO_TEST_CASE(requests_stuck_in_c_recycle_the_child) {
 // its next await); a coroutine that never awaits, or blocks the loop in C,
 // recycles the child as a stuck WSGI request does.
 BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
-    const std::string config = kApp + "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n";
+    const std::string config =
+        kOpsApp + "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n";
     for (auto& v : variants(config)) {
         BOOST_TEST_CONTEXT(v.name) {
             HttpdServer srv(v.options);
@@ -213,7 +212,7 @@ BOOST_AUTO_TEST_CASE(asgi_tasks_are_cancelled_or_recycle_the_child) {
 // outer request its watch back: the outer task is cancelled at its timeout,
 // not taken for stuck.
 BOOST_AUTO_TEST_CASE(an_asgi_request_that_ran_a_subrequest_is_still_cancelled) {
-    const std::string config = kApp +
+    const std::string config = kOpsApp +
                                "PyApp /a @APPS@/asgi_app.py:app asgi\nPyRequestTimeout 1\nPyShutdownTimeout 1\n" +
                                module_line("include_module", "mod_include.so") +
                                "<Location /a/ssi_then_sleep>\n    SetOutputFilter INCLUDES\n    Options +Includes\n"
@@ -319,8 +318,8 @@ LoadResult run_load(std::uint16_t port, int clients, std::chrono::seconds durati
 BOOST_AUTO_TEST_CASE(max_requests_recycles_under_load_without_failing_a_request) {
     for (Mpm mpm : {Mpm::prefork, Mpm::worker, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, kApp + "PyMaxRequests 100\n")
-                                                 : threaded_one_child(mpm, 4, kApp + "PyMaxRequests 100\n");
+            HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, kOpsApp + "PyMaxRequests 100\n")
+                                                 : threaded_one_child(mpm, 4, kOpsApp + "PyMaxRequests 100\n");
             if (mpm != Mpm::prefork) {
                 o.server_limit = 4;
                 o.max_request_workers = 8;
@@ -345,7 +344,7 @@ BOOST_AUTO_TEST_CASE(max_requests_recycles_under_load_without_failing_a_request)
 }
 
 BOOST_AUTO_TEST_CASE(jitter_spreads_the_request_limits_of_a_generation) {
-    HttpdServer srv(prefork_children(4, kApp + "PyMaxRequests 1000 500\n"));
+    HttpdServer srv(prefork_children(4, kOpsApp + "PyMaxRequests 1000 500\n"));
     srv.start();
     // Every child ready (a child still importing takes no connection).
     BOOST_TEST_REQUIRE(eventually([&] { return srv.count_log("PM00010: child ready") >= 4u; }, 20s));
@@ -361,7 +360,7 @@ BOOST_AUTO_TEST_CASE(jitter_spreads_the_request_limits_of_a_generation) {
 }
 
 BOOST_AUTO_TEST_CASE(max_memory_recycles_an_app_that_grows) {
-    HttpdServer srv(prefork_one_child(kApp + "PyMaxMemory 96\n"));
+    HttpdServer srv(prefork_one_child(kOpsApp + "PyMaxMemory 96\n"));
     srv.start();
     const long pid = pid_answering(srv);
     std::size_t mark = srv.log_mark();
@@ -391,13 +390,6 @@ std::string status_config() {
            "<Location /server-status>\n    SetHandler server-status\n    Require local\n</Location>\n";
 }
 
-boost::property_tree::ptree status_json(const HttpdServer& srv) {
-    auto r = http_get(srv.port(), "/pympm-status?format=json");
-    BOOST_TEST_REQUIRE(r.status == 200, r.body);
-    BOOST_TEST(r.headers.get("Content-Type") == "application/json");
-    return parse_json(r.body);
-}
-
 // Sends a known mix: 10 ok, 3 app 404s, 2 app 503s, 2 exceptions (500).
 void send_known_mix(const HttpdServer& srv) {
     for (int i = 0; i < 10; ++i) BOOST_TEST(http_get(srv.port(), "/o/hello").status == 200);
@@ -409,7 +401,7 @@ void send_known_mix(const HttpdServer& srv) {
 BOOST_AUTO_TEST_CASE(json_and_prometheus_count_what_the_test_sent) {
     for (Mpm mpm : {Mpm::prefork, Mpm::event}) {
         BOOST_TEST_CONTEXT(mpm_name(mpm)) {
-            HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, kApp) : threaded_one_child(mpm, 4, kApp);
+            HttpdOptions o = mpm == Mpm::prefork ? prefork_children(2, kOpsApp) : threaded_one_child(mpm, 4, kOpsApp);
             o.extra_config = status_config();
             HttpdServer srv(o);
             srv.allow_log_error("PM00020: app /o=.* raised an exception for [A-Z]+ /o/raise");
@@ -472,7 +464,7 @@ BOOST_AUTO_TEST_CASE(json_and_prometheus_count_what_the_test_sent) {
 }
 
 BOOST_AUTO_TEST_CASE(totals_keep_what_recycled_children_counted) {
-    HttpdOptions o = prefork_children(2, kApp + "PyMaxRequests 5\n");
+    HttpdOptions o = prefork_children(2, kOpsApp + "PyMaxRequests 5\n");
     o.extra_config = status_config();
     HttpdServer srv(o);
     srv.start();
@@ -493,7 +485,7 @@ BOOST_AUTO_TEST_CASE(totals_keep_what_recycled_children_counted) {
 }
 
 BOOST_AUTO_TEST_CASE(child_info_reads_the_same_figures) {
-    HttpdOptions o = prefork_one_child(kApp);
+    HttpdOptions o = prefork_one_child(kOpsApp);
     o.extra_config = status_config();
     HttpdServer srv(o);
     srv.start();
@@ -509,7 +501,7 @@ BOOST_AUTO_TEST_CASE(child_info_reads_the_same_figures) {
 }
 
 BOOST_AUTO_TEST_CASE(html_page_renders_every_child_in_a_browser) {
-    HttpdOptions o = prefork_children(3, kApp);
+    HttpdOptions o = prefork_children(3, kOpsApp);
     o.extra_config = status_config();
     HttpdServer srv(o);
     srv.start();
@@ -531,7 +523,7 @@ BOOST_AUTO_TEST_CASE(html_page_renders_every_child_in_a_browser) {
 }
 
 BOOST_AUTO_TEST_CASE(mod_status_gains_a_pympm_section) {
-    HttpdOptions o = threaded_one_child(Mpm::event, 4, kApp);
+    HttpdOptions o = threaded_one_child(Mpm::event, 4, kOpsApp);
     o.extra_config = status_config();
     HttpdServer srv(o);
     srv.start();
@@ -560,13 +552,13 @@ BOOST_AUTO_TEST_CASE(bad_values_are_refused_with_a_sentence) {
     };
     for (const auto& [line, expected] : cases) {
         BOOST_TEST_CONTEXT(line) {
-            HttpdServer srv(prefork_one_child(kApp + line + "\n"));
+            HttpdServer srv(prefork_one_child(kOpsApp + line + "\n"));
             auto r = srv.config_test();
             BOOST_TEST(r.exit_code != 0);
             BOOST_TEST(contains(r.output, expected), r.output);
         }
     }
-    HttpdServer ok(prefork_one_child(kApp + "PyRequestTimeout 30\nPyMaxRequests 1000 100\nPyMaxMemory 512\n"));
+    HttpdServer ok(prefork_one_child(kOpsApp + "PyRequestTimeout 30\nPyMaxRequests 1000 100\nPyMaxMemory 512\n"));
     BOOST_TEST(ok.config_test().exit_code == 0);
 }
 

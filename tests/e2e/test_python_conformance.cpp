@@ -18,10 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
-    return {{"prefork", prefork_one_child(config)}, {"event", threaded_one_child(Mpm::event, 4, config)}};
-}
-
 // After a graceful restart, the old child `pid` finalised Python: returns
 // the seconds its stop took (PM00032), or -1.
 double finalised_in(const HttpdServer& srv, long pid, std::size_t mark) {

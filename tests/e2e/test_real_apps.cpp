@@ -34,7 +34,7 @@ std::vector<std::string> isolated_environment(const std::string& home) {
 
 // httpd (and so hgweb and dulwich) runs with the test's environment but for
 // isolated_environment(), with a HOME that does not exist.
-std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+std::vector<std::pair<std::string, HttpdOptions>> isolated_prefork_and_event(const std::string& config) {
     std::vector<std::pair<std::string, HttpdOptions>> out = {{"prefork", prefork_children(2, config)},
                                                              {"event", threaded_one_child(Mpm::event, 8, config)}};
     for (auto& [name, options] : out) options.environment = isolated_environment("/nonexistent");
@@ -109,7 +109,7 @@ std::string tail_of(const std::string& text) { return text.substr(text.size() > 
 BOOST_AUTO_TEST_SUITE(real_apps, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(hgweb_serves_hg_clone_push_and_pull) {
-    for (auto& [name, options] : prefork_and_event("PyApp /hg @APPS@/real_apps/hgweb.wsgi\n")) {
+    for (auto& [name, options] : isolated_prefork_and_event("PyApp /hg @APPS@/real_apps/hgweb.wsgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             const Client hg(srv);
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(hgweb_serves_hg_clone_push_and_pull) {
 }
 
 BOOST_AUTO_TEST_CASE(dulwich_serves_git_clone_and_a_chunked_push) {
-    for (auto& [name, options] : prefork_and_event("PyApp /git @APPS@/real_apps/dulwich_app.py\n")) {
+    for (auto& [name, options] : isolated_prefork_and_event("PyApp /git @APPS@/real_apps/dulwich_app.py\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             const Client git(srv);

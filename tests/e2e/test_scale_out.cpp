@@ -18,6 +18,7 @@
 //  (c) started again, it rejoins rotation by itself.
 #include "http_client.h"
 #include "httpd_server.h"
+#include "test_mpm_common.h"
 #include "test_support.h"
 
 #include <boost/test/unit_test.hpp>
@@ -37,6 +38,7 @@
 #include <thread>
 
 using namespace pympm_test;
+using pympm_test::mpm::eventually;
 using namespace std::chrono_literals;
 
 namespace {
@@ -152,15 +154,8 @@ bool in_rotation(const std::string& status) {
     return std::regex_search(status, ok) && !std::regex_search(status, out);
 }
 
-bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds every = 50ms) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-        if (cond()) return true;
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(every);
-    }
-}
+// How often eventually() asks the balancer or the apps (each poll is a request).
+constexpr std::chrono::milliseconds kScaleOutPoll = 50ms;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
@@ -425,9 +420,9 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     Load load(front.port(), 3);
     const auto t_load = Clock::now();
     for (const auto& a : kBackends)
-        BOOST_TEST_REQUIRE(
-            eventually([&] { return in_rotation(status_of(a)) && load.served_since(a, t_load) > 0; }, 30s),
-            a << " does not serve through the front; status " << status_of(a));
+        BOOST_TEST_REQUIRE(eventually([&] { return in_rotation(status_of(a)) && load.served_since(a, t_load) > 0; },
+                                      30s, kScaleOutPoll),
+                           a << " does not serve through the front; status " << status_of(a));
 
     // (a) Rolling deploy with the shipped script. Its restart command puts
     // version 2 in place and gracefully restarts that backend (SIGUSR1 is
@@ -450,7 +445,7 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     BOOST_TEST_REQUIRE(deployed.exit_code == 0, "scripts/rolling-deploy failed:\n" << deployed.output);
     // Every backend serves version 2 from now on.
     for (const auto& a : kBackends)
-        BOOST_TEST(eventually([&] { return load.served_since(a, t_deployed) >= 10; }, 20s),
+        BOOST_TEST(eventually([&] { return load.served_since(a, t_deployed) >= 10; }, 20s, kScaleOutPoll),
                    a << " served no request after the deploy");
 
     // (b) SIGKILL one backend: the machine dies.
@@ -470,7 +465,7 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
                                               mark_kill) >= 3 &&
                               load.served_since("", t_left) >= 200;
                    },
-                   30s),
+                   30s, kScaleOutPoll),
                "the front's health check did not fail on " << kVictim << " three times, or it served little meanwhile");
 
     // (c) It comes back: the health check puts it back by itself.
@@ -483,7 +478,7 @@ BOOST_AUTO_TEST_CASE(rolling_deploy_and_backend_loss_under_load) {
     const auto t_rejoined = Clock::now();
     BOOST_TEST(rejoined_ok,
                kVictim << " did not rejoin within " << kRejoinBound.count() << " s: " << status_of(kVictim));
-    BOOST_TEST(eventually([&] { return load.served_since(kVictim, t_rejoined) >= 20; }, 20s),
+    BOOST_TEST(eventually([&] { return load.served_since(kVictim, t_rejoined) >= 20; }, 20s, kScaleOutPoll),
                kVictim << " takes no share of the load after rejoining");
     const std::size_t mark_end = front.log_mark();
     load.stop();
@@ -674,7 +669,8 @@ BOOST_AUTO_TEST_CASE(ok_with_the_generation_of_the_child) {
 
     // A graceful restart: the new children report the next generation.
     srv.graceful_restart();
-    BOOST_TEST(eventually([&] { return key_values(http_get(srv.port(), "/health").body)["generation"] == "1"; }, 15s));
+    BOOST_TEST(eventually([&] { return key_values(http_get(srv.port(), "/health").body)["generation"] == "1"; }, 15s,
+                          kScaleOutPoll));
 }
 
 BOOST_AUTO_TEST_CASE(unavailable_while_an_app_did_not_import) {
@@ -701,8 +697,8 @@ BOOST_AUTO_TEST_CASE(answers_while_every_slot_is_busy) {
     srv.start();
     auto slow = std::async(std::launch::async, [&] { return http_get(srv.port(), "/h/sleep?s=8", 30s); });
     BOOST_TEST_REQUIRE(eventually(
-        [&] { return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1"); },
-        20s));
+        [&] { return contains(http_get(srv.port(), "/pympm-status?format=json").body, "\"requests_in_app\": 1"); }, 20s,
+        kScaleOutPoll));
     auto r = http_get(srv.port(), "/health", 5s);
     BOOST_TEST(r.status == 200, r.body);
     BOOST_TEST((slow.wait_for(0s) != std::future_status::ready), "answered while the slow request holds the slot");

@@ -40,7 +40,7 @@ constexpr std::size_t kPiece = 4096;
 constexpr auto kInterval = 70ms;
 constexpr int kPiecesBeforeGet = 8; // the GET goes once every client is this far
 
-struct Variant {
+struct FairnessVariant {
     std::string name;
     int py_threads;
     HttpdOptions options;
@@ -48,8 +48,8 @@ struct Variant {
 
 // One child of 10 threads (room for every client and the GET), PyThreads 1
 // and 2, under each MPM given.
-std::vector<Variant> variants(std::initializer_list<Mpm> mpms, const std::string& extra = "") {
-    std::vector<Variant> out;
+std::vector<FairnessVariant> variants(std::initializer_list<Mpm> mpms, const std::string& extra = "") {
+    std::vector<FairnessVariant> out;
     for (Mpm mpm : mpms) {
         for (int py_threads : {1, 2}) {
             HttpdOptions o = threaded_one_child(mpm, 10, kApps + "PyThreads " + std::to_string(py_threads) + "\n");
@@ -158,7 +158,7 @@ void check_download(const SlowClient& c, double) { BOOST_TEST(c.body.size() == k
 // kPiecesBeforeGet pieces in: the GET is served within a few lending turns
 // while the slow clients go on (with no lending at all it would wait for
 // them to finish), and PyThreads is never exceeded.
-void a_get_is_not_kept_out(const Variant& v, const std::string& mount, ClientFn client,
+void a_get_is_not_kept_out(const FairnessVariant& v, const std::string& mount, ClientFn client,
                            void (*check_client)(const SlowClient&, double)) {
     HttpdServer srv(v.options);
     srv.start();

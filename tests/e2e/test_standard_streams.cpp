@@ -16,10 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
-    return {{"prefork", prefork_one_child(config)}, {"event", threaded_one_child(Mpm::event, 4, config)}};
-}
-
 const char kConfig[] = "PyApp /s @APPS@/streams_app.py\n";
 
 // An entry the app logged through a stream: "[pympm:LEVEL] ... PM00040: TEXT"

@@ -25,9 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kApp = "PyApp /o @APPS@/ops_app.py\n";
-
-struct Row {
+struct DeathsRow {
     std::string name;
     HttpdOptions options;
     std::string mpm;
@@ -36,10 +34,10 @@ struct Row {
 };
 
 // Two children, so that one answers while the other is stopped.
-std::vector<Row> rows() {
-    std::vector<Row> out;
-    out.push_back({"prefork", prefork_children(2, kApp), "prefork", 1, 1});
-    HttpdOptions event = threaded_one_child(Mpm::event, 4, kApp + "PyThreads 2\n");
+std::vector<DeathsRow> deaths_rows() {
+    std::vector<DeathsRow> out;
+    out.push_back({"prefork", prefork_children(2, kOpsApp), "prefork", 1, 1});
+    HttpdOptions event = threaded_one_child(Mpm::event, 4, kOpsApp + "PyThreads 2\n");
     event.start_servers = 2;
     event.server_limit = 2;
     event.max_request_workers = 8;
@@ -82,18 +80,6 @@ void kill_child(HttpdServer& srv, pid_t pid) {
     srv.allow_killed_child(pid);
     ::kill(pid, SIGKILL);
     BOOST_TEST_REQUIRE(wait_gone(pid, 20s) >= 0);
-}
-
-// The page in JSON; fails the test if it does not answer in time.
-boost::property_tree::ptree status_json(const HttpdServer& srv) {
-    try {
-        auto r = http_get(srv.port(), "/pympm-status?format=json", 20s);
-        BOOST_TEST_REQUIRE(r.status == 200, r.body);
-        return parse_json(r.body);
-    } catch (const HttpError& e) {
-        BOOST_TEST_REQUIRE(false, "the status page does not answer: " << e.what());
-    }
-    return {};
 }
 
 std::set<long> listed_pids(const boost::property_tree::ptree& j) {
@@ -179,7 +165,7 @@ BOOST_AUTO_TEST_SUITE(status_board_deaths)
 
 BOOST_AUTO_TEST_CASE(a_child_killed_while_claiming_its_entry_leaves_the_board_whole) {
     for (const char* point : {"claim:taken", "claim:written"}) {
-        for (auto& row : rows()) {
+        for (auto& row : deaths_rows()) {
             BOOST_TEST_CONTEXT(row.name << ", " << point) {
                 PausingServer ps(row.options, point);
                 ps.lay_token();
@@ -197,7 +183,7 @@ BOOST_AUTO_TEST_CASE(a_child_killed_while_claiming_its_entry_leaves_the_board_wh
 }
 
 BOOST_AUTO_TEST_CASE(a_child_shows_its_model_as_soon_as_it_is_on_the_page) {
-    for (auto& row : rows()) {
+    for (auto& row : deaths_rows()) {
         BOOST_TEST_CONTEXT(row.name) {
             PausingServer ps(row.options, "claim:live");
             ps.lay_token();
@@ -221,7 +207,7 @@ BOOST_AUTO_TEST_CASE(a_child_shows_its_model_as_soon_as_it_is_on_the_page) {
 }
 
 BOOST_AUTO_TEST_CASE(a_child_killed_while_counting_a_request_keeps_its_counts) {
-    for (auto& row : rows()) {
+    for (auto& row : deaths_rows()) {
         BOOST_TEST_CONTEXT(row.name) {
             PausingServer ps(row.options, "update");
             ps.srv.start();
@@ -245,7 +231,7 @@ BOOST_AUTO_TEST_CASE(a_child_killed_while_counting_a_request_keeps_its_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(a_child_killed_while_leaving_stalls_no_one) {
-    for (auto& row : rows()) {
+    for (auto& row : deaths_rows()) {
         BOOST_TEST_CONTEXT(row.name) {
             PausingServer ps(row.options, "release");
             ps.srv.start();

@@ -31,24 +31,18 @@ std::string status_config() {
            "local\n</Location>\n";
 }
 
-struct Row {
+struct RequestsRow {
     std::string name;
     HttpdOptions options;
 };
 
-std::vector<Row> rows(const std::string& extra = "") {
-    std::vector<Row> out;
+std::vector<RequestsRow> requests_rows(const std::string& extra = "") {
+    std::vector<RequestsRow> out;
     out.push_back({"prefork", prefork_children(2, kApps + extra)});
     out.push_back({"worker 1x4", threaded_one_child(Mpm::worker, 4, kApps + extra)});
     out.push_back({"event 1x4 PyThreads 1", threaded_one_child(Mpm::event, 4, kApps + extra + "PyThreads 1\n")});
     for (auto& r : out) r.options.extra_config = status_config();
     return out;
-}
-
-boost::property_tree::ptree status_json(const HttpdServer& srv) {
-    auto r = http_get(srv.port(), "/pympm-status?format=json", 20s);
-    BOOST_TEST_REQUIRE(r.status == 200, r.body);
-    return parse_json(r.body);
 }
 
 // A request that stays in the app until release().
@@ -103,7 +97,7 @@ std::string python_view(HttpdServer& srv, const std::string& body, const std::st
 BOOST_AUTO_TEST_SUITE(status_requests, *boost::unit_test::label("slow"))
 
 BOOST_AUTO_TEST_CASE(a_slow_request_is_listed_with_its_app_method_path_and_state_until_it_ends) {
-    for (auto& row : rows()) {
+    for (auto& row : requests_rows()) {
         BOOST_TEST_CONTEXT(row.name) {
             HttpdServer srv(row.options);
             srv.start();
@@ -397,7 +391,7 @@ BOOST_AUTO_TEST_CASE(the_limits_and_each_childs_distance_to_recycling_are_shown)
 }
 
 BOOST_AUTO_TEST_CASE(a_child_draining_after_a_graceful_restart_is_listed_with_its_request) {
-    std::vector<Row> matrix;
+    std::vector<RequestsRow> matrix;
     matrix.push_back({"prefork", prefork_children(2, kApps)});
     HttpdOptions event = threaded_one_child(Mpm::event, 4, kApps);
     event.server_limit = 2;

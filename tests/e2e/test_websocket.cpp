@@ -49,7 +49,7 @@ std::vector<std::pair<std::string, HttpdOptions>> every_mpm(const std::string& c
             {"event", debug(threaded_one_child(Mpm::event, threads, config))}};
 }
 
-std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+std::vector<std::pair<std::string, HttpdOptions>> debug_prefork_and_event(const std::string& config) {
     return {{"prefork", debug(prefork_one_child(config))}, {"event", debug(threaded_one_child(Mpm::event, 4, config))}};
 }
 
@@ -546,7 +546,7 @@ BOOST_AUTO_TEST_CASE(a_starlette_websocket_route_echoes_and_closes) {
 // a receiver task beside the route's, None for the unused one of 'text' and
 // 'bytes', and the denial response when the server offers the extension.
 BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
-    for (auto& [name, options] : prefork_and_event("PyApp /q @APPS@/quart_app.py:app asgi\n")) {
+    for (auto& [name, options] : debug_prefork_and_event("PyApp /q @APPS@/quart_app.py:app asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
@@ -586,7 +586,7 @@ BOOST_AUTO_TEST_CASE(a_quart_websocket_route_echoes_closes_and_refuses) {
 // writes it: ProtocolTypeRouter, AllowedHostsOriginValidator, URLRouter, an
 // async and a sync consumer, the in-memory channel layer.
 BOOST_AUTO_TEST_CASE(a_channels_consumer_echoes_closes_and_refuses) {
-    for (auto& [name, options] : prefork_and_event("PyApp / @APPS@/channels_app.py:application asgi\n")) {
+    for (auto& [name, options] : debug_prefork_and_event("PyApp / @APPS@/channels_app.py:application asgi\n")) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();

@@ -7,6 +7,7 @@
 #include "httpd_server.h"
 #include "test_support.h"
 
+#include <boost/property_tree/ptree.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>
@@ -22,11 +23,18 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace pympm_test::mpm {
 
 using namespace std::chrono_literals;
 using KeyValues = StringMap;
+
+// The apps most suites serve: tests/apps/ops_app.py under /o (the operations
+// and status suites), tests/apps/mpm_app.py under / (the MPM matrix).
+inline const std::string kOpsApp = "PyApp /o @APPS@/ops_app.py\n";
+inline const std::string kMpmApp = "PyApp / @APPS@/mpm_app.py\n";
 
 // "key=value" lines (the answers of the mpm_* test apps).
 inline KeyValues parse_kv(const std::string& text) {
@@ -68,13 +76,14 @@ inline KeyValues get_kv(std::uint16_t port, const std::string& target,
 // Seconds of CLOCK_MONOTONIC, the clock of time.monotonic() in the apps.
 inline double mono(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
-// Polls `cond` every 20 ms until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+// Polls `cond` every `every` until it holds or `timeout` passes.
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds every = 20ms) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         if (cond()) return true;
         if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(20ms);
+        std::this_thread::sleep_for(every);
     }
 }
 
@@ -188,6 +197,25 @@ inline HttpdOptions threaded_one_child(Mpm mpm, int threads, std::string pympm_c
     o.max_spare_threads = threads;
     o.pympm_config = std::move(pympm_config);
     return o;
+}
+
+// One prefork child and one event child of 4 threads, both serving `config`.
+inline std::vector<std::pair<std::string, HttpdOptions>> prefork_and_event(const std::string& config) {
+    return {{"prefork", prefork_one_child(config)}, {"event", threaded_one_child(Mpm::event, 4, config)}};
+}
+
+// The pympm-status page in JSON (its <Location> must be configured): it must
+// answer 200 as application/json within 20 s, or the test fails.
+inline boost::property_tree::ptree status_json(const HttpdServer& srv) {
+    try {
+        auto r = http_get(srv.port(), "/pympm-status?format=json", 20s);
+        BOOST_TEST_REQUIRE(r.status == 200, r.body);
+        BOOST_TEST(r.headers.get("Content-Type") == "application/json");
+        return parse_json(r.body);
+    } catch (const HttpError& e) {
+        BOOST_TEST_REQUIRE(false, "the status page does not answer: " << e.what());
+    }
+    return {};
 }
 
 // The "child ready" line a given child logged.

@@ -26,7 +26,7 @@ struct CapturedLog : LogSink {
     }
 };
 
-struct CountedControl : ChildControl {
+struct RecyclingControl : ChildControl {
     std::atomic<int> left{0};
     void leave_gracefully() override { ++left; }
     [[noreturn]] void exit_now() override { std::abort(); }
@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(the_leave_line_says_why_whole_whichever_thread_logs_it) {
         settings.max_requests = 1;
         CapturedLog log;
         ChildMetrics metrics;
-        CountedControl control;
+        RecyclingControl control;
         ChildRecycling recycling(settings, log, metrics);
         recycling.start(&control, nullptr, 1);
         std::atomic<int> running{0};

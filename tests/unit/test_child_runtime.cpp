@@ -28,7 +28,7 @@ struct NullLog : LogSink {
     void log(LogLevel, std::string_view) override {}
 };
 
-struct CountedControl : ChildControl {
+struct RuntimeControl : ChildControl {
     int left = 0;
     void leave_gracefully() override { ++left; }
     [[noreturn]] void exit_now() override { std::_Exit(3); }
@@ -78,7 +78,7 @@ constexpr char kAppPath[] = "PYMPM_UNIT_CHILD_RUNTIME_APP";
     MpmModel mpm;
     mpm.name = "prefork";
     NullLog log;
-    CountedControl control;
+    RuntimeControl control;
     auto* rt = new ChildRuntime(settings, mpm, log);
     rt->set_status_board(board);
     rt->set_control(&control);

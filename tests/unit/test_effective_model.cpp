@@ -3,9 +3,12 @@
 // threads per child.
 #include "config/effective_model.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 using namespace pympm;
+using pympm_test::contains;
 
 namespace {
 
@@ -18,8 +21,6 @@ ChildSettings settings(int py_threads, bool enable_threads = true) {
     s.enable_threads = enable_threads;
     return s;
 }
-
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
 } // namespace
 

@@ -3,6 +3,8 @@
 #include "config/environment_file.h"
 #include "config/readable_as.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
@@ -14,11 +16,10 @@
 #include <unistd.h>
 
 using namespace pympm;
+using pympm_test::contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
 EnvironmentList parse_ok(const std::string& text) {
     EnvironmentList out;
@@ -34,15 +35,15 @@ std::string parse_error(const std::string& text) {
     return error;
 }
 
-struct TempDir {
+struct EnvFileTempDir {
     fs::path path;
-    TempDir() {
+    EnvFileTempDir() {
         std::string tmpl = (fs::temp_directory_path() / "pympm-env-XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
         path = tmpl;
         ::chmod(path.c_str(), 0755);
     }
-    ~TempDir() {
+    ~EnvFileTempDir() {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
@@ -126,7 +127,7 @@ BOOST_AUTO_TEST_CASE(variable_names) {
 }
 
 BOOST_AUTO_TEST_CASE(reading_a_file_names_it_and_its_line) {
-    TempDir dir;
+    EnvFileTempDir dir;
     EnvironmentList out;
     std::string error;
     const std::string good = dir.write("good.env", "A=1\nB='two'\n", 0600);
@@ -154,7 +155,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(readable_as)
 
 BOOST_AUTO_TEST_CASE(mode_bits_decide_for_a_stranger) {
-    TempDir dir;
+    EnvFileTempDir dir;
     const Credentials who = stranger();
     BOOST_TEST(unreadable_reason(dir.write("open.py", "x", 0644), who).empty());
     const std::string closed = dir.write("closed.py", "x", 0600);
@@ -165,7 +166,7 @@ BOOST_AUTO_TEST_CASE(mode_bits_decide_for_a_stranger) {
 }
 
 BOOST_AUTO_TEST_CASE(a_folder_on_the_way_that_cannot_be_entered_is_named) {
-    TempDir dir;
+    EnvFileTempDir dir;
     const Credentials who = stranger();
     const std::string script = dir.write("private/site/app.py", "x", 0644);
     ::chmod((dir.path / "private").c_str(), 0700);
@@ -181,7 +182,7 @@ BOOST_AUTO_TEST_CASE(a_folder_on_the_way_that_cannot_be_entered_is_named) {
 }
 
 BOOST_AUTO_TEST_CASE(owner_and_group_bits_apply_to_owner_and_members) {
-    TempDir dir;
+    EnvFileTempDir dir;
     const std::string file = dir.write("group.py", "x", 0640);
     Credentials member = stranger();
     member.groups = {::getegid()};

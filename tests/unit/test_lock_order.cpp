@@ -8,6 +8,8 @@
 #include "python/gil.h"
 #include "python/python_ref.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
@@ -21,6 +23,7 @@
 #include <thread>
 
 using namespace pympm;
+using pympm_test::contains;
 using namespace std::chrono_literals;
 
 namespace {
@@ -61,8 +64,6 @@ Outcome in_child(const std::function<void()>& body) {
     out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return out;
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // Not inlined, so that its name is on the recorded stack.
 __attribute__((noinline)) void lock_the_leaf(LeafMutex& m) { m.lock(); }

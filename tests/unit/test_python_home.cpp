@@ -2,6 +2,8 @@
 // on throw-away directories.
 #include "config/python_home.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
@@ -12,18 +14,19 @@
 #include <unistd.h>
 
 using namespace pympm;
+using pympm_test::contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
+struct PythonHomeTempDir {
     fs::path path;
-    TempDir() {
+    PythonHomeTempDir() {
         std::string tmpl = (fs::temp_directory_path() / "pympm-home-XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
         path = tmpl;
     }
-    ~TempDir() {
+    ~PythonHomeTempDir() {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
@@ -34,8 +37,6 @@ struct TempDir {
     }
     void mkdir(const std::string& rel) const { fs::create_directories(path / rel); }
 };
-
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
 // A Python X.Y that is not the built-for one.
 std::string other_version() { return built_python_version() == "3.9" ? "3.10" : "3.9"; }
@@ -65,7 +66,7 @@ BOOST_AUTO_TEST_CASE(pyvenv_cfg_parsing) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_dir) {
-    TempDir d;
+    PythonHomeTempDir d;
     std::string err;
     BOOST_TEST(!check_python_home(d.str() + "/nope", err));
     BOOST_TEST(contains(err, "does not exist"), err);
@@ -73,14 +74,14 @@ BOOST_AUTO_TEST_CASE(missing_dir) {
 }
 
 BOOST_AUTO_TEST_CASE(matching_venv) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.write("pyvenv.cfg", "home = /usr/bin\nversion = " + built_python_version() + ".7\n");
     std::string err;
     BOOST_TEST(check_python_home(d.str(), err), err);
 }
 
 BOOST_AUTO_TEST_CASE(mismatched_venv_names_both_versions) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.write("pyvenv.cfg", "home = /usr/bin\nversion = " + other_version() + ".1\n");
     std::string err;
     BOOST_TEST(!check_python_home(d.str(), err));
@@ -93,7 +94,7 @@ BOOST_AUTO_TEST_CASE(mismatched_venv_names_both_versions) {
 }
 
 BOOST_AUTO_TEST_CASE(venv_without_version) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.write("pyvenv.cfg", "home = /usr/bin\n");
     std::string err;
     BOOST_TEST(!check_python_home(d.str(), err));
@@ -101,14 +102,14 @@ BOOST_AUTO_TEST_CASE(venv_without_version) {
 }
 
 BOOST_AUTO_TEST_CASE(matching_prefix) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.mkdir("lib/python" + built_python_version());
     std::string err;
     BOOST_TEST(check_python_home(d.str(), err), err);
 }
 
 BOOST_AUTO_TEST_CASE(prefix_of_another_python) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.mkdir("lib/python" + other_version());
     std::string err;
     BOOST_TEST(!check_python_home(d.str(), err));
@@ -117,7 +118,7 @@ BOOST_AUTO_TEST_CASE(prefix_of_another_python) {
 }
 
 BOOST_AUTO_TEST_CASE(neither_venv_nor_prefix) {
-    TempDir d;
+    PythonHomeTempDir d;
     d.mkdir("lib");
     std::string err;
     BOOST_TEST(!check_python_home(d.str(), err));

@@ -3,6 +3,8 @@
 // seen waiting in the gate's statistics (polled, never slept on).
 #include "admission/slot_gate.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -17,19 +19,13 @@
 #include <vector>
 
 using namespace pympm;
+using pympm_test::eventually;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Polls `cond` until it holds or 10 s pass.
-bool eventually(const std::function<bool()>& cond) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
+// How long eventually() waits for another thread to get there.
+constexpr std::chrono::milliseconds kSlotGateWait = 10s;
 
 // Records the order in which threads got a slot; each admitted thread keeps
 // its slot until it is told to let go.
@@ -65,7 +61,7 @@ std::vector<std::thread> queue_waiters(SlotGate& gate, Recorder& rec, int n, int
             gate.release(h);
         });
         const int want = already_waiting + i + 1;
-        BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == want; }));
+        BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == want; }, kSlotGateWait));
     }
     return threads;
 }
@@ -123,7 +119,7 @@ public:
     // Calls finished so far.
     int done() const { return done_.load(); }
     bool finished(int calls) const {
-        return eventually([&] { return done_.load() >= calls; });
+        return eventually([&] { return done_.load() >= calls; }, kSlotGateWait);
     }
     // Starts one call and waits until this actor has finished `calls` calls.
     void run(Op op, int calls) {
@@ -228,7 +224,7 @@ BOOST_AUTO_TEST_CASE(fifo_one_slot) {
     gate.release(first);
     for (int i = 0; i < n; ++i) {
         // Exactly one more is admitted each time a slot frees up, the next in line.
-        BOOST_REQUIRE(eventually([&] { return rec.count() == static_cast<std::size_t>(i + 1); }));
+        BOOST_REQUIRE(eventually([&] { return rec.count() == static_cast<std::size_t>(i + 1); }, kSlotGateWait));
         BOOST_TEST(gate.stats().busy == 1);
         BOOST_TEST(rec.snapshot().back() == i);
         rec.may_release[static_cast<std::size_t>(i)] = true;
@@ -256,14 +252,14 @@ BOOST_AUTO_TEST_CASE(fifo_two_slots) {
     // Both slots free at once: the first two in line get them, in order.
     gate.release(a);
     gate.release(b);
-    BOOST_REQUIRE(eventually([&] { return rec.count() == 2u; }));
+    BOOST_REQUIRE(eventually([&] { return rec.count() == 2u; }, kSlotGateWait));
     BOOST_TEST(gate.stats().busy == 2);
     BOOST_TEST(gate.stats().waiting == n - 2);
     // From then on one leaves, the next in line enters.
     for (int i = 0; i < n; ++i) {
         rec.may_release[static_cast<std::size_t>(i)] = true;
         const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(i) + 3, n);
-        BOOST_REQUIRE(eventually([&] { return rec.count() == want; }));
+        BOOST_REQUIRE(eventually([&] { return rec.count() == want; }, kSlotGateWait));
         BOOST_TEST(gate.stats().busy <= 2);
     }
     for (auto& t : threads) t.join();
@@ -293,9 +289,9 @@ BOOST_AUTO_TEST_CASE(newcomer_does_not_overtake) {
         newcomer_in = true;
         gate.release(h);
     });
-    BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }));
+    BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }, kSlotGateWait));
     // The waiter holds the slot; the newcomer must wait for it.
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }, kSlotGateWait));
     BOOST_TEST(!newcomer_in.load());
     rec.may_release[0] = true;
     newcomer.join();
@@ -359,7 +355,7 @@ BOOST_AUTO_TEST_CASE(slot_lent_after_long_io_and_taken_back_when_free) {
         while (!other_may_leave.load()) std::this_thread::yield();
         gate.release(h);
     });
-    BOOST_REQUIRE(eventually([&] { return other_in.load(); }));
+    BOOST_REQUIRE(eventually([&] { return other_in.load(); }, kSlotGateWait));
     BOOST_TEST(gate.stats().lent == 1u);
     BOOST_TEST(gate.stats().busy == 1);
     std::atomic<bool> slow_back{false};
@@ -367,10 +363,10 @@ BOOST_AUTO_TEST_CASE(slot_lent_after_long_io_and_taken_back_when_free) {
         BOOST_TEST(gate.end_io(slow)); // the I/O is over: waits, its slot is lent
         slow_back = true;
     });
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }, kSlotGateWait));
     BOOST_TEST(!slow_back.load());
     other_may_leave = true;
-    BOOST_REQUIRE(eventually([&] { return slow_back.load(); }));
+    BOOST_REQUIRE(eventually([&] { return slow_back.load(); }, kSlotGateWait));
     returning.join();
     other.join();
     BOOST_TEST(gate.stats().busy == 1); // `slow` holds a slot again
@@ -390,14 +386,14 @@ BOOST_AUTO_TEST_CASE(a_returning_request_queues_behind_requests_already_waiting)
     a.run(Actor::begin_io, 2);
     b.run(Actor::acquire, 1); // takes a's slot once a has waited 5 ms
     a.step(Actor::end_io);    // a's client answered: a queues again
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }, kSlotGateWait));
     n.step(Actor::acquire); // a new request, behind a
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }, kSlotGateWait));
     b.run(Actor::begin_io, 2); // b waits on its client: its slot goes to a, first in line
     BOOST_REQUIRE(a.finished(3));
     BOOST_TEST(n.done() == 0);
     b.step(Actor::end_io); // b's client answered: b queues behind n
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }, kSlotGateWait));
     a.run(Actor::begin_io, 4); // a's slot goes to n, who waited longer than b
     BOOST_REQUIRE(n.finished(1));
     BOOST_TEST(b.done() == 2);
@@ -422,9 +418,9 @@ BOOST_AUTO_TEST_CASE(a_returning_request_goes_ahead_of_later_arrivals) {
     a.run(Actor::begin_io, 2);
     b.run(Actor::acquire, 1); // lent a's slot
     a.step(Actor::end_io);    // a queues first...
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 1; }, kSlotGateWait));
     n.step(Actor::acquire); // ...then n arrives
-    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }));
+    BOOST_REQUIRE(eventually([&] { return gate.stats().waiting == 2; }, kSlotGateWait));
     b.run(Actor::release, 2);
     BOOST_REQUIRE(a.finished(3));
     BOOST_TEST(n.done() == 0);
@@ -472,9 +468,11 @@ BOOST_AUTO_TEST_CASE(slow_clients_coming_back_in_turn_do_not_keep_a_newcomer_out
             gate.release(h);
         });
     // Every client has lent its slot and come back a few times.
-    BOOST_REQUIRE(eventually([&] {
-        return std::all_of(rounds.begin(), rounds.end(), [](const std::atomic<int>& r) { return r.load() >= 3; });
-    }));
+    BOOST_REQUIRE(eventually(
+        [&] {
+            return std::all_of(rounds.begin(), rounds.end(), [](const std::atomic<int>& r) { return r.load() >= 3; });
+        },
+        kSlotGateWait));
     int most_before = 0, most_after = 0;
     for (auto& r : rounds) most_before = std::max(most_before, r.load());
     {
@@ -541,7 +539,7 @@ BOOST_AUTO_TEST_CASE(prompt_io_keeps_the_slot_and_the_order) {
     BOOST_TEST(gate.stats().lent == 0u);
     BOOST_TEST(rec.count() == 0u);
     gate.release(h);
-    BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }));
+    BOOST_REQUIRE(eventually([&] { return rec.count() == 1u; }, kSlotGateWait));
     rec.may_release[0] = true;
     threads[0].join();
 }

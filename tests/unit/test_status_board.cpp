@@ -9,6 +9,8 @@
 #include "status/status_report.h"
 #include "status/test_pause.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -30,9 +32,14 @@
 #include <vector>
 
 using namespace pympm;
+using pympm_test::contains;
+using pympm_test::eventually;
 using namespace std::chrono_literals;
 
 namespace {
+
+// How long eventually() waits for another thread to get there.
+constexpr std::chrono::milliseconds kStatusBoardWait = 20s;
 
 // Memory shared with the processes forked by a test.
 template <typename T>
@@ -84,8 +91,6 @@ int dead_pid() {
     ::waitpid(p, &st, 0);
     return p;
 }
-
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
 std::string reason_of(const ChildStats* e) {
     return leave_reason_name(static_cast<LeaveReason>(e->predecessor_reason.load()));
@@ -159,15 +164,6 @@ pid_t live_child(StatusBoard* b, std::atomic<int>* go, std::uint64_t requests) {
         ::_exit(0);
     }
     return p;
-}
-
-bool eventually(const std::function<bool()>& cond) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 } // namespace
@@ -295,7 +291,7 @@ BOOST_AUTO_TEST_CASE(a_child_killed_while_leaving_stalls_no_one) {
     Board b(3);
     Shared<std::atomic<int>> go(2 * sizeof(std::atomic<int>));
     pid_t other = live_child(b.board, go.get(), 2);
-    BOOST_TEST_REQUIRE(eventually([&] { return go.get()[1].load() == 1; }));
+    BOOST_TEST_REQUIRE(eventually([&] { return go.get()[1].load() == 1; }, kStatusBoardWait));
     pid_t p = stopped_at("release", [&] {
         ChildStats* e = claim_here(b.board);
         if (!e) return;
@@ -585,7 +581,7 @@ BOOST_AUTO_TEST_CASE(each_request_thread_has_a_slot_of_its_own_and_the_rest_are_
             ok.status = 200;
             requests.end(s, 0, &ok);
         });
-    BOOST_TEST_REQUIRE(eventually([&] { return began.load() == kDefaultSlotsPerChild + 1; }));
+    BOOST_TEST_REQUIRE(eventually([&] { return began.load() == kDefaultSlotsPerChild + 1; }, kStatusBoardWait));
     auto s = b->snapshot(0);
     BOOST_TEST(listed.load() == kDefaultSlotsPerChild);
     BOOST_TEST(s.requests.size() == static_cast<std::size_t>(kDefaultSlotsPerChild));

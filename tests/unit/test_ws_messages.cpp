@@ -5,11 +5,14 @@
 
 #include "embedded_python.h"
 
+#include "unit_support.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include <string>
 
 using namespace pympm;
+using pympm_test::contains;
 using namespace pympm_test;
 
 namespace {
@@ -67,8 +70,6 @@ std::string close_of(const std::string& message, WsClose& out) {
         return parse_close(names().ws, m.get(), out) ? "" : take_exception();
     });
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 } // namespace
 
