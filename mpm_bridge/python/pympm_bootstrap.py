@@ -111,7 +111,10 @@ _asgi_request_channel = contextvars.ContextVar("pympm_asgi_request", default=Non
 
 def _log_line(level, line):
     channel = _asgi_request_channel.get()
-    if channel is None or not channel.log(level, line):
+    # A WebSocket's channel has no request log of its own: its lines go to
+    # the child's log.
+    log = getattr(channel, "log", None)
+    if log is None or not log(level, line):
         _pympm.log(level, line)
 
 

@@ -4,6 +4,7 @@ tells what the WebSockets of this child saw (their disconnect codes)."""
 import asyncio
 import json
 import os
+import sys
 
 from ws_common import echo, lifespan, query
 
@@ -85,6 +86,12 @@ async def websocket(scope, receive, send):
     first = await receive()
     assert first == {"type": "websocket.connect"}, first
     if path.endswith("/echo"):
+        await send({"type": "websocket.accept"})
+        await until_disconnect(receive, tag, send=send)
+    elif path.endswith("/print"):
+        # print() and stderr from a WebSocket app's task: lines of the log.
+        print("ws-app-print: on stdout")
+        print("ws-app-print: on stderr", file=sys.stderr)
         await send({"type": "websocket.accept"})
         await until_disconnect(receive, tag, send=send)
     elif path.endswith("/subprotocol"):

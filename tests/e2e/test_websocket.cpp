@@ -171,6 +171,27 @@ BOOST_AUTO_TEST_CASE(an_echo_round_trips_text_and_bytes) {
     }
 }
 
+// print() and sys.stderr in a WebSocket app's task are lines of the error
+// log (PM00040), as in an HTTP request's, and the socket carries on (they
+// raised AttributeError inside the app: its channel has no request log).
+BOOST_AUTO_TEST_CASE(what_a_websocket_app_prints_is_logged_and_the_socket_carries_on) {
+    for (auto& [name, options] : every_mpm(kWs)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto m = srv.log_mark();
+            auto t =
+                converse(srv, "/w/print", R"([{"connect": {}}, {"send": "after"}, {"recv": 10}, {"close": 1000}])");
+            BOOST_TEST_REQUIRE(t.size() == 4u, str(t));
+            BOOST_TEST(t[2].get<std::string>("text") == "after");
+            BOOST_TEST(t[3].get<int>("closed") == 1000);
+            BOOST_TEST(!srv.wait_for_log("PM00040: ws-app-print: on stdout", 15s, m).empty());
+            BOOST_TEST(!srv.wait_for_log("PM00040: ws-app-print: on stderr", 15s, m).empty());
+            srv.allow_log_error("PM00040: ws-app-print: on stderr"); // stderr logs at error level
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_scope_is_an_asgi_websocket_scope) {
     HttpdServer srv(threaded_one_child(Mpm::event, 4, kWs));
     srv.start();
