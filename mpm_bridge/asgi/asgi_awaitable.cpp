@@ -1,5 +1,6 @@
 #include "asgi/asgi_awaitable.h"
 
+#include "asgi/asgi_context.h"
 #include "python/python_entry.h"
 
 #include <utility>
@@ -315,6 +316,12 @@ PyObject* new_asgi_call(PyObject* type, PyObject* channel, AsgiChannelOp op, PyO
     c->state = CallState::fresh;
     PyObject_GC_Track(c);
     return reinterpret_cast<PyObject*>(c);
+}
+
+PyObject* new_app_caller(const AsgiContext& asgi, PyObject* channel, AsgiChannelOp op, bool takes_message) {
+    return python_entry([&]() -> PyObject* {
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), channel, op, takes_message);
+    });
 }
 
 } // namespace pympm

@@ -14,6 +14,8 @@
 
 namespace pympm {
 
+struct AsgiContext;
+
 // A channel's receive (`arg` null) or send(`arg`): a new reference to the
 // answer when it is ready (a dict, or None), to a future of it, or null with
 // a Python exception. The channel's methods have this signature.
@@ -29,6 +31,10 @@ PyRef make_asgi_caller_type();
 // make_asgi_caller_type and make_asgi_call_type). Null with an exception.
 PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* channel, AsgiChannelOp op,
                           bool takes_message);
+
+// What an HTTP or WebSocket channel's app_receive / app_send getter returns:
+// new_asgi_caller with the child's types (`asgi`). Null with an exception.
+PyObject* new_app_caller(const AsgiContext& asgi, PyObject* channel, AsgiChannelOp op, bool takes_message);
 
 // The awaitable's type, made once per child (AsgiContext).
 PyRef make_asgi_call_type();

@@ -213,16 +213,11 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
 
 // What the app gets as receive() and send(): callables whose awaitables
 // run the methods above when awaited (asgi/asgi_awaitable.h).
-PyObject* ch_app_caller(PyObject* self, AsgiChannelOp op, bool takes_message) {
-    return python_entry([&]() -> PyObject* {
-        const AsgiContext& asgi = state(self)->asgi;
-        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), self, op, takes_message);
-    });
+PyObject* ch_get_app_receive(PyObject* self, void*) {
+    return new_app_caller(state(self)->asgi, self, ch_receive, false);
 }
 
-PyObject* ch_get_app_receive(PyObject* self, void*) { return ch_app_caller(self, ch_receive, false); }
-
-PyObject* ch_get_app_send(PyObject* self, void*) { return ch_app_caller(self, ch_send, true); }
+PyObject* ch_get_app_send(PyObject* self, void*) { return new_app_caller(state(self)->asgi, self, ch_send, true); }
 
 PyObject* ch_done(PyObject* self, PyObject* exc) {
     return python_entry([&]() -> PyObject* { return done(*state(self), exc); });
