@@ -220,6 +220,7 @@ def main():
             "cpu.py": dict(query="ms=2", check=lambda out: out.startswith(b"ok ")),
             "asgi_hello.py": dict(check=lambda out: out == b"Hello, World!\n"),
             "asgi_sleep.py": dict(check=lambda out: out == b"Hello, World!\n"),
+            "asgi_io.py": dict(check=lambda out: json.loads(out) == {"status": "ok"}),
             "asgi_ws_echo.py": dict(websocket=["x" * 16, b"\x00\xff"], check=lambda out: out == b"Hello, World!\n"),
             "asgi_fastapi_json.py": dict(
                 path="/items/42", query="q=x", check=lambda out: json.loads(out) == {"item_id": 42, "q": "x"}

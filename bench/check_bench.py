@@ -131,6 +131,9 @@ def check_report():
             failures.append("results.md: %s's table does not count %s" % (sc.name, sc.unit))
     if "| **mod_pympm** | 1000 (900–1100) | 1.00 | 5.00 | 20.0 | 40.0 (30.0) | 1.00× |" not in md:
         failures.append("results.md: mod_pympm's row changed:\n" + md)
+    # Issue 20: the ratio to bare uvicorn comes with both total RSS.
+    if "| asgi-io-512: mod_pympm / uvicorn, total RSS mod_pympm vs uvicorn | 1.00, 40 vs 40 MiB |" not in md:
+        failures.append("results.md: no asgi-io-512 target with both total RSS")
     return failures
 
 

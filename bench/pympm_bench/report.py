@@ -155,10 +155,12 @@ def asgi_method_lines():
         "(nginx+uvicorn), or behind httpd with the scenario's MPM and counts and "
         "mod_proxy_http (`ProxyPass / unix:app.sock|http://app/`, backend connections "
         "reused; httpd+uvicorn), on a unix socket with --timeout-keep-alive 75 behind a "
-        "front. Same process count: P httpd children × T threads, P uvicorn workers (one "
-        "event loop each). A mod_pympm request in flight holds an httpd thread (at most "
-        "P × T at once); a uvicorn worker has no such limit: the scenarios open P × T "
-        "connections.",
+        "front; hypercorn --workers P --worker-class uvloop --log-level warning (Debian's "
+        "python3-hypercorn, h11; bare, as nobody through setpriv). Same process count: "
+        "P httpd children × T threads, P uvicorn or hypercorn workers (one event loop "
+        "each). A mod_pympm request in flight holds an httpd thread (at most P × T at "
+        "once); a uvicorn worker has no such limit: the scenarios open P × T "
+        "connections (asgi-io-512: 2 × 256 threads, 512 connections).",
         "",
     ]
 
@@ -243,7 +245,7 @@ def targets_lines(targets):
     if not targets:
         return []
     lines = [
-        "### Targets (issue 12; cpu-20ms: issue 5; asgi-*: issue 14)",
+        "### Targets (issue 12; cpu-20ms: issue 5; asgi-*: issues 14 and 20; ws-*: issue 21)",
         "",
         "| target | measured | goal | met |",
         "|---|---:|---:|:---:|",

@@ -142,11 +142,12 @@ def hello_world(name, mpm, procs, threads, conns, **kw):
 
 def asgi(name, title, app, path, threads=16, conns=32, **kw):
     """An ASGI app (bench/apps/asgi_*.py, callable `app`), on mod_pympm and
-    uvicorn only. Same process count for both: httpd 2 event children x 16
-    threads (PyThreads auto = 16), uvicorn 2 workers (one event loop each,
-    no thread limit). mod_pympm needs an httpd request thread for each
-    request in flight, uvicorn none: 32 connections, one per httpd thread,
-    so that neither model waits on the other's limit."""
+    the ASGI servers only. Same process count for all: httpd 2 event
+    children x `threads` (16 unless said; PyThreads auto = as many, and
+    the httpd front the same), uvicorn 2 workers (one event loop each, no
+    thread limit). mod_pympm needs an httpd request thread for each request
+    in flight, uvicorn none: `conns` = 2 x `threads` connections, one per
+    httpd thread, so that neither model waits on the other's limit."""
     return Scenario(
         name=name,
         title=title,
@@ -252,6 +253,20 @@ SCENARIOS = [
     # = 3200 req/s; what is measured is how close each server gets with its
     # requests interleaving on the loop.
     asgi("asgi-sleep", "ASGI await asyncio.sleep(0.01)", "asgi_sleep", "/sleep"),
+    # An API gateway waiting on other services: 512 connections, each
+    # request awaiting 50 ms, so at most 512 / 50 ms = 10,240 req/s. A
+    # mod_pympm request in flight holds an httpd thread: 2 x 256 threads
+    # (ThreadLimit follows), whose cost shows in the total RSS column; the
+    # fronts are sized by the same counts (httpd 2 x 256, nginx
+    # worker_connections 2 x 512 + 64).
+    asgi(
+        "asgi-io-512",
+        "ASGI await asyncio.sleep(0.05), 512 in flight",
+        "asgi_io",
+        "/io",
+        threads=256,
+        conns=512,
+    ),
     # A graceful reload under load (apachectl -k graceful; gunicorn's and
     # uWSGI's SIGHUP), twice per measured run: p99, max and errors show what
     # the requests that arrive meanwhile pay. The app's import costs 0.5 s

@@ -3,8 +3,8 @@
 A deployment is a server class (process.Server), alone or behind a front
 (fronts.py) in a process.Stack, registered in DEPLOYMENTS with its name,
 the app interfaces it runs ("wsgi", "asgi"), its --servers aliases and its
-chart colour. Adding a peer (say hypercorn) is a class here and a row or two
-in DEPLOYMENTS; the order of DEPLOYMENTS is the order of every table."""
+chart colour. Adding a peer (as hypercorn was) is a class here and a row or
+two in DEPLOYMENTS; the order of DEPLOYMENTS is the order of every table."""
 
 import os
 import pwd
@@ -251,6 +251,33 @@ class UvicornServer(Server):
         return pids
 
 
+class HypercornServer(UvicornServer):
+    """hypercorn, bare on 127.0.0.1 (no front runs it: no unix socket):
+    --workers P (a supervisor forking P workers, one event loop each) with
+    its uvloop worker class, as uvicorn runs uvloop; HTTP/1.1 is h11
+    (hypercorn has no httptools), its defaults otherwise (no access log;
+    backlog 100, which took asgi-io-512's 512 connections opened at once
+    without a connect error or delay in a trial). As nobody through
+    setpriv, stopped (SIGTERM: the workers finish their requests in flight)
+    and sampled as uvicorn."""
+
+    program = "hypercorn"
+    packages = tuple(("python3-" + m, "%s/%s/__init__.py" % (PY_DIST, m)) for m in ("hypercorn", "uvloop"))
+
+    @classmethod
+    def versions(cls):
+        return {m: dpkg_version("python3-" + m) for m in ("hypercorn", "uvloop")}
+
+    def command(self):
+        sc = self.sc
+        return (
+            [SETPRIV, "--reuid=" + USER, "--regid=" + GROUP, "--clear-groups", "--", PYTHON, "-m", "hypercorn"]
+            + ["--bind", "127.0.0.1:%d" % self.port, "--workers", str(sc.procs), "--worker-class", "uvloop"]
+            + ["--log-level", "warning"]
+            + ["%s:app" % os.path.join(self.tree.apps, sc.app + ".py")]
+        )
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -304,6 +331,7 @@ DEPLOYMENTS = [
         "httpd+uvicorn", UvicornServer, HttpdFront, interfaces=("asgi",), aliases=("httpd-uvicorn",), colour="#dbdb8d"
     ),
     Deployment("uvicorn", UvicornServer, interfaces=("asgi",), colour="#ff7f0e", websocket=True),
+    Deployment("hypercorn", HypercornServer, interfaces=("asgi",), colour="#8c564b"),
     Deployment("floor", FloorServer, interfaces=("wsgi", "asgi"), colour="#c7c7c7"),
     Deployment("ceiling", CeilingServer, aliases=("static",), colour="#7f7f7f"),
 ]
