@@ -27,6 +27,11 @@ def speed_goals(scenarios):
         ("post-1m", "nginx+uwsgi", 1.0),
         ("file-10m", "ceiling", 0.95),
         ("asgi-hello", "nginx+uvicorn", 1.5),
+        # Issue 20: ASGI as close to httpd's floor as WSGI is, and far
+        # ahead of the Apache shops' httpd + mod_proxy_http + uvicorn.
+        ("asgi-hello", "floor", 0.8),
+        ("asgi-hello", "httpd+uvicorn", 1.5),
+        ("fastapi-json", "nginx+uvicorn", 1.0),
         ("asgi-sleep", "uvicorn", 0.9),
         ("asgi-io-512", "uvicorn", 0.9),
         ("ws-echo", "nginx+uvicorn", 1.0),
@@ -54,6 +59,11 @@ def check(results):
             text += ", total RSS mod_pympm vs %s" % peer
             value += ", %s vs %s MiB" % (total_mib(sc[name]["mod_pympm"]), total_mib(sc[name][peer]))
         add(text, value, "≥ %.2f" % goal, r >= goal)
+    # Issue 20: an ASGI hello against mod_pympm's own WSGI hello on the same
+    # MPM, counts and connections (hello-event-2x16 is asgi-hello's twin).
+    r = ratio(rps("asgi-hello", "mod_pympm"), rps("hello-event-2x16", "mod_pympm"))
+    if r is not None:
+        add("asgi-hello: mod_pympm ASGI / mod_pympm WSGI (hello-event-2x16)", "%.2f" % r, "≥ 0.90", r >= 0.9)
     for name, rows in sc.items():
         mine = [s["rss_peak_kib"] for label, s in rows.items() if label.startswith("mod_pympm") and s["rss_peak_kib"]]
         theirs = rows.get("mod_wsgi", {}).get("rss_peak_kib")
