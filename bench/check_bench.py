@@ -143,6 +143,7 @@ def main():
     try:
         tree = Tree(work, SCENARIOS)
         tree.floor = os.path.join(work, "mod_bench_floor.so")
+        tree.libpython_python = os.path.join(work, "python3-on-libpython")
         failures = check_deployments(tree, work) + check_answers(tree) + check_report()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,13 +1,13 @@
 """Building what the bench runs from source: mod_pympm (Release, in its own
-build dir) and the floor module (bench/floor, with httpd's own compiler and
-flags)."""
+build dir), the floor module (bench/floor, with httpd's own compiler and
+flags) and python3 on libpython (tools/python_on_libpython.c)."""
 
 import os
 import shlex
 import subprocess
 
 from .console import die, log
-from .host import APXS, FLOOR_SRC, PYTHON, REPO_DIR, output, run
+from .host import APXS, FLOOR_SRC, LIBPYTHON_LAUNCHER_SRC, PYTHON, REPO_DIR, output, run
 
 
 def build_module(build_dir, others=()):
@@ -70,3 +70,20 @@ def build_floor(dest_dir):
     except (OSError, subprocess.CalledProcessError):
         raise RuntimeError("the floor module did not build: " + " ".join(cmd))
     return so
+
+
+def build_libpython_launcher(dest_dir):
+    """Compiles tools/python_on_libpython.c into dest_dir: the python3
+    command linked against the shared libpython that mod_pympm embeds
+    (python3-config --embed); returns the program."""
+    config = PYTHON + "-config"
+    prog = os.path.join(dest_dir, "python3-on-libpython")
+    cmd = ["gcc", "-O2", LIBPYTHON_LAUNCHER_SRC, "-o", prog]
+    try:
+        for flags in (["--includes"], ["--ldflags", "--embed"]):
+            cmd += shlex.split(subprocess.run([config] + flags, capture_output=True, text=True, check=True).stdout)
+        run(cmd, stdout=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError):
+        raise RuntimeError("python3 on libpython did not build: " + " ".join(cmd))
+    os.chmod(prog, 0o755)
+    return prog

@@ -185,6 +185,12 @@ def main(doc):
         except RuntimeError as ex:
             shutil.rmtree(work, ignore_errors=True)
             die(str(ex))
+    if servers.get("uvicorn-libpython") in used:
+        try:
+            tree.libpython_python = build.build_libpython_launcher(work)
+        except RuntimeError as ex:
+            shutil.rmtree(work, ignore_errors=True)
+            die(str(ex))
     loads = {cls: cls(work, args) for cls in load_classes}
     results = {"meta": meta(args, module, load_classes), "scenarios": []}
     plan = [(sc, measure.entries_for(sc, args.server_list, module, args.quick)) for sc in args.scenarios]

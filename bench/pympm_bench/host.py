@@ -9,6 +9,7 @@ BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 APPS_SRC = os.path.join(BENCH_DIR, "apps")
 FLOOR_SRC = os.path.join(BENCH_DIR, "floor", "mod_bench_floor.c")
+LIBPYTHON_LAUNCHER_SRC = os.path.join(BENCH_DIR, "tools", "python_on_libpython.c")
 PYTHON = "/usr/bin/python3"
 HTTPD = "/usr/sbin/apache2"
 HTTPD_MODULES = "/usr/lib/apache2/modules"

@@ -208,11 +208,14 @@ class UvicornServer(Server):
         else:
             bind = ["--host", "127.0.0.1", "--port", str(self.port)]
         return (
-            [SETPRIV, "--reuid=" + USER, "--regid=" + GROUP, "--clear-groups", "--", PYTHON, "-m", "uvicorn"]
+            [SETPRIV, "--reuid=" + USER, "--regid=" + GROUP, "--clear-groups", "--", self.python(), "-m", "uvicorn"]
             + bind
             + ["--workers", str(sc.procs), "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
             + ["--log-level", "warning", "--no-use-colors", "--app-dir", self.tree.apps, sc.app + ":app"]
         )
+
+    def python(self):
+        return PYTHON
 
     def wait_socket(self, timeout=30.0):
         """Until a worker listens: the supervisor binds the socket, the
@@ -249,6 +252,20 @@ class UvicornServer(Server):
         if not pids and self.sc.procs == 1 and self.proc:
             pids = [self.proc.pid]
         return pids
+
+
+class UvicornLibpythonServer(UvicornServer):
+    """Bare uvicorn, as `uvicorn`, on the interpreter mod_pympm embeds:
+    python3 linked against libpython3.X.so (tools/python_on_libpython.c).
+    Debian's /usr/bin/python3 is a static build of the same Python with PGO
+    and LTO, its shared library comes from a build without
+    --enable-optimizations; this peer shows what the same Python code costs
+    in the library every embedding server runs."""
+
+    packages = UvicornServer.packages + (("gcc", "/usr/bin/gcc"), ("python3-dev", PYTHON + "-config"))
+
+    def python(self):
+        return self.tree.libpython_python
 
 
 class HypercornServer(UvicornServer):
@@ -331,6 +348,7 @@ DEPLOYMENTS = [
         "httpd+uvicorn", UvicornServer, HttpdFront, interfaces=("asgi",), aliases=("httpd-uvicorn",), colour="#dbdb8d"
     ),
     Deployment("uvicorn", UvicornServer, interfaces=("asgi",), colour="#ff7f0e", websocket=True),
+    Deployment("uvicorn-libpython", UvicornLibpythonServer, interfaces=("asgi",), colour="#f7b6d2"),
     Deployment("hypercorn", HypercornServer, interfaces=("asgi",), colour="#8c564b"),
     Deployment("floor", FloorServer, interfaces=("wsgi", "asgi"), colour="#c7c7c7"),
     Deployment("ceiling", CeilingServer, aliases=("static",), colour="#7f7f7f"),

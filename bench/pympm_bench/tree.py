@@ -20,12 +20,14 @@ DATA_FILE = "file10m.bin"
 class Tree:
     """apps/ (copies of bench/apps and DATA_FILE), htdocs/ (the ceiling's
     static copies: DATA_FILE, and what an app answers for each scenario's
-    `static` or `floor` file name), and `floor`: the floor module once built."""
+    `static` or `floor` file name), `floor`: the floor module once built,
+    and `libpython_python`: python3 on the shared libpython, once built."""
 
     def __init__(self, root, scenarios):
         self.apps = os.path.join(root, "apps")
         self.htdocs = os.path.join(root, "htdocs")
         self.floor = None
+        self.libpython_python = None
         self._answers = {}
         self._files = {}
         os.makedirs(self.apps)
