@@ -179,18 +179,17 @@ def main(doc):
     work = tempfile.mkdtemp(prefix="pympm-bench-")
     os.chmod(work, 0o755)
     tree = Tree(work, args.scenarios)
-    if servers.get("floor") in used:
-        try:
-            tree.floor = build.build_floor(work)
-        except RuntimeError as ex:
-            shutil.rmtree(work, ignore_errors=True)
-            die(str(ex))
-    if servers.get("uvicorn-libpython") in used:
-        try:
-            tree.libpython_python = build.build_libpython_launcher(work)
-        except RuntimeError as ex:
-            shutil.rmtree(work, ignore_errors=True)
-            die(str(ex))
+    # What a deployment needs compiled first: the floor's module, python3 on libpython.
+    for name, attr, builder in (
+        ("floor", "floor", build.build_floor),
+        ("uvicorn-libpython", "libpython_python", build.build_libpython_launcher),
+    ):
+        if servers.get(name) in used:
+            try:
+                setattr(tree, attr, builder(work))
+            except RuntimeError as ex:
+                shutil.rmtree(work, ignore_errors=True)
+                die(str(ex))
     loads = {cls: cls(work, args) for cls in load_classes}
     results = {"meta": meta(args, module, load_classes), "scenarios": []}
     plan = [(sc, measure.entries_for(sc, args.server_list, module, args.quick)) for sc in args.scenarios]
