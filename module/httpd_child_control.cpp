@@ -181,6 +181,8 @@ void HttpdChildControl::leave_gracefully() {
     stop_if_drained();
 }
 
+// 0, as prefork's own exit on SIGTERM: httpd's parent reaps it as a child
+// that exited normally.
 void HttpdChildControl::exit_now() { ::_exit(0); }
 
 void HttpdChildControl::finish_leaving() {

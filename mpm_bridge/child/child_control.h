@@ -11,7 +11,9 @@ public:
     // Stop taking connections, finish the requests in flight, exit; the MPM
     // starts a replacement. Returns at once; safe from any thread.
     virtual void leave_gracefully() = 0;
-    // Exit now, finishing nothing (a request is stuck for good).
+    // Exit now, finishing nothing: no cleanup, atexit handler or destructor
+    // runs (a request is stuck for good, or the child was stopped in the
+    // middle of one). Async-signal-safe: also called from a signal handler.
     [[noreturn]] virtual void exit_now() = 0;
 };
 

@@ -365,10 +365,14 @@ ChildRuntime::Served ChildRuntime::serve(App& app, RequestIO& io) {
 void ChildRuntime::notify_stopping() noexcept {
     metrics_.draining();
     if (!python_ready_ || shut_down_) return;
+    // Only prefork tells a child to stop on the thread of a running request
+    // (from its SIGTERM handler, which ends the child right after).
+    const bool mid_request = RequestAdmission::depth() > 0;
+    if (mid_request && !mpm_.threaded) exit_mid_request();
     // Open WebSockets close with 1001 now (their threads wait on their
     // clients: a wake-up each).
     websockets_.close_all(1001);
-    if (RequestAdmission::depth() > 0) return;
+    if (mid_request) return;
     // Prefork calls this just before the child exits, where shutdown()
     // signals anyway. Under PyEnableThreads Off another thread may keep the
     // GIL until it exits; shutdown() signals then too.
@@ -385,15 +389,12 @@ void ChildRuntime::notify_stopping() noexcept {
 
 void ChildRuntime::shutdown() noexcept {
     if (!python_ready_ || shut_down_) return;
-    leave_board();
     if (RequestAdmission::depth() > 0) {
-        // httpd killed the child from a signal handler in the middle of a
-        // request on this very thread: Python is in an unknown state.
-        if (stopper_.joinable()) stopper_.detach();
-        log(LogLevel::info,
-            std::string(PYMPM_APLOGNO(00033)) + "child stopped during a request; Python is not finalised");
+        exit_mid_request();
+        if (stopper_.joinable()) stopper_.detach(); // no way to exit: Python is left as it is
         return;
     }
+    leave_board();
     shut_down_ = true;
     try {
         const auto t0 = std::chrono::steady_clock::now();
@@ -427,6 +428,21 @@ void ChildRuntime::shutdown() noexcept {
                                 (rc != 0 ? " (flushing buffered data failed)" : "") + " in " +
                                 log_seconds(std::chrono::steady_clock::now() - t0));
     } catch (...) {}
+}
+
+void ChildRuntime::exit_mid_request() noexcept {
+    // prefork ends a child from its SIGTERM handler, which runs on this very
+    // thread on top of the interrupted request: that request may be inside
+    // malloc, or hold a lock of Python's, the allocator's or stdio's. Python
+    // cannot run, and neither can the rest of httpd's exit (the child pool's
+    // destruction, exit()'s atexit handlers and destructors, a sanitizer's
+    // exit checks): any of them may take such a lock and hang the child
+    // until httpd's SIGKILL. So only async-signal-safe steps: the board's
+    // atomics, one line written without allocating, and _exit.
+    leave_board();
+    log_.log(LogLevel::info, PYMPM_APLOGNO(00033) "child stopped during a request: it exits at once, without "
+                                                  "finalising Python or running the rest of the child's cleanup");
+    if (control_) control_->exit_now();
 }
 
 } // namespace pympm

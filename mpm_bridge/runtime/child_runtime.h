@@ -81,6 +81,10 @@ private:
     void join_board(int generation);
     static void response_ready(void* owner, RequestIO& io);
     void leave_board();
+    // A stop reached this thread in the middle of its request (prefork's
+    // signal handler): logs PM00033 and exits through control_ at once.
+    // Returns only without a control_.
+    void exit_mid_request() noexcept;
     // After an outermost request, GIL held.
     void account(RequestIO& io, std::chrono::steady_clock::time_point now, std::chrono::nanoseconds app_time,
                  int status, bool raised);

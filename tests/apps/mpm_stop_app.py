@@ -8,12 +8,16 @@ mpm_stuck_app.py adds a non-daemon thread "stuck-worker" that ignores
 pympm.stopping (start_stuck_thread).
 Routes: /pid (pid and whether pympm.stopping is set), /sleep?s=N (sleeps
 in the request, GIL released), /spin?s=N (a CPU-bound loop in the request,
-GIL held but for the interpreter's switches), /hog (starts a daemon thread
+GIL held but for the interpreter's switches), /alloc?s=N (as /spin, but the
+loop builds and drops lists, dicts and strings: mostly inside malloc and
+free; with &stdio=1 it first leaves a line in C's stdout buffer, which only
+exit() would flush), /hog (starts a daemon thread
 "gil-hog" that runs a pure-Python loop for ever), /c-hog?s=N (a daemon
 thread that after N s takes the GIL for good in one C call). /sleep and /spin write
 markers/request.<pid> once they run.
 """
 import atexit
+import ctypes
 import os
 import threading
 import time
@@ -76,6 +80,17 @@ def application(environ, start_response):
         x = 0
         while time.monotonic() < deadline:
             x += 1
+    elif path == "/alloc":
+        if query.get("stdio") == ["1"]:
+            # Descriptor 1 is the error log, a file: C's stdout buffers fully.
+            ctypes.CDLL(None).printf(b"mpm-stop-app: unflushed C stdio of %d\n", os.getpid())
+        _mark("request")
+        deadline = time.monotonic() + seconds
+        kept = []
+        while time.monotonic() < deadline:
+            kept.append({str(i): [i, "x" * (i % 64), (i, -i)] for i in range(100)})
+            if len(kept) > 20:
+                kept.clear()
     elif path == "/hog":
         threading.Thread(target=_hog, name="gil-hog", daemon=True).start()
     elif path == "/c-hog":
