@@ -324,10 +324,13 @@ public:
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";
         f.traceback = take_python_error(*asgi.pympm);
-        if (ChannelState* st = live_state(x_))
-            post_done(*st, std::move(f));
-        else
+        if (ChannelState* st = live_state(x_)) {
+            // The app may have answered in its eager first step, which
+            // posted its done: the request thread takes one only.
+            if (!st->done_posted) post_done(*st, std::move(f));
+        } else {
             post_failure(std::move(f));
+        }
     }
     void abandon() noexcept override {
         AppFailure f;
