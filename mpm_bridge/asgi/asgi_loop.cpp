@@ -25,8 +25,11 @@ struct ChannelState {
     PyRef task;
     std::deque<PyRef> receive_futures; // waiting for a body chunk, in order
     std::deque<PyRef> send_futures;    // streamed parts on their way, in order
-    PyRef end_future;                  // a receive() after the body
-    bool started = false;              // http.response.start sent
+    // receive() calls after the body, each waiting for the end (Starlette's
+    // listen_for_disconnect beside request.is_disconnected()): all answered
+    // at the disconnect or the request's end.
+    std::vector<PyRef> end_futures;
+    bool started = false; // http.response.start sent
     bool body_delivered = false;
     bool end_posted = false;
     bool done_posted = false;
@@ -71,10 +74,21 @@ void resolve_disconnected(AsgiContext& asgi, const PyRef& future) {
     resolve(asgi, future, message.get());
 }
 
+// Whether `future` is done (cancelled, most likely); an error counts as done.
+bool future_done(AsgiContext& asgi, const PyRef& future) {
+    PyRef r = PyRef::steal(PyObject_CallMethodNoArgs(future.get(), asgi.done_name.get()));
+    if (!r) {
+        PyErr_Clear();
+        return true;
+    }
+    return r.get() != Py_False;
+}
+
 void end_wait_ends(ChannelState& st) {
-    if (!st.end_future) return;
-    PyRef f = std::move(st.end_future);
-    resolve_disconnected(st.asgi, f);
+    if (st.end_futures.empty()) return;
+    std::vector<PyRef> waiting;
+    waiting.swap(st.end_futures);
+    for (const PyRef& f : waiting) resolve_disconnected(st.asgi, f);
 }
 
 void move_head(ChannelState& st, AsgiEvent& e) {
@@ -113,9 +127,10 @@ PyObject* receive(ChannelState& st) {
     if (!future) return nullptr;
     if (st.body_delivered) {
         // Nothing more to read: answered when the response completes or the
-        // client goes away (the request thread watches it).
-        end_wait_ends(st);
-        st.end_future = future;
+        // client goes away (the request thread watches it); every receive()
+        // that waits for it is answered then, as under uvicorn.
+        std::erase_if(st.end_futures, [&](const PyRef& f) { return future_done(asgi, f); });
+        st.end_futures.push_back(future);
         if (!st.end_posted) {
             st.end_posted = true;
             AsgiEvent e;
