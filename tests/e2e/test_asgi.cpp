@@ -923,6 +923,37 @@ BOOST_AUTO_TEST_CASE(the_client_going_away_reaches_every_waiting_receive) {
     }
 }
 
+// A receive() cancelled while the request thread read its chunk, or after
+// its answer came but before its task took it, used to lose the chunk: the
+// app saw no body, or waited for it until PyRequestTimeout.
+BOOST_AUTO_TEST_CASE(a_cancelled_receive_loses_nothing) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kReceive)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_request(srv.port(), post("/r/cancelled_receive", "hello", 15s));
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "5");
+            auto paused = http_request(srv.port(), post("/r/cancelled_receive?pause=0.2", "hello", 15s));
+            BOOST_TEST(paused.status == 200);
+            BOOST_TEST(paused.body == "5");
+            auto late = http_request(srv.port(), post("/r/cancelled_after_answer", "hello", 15s));
+            BOOST_TEST(late.status == 200);
+            BOOST_TEST(late.body.rfind("5 ", 0) == 0u, late.body);
+            // asyncio.wait_for(receive(), 0.05) timing out while the client
+            // is slow to send the rest.
+            HttpConnection c(srv.port());
+            c.send_all("POST /r/wait_for_timeout HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello",
+                       Clock::now() + 10s);
+            std::this_thread::sleep_for(300ms); // the client is slow: receive() times out meanwhile
+            c.send_all("world", Clock::now() + 10s);
+            auto slow = c.read_response(false, Clock::now() + 15s);
+            BOOST_TEST(slow.status == 200);
+            BOOST_TEST(slow.body == "helloworld");
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Issue 20: the request thread hands the request to the event loop and
