@@ -12,10 +12,12 @@ namespace {
 enum class CallState : unsigned char { fresh, waiting, finished };
 
 struct CallObject {
-    PyObject_HEAD PyObject* channel; // until the operation has run
+    PyObject_HEAD PyObject* channel; // until the operation has run (with give_back: until finished)
     PyObject* arg;                   // the message sent, or null
     PyObject* waiter;                // the future's iterator while the answer is awaited
+    PyObject* future;                // with give_back: the future awaited
     AsgiChannelOp op;
+    AsgiGiveBack give_back;
     CallState state;
 };
 
@@ -26,6 +28,7 @@ void finish(CallObject* c) {
     Py_CLEAR(c->channel);
     Py_CLEAR(c->arg);
     Py_CLEAR(c->waiter);
+    Py_CLEAR(c->future);
 }
 
 // One step, as PyIter_Send: the operation's answer (PYGEN_RETURN), or what
@@ -57,12 +60,15 @@ PySendResult step(CallObject* c, PyObject* value, PyObject** result) {
         PyObject* it = am && am->am_await ? am->am_await(got) : nullptr;
         if (!am || !am->am_await)
             PyErr_Format(PyExc_TypeError, "mod_pympm: the ASGI channel answered a %.100s", Py_TYPE(got)->tp_name);
-        Py_DECREF(got);
+        if (it && c->give_back)
+            c->future = got; // its reference
+        else
+            Py_DECREF(got);
         if (!it) {
             finish(c);
             return PYGEN_ERROR;
         }
-        Py_CLEAR(c->channel);
+        if (!c->give_back) Py_CLEAR(c->channel);
         Py_CLEAR(c->arg);
         c->waiter = it;
         c->state = CallState::waiting;
@@ -138,11 +144,27 @@ PyObject* raise_given(PyObject* typ, PyObject* val, PyObject* tb) {
     return nullptr;
 }
 
+// The future's result, if it has one (a new reference), else null; no
+// exception set either way.
+PyObject* result_if_any(PyObject* future) {
+    PyRef done = PyRef::steal(PyObject_CallMethod(future, "done", nullptr));
+    PyRef cancelled = done.get() == Py_True ? PyRef::steal(PyObject_CallMethod(future, "cancelled", nullptr)) : PyRef();
+    PyRef exc = cancelled.get() == Py_False ? PyRef::steal(PyObject_CallMethod(future, "exception", nullptr)) : PyRef();
+    PyObject* r = exc.get() == Py_None ? PyObject_CallMethod(future, "result", nullptr) : nullptr;
+    PyErr_Clear();
+    return r;
+}
+
 PyObject* call_throw(PyObject* self, PyObject* args) {
     return python_entry([&]() -> PyObject* {
         CallObject* c = as_call(self);
         PyObject *typ = nullptr, *val = nullptr, *tb = nullptr;
         if (!PyArg_UnpackTuple(args, "throw", 1, 3, &typ, &val, &tb)) return nullptr;
+        if (c->state == CallState::waiting && c->give_back && c->future && c->channel) {
+            // Answered, but the task is cancelled before it woke up to take
+            // the answer: the answer goes back to the channel, not lost.
+            if (PyRef answer = PyRef::steal(result_if_any(c->future))) c->give_back(c->channel, answer.get());
+        }
         if (c->state == CallState::waiting) {
             // Into the future's iterator, which raises it here (a task's
             // cancel() cancels the future itself).
@@ -174,6 +196,7 @@ int call_traverse(PyObject* self, visitproc visit, void* arg) {
     Py_VISIT(c->channel);
     Py_VISIT(c->arg);
     Py_VISIT(c->waiter);
+    Py_VISIT(c->future);
     return 0;
 }
 
@@ -182,6 +205,7 @@ int call_clear(PyObject* self) {
     Py_CLEAR(c->channel);
     Py_CLEAR(c->arg);
     Py_CLEAR(c->waiter);
+    Py_CLEAR(c->future);
     return 0;
 }
 
@@ -218,6 +242,7 @@ struct CallerObject {
     PyObject_HEAD PyObject* channel;
     PyObject* call_type;
     AsgiChannelOp op;
+    AsgiGiveBack give_back;
     bool takes_message;
 };
 
@@ -232,7 +257,8 @@ PyObject* caller_call(PyObject* self, PyObject* args, PyObject* kwargs) {
                                                               : "receive() takes no arguments");
             return nullptr;
         }
-        return new_asgi_call(c->call_type, c->channel, c->op, c->takes_message ? PyTuple_GET_ITEM(args, 0) : nullptr);
+        return new_asgi_call(c->call_type, c->channel, c->op, c->takes_message ? PyTuple_GET_ITEM(args, 0) : nullptr,
+                             c->give_back);
     });
 }
 
@@ -291,13 +317,14 @@ PyRef make_asgi_caller_type() {
 }
 
 PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* channel, AsgiChannelOp op,
-                          bool takes_message) {
+                          bool takes_message, AsgiGiveBack give_back) {
     PYMPM_ASSERT_GIL();
     CallerObject* c = PyObject_GC_New(CallerObject, reinterpret_cast<PyTypeObject*>(caller_type));
     if (!c) return nullptr;
     c->channel = Py_NewRef(channel);
     c->call_type = Py_NewRef(call_type);
     c->op = op;
+    c->give_back = give_back;
     c->takes_message = takes_message;
     PyObject_GC_Track(c);
     return reinterpret_cast<PyObject*>(c);
@@ -305,22 +332,25 @@ PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* 
 
 PyRef make_asgi_call_type() { return PyRef::steal(PyType_FromSpec(&call_spec)); }
 
-PyObject* new_asgi_call(PyObject* type, PyObject* channel, AsgiChannelOp op, PyObject* arg) {
+PyObject* new_asgi_call(PyObject* type, PyObject* channel, AsgiChannelOp op, PyObject* arg, AsgiGiveBack give_back) {
     PYMPM_ASSERT_GIL();
     CallObject* c = PyObject_GC_New(CallObject, reinterpret_cast<PyTypeObject*>(type));
     if (!c) return nullptr;
     c->channel = Py_NewRef(channel);
     c->arg = Py_XNewRef(arg);
     c->waiter = nullptr;
+    c->future = nullptr;
     c->op = op;
+    c->give_back = give_back;
     c->state = CallState::fresh;
     PyObject_GC_Track(c);
     return reinterpret_cast<PyObject*>(c);
 }
 
-PyObject* new_app_caller(const AsgiContext& asgi, PyObject* channel, AsgiChannelOp op, bool takes_message) {
+PyObject* new_app_caller(const AsgiContext& asgi, PyObject* channel, AsgiChannelOp op, bool takes_message,
+                         AsgiGiveBack give_back) {
     return python_entry([&]() -> PyObject* {
-        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), channel, op, takes_message);
+        return new_asgi_caller(asgi.caller_type.get(), asgi.call_type.get(), channel, op, takes_message, give_back);
     });
 }
 

@@ -23,11 +23,22 @@ struct ChannelState {
     AsgiContext& asgi;
     std::shared_ptr<AsgiExchange> x;
     PyRef task;
-    std::deque<PyRef> receive_futures; // waiting for a body chunk, in order
-    std::deque<PyRef> send_futures;    // streamed parts on their way, in order
-    PyRef end_future;                  // a receive() after the body
-    bool started = false;              // http.response.start sent
-    bool body_delivered = false;
+    std::deque<PyRef> receive_futures; // waiting for a body chunk, in order (some may be cancelled since)
+    std::size_t reads_posted = 0;      // read_body events whose chunk has not come back yet
+    // Chunks read for a receive() that no longer waited (cancelled): the
+    // next receive() takes them first, as under uvicorn nothing is lost.
+    struct Unclaimed {
+        PyRef message;
+        bool end;
+    };
+    std::deque<Unclaimed> unclaimed;
+    std::deque<PyRef> send_futures; // streamed parts on their way, in order
+    // receive() calls after the body, each waiting for the end (Starlette's
+    // listen_for_disconnect beside request.is_disconnected()): all answered
+    // at the disconnect or the request's end.
+    std::vector<PyRef> end_futures;
+    bool started = false;        // http.response.start sent
+    bool body_delivered = false; // the last chunk was handed to the app
     bool end_posted = false;
     bool done_posted = false;
     // http.response.start, held until the first part or the app's end: the
@@ -62,6 +73,7 @@ void reject_disconnected(AsgiContext& asgi, const PyRef& future) {
 PyObject* disconnect_copy(AsgiContext& asgi) { return PyDict_Copy(asgi.disconnect_message.get()); }
 
 void resolve_disconnected(AsgiContext& asgi, const PyRef& future) {
+    if (!future) return;
     PyRef message = PyRef::steal(disconnect_copy(asgi));
     if (!message) {
         PyErr_Clear();
@@ -71,10 +83,47 @@ void resolve_disconnected(AsgiContext& asgi, const PyRef& future) {
     resolve(asgi, future, message.get());
 }
 
+// Whether `future` is done (cancelled, most likely); an error counts as done.
+bool future_done(AsgiContext& asgi, const PyRef& future) {
+    PyRef r = PyRef::steal(PyObject_CallMethodNoArgs(future.get(), asgi.done_name.get()));
+    if (!r) {
+        PyErr_Clear();
+        return true;
+    }
+    return r.get() != Py_False;
+}
+
 void end_wait_ends(ChannelState& st) {
-    if (!st.end_future) return;
-    PyRef f = std::move(st.end_future);
-    resolve_disconnected(st.asgi, f);
+    if (st.end_futures.empty()) return;
+    std::vector<PyRef> waiting;
+    waiting.swap(st.end_futures);
+    for (const PyRef& f : waiting) resolve_disconnected(st.asgi, f);
+}
+
+// The first receive() still waiting for a chunk, taken off the list; null
+// if none.
+PyRef take_body_waiter(ChannelState& st) {
+    while (!st.receive_futures.empty()) {
+        PyRef f = std::move(st.receive_futures.front());
+        st.receive_futures.pop_front();
+        if (!future_done(st.asgi, f)) return f;
+    }
+    return PyRef();
+}
+
+// A body chunk to the first receive() still waiting; one nobody waits for
+// any more is kept for the next receive(). `front`: it comes before
+// anything kept (an answer given back, see give_back).
+void deliver(ChannelState& st, PyRef message, bool end, bool front) {
+    if (PyRef f = take_body_waiter(st)) {
+        if (end) st.body_delivered = true;
+        resolve(st.asgi, f, message.get());
+        return;
+    }
+    if (front)
+        st.unclaimed.push_front({std::move(message), end});
+    else
+        st.unclaimed.push_back({std::move(message), end});
 }
 
 void move_head(ChannelState& st, AsgiEvent& e) {
@@ -103,6 +152,13 @@ PyObject* receive(ChannelState& st) {
     // After the response completed, the client went away or the request
     // ended (the app goes on after its response): the spec's disconnect.
     if (x.disconnected || x.completed || x.finished()) return disconnect_copy(asgi);
+    if (!st.unclaimed.empty()) {
+        // Read for a receive() that was cancelled: this one's.
+        ChannelState::Unclaimed u = std::move(st.unclaimed.front());
+        st.unclaimed.pop_front();
+        if (u.end) st.body_delivered = true;
+        return u.message.release();
+    }
     if (!st.body_delivered && x.head.body_length == std::optional<std::uint64_t>(0)) {
         // No body: nothing to read from httpd.
         st.body_delivered = true;
@@ -113,9 +169,10 @@ PyObject* receive(ChannelState& st) {
     if (!future) return nullptr;
     if (st.body_delivered) {
         // Nothing more to read: answered when the response completes or the
-        // client goes away (the request thread watches it).
-        end_wait_ends(st);
-        st.end_future = future;
+        // client goes away (the request thread watches it); every receive()
+        // that waits for it is answered then, as under uvicorn.
+        std::erase_if(st.end_futures, [&](const PyRef& f) { return future_done(asgi, f); });
+        st.end_futures.push_back(future);
         if (!st.end_posted) {
             st.end_posted = true;
             AsgiEvent e;
@@ -124,10 +181,16 @@ PyObject* receive(ChannelState& st) {
         }
         return future.release();
     }
-    AsgiEvent e;
-    e.kind = AsgiEvent::Kind::read_body;
-    e.max = kBodyChunk;
-    if (!x.post(std::move(e))) return disconnect_copy(asgi);
+    // A read still on its way whose receive() was cancelled serves this
+    // one: no second read for it.
+    std::erase_if(st.receive_futures, [&](const PyRef& f) { return future_done(asgi, f); });
+    if (st.reads_posted <= st.receive_futures.size()) {
+        AsgiEvent e;
+        e.kind = AsgiEvent::Kind::read_body;
+        e.max = kBodyChunk;
+        if (!x.post(std::move(e))) return disconnect_copy(asgi);
+        ++st.reads_posted;
+    }
     st.receive_futures.push_back(future);
     return future.release();
 }
@@ -211,10 +274,34 @@ PyObject* ch_send(PyObject* self, PyObject* message) {
     return python_entry([&]() -> PyObject* { return send(*state(self), message); });
 }
 
+// A body chunk resolved for a receive() whose task was cancelled before it
+// took it: first in line for the next receive(). (A disconnect needs no
+// keeping: the exchange says so to the next one.)
+void give_back(ChannelState& st, PyObject* answer) {
+    AsgiContext& asgi = st.asgi;
+    if (!PyDict_CheckExact(answer) || PyDict_GetItemWithError(answer, asgi.k_type.get()) != asgi.v_http_request.get()) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject* more = PyDict_GetItemWithError(answer, asgi.k_more_body.get());
+    PyErr_Clear();
+    const bool end = more == Py_False;
+    if (end) st.body_delivered = false;
+    deliver(st, PyRef::borrow(answer), end, true);
+}
+
+void ch_give_back(PyObject* self, PyObject* answer) {
+    if (python_entry([&]() -> int {
+            give_back(*state(self), answer);
+            return 0;
+        }) != 0)
+        PyErr_Clear();
+}
+
 // What the app gets as receive() and send(): callables whose awaitables
 // run the methods above when awaited (asgi/asgi_awaitable.h).
 PyObject* ch_get_app_receive(PyObject* self, void*) {
-    return new_app_caller(state(self)->asgi, self, ch_receive, false);
+    return new_app_caller(state(self)->asgi, self, ch_receive, false, ch_give_back);
 }
 
 PyObject* ch_get_app_send(PyObject* self, void*) { return new_app_caller(state(self)->asgi, self, ch_send, true); }
@@ -324,10 +411,13 @@ public:
         f.kind = AppFailure::Kind::raised;
         f.what = "could not be started on the ASGI event loop";
         f.traceback = take_python_error(*asgi.pympm);
-        if (ChannelState* st = live_state(x_))
-            post_done(*st, std::move(f));
-        else
+        if (ChannelState* st = live_state(x_)) {
+            // The app may have answered in its eager first step, which
+            // posted its done: the request thread takes one only.
+            if (!st->done_posted) post_done(*st, std::move(f));
+        } else {
             post_failure(std::move(f));
+        }
     }
     void abandon() noexcept override {
         AppFailure f;
@@ -352,25 +442,23 @@ public:
         : x_(std::move(x)), data_(std::move(data)), end_(end), failed_(failed) {}
     void run() noexcept override {
         ChannelState* st = live_state(x_);
-        if (!st || st->receive_futures.empty()) return;
+        if (!st) return;
         AsgiContext& asgi = st->asgi;
-        PyRef future = std::move(st->receive_futures.front());
-        st->receive_futures.pop_front();
+        if (st->reads_posted > 0) --st->reads_posted;
         if (failed_) {
-            resolve_disconnected(asgi, future);
+            resolve_disconnected(asgi, take_body_waiter(*st));
             return;
         }
-        if (end_) st->body_delivered = true;
         PyRef message = PyRef::steal(PyDict_New());
         PyRef chunk = PyRef::steal(PyBytes_FromStringAndSize(data_.data(), static_cast<Py_ssize_t>(data_.size())));
         if (!message || !chunk || PyDict_SetItem(message.get(), asgi.k_type.get(), asgi.v_http_request.get()) != 0 ||
             PyDict_SetItem(message.get(), asgi.k_body.get(), chunk.get()) != 0 ||
             PyDict_SetItem(message.get(), asgi.k_more_body.get(), end_ ? Py_False : Py_True) != 0) {
             PyErr_Clear();
-            resolve_disconnected(asgi, future);
+            resolve_disconnected(asgi, take_body_waiter(*st));
             return;
         }
-        resolve(asgi, future, message.get());
+        deliver(*st, std::move(message), end_, false);
     }
 
 private:

@@ -65,6 +65,7 @@ bool AsgiRequest::handle(AsgiEvent& e, int& status) {
         return false;
     }
     case AsgiEvent::Kind::done:
+        done_seen_ = true;
         take_head(e);
         status = finish_after_done(e.failure);
         return false;
@@ -81,6 +82,9 @@ void AsgiRequest::handle_late(AsgiEvent& e, int& status) {
     case AsgiEvent::Kind::wait_end: break;
     case AsgiEvent::Kind::log: core_.io.log(e.level, e.data); break;
     case AsgiEvent::Kind::done:
+        // Only one end per app: a second would answer the request again.
+        if (done_seen_) break;
+        done_seen_ = true;
         // The app returned just after its last part: its exception is still
         // this request's.
         status = finish_after_done(e.failure);

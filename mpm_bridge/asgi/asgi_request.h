@@ -61,6 +61,7 @@ private:
     std::shared_ptr<AsgiExchange> x_;
     bool started_ = false;     // the response head was taken
     bool polling_end_ = false; // a receive() waits for the client to go
+    bool done_seen_ = false;   // the app's end was handled: a second one is ignored
 };
 
 } // namespace pympm

@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using namespace pympm_test;
 using namespace pympm_test::mpm;
@@ -858,6 +859,98 @@ BOOST_AUTO_TEST_CASE(what_cannot_work_is_refused) {
         srv.start();
         BOOST_TEST(!srv.wait_for_log("PM00012: could not use app .* takes 2 arguments, like a WSGI app", 10s).empty());
         BOOST_TEST(http_get(srv.port(), "/h/").status == 500);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// receive() as apps and frameworks call it: several at once (Starlette's
+// StreamingResponse listens for the disconnect while its stream asks
+// request.is_disconnected()), and cancelled while it waits (asyncio.wait_for,
+// anyio's cancel scopes, a task's cancel()). Each as under uvicorn.
+BOOST_AUTO_TEST_SUITE(asgi_receive)
+
+const std::string kReceive = "PyApp /r @APPS@/asgi_receive_app.py:app asgi\n";
+
+// A second receive() once the body is in used to answer the first one
+// waiting for the end with http.disconnect, the client still there:
+// Starlette's listener then cancelled the stream after its first part.
+BOOST_AUTO_TEST_CASE(several_receive_calls_wait_for_the_end_side_by_side) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kReceive)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_get(srv.port(), "/r/second_receiver", 20s);
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "ok");
+            auto s = http_get(srv.port(), "/r/starlette_stream", 20s);
+            BOOST_TEST(s.status == 200);
+            BOOST_TEST(s.body == "event 0\nevent 1\nevent 2\n");
+        }
+    }
+}
+
+// The client going away answers every receive() that waits for the end.
+// Event only: the test asks the child while the request waits.
+BOOST_AUTO_TEST_CASE(the_client_going_away_reaches_every_waiting_receive) {
+    for (const char* loop : {"uvloop", "asyncio"}) {
+        BOOST_TEST_CONTEXT(loop) {
+            HttpdServer srv(threaded_one_child(Mpm::event, 4, kReceive + "PyAsyncioLoop " + loop + "\n"));
+            srv.start();
+            {
+                HttpConnection c(srv.port());
+                c.send_all("POST /r/end_waiters HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                           Clock::now() + 10s);
+                std::string state;
+                BOOST_TEST_REQUIRE(eventually(
+                                       [&] {
+                                           state = http_get(srv.port(), "/r/end_waiters_state", 20s).body;
+                                           return contains(state, "\"waiting\": 3");
+                                       },
+                                       20s),
+                                   state);
+            }
+            std::string seen;
+            BOOST_TEST(eventually(
+                           [&] {
+                               seen = http_get(srv.port(), "/r/end_waiters_state", 20s).body;
+                               return contains(seen, "\"seen\": [\"http.disconnect\", \"http.disconnect\", "
+                                                     "\"http.disconnect\"]");
+                           },
+                           20s),
+                       seen);
+        }
+    }
+}
+
+// A receive() cancelled while the request thread read its chunk, or after
+// its answer came but before its task took it, used to lose the chunk: the
+// app saw no body, or waited for it until PyRequestTimeout.
+BOOST_AUTO_TEST_CASE(a_cancelled_receive_loses_nothing) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kReceive)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_request(srv.port(), post("/r/cancelled_receive", "hello", 15s));
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "5");
+            auto paused = http_request(srv.port(), post("/r/cancelled_receive?pause=0.2", "hello", 15s));
+            BOOST_TEST(paused.status == 200);
+            BOOST_TEST(paused.body == "5");
+            auto late = http_request(srv.port(), post("/r/cancelled_after_answer", "hello", 15s));
+            BOOST_TEST(late.status == 200);
+            BOOST_TEST(late.body.rfind("5 ", 0) == 0u, late.body);
+            // asyncio.wait_for(receive(), 0.05) timing out while the client
+            // is slow to send the rest.
+            HttpConnection c(srv.port());
+            c.send_all("POST /r/wait_for_timeout HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello",
+                       Clock::now() + 10s);
+            std::this_thread::sleep_for(300ms); // the client is slow: receive() times out meanwhile
+            c.send_all("world", Clock::now() + 10s);
+            auto slow = c.read_response(false, Clock::now() + 15s);
+            BOOST_TEST(slow.status == 200);
+            BOOST_TEST(slow.body == "helloworld");
+        }
     }
 }
 

@@ -31,6 +31,19 @@ PyObject* make(PyObject*, PyObject* args) {
     return new_asgi_call(type, channel, fake_op, arg);
 }
 
+// An answer the task did not take: to the fake's given(answer).
+void fake_give_back(PyObject* channel, PyObject* answer) {
+    PyRef r = PyRef::steal(PyObject_CallMethod(channel, "given", "O", answer));
+    if (!r) PyErr_Clear();
+}
+
+// make_giving(fake): make(fake), whose untaken answer goes back to the fake.
+PyObject* make_giving(PyObject*, PyObject* channel) {
+    static PyObject* type = make_asgi_call_type().release();
+    if (!type) return nullptr;
+    return new_asgi_call(type, channel, fake_op, nullptr, fake_give_back);
+}
+
 // callers(fake): (receive, send) over the fake, as an app gets them.
 PyObject* callers(PyObject*, PyObject* fake) {
     static PyObject* call_type = make_asgi_call_type().release();
@@ -42,6 +55,7 @@ PyObject* callers(PyObject*, PyObject* fake) {
 }
 
 PyMethodDef make_def = {"make", make, METH_VARARGS, "make(fake[, message])"};
+PyMethodDef make_giving_def = {"make_giving", make_giving, METH_O, "make_giving(fake)"};
 PyMethodDef callers_def = {"callers", callers, METH_O, "callers(fake) -> (receive, send)"};
 
 constexpr std::string_view kPrelude = R"(
@@ -51,6 +65,10 @@ class Fake:
     def __init__(self, answer):
         self.answer = answer  # a value, or an exception to raise
         self.calls = []
+        self.gave = []
+
+    def given(self, answer):
+        self.gave.append(answer)
 
     def op(self, arg):
         self.calls.append(arg)
@@ -68,10 +86,12 @@ std::string run(std::string_view source) {
         PyRef globals = PyRef::steal(PyDict_New());
         PyRef fn = PyRef::steal(PyCFunction_New(&make_def, nullptr));
         PyRef pair = PyRef::steal(PyCFunction_New(&callers_def, nullptr));
-        if (!globals || !fn || !pair ||
+        PyRef giving = PyRef::steal(PyCFunction_New(&make_giving_def, nullptr));
+        if (!globals || !fn || !pair || !giving ||
             PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins()) != 0 ||
             PyDict_SetItemString(globals.get(), "make", fn.get()) != 0 ||
-            PyDict_SetItemString(globals.get(), "callers", pair.get()) != 0)
+            PyDict_SetItemString(globals.get(), "callers", pair.get()) != 0 ||
+            PyDict_SetItemString(globals.get(), "make_giving", giving.get()) != 0)
             return take_exception();
         const std::string code = std::string(kPrelude) + std::string(source) + "\nloop.close()\n";
         PyRef r = PyRef::steal(PyRun_String(code.c_str(), Py_file_input, globals.get(), globals.get()));
@@ -212,6 +232,36 @@ except asyncio.CancelledError:
 else:
     raise AssertionError("not cancelled")
 assert fut.cancelled()
+)") == "");
+}
+
+// A task cancelled after its future was answered but before it woke up to
+// take the answer (the receive() of an asyncio.wait_for that times out just
+// then): the answer goes back to the channel; cancelled before the answer,
+// nothing does.
+BOOST_AUTO_TEST_CASE(an_answer_the_cancelled_task_never_took_is_given_back) {
+    BOOST_TEST(run(R"(
+def cancelled(fake, answer_first):
+    task = loop.create_task(make_giving(fake))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert not task.done()
+    if answer_first:
+        fake.answer.set_result({"type": "answer"})
+    task.cancel()
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("not cancelled")
+
+late = Fake(loop.create_future())
+cancelled(late, True)
+assert late.gave == [{"type": "answer"}], late.gave
+early = Fake(loop.create_future())
+cancelled(early, False)
+assert early.gave == [], early.gave
+assert early.answer.cancelled()
 )") == "");
 }
 
