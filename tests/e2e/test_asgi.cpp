@@ -317,6 +317,22 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
 }
 
+// bool() of a message's "more_body" that raises: send() raises it to the
+// app, which can catch it and answer (it was ignored, left set while send()
+// returned normally). Nothing of the response had gone out yet.
+BOOST_AUTO_TEST_CASE(a_more_body_whose_truth_raises_raises_from_send) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_get(srv.port(), "/a/bad_more_body", 20s);
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "ZeroDivisionError", r.body);
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
+        }
+    }
+}
+
 // Issue 18 item 6: work the app does after its last body part (FastAPI's
 // BackgroundTasks, a raw app that sleeps) held back the response until the
 // app returned, and with it the next request on the connection. Both now
