@@ -105,11 +105,18 @@ assert sent.calls == [message] and sent.calls[0] is message
 
 BOOST_AUTO_TEST_CASE(receive_and_send_are_coroutine_functions_to_asyncio) {
     BOOST_TEST(run(R"(
-import asgiref.sync
+import sys
+try:
+    import asgiref.sync
+except ImportError:
+    # Debian's python3-asgiref is for its 3.11; other Pythons may lack it.
+    if sys.version_info[:2] == (3, 11):
+        raise
+    asgiref = None
 fake = Fake({"type": "http.request"})
 receive, send = callers(fake)
 assert asyncio.iscoroutinefunction(receive) and asyncio.iscoroutinefunction(send)
-assert asgiref.sync.iscoroutinefunction(send)
+assert asgiref is None or asgiref.sync.iscoroutinefunction(send)
 got = loop.run_until_complete(receive())
 assert got == {"type": "http.request"}, got
 message = {"type": "http.response.body"}
@@ -255,7 +262,12 @@ assert fake.calls == [], fake.calls
 )") == "");
 }
 
+// The C starter is for 3.11 and before (3.12's Task steps without a
+// TaskStepMethWrapper; pympm_asgi.py uses asyncio's own eager start there).
 BOOST_AUTO_TEST_CASE(eager_start_runs_the_first_step_now_as_the_task) {
+#if PY_VERSION_HEX >= 0x030C0000
+    BOOST_TEST_MESSAGE("skipped: Python 3.12 and later start tasks eagerly themselves");
+#else
     BOOST_TEST(run(R"(
 import _pympm
 import contextvars
@@ -293,6 +305,7 @@ assert out["task"].get_name().startswith("pympm-"), out["task"].get_name()
 loop.call_soon = loop.call_soon
 assert _pympm.eager_task_starter(loop) is None
 )") == "");
+#endif
 }
 
 BOOST_AUTO_TEST_SUITE_END()
