@@ -308,4 +308,49 @@ assert _pympm.eager_task_starter(loop) is None
 #endif
 }
 
+// A task factory, or a call_soon of the app's on the loop, set after the
+// starter was made: the task is scheduled by loop.create_task (made by the
+// factory), and the app's call_soon stays; without them, eager again.
+BOOST_AUTO_TEST_CASE(eager_start_schedules_with_a_task_factory_or_the_apps_call_soon) {
+#if PY_VERSION_HEX >= 0x030C0000
+    BOOST_TEST_MESSAGE("skipped: Python 3.12 and later start tasks eagerly themselves");
+#else
+    BOOST_TEST(run(R"(
+import _pympm
+import functools
+start = _pympm.eager_task_starter(loop)
+assert start is not None
+class MyTask(asyncio.Task):
+    pass
+seen = {}
+async def probe(tag):
+    seen[tag] = asyncio.current_task()
+def kick():
+    loop.set_task_factory(lambda lp, c, **k: MyTask(c, loop=lp, **k))
+    seen["factory_task"] = start(probe("factory"))
+    seen["factory_now"] = "factory" in seen
+    loop.set_task_factory(None)
+    own = functools.partial(loop.call_soon)
+    loop.call_soon = own
+    seen["own_task"] = start(probe("own"))
+    seen["own_now"] = "own" in seen
+    seen["own_kept"] = vars(loop).get("call_soon") is own
+    del loop.call_soon
+    seen["eager_task"] = start(probe("eager"))
+    seen["eager_now"] = "eager" in seen
+loop.call_soon(kick)
+async def wait():
+    while "eager_task" not in seen:
+        await asyncio.sleep(0)
+    await asyncio.gather(seen["factory_task"], seen["own_task"], seen["eager_task"])
+loop.run_until_complete(wait())
+assert type(seen["factory"]) is MyTask and seen["factory"] is seen["factory_task"], seen
+assert seen["own"] is seen["own_task"] and seen["eager"] is seen["eager_task"], seen
+assert not seen["factory_now"] and not seen["own_now"] and seen["eager_now"], seen
+assert seen["own_kept"], seen
+assert "call_soon" not in vars(loop)
+)") == "");
+#endif
+}
+
 BOOST_AUTO_TEST_SUITE_END()
