@@ -130,6 +130,17 @@ for call in (lambda: receive(1), lambda: send(), lambda: send(message, 2), lambd
     else:
         raise AssertionError("wrong arguments taken")
 assert fake.calls == [None, message], fake.calls
+# Made by the module only (Py_TPFLAGS_DISALLOW_INSTANTIATION; tp_new cleared on 3.9).
+pending = receive()
+for made in (type(receive), type(pending)):
+    try:
+        made()
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("%s instantiated" % made)
+pending.close()
+assert fake.calls == [None, message], fake.calls
 )") == "");
 }
 
