@@ -76,6 +76,14 @@ PyObject* task_name(EagerStarter& s) {
     return PyUnicode_FromStringAndSize(text, end - text);
 }
 
+// The keeper taken off the loop again; a call_soon that is not ours (set
+// while the Task was made) is left alone.
+bool unkeep(EagerStarter& s) {
+    PyObject* now = PyDict_GetItemWithError(s.overrides.get(), s.name.get());
+    if (now != s.keep.get()) return !PyErr_Occurred();
+    return PyDict_DelItem(s.overrides.get(), s.name.get()) == 0;
+}
+
 PyObject* start(PyObject* self, PyObject* coro, EagerBeforeStep before_step, void* arg) {
     return python_entry([&]() -> PyObject* {
         auto* s = static_cast<EagerStarter*>(PyCapsule_GetPointer(self, kStarter));
@@ -95,10 +103,10 @@ PyObject* start(PyObject* self, PyObject* coro, EagerBeforeStep before_step, voi
         PyRef context = std::move(s->context);
         if (!task) {
             PyErrScope failed; // Task()'s exception, kept across the clean-up
-            if (PyDict_DelItem(s->overrides.get(), s->name.get()) != 0) PyErr_Clear();
+            if (!unkeep(*s)) PyErr_Clear();
             return nullptr;
         }
-        if (PyDict_DelItem(s->overrides.get(), s->name.get()) != 0) return nullptr;
+        if (!unkeep(*s)) return nullptr;
         if (!context) {
             // Its first step went nowhere we saw: it cannot be prepared, and
             // must not run unprepared.
