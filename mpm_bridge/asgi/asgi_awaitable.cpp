@@ -78,19 +78,28 @@ PySendResult step(CallObject* c, PyObject* value, PyObject** result) {
     return r;
 }
 
-// The answer as a generator returns it: StopIteration(value).
+// The answer as a generator returns it: StopIteration(value), made by
+// hand so that a tuple or an exception is its value, not its arguments
+// (_PyGen_SetStopIterationValue, internal since 3.13).
 PyObject* stop_with(PyObject* value) {
-    _PyGen_SetStopIterationValue(value);
+    PyObject* stop = PyObject_CallOneArg(PyExc_StopIteration, value);
     Py_DECREF(value);
+    if (!stop) return nullptr;
+    PyErr_SetObject(PyExc_StopIteration, stop);
+    Py_DECREF(stop);
     return nullptr;
 }
 
+#if PY_VERSION_HEX >= 0x030A0000
+// 3.10's am_send: an await steps it without the StopIteration. 3.9 awaits
+// it through __next__, send() and throw() below.
 PySendResult call_am_send(PyObject* self, PyObject* value, PyObject** result) {
     return python_entry([&]() -> PySendResult {
         const PySendResult r = step(as_call(self), value, result);
         return r;
     });
 }
+#endif
 
 PyObject* call_next(PyObject* self) {
     return python_entry([&]() -> PyObject* {
@@ -223,7 +232,9 @@ PyMethodDef call_methods[] = {{"send", call_send, METH_O, "send(value): the next
                               {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot call_slots[] = {{Py_am_await, reinterpret_cast<void*>(call_await)},
+#if PY_VERSION_HEX >= 0x030A0000
                             {Py_am_send, reinterpret_cast<void*>(call_am_send)},
+#endif
                             {Py_tp_iter, reinterpret_cast<void*>(PyObject_SelfIter)},
                             {Py_tp_iternext, reinterpret_cast<void*>(call_next)},
                             {Py_tp_methods, call_methods},
@@ -309,7 +320,7 @@ bool copy_marker(PyObject* type, const char* module, const char* name, const cha
 } // namespace
 
 PyRef make_asgi_caller_type() {
-    PyRef type = PyRef::steal(PyType_FromSpec(&caller_spec));
+    PyRef type = PyRef::steal(disallow_instantiation(PyType_FromSpec(&caller_spec)));
     if (!type || !copy_marker(type.get(), "asyncio.coroutines", "_is_coroutine", "_is_coroutine") ||
         !copy_marker(type.get(), "inspect", "_is_coroutine_mark", "_is_coroutine_marker"))
         return PyRef();
@@ -330,7 +341,7 @@ PyObject* new_asgi_caller(PyObject* caller_type, PyObject* call_type, PyObject* 
     return reinterpret_cast<PyObject*>(c);
 }
 
-PyRef make_asgi_call_type() { return PyRef::steal(PyType_FromSpec(&call_spec)); }
+PyRef make_asgi_call_type() { return PyRef::steal(disallow_instantiation(PyType_FromSpec(&call_spec))); }
 
 PyObject* new_asgi_call(PyObject* type, PyObject* channel, AsgiChannelOp op, PyObject* arg, AsgiGiveBack give_back) {
     PYMPM_ASSERT_GIL();

@@ -575,14 +575,18 @@ int prepare_task(void* arg, PyObject* task) {
 bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject* channel) {
     PYMPM_ASSERT_GIL();
     // PyAsgiEagerStart On on 3.11: started here, the task prepared by C++;
-    // else (Off, 3.12's own eager start) _asgi_serve prepares it.
-    const bool native = is_eager_task_starter(asgi.start_task.get());
+    // else (Off, 3.12's own eager start, a loop with a task factory or a
+    // call_soon of the app's) _asgi_serve prepares it.
+    PyObject* starter = asgi.start_task.get();
+    const int native = is_eager_task_starter(starter) ? eager_task_ready(starter) : 0;
+    if (native < 0) return false;
     PyObject* args[] = {app, scope, channel, native ? Py_True : Py_False};
     PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 4, nullptr));
     Prepared prepared{asgi, channel};
     PyRef task = !coro    ? PyRef()
-                 : native ? PyRef::steal(eager_task_start(asgi.start_task.get(), coro.get(), prepare_task, &prepared))
-                          : PyRef::steal(PyObject_CallOneArg(asgi.start_task.get(), coro.get()));
+                 : native ? PyRef::steal(eager_task_start(starter, coro.get(), prepare_task, &prepared))
+                 : is_eager_task_starter(starter) ? PyRef::steal(eager_task_schedule(starter, coro.get()))
+                                                  : PyRef::steal(PyObject_CallOneArg(starter, coro.get()));
     PyRef done = task ? PyRef::steal(PyObject_CallMethodNoArgs(task.get(), asgi.done_name.get())) : PyRef();
     if (!done) return false;
     if (done.get() == Py_True) return true; // answered in its first step: never scheduled

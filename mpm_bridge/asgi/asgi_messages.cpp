@@ -80,8 +80,14 @@ bool parse_response_body(const AsgiNames& names, PyObject* message, AsgiResponse
         out.body = names.empty_bytes;
     }
     PyObject* more = PyDict_GetItemWithError(message, names.k_more_body.get());
-    if (!more && PyErr_Occurred()) return false;
-    out.more_body = more && PyObject_IsTrue(more) == 1;
+    if (!more) {
+        out.more_body = false;
+        return !PyErr_Occurred();
+    }
+    // bool(more_body) may raise: send() then raises it to the app.
+    const int truth = PyObject_IsTrue(more);
+    if (truth < 0) return false;
+    out.more_body = truth == 1;
     return true;
 }
 

@@ -116,14 +116,22 @@ def _asgi_eager_starter(loop):
     call_soon (looked up on the loop by the Task, for its first step only)
     is one that keeps the step. The task is the same asyncio.Task object
     from its first line on (asyncio.current_task(), anyio's cancel scopes),
-    in a copy of the context, as a scheduled task would be."""
+    in a copy of the context, as a scheduled task would be. While the loop
+    has a task factory (or, on 3.11, a call_soon of the app's), the task is
+    made by loop.create_task instead, scheduled."""
     import asyncio
 
     if sys.version_info >= (3, 12):
         Task = asyncio.Task
+        task_factory = loop.get_task_factory
+        create_task = loop.create_task
 
         def start_312(coro):
-            return Task(coro, loop=loop, eager_start=True)
+            # A task factory the app set (at any time: lifespan startup)
+            # makes its tasks, scheduled, as with PyAsgiEagerStart Off.
+            if task_factory() is None:
+                return Task(coro, loop=loop, eager_start=True)
+            return create_task(coro)
 
         return start_312
     return _pympm.eager_task_starter(loop)

@@ -7,6 +7,7 @@
 #include <Python.h>
 
 #include "python/gil.h"
+#include "python/python_compat.h"
 
 #include <cstdarg>
 #include <string>

@@ -280,6 +280,20 @@ async def app(scope, receive, send):
     if path == "/bad_header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-bad", b"a\r\nb")]})
         return
+    if path == "/bad_more_body":
+        # bool(more_body) raises: send() raises it to the app (issue: it
+        # was ignored, and left set while send() returned).
+        class Bad:
+            __bool__ = lambda s: 1 / 0  # noqa: E731
+
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        try:
+            await send({"type": "http.response.body", "body": b"part", "more_body": Bad()})
+        except Exception as e:
+            await send({"type": "http.response.body", "body": type(e).__name__.encode()})
+            return
+        await send({"type": "http.response.body", "body": b"-not raised"})
+        return
     if path == "/str_header":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-str", "not bytes")]})
         return
@@ -322,7 +336,8 @@ async def app(scope, receive, send):
             await asyncio.sleep(0)
             outcome = "not cancelled"
         except asyncio.CancelledError:
-            task.uncancel()
+            if hasattr(task, "uncancel"):  # 3.11+: its cancel count
+                task.uncancel()
             outcome = "cancelled at the first await"
         return await text(send, outcome + "\n")
     if path == "/first_step_blocks":

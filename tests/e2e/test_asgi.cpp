@@ -318,6 +318,22 @@ BOOST_AUTO_TEST_CASE(errors_are_logged_and_answered) {
     BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
 }
 
+// bool() of a message's "more_body" that raises: send() raises it to the
+// app, which can catch it and answer (it was ignored, left set while send()
+// returned normally). Nothing of the response had gone out yet.
+BOOST_AUTO_TEST_CASE(a_more_body_whose_truth_raises_raises_from_send) {
+    for (auto& [name, options] : prefork_event_and_asyncio(kAsgi)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto r = http_get(srv.port(), "/a/bad_more_body", 20s);
+            BOOST_TEST(r.status == 200);
+            BOOST_TEST(r.body == "ZeroDivisionError", r.body);
+            BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200, "the child serves on");
+        }
+    }
+}
+
 // Issue 18 item 6: work the app does after its last body part (FastAPI's
 // BackgroundTasks, a raw app that sleeps) held back the response until the
 // app returned, and with it the next request on the connection. Both now
@@ -1180,6 +1196,42 @@ BOOST_AUTO_TEST_CASE(a_timeout_during_the_first_step_cancels_the_request_at_its_
             BOOST_TEST(srv.count_log("PM00061: .*504 to the client", mark) == 1u);
             BOOST_TEST(srv.count_log("PM00062", mark) == 0u, "cancelled, not stuck: " << srv.log_since(mark));
             BOOST_TEST(http_get(srv.port(), "/a/hello").status == 200);
+        }
+    }
+}
+
+// A task factory the app's lifespan startup sets makes every request's
+// task, eager start or not (eager start built an asyncio.Task regardless).
+BOOST_AUTO_TEST_CASE(a_task_factory_set_in_lifespan_startup_makes_the_requests_tasks) {
+    for (auto& [name, options] : eager_on_and_off("PyApp /f @APPS@/asgi_loop_hooks_app.py:factory_app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            for (int i = 0; i < 2; ++i) {
+                auto r = http_get(srv.port(), "/f/", 20s);
+                BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                const auto shown = parse_json(r.body);
+                BOOST_TEST(shown.get<std::string>("first") == "MyTask", r.body);
+                BOOST_TEST(shown.get<std::string>("later") == "MyTask", r.body);
+            }
+        }
+    }
+}
+
+// A call_soon the app's lifespan startup sets on the loop stays the loop's
+// (eager start on 3.11 replaced it while it made a task, then deleted it).
+BOOST_AUTO_TEST_CASE(a_call_soon_set_on_the_loop_in_lifespan_startup_stays) {
+    for (auto& [name, options] : eager_on_and_off("PyApp /c @APPS@/asgi_loop_hooks_app.py:call_soon_app asgi\n")) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            for (int i = 0; i < 2; ++i) {
+                auto r = http_get(srv.port(), "/c/", 20s);
+                BOOST_TEST_REQUIRE(r.status == 200, r.body);
+                const auto shown = parse_json(r.body);
+                BOOST_TEST(shown.get<bool>("first"), r.body);
+                BOOST_TEST(shown.get<bool>("later"), r.body);
+            }
         }
     }
 }

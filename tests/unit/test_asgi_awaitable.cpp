@@ -125,11 +125,18 @@ assert sent.calls == [message] and sent.calls[0] is message
 
 BOOST_AUTO_TEST_CASE(receive_and_send_are_coroutine_functions_to_asyncio) {
     BOOST_TEST(run(R"(
-import asgiref.sync
+import sys
+try:
+    import asgiref.sync
+except ImportError:
+    # Debian's python3-asgiref is for its 3.11; other Pythons may lack it.
+    if sys.version_info[:2] == (3, 11):
+        raise
+    asgiref = None
 fake = Fake({"type": "http.request"})
 receive, send = callers(fake)
 assert asyncio.iscoroutinefunction(receive) and asyncio.iscoroutinefunction(send)
-assert asgiref.sync.iscoroutinefunction(send)
+assert asgiref is None or asgiref.sync.iscoroutinefunction(send)
 got = loop.run_until_complete(receive())
 assert got == {"type": "http.request"}, got
 message = {"type": "http.response.body"}
@@ -142,6 +149,17 @@ for call in (lambda: receive(1), lambda: send(), lambda: send(message, 2), lambd
         pass
     else:
         raise AssertionError("wrong arguments taken")
+assert fake.calls == [None, message], fake.calls
+# Made by the module only (Py_TPFLAGS_DISALLOW_INSTANTIATION; tp_new cleared on 3.9).
+pending = receive()
+for made in (type(receive), type(pending)):
+    try:
+        made()
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("%s instantiated" % made)
+pending.close()
 assert fake.calls == [None, message], fake.calls
 )") == "");
 }
@@ -305,7 +323,12 @@ assert fake.calls == [], fake.calls
 )") == "");
 }
 
+// The C starter is for 3.11 and before (3.12's Task steps without a
+// TaskStepMethWrapper; pympm_asgi.py uses asyncio's own eager start there).
 BOOST_AUTO_TEST_CASE(eager_start_runs_the_first_step_now_as_the_task) {
+#if PY_VERSION_HEX >= 0x030C0000
+    BOOST_TEST_MESSAGE("skipped: Python 3.12 and later start tasks eagerly themselves");
+#else
     BOOST_TEST(run(R"(
 import _pympm
 import contextvars
@@ -343,6 +366,52 @@ assert out["task"].get_name().startswith("pympm-"), out["task"].get_name()
 loop.call_soon = loop.call_soon
 assert _pympm.eager_task_starter(loop) is None
 )") == "");
+#endif
+}
+
+// A task factory, or a call_soon of the app's on the loop, set after the
+// starter was made: the task is scheduled by loop.create_task (made by the
+// factory), and the app's call_soon stays; without them, eager again.
+BOOST_AUTO_TEST_CASE(eager_start_schedules_with_a_task_factory_or_the_apps_call_soon) {
+#if PY_VERSION_HEX >= 0x030C0000
+    BOOST_TEST_MESSAGE("skipped: Python 3.12 and later start tasks eagerly themselves");
+#else
+    BOOST_TEST(run(R"(
+import _pympm
+import functools
+start = _pympm.eager_task_starter(loop)
+assert start is not None
+class MyTask(asyncio.Task):
+    pass
+seen = {}
+async def probe(tag):
+    seen[tag] = asyncio.current_task()
+def kick():
+    loop.set_task_factory(lambda lp, c, **k: MyTask(c, loop=lp, **k))
+    seen["factory_task"] = start(probe("factory"))
+    seen["factory_now"] = "factory" in seen
+    loop.set_task_factory(None)
+    own = functools.partial(loop.call_soon)
+    loop.call_soon = own
+    seen["own_task"] = start(probe("own"))
+    seen["own_now"] = "own" in seen
+    seen["own_kept"] = vars(loop).get("call_soon") is own
+    del loop.call_soon
+    seen["eager_task"] = start(probe("eager"))
+    seen["eager_now"] = "eager" in seen
+loop.call_soon(kick)
+async def wait():
+    while "eager_task" not in seen:
+        await asyncio.sleep(0)
+    await asyncio.gather(seen["factory_task"], seen["own_task"], seen["eager_task"])
+loop.run_until_complete(wait())
+assert type(seen["factory"]) is MyTask and seen["factory"] is seen["factory_task"], seen
+assert seen["own"] is seen["own_task"] and seen["eager"] is seen["eager_task"], seen
+assert not seen["factory_now"] and not seen["own_now"] and seen["eager_now"], seen
+assert seen["own_kept"], seen
+assert "call_soon" not in vars(loop)
+)") == "");
+#endif
 }
 
 BOOST_AUTO_TEST_SUITE_END()
