@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <regex>
@@ -1200,40 +1201,42 @@ BOOST_AUTO_TEST_CASE(a_timeout_during_the_first_step_cancels_the_request_at_its_
     }
 }
 
-// A task factory the app's lifespan startup sets makes every request's
-// task, eager start or not (eager start built an asyncio.Task regardless).
-BOOST_AUTO_TEST_CASE(a_task_factory_set_in_lifespan_startup_makes_the_requests_tasks) {
-    for (auto& [name, options] : eager_on_and_off("PyApp /f @APPS@/asgi_loop_hooks_app.py:factory_app asgi\n")) {
+// Under eager start on and off, the app at `url` of `config` answers twice
+// with a JSON object whose "first" and "later" (its first request, and one
+// later) `check` looks at.
+void first_and_later_answers(const std::string& config, const std::string& url,
+                             const std::function<void(const boost::property_tree::ptree&, const std::string&)>& check) {
+    for (auto& [name, options] : eager_on_and_off(config)) {
         BOOST_TEST_CONTEXT(name) {
             HttpdServer srv(options);
             srv.start();
             for (int i = 0; i < 2; ++i) {
-                auto r = http_get(srv.port(), "/f/", 20s);
+                auto r = http_get(srv.port(), url, 20s);
                 BOOST_TEST_REQUIRE(r.status == 200, r.body);
-                const auto shown = parse_json(r.body);
-                BOOST_TEST(shown.get<std::string>("first") == "MyTask", r.body);
-                BOOST_TEST(shown.get<std::string>("later") == "MyTask", r.body);
+                check(parse_json(r.body), r.body);
             }
         }
     }
 }
 
+// A task factory the app's lifespan startup sets makes every request's
+// task, eager start or not (eager start built an asyncio.Task regardless).
+BOOST_AUTO_TEST_CASE(a_task_factory_set_in_lifespan_startup_makes_the_requests_tasks) {
+    first_and_later_answers("PyApp /f @APPS@/asgi_loop_hooks_app.py:factory_app asgi\n", "/f/",
+                            [](const boost::property_tree::ptree& shown, const std::string& body) {
+                                BOOST_TEST(shown.get<std::string>("first") == "MyTask", body);
+                                BOOST_TEST(shown.get<std::string>("later") == "MyTask", body);
+                            });
+}
+
 // A call_soon the app's lifespan startup sets on the loop stays the loop's
 // (eager start on 3.11 replaced it while it made a task, then deleted it).
 BOOST_AUTO_TEST_CASE(a_call_soon_set_on_the_loop_in_lifespan_startup_stays) {
-    for (auto& [name, options] : eager_on_and_off("PyApp /c @APPS@/asgi_loop_hooks_app.py:call_soon_app asgi\n")) {
-        BOOST_TEST_CONTEXT(name) {
-            HttpdServer srv(options);
-            srv.start();
-            for (int i = 0; i < 2; ++i) {
-                auto r = http_get(srv.port(), "/c/", 20s);
-                BOOST_TEST_REQUIRE(r.status == 200, r.body);
-                const auto shown = parse_json(r.body);
-                BOOST_TEST(shown.get<bool>("first"), r.body);
-                BOOST_TEST(shown.get<bool>("later"), r.body);
-            }
-        }
-    }
+    first_and_later_answers("PyApp /c @APPS@/asgi_loop_hooks_app.py:call_soon_app asgi\n", "/c/",
+                            [](const boost::property_tree::ptree& shown, const std::string& body) {
+                                BOOST_TEST(shown.get<bool>("first"), body);
+                                BOOST_TEST(shown.get<bool>("later"), body);
+                            });
 }
 
 // An exception's traceback (PM00020) is the same whether the app raised in
