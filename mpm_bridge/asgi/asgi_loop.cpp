@@ -3,12 +3,12 @@
 #include "asgi/asgi_awaitable.h"
 #include "asgi/asgi_context.h"
 #include "asgi/asgi_messages.h"
+#include "base/small_fifo.h"
 #include "python/eager_task.h"
 #include "python/py_err_scope.h"
 #include "python/python_entry.h"
 
 #include <algorithm>
-#include <deque>
 
 namespace pympm {
 
@@ -23,16 +23,16 @@ struct ChannelState {
     AsgiContext& asgi;
     std::shared_ptr<AsgiExchange> x;
     PyRef task;
-    std::deque<PyRef> receive_futures; // waiting for a body chunk, in order (some may be cancelled since)
-    std::size_t reads_posted = 0;      // read_body events whose chunk has not come back yet
+    SmallFifo<PyRef> receive_futures; // waiting for a body chunk, in order (some may be cancelled since)
+    std::size_t reads_posted = 0;     // read_body events whose chunk has not come back yet
     // Chunks read for a receive() that no longer waited (cancelled): the
     // next receive() takes them first, as under uvicorn nothing is lost.
     struct Unclaimed {
         PyRef message;
         bool end;
     };
-    std::deque<Unclaimed> unclaimed;
-    std::deque<PyRef> send_futures; // streamed parts on their way, in order
+    SmallFifo<Unclaimed> unclaimed;
+    SmallFifo<PyRef> send_futures; // streamed parts on their way, in order
     // receive() calls after the body, each waiting for the end (Starlette's
     // listen_for_disconnect beside request.is_disconnected()): all answered
     // at the disconnect or the request's end.
@@ -104,8 +104,7 @@ void end_wait_ends(ChannelState& st) {
 // if none.
 PyRef take_body_waiter(ChannelState& st) {
     while (!st.receive_futures.empty()) {
-        PyRef f = std::move(st.receive_futures.front());
-        st.receive_futures.pop_front();
+        PyRef f = st.receive_futures.take_front();
         if (!future_done(st.asgi, f)) return f;
     }
     return PyRef();
@@ -154,8 +153,7 @@ PyObject* receive(ChannelState& st) {
     if (x.disconnected || x.completed || x.finished()) return disconnect_copy(asgi);
     if (!st.unclaimed.empty()) {
         // Read for a receive() that was cancelled: this one's.
-        ChannelState::Unclaimed u = std::move(st.unclaimed.front());
-        st.unclaimed.pop_front();
+        ChannelState::Unclaimed u = st.unclaimed.take_front();
         if (u.end) st.body_delivered = true;
         return u.message.release();
     }
@@ -183,7 +181,7 @@ PyObject* receive(ChannelState& st) {
     }
     // A read still on its way whose receive() was cancelled serves this
     // one: no second read for it.
-    std::erase_if(st.receive_futures, [&](const PyRef& f) { return future_done(asgi, f); });
+    st.receive_futures.erase_if([&](const PyRef& f) { return future_done(asgi, f); });
     if (st.reads_posted <= st.receive_futures.size()) {
         AsgiEvent e;
         e.kind = AsgiEvent::Kind::read_body;
@@ -473,8 +471,7 @@ public:
     void run() noexcept override {
         ChannelState* st = live_state(x_);
         if (!st || st->send_futures.empty()) return;
-        PyRef future = std::move(st->send_futures.front());
-        st->send_futures.pop_front();
+        PyRef future = st->send_futures.take_front();
         if (ok_) {
             resolve(st->asgi, future, Py_None);
             return;
