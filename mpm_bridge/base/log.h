@@ -17,6 +17,16 @@ class LogSink {
 public:
     virtual ~LogSink() = default;
     virtual void log(LogLevel level, std::string_view message) = 0;
+    // From a signal handler, on top of whatever the interrupted thread was
+    // doing (inside malloc, or localtime with the time zone's lock held):
+    // the line goes out without allocating, locking or formatting a time.
+    // A sink that cannot do that may drop it; the default is log(), for
+    // sinks that are not httpd's (tests).
+    virtual void log_from_signal_handler(LogLevel level, std::string_view message) noexcept {
+        try {
+            log(level, message);
+        } catch (...) {}
+    }
 };
 
 } // namespace pympm

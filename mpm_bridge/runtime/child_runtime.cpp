@@ -438,10 +438,12 @@ void ChildRuntime::exit_mid_request() noexcept {
     // destruction, exit()'s atexit handlers and destructors, a sanitizer's
     // exit checks): any of them may take such a lock and hang the child
     // until httpd's SIGKILL. So only async-signal-safe steps: the board's
-    // atomics, one line written without allocating, and _exit.
+    // atomics, one line written with write(2) (no allocation, no time
+    // stamp: localtime takes a lock), and _exit.
     leave_board();
-    log_.log(LogLevel::info, PYMPM_APLOGNO(00033) "child stopped during a request: it exits at once, without "
-                                                  "finalising Python or running the rest of the child's cleanup");
+    log_.log_from_signal_handler(LogLevel::info,
+                                 PYMPM_APLOGNO(00033) "child stopped during a request: it exits at once, without "
+                                                      "finalising Python or running the rest of the child's cleanup");
     if (control_) control_->exit_now();
 }
 
