@@ -32,6 +32,7 @@ struct ChannelState {
         bool end;
     };
     SmallFifo<Unclaimed> unclaimed;
+    std::size_t given_back = 0;    // unclaimed's first items: answers given back (give_back), in their order
     SmallFifo<PyRef> send_futures; // streamed parts on their way, in order
     // receive() calls after the body, each waiting for the end (Starlette's
     // listen_for_disconnect beside request.is_disconnected()): all answered
@@ -111,18 +112,32 @@ PyRef take_body_waiter(ChannelState& st) {
 }
 
 // A body chunk to the first receive() still waiting; one nobody waits for
-// any more is kept for the next receive(). `front`: it comes before
-// anything kept (an answer given back, see give_back).
-void deliver(ChannelState& st, PyRef message, bool end, bool front) {
+// any more is kept for the next receive(). `given_back`: an answer whose
+// cancelled task never took it (give_back), which comes before what was
+// read after it, and after what was given back before it.
+void deliver(ChannelState& st, PyRef message, bool end, bool given_back) {
     if (PyRef f = take_body_waiter(st)) {
         if (end) st.body_delivered = true;
         resolve(st.asgi, f, message.get());
         return;
     }
-    if (front)
-        st.unclaimed.push_front({std::move(message), end});
-    else
+    if (!given_back) {
         st.unclaimed.push_back({std::move(message), end});
+        return;
+    }
+    if (end) {
+        // A receive() made once this last chunk was out waits for the end:
+        // the chunk is its answer, as under uvicorn.
+        for (auto it = st.end_futures.begin(); it != st.end_futures.end();) {
+            PyRef f = std::move(*it);
+            it = st.end_futures.erase(it);
+            if (future_done(st.asgi, f)) continue;
+            st.body_delivered = true;
+            resolve(st.asgi, f, message.get());
+            return;
+        }
+    }
+    st.unclaimed.insert(st.given_back++, {std::move(message), end});
 }
 
 void move_head(ChannelState& st, AsgiEvent& e) {
@@ -154,6 +169,7 @@ PyObject* receive(ChannelState& st) {
     if (!st.unclaimed.empty()) {
         // Read for a receive() that was cancelled: this one's.
         ChannelState::Unclaimed u = st.unclaimed.take_front();
+        if (st.given_back > 0) --st.given_back;
         if (u.end) st.body_delivered = true;
         return u.message.release();
     }

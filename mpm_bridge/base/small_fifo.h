@@ -26,6 +26,10 @@ public:
         else
             items_.insert(items_.begin(), std::move(item));
     }
+    // `pos` items after the front (at most size()).
+    void insert(std::size_t pos, T item) {
+        items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(head_ + pos), std::move(item));
+    }
     // The front item, taken off the list.
     T take_front() {
         T item = std::move(items_[head_++]);

@@ -102,6 +102,59 @@ async def cancelled_after_answer(scope, receive, send):
     await text(send, b"%d %s" % (len(body), b"late" if late else b"early"))
 
 
+async def answered(receive):
+    # A receive() stepped by hand until its answer is in; its task has not
+    # taken it yet (the future holds it).
+    call = receive()
+    future = call.send(None)
+    while not future.done():
+        await asyncio.sleep(0)
+    return call, future
+
+
+def cancel(call):
+    try:
+        call.throw(asyncio.CancelledError())
+    except asyncio.CancelledError:
+        pass
+
+
+async def two_given_back(scope, receive, send, query):
+    # Two receive() calls answered with the body's first two chunks, both
+    # cancelled before their tasks took them: the chunks come back in order.
+    first, second = receive(), receive()
+    futures = [first.send(None), second.send(None)]
+    while not all(f.done() for f in futures):
+        await asyncio.sleep(0)
+    cancel(first)
+    cancel(second)
+    body = await read_rest(receive)
+    expected = bytes(i % 251 for i in range(int(query["n"])))
+    await text(send, b"in order" if body == expected else b"out of order (%d bytes)" % len(body))
+
+
+async def given_back_to_end_waiter(scope, receive, send):
+    # The last chunk is out, another receive() waits for the end, then the
+    # one the last chunk answered is cancelled before its task took it (as
+    # a task's cancel() would): the waiting one gets it, not a wait until
+    # the client goes.
+    body = b""
+    while True:
+        call, future = await answered(receive)
+        if not future.result().get("more_body", False):
+            break
+        try:
+            call.send(None)
+        except StopIteration as stop:
+            body += stop.value.get("body", b"")
+    waiter = asyncio.ensure_future(receive())
+    await asyncio.sleep(0)
+    cancel(call)
+    message = await asyncio.wait_for(waiter, 5)
+    body += message.get("body", b"")
+    await text(send, b"%s %d" % (message["type"].encode(), len(body)))
+
+
 async def wait_for_timeout(scope, receive, send):
     # asyncio.wait_for(receive(), t) timing out while the client is slow to
     # send: nothing of the body is lost.
@@ -139,6 +192,10 @@ async def app(scope, receive, send):
         return await cancelled_receive(scope, receive, send, query)
     if path == "/cancelled_after_answer":
         return await cancelled_after_answer(scope, receive, send)
+    if path == "/two_given_back":
+        return await two_given_back(scope, receive, send, query)
+    if path == "/given_back_to_end_waiter":
+        return await given_back_to_end_waiter(scope, receive, send)
     if path == "/wait_for_timeout":
         return await wait_for_timeout(scope, receive, send)
     await send({"type": "http.response.start", "status": 404, "headers": []})

@@ -971,6 +971,27 @@ BOOST_AUTO_TEST_CASE(a_cancelled_receive_loses_nothing) {
     }
 }
 
+// Answers given back by receive() calls cancelled before their tasks took
+// them: two came back in reverse order, and a last chunk given back while
+// another receive() waited for the end stayed unclaimed until the client
+// went (the app's wait_for gave up: 500).
+BOOST_AUTO_TEST_CASE(answers_given_back_keep_their_order_and_reach_a_waiting_receive) {
+    std::string body(131072, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i % 251);
+    for (auto& [name, options] : prefork_event_and_asyncio(kReceive)) {
+        BOOST_TEST_CONTEXT(name) {
+            HttpdServer srv(options);
+            srv.start();
+            auto two = http_request(srv.port(), post("/r/two_given_back?n=131072", body, 15s));
+            BOOST_TEST(two.status == 200);
+            BOOST_TEST(two.body == "in order");
+            auto waiting = http_request(srv.port(), post("/r/given_back_to_end_waiter", "hello", 15s));
+            BOOST_TEST(waiting.status == 200);
+            BOOST_TEST(waiting.body == "http.request 5");
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Issue 20: the request thread hands the request to the event loop and

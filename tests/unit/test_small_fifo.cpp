@@ -46,6 +46,18 @@ BOOST_AUTO_TEST_CASE(push_front_goes_ahead_of_everything_queued) {
     BOOST_TEST(drain_all(q) == (std::vector<std::string>{"z", "y", "a", "b"}));
 }
 
+BOOST_AUTO_TEST_CASE(insert_puts_an_item_that_many_places_after_the_front) {
+    SmallFifo<std::string> q;
+    q.push_back("old");
+    q.push_back("a");
+    q.push_back("b");
+    BOOST_TEST(q.take_front() == "old");
+    q.insert(0, "x");
+    q.insert(1, "y");
+    q.insert(4, "z"); // at the back
+    BOOST_TEST(drain_all(q) == (std::vector<std::string>{"x", "y", "a", "b", "z"}));
+}
+
 BOOST_AUTO_TEST_CASE(erase_if_keeps_the_order_of_what_stays) {
     SmallFifo<std::string> q;
     for (const char* s : {"keep1", "drop", "keep2", "drop", "keep3"}) q.push_back(s);
