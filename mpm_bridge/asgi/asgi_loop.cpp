@@ -37,7 +37,7 @@ struct ChannelState {
     // receive() calls after the body, each waiting for the end (Starlette's
     // listen_for_disconnect beside request.is_disconnected()): all answered
     // at the disconnect or the request's end.
-    std::vector<PyRef> end_futures;
+    SmallFifo<PyRef> end_futures;
     bool started = false;        // http.response.start sent
     bool body_delivered = false; // the last chunk was handed to the app
     bool end_posted = false;
@@ -94,22 +94,29 @@ bool future_done(AsgiContext& asgi, const PyRef& future) {
     return r.get() != Py_False;
 }
 
+// Futures of receive() calls whose tasks were cancelled since, dropped.
+void drop_done(AsgiContext& asgi, SmallFifo<PyRef>& futures) {
+    futures.erase_if([&](const PyRef& f) { return future_done(asgi, f); });
+}
+
+// The first future still waiting, taken off the list; null if none.
+PyRef take_waiting(AsgiContext& asgi, SmallFifo<PyRef>& futures) {
+    while (!futures.empty()) {
+        PyRef f = futures.take_front();
+        if (!future_done(asgi, f)) return f;
+    }
+    return PyRef();
+}
+
 void end_wait_ends(ChannelState& st) {
-    if (st.end_futures.empty()) return;
-    std::vector<PyRef> waiting;
-    waiting.swap(st.end_futures);
-    for (const PyRef& f : waiting) resolve_disconnected(st.asgi, f);
+    SmallFifo<PyRef> waiting;
+    std::swap(waiting, st.end_futures);
+    while (!waiting.empty()) resolve_disconnected(st.asgi, waiting.take_front());
 }
 
 // The first receive() still waiting for a chunk, taken off the list; null
 // if none.
-PyRef take_body_waiter(ChannelState& st) {
-    while (!st.receive_futures.empty()) {
-        PyRef f = st.receive_futures.take_front();
-        if (!future_done(st.asgi, f)) return f;
-    }
-    return PyRef();
-}
+PyRef take_body_waiter(ChannelState& st) { return take_waiting(st.asgi, st.receive_futures); }
 
 // A body chunk to the first receive() still waiting; one nobody waits for
 // any more is kept for the next receive(). `given_back`: an answer whose
@@ -125,17 +132,12 @@ void deliver(ChannelState& st, PyRef message, bool end, bool given_back) {
         st.unclaimed.push_back({std::move(message), end});
         return;
     }
-    if (end) {
-        // A receive() made once this last chunk was out waits for the end:
-        // the chunk is its answer, as under uvicorn.
-        for (auto it = st.end_futures.begin(); it != st.end_futures.end();) {
-            PyRef f = std::move(*it);
-            it = st.end_futures.erase(it);
-            if (future_done(st.asgi, f)) continue;
-            st.body_delivered = true;
-            resolve(st.asgi, f, message.get());
-            return;
-        }
+    // A receive() made once this last chunk was out waits for the end: the
+    // chunk is its answer, as under uvicorn.
+    if (PyRef f = end ? take_waiting(st.asgi, st.end_futures) : PyRef()) {
+        st.body_delivered = true;
+        resolve(st.asgi, f, message.get());
+        return;
     }
     st.unclaimed.insert(st.given_back++, {std::move(message), end});
 }
@@ -185,7 +187,7 @@ PyObject* receive(ChannelState& st) {
         // Nothing more to read: answered when the response completes or the
         // client goes away (the request thread watches it); every receive()
         // that waits for it is answered then, as under uvicorn.
-        std::erase_if(st.end_futures, [&](const PyRef& f) { return future_done(asgi, f); });
+        drop_done(asgi, st.end_futures);
         st.end_futures.push_back(future);
         if (!st.end_posted) {
             st.end_posted = true;
@@ -197,7 +199,7 @@ PyObject* receive(ChannelState& st) {
     }
     // A read still on its way whose receive() was cancelled serves this
     // one: no second read for it.
-    st.receive_futures.erase_if([&](const PyRef& f) { return future_done(asgi, f); });
+    drop_done(asgi, st.receive_futures);
     if (st.reads_posted <= st.receive_futures.size()) {
         AsgiEvent e;
         e.kind = AsgiEvent::Kind::read_body;
@@ -591,15 +593,16 @@ bool begin_asgi_app(AsgiContext& asgi, PyObject* app, PyObject* scope, PyObject*
     // else (Off, 3.12's own eager start, a loop with a task factory or a
     // call_soon of the app's) _asgi_serve prepares it.
     PyObject* starter = asgi.start_task.get();
-    const int native = is_eager_task_starter(starter) ? eager_task_ready(starter) : 0;
+    const bool ours = is_eager_task_starter(starter);
+    const int native = ours ? eager_task_ready(starter) : 0;
     if (native < 0) return false;
     PyObject* args[] = {app, scope, channel, native ? Py_True : Py_False};
     PyRef coro = PyRef::steal(PyObject_Vectorcall(asgi.serve.get(), args, 4, nullptr));
     Prepared prepared{asgi, channel};
     PyRef task = !coro    ? PyRef()
                  : native ? PyRef::steal(eager_task_start(starter, coro.get(), prepare_task, &prepared))
-                 : is_eager_task_starter(starter) ? PyRef::steal(eager_task_schedule(starter, coro.get()))
-                                                  : PyRef::steal(PyObject_CallOneArg(starter, coro.get()));
+                 : ours   ? PyRef::steal(eager_task_schedule(starter, coro.get()))
+                          : PyRef::steal(PyObject_CallOneArg(starter, coro.get()));
     PyRef done = task ? PyRef::steal(PyObject_CallMethodNoArgs(task.get(), asgi.done_name.get())) : PyRef();
     if (!done) return false;
     if (done.get() == Py_True) return true; // answered in its first step: never scheduled
