@@ -154,13 +154,11 @@ PyObject* raise_given(PyObject* typ, PyObject* val, PyObject* tb) {
 }
 
 // The future's result, if it has one (a new reference), else null; no
-// exception set either way.
+// exception set either way. (result() raises when the future is not done,
+// cancelled, or holds an exception.)
 PyObject* result_if_any(PyObject* future) {
-    PyRef done = PyRef::steal(PyObject_CallMethod(future, "done", nullptr));
-    PyRef cancelled = done.get() == Py_True ? PyRef::steal(PyObject_CallMethod(future, "cancelled", nullptr)) : PyRef();
-    PyRef exc = cancelled.get() == Py_False ? PyRef::steal(PyObject_CallMethod(future, "exception", nullptr)) : PyRef();
-    PyObject* r = exc.get() == Py_None ? PyObject_CallMethod(future, "result", nullptr) : nullptr;
-    PyErr_Clear();
+    PyObject* r = PyObject_CallMethod(future, "result", nullptr);
+    if (!r) PyErr_Clear();
     return r;
 }
 
